@@ -1,0 +1,14 @@
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import StepUp
+
+
+def recent_step_up(user) -> datetime | None:
+    """When `user` last passed MFA, if that is within the step-up window."""
+    step_up = StepUp.objects.filter(user=user).first()
+    if step_up and timezone.now() - step_up.verified_at <= settings.AIRLOCK_STEP_UP_WINDOW:
+        return step_up.verified_at
+    return None

@@ -1,0 +1,228 @@
+"""The access catalog: policy as code.
+
+A YAML file declares groups and access profiles. `load_catalog` parses and
+validates it without touching the database; `sync_catalog` (in services) applies
+it. Every error names the profile and the field so a reviewer can fix it.
+"""
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from broker.durations import format_duration, parse_duration
+from integrations.providers import ProviderConfigError, get_provider
+
+MAX_DURATION = timedelta(days=7)
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@+-]{1,150}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Principals(Strict):
+    groups: list[Name] = []
+    users: list[Name] = []
+
+
+class ProviderSpec(Strict):
+    kind: str
+    config: dict[str, Any] = {}
+
+
+class ProfileSpec(Strict):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    description: str = ""
+    provider: ProviderSpec
+    requesters: Principals
+    approvers: Principals
+    approvals_required: Annotated[int, Field(ge=1, le=10)] = 1
+    max_duration: Duration
+    default_duration: Duration | None = None
+    reason_required: bool = True
+    ticket_required: bool = False
+    ticket_pattern: str | None = None
+    pending_ttl: Duration = timedelta(hours=1)
+    slack_channel: str | None = None
+
+    @field_validator("max_duration", "pending_ttl")
+    @classmethod
+    def _bounded(cls, value: timedelta) -> timedelta:
+        if value > MAX_DURATION:
+            raise ValueError(f"at most {format_duration(MAX_DURATION)}")
+        return value
+
+    @field_validator("ticket_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _default_within_max(self) -> "ProfileSpec":
+        if self.default_duration and self.default_duration > self.max_duration:
+            raise ValueError(
+                f"default_duration {format_duration(self.default_duration)} is longer than "
+                f"max_duration {format_duration(self.max_duration)}"
+            )
+        return self
+
+    @property
+    def duration_default(self) -> timedelta:
+        return self.default_duration or min(self.max_duration, timedelta(hours=1))
+
+
+class CatalogSpec(Strict):
+    version: Literal[1]
+    groups: dict[Name, list[Name]] = {}
+    profiles: list[ProfileSpec]
+
+
+@dataclass
+class Catalog:
+    spec: CatalogSpec
+    sha256: str
+    warnings: list[str] = field(default_factory=list)
+
+
+class CatalogError(Exception):
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate mapping keys instead of keeping the last."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise CatalogError([f"line {key_node.start_mark.line + 1}: duplicate key {key!r}"])
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_catalog(path: str | Path) -> Catalog:
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise CatalogError([f"{path}: {exc.strerror}"]) from None
+    return parse_catalog(raw)
+
+
+def parse_catalog(raw: bytes) -> Catalog:
+    try:
+        data = yaml.load(raw.decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+    except UnicodeDecodeError:
+        raise CatalogError(["the file is not UTF-8 text"]) from None
+    except yaml.YAMLError as exc:
+        raise CatalogError([f"not valid YAML: {exc}".replace("\n", " ")]) from None
+    if not isinstance(data, dict):
+        raise CatalogError(["the catalog must be a mapping with 'version' and 'profiles'"])
+    try:
+        spec = CatalogSpec.model_validate(data)
+    except ValidationError as exc:
+        raise CatalogError([_describe(error, data) for error in exc.errors()]) from None
+    catalog = Catalog(spec=spec, sha256=hashlib.sha256(raw).hexdigest())
+    errors = _check_semantics(catalog)
+    if errors:
+        raise CatalogError(errors)
+    return catalog
+
+
+def _describe(error: dict, data: dict) -> str:
+    loc = list(error["loc"])
+    where = ".".join(str(part) for part in loc) or "catalog"
+    if len(loc) >= 2 and loc[0] == "profiles" and isinstance(loc[1], int):
+        profiles = data.get("profiles")
+        profile_id = None
+        if isinstance(profiles, list) and loc[1] < len(profiles) and isinstance(profiles[loc[1]], dict):
+            profile_id = profiles[loc[1]].get("id")
+        rest = ".".join(str(part) for part in loc[2:]) or "profile"
+        where = f"profile {profile_id!r}: {rest}" if profile_id else f"profiles[{loc[1]}]: {rest}"
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown key"
+    elif message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    return f"{where}: {message}"
+
+
+def _check_semantics(catalog: Catalog) -> list[str]:
+    spec = catalog.spec
+    errors: list[str] = []
+    seen: set[str] = set()
+    for profile in spec.profiles:
+        where = f"profile {profile.id!r}"
+        if profile.id in seen:
+            errors.append(f"{where}: id: duplicate profile id")
+        seen.add(profile.id)
+        try:
+            get_provider(profile.provider.kind).validate_config(profile.provider.config)
+        except ProviderConfigError as exc:
+            field_name = "kind" if "unknown provider" in str(exc) else "config"
+            errors.append(f"{where}: provider.{field_name}: {exc}")
+
+        undeclared = [
+            group
+            for group in (*profile.approvers.groups, *profile.requesters.groups)
+            if group not in spec.groups
+        ]
+        for group in sorted(set(undeclared)):
+            catalog.warnings.append(
+                f"{where}: group {group!r} is not declared in the catalog; its members come "
+                "from Django groups and are not checked here"
+            )
+        if any(group not in spec.groups for group in profile.approvers.groups):
+            continue  # the approver pool is not fully known without the database
+        pool = members(spec, profile.approvers)
+        needed = profile.approvals_required
+        if len(pool) < needed:
+            errors.append(
+                f"{where}: approvals_required: {needed} approvals required but only "
+                f"{len(pool)} approver(s) declared"
+            )
+            continue
+        for requester in sorted(members(spec, profile.requesters) & pool):
+            if len(pool - {requester}) < needed:
+                errors.append(
+                    f"{where}: approvers: {requester!r} may request this profile and only "
+                    f"{len(pool) - 1} other approver(s) could approve it ({needed} required)"
+                )
+    return errors
+
+
+def members(spec: CatalogSpec, principals: Principals) -> set[str]:
+    """The usernames that `principals` names, as far as the catalog declares them."""
+    names = set(principals.users)
+    for group in principals.groups:
+        names.update(spec.groups.get(group, []))
+    return names

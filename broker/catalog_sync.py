@@ -1,0 +1,103 @@
+"""Apply a validated catalog to the database: profiles and declared groups."""
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from broker import audit
+from broker.catalog import Catalog
+from broker.models import AccessProfile, AccessRequest, Grant
+
+
+@dataclass
+class CatalogDiff:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    # Removed profiles' requests and grants that stay as they are (nothing is revoked silently).
+    still_open: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+
+def catalog_sync(*, catalog: Catalog, actor=None, info: audit.RequestInfo) -> CatalogDiff:
+    diff = CatalogDiff(warnings=list(catalog.warnings))
+    with transaction.atomic():
+        existing = {p.slug: p for p in AccessProfile.objects.select_for_update()}
+        for spec in catalog.spec.profiles:
+            stored = spec.model_dump(mode="json")
+            profile = existing.pop(spec.id, None)
+            if profile is None:
+                diff.added.append(spec.id)
+                AccessProfile.objects.create(
+                    slug=spec.id,
+                    title=spec.title,
+                    provider_kind=spec.provider.kind,
+                    spec=stored,
+                    catalog_sha256=catalog.sha256,
+                )
+                continue
+            if profile.spec != stored or not profile.enabled:
+                diff.changed.append(spec.id)
+            profile.title, profile.provider_kind = spec.title, spec.provider.kind
+            profile.spec, profile.enabled = stored, True
+            profile.catalog_sha256 = catalog.sha256
+            profile.save()
+        for slug, profile in existing.items():
+            if not profile.enabled:
+                continue
+            diff.removed.append(slug)
+            profile.enabled = False
+            profile.save(update_fields=["enabled", "updated_at"])
+            diff.still_open.extend(_open_items(profile))
+        diff.warnings.extend(_sync_groups(catalog))
+        audit.record(
+            action="catalog.synced",
+            info=info,
+            actor=actor,
+            reason=f"sha256 {catalog.sha256}",
+            data={
+                "sha256": catalog.sha256,
+                "added": diff.added,
+                "changed": diff.changed,
+                "removed": diff.removed,
+            },
+        )
+    return diff
+
+
+def _open_items(profile: AccessProfile) -> list[str]:
+    items = [
+        f"{profile.slug}: pending request {r.id} by {r.requester} (can no longer be approved)"
+        for r in profile.requests.filter(status=AccessRequest.Status.PENDING)
+    ]
+    live = Grant.objects.filter(
+        request__profile=profile,
+        status__in=[Grant.Status.SCHEDULED, Grant.Status.ACTIVE, Grant.Status.REVOKING],
+    ).select_related("request__requester")
+    for grant in live:
+        until = f" until {grant.expires_at:%Y-%m-%d %H:%M} UTC" if grant.expires_at else ""
+        items.append(
+            f"{profile.slug}: grant {grant.id} of {grant.request.requester} "
+            f"stays {grant.status}{until}"
+        )
+    return items
+
+
+def _sync_groups(catalog: Catalog) -> list[str]:
+    """Make each declared group's Django members exactly the declared users."""
+    warnings = []
+    users = get_user_model().objects
+    for name, usernames in catalog.spec.groups.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        found = list(users.filter(username__in=usernames))
+        missing = sorted(set(usernames) - {u.get_username() for u in found})
+        if missing:
+            warnings.append(f"group {name!r}: no such user(s): {', '.join(missing)}")
+        group.user_set.set(found)
+    return warnings

@@ -1,0 +1,624 @@
+"""The only place where access requests and grants change state.
+
+Every transition locks its row (or claims it with skip_locked), checks the old
+state, writes the new state and its audit event in one transaction, and is
+safe to call twice. Views, the API, Slack, admin actions and Celery tasks call
+these functions and nothing else.
+"""
+
+import json
+import logging
+import re
+from datetime import timedelta
+from uuid import UUID
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.selectors import recent_step_up
+from approvals.models import Approval
+from approvals.policy import approvals_count, can_approve, can_decide, eligible_approvers
+from broker import audit
+from broker.durations import format_duration
+from broker.models import AccessProfile, AccessRequest, Grant
+from broker.policy import can_request
+from broker.secrets import decrypt_secret, encrypt_secret
+from integrations.providers import GrantContext, ProviderError, get_provider
+
+logger = logging.getLogger(__name__)
+
+Status = AccessRequest.Status
+GrantStatus = Grant.Status
+MAX_REASON_LENGTH = 2000
+ACTIVATION_MAX_ATTEMPTS = 5
+# A grant approved this long ago and still scheduled lost its activation task.
+SCHEDULED_GRACE = timedelta(seconds=30)
+
+
+class LifecycleError(Exception):
+    code = "invalid"
+
+    def __init__(self, message: str, *, fields: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+class InvalidRequest(LifecycleError):
+    code = "invalid"
+
+
+class NotAllowed(LifecycleError):
+    code = "forbidden"
+
+
+class StepUpRequired(NotAllowed):
+    code = "step_up_required"
+
+
+class NotFound(LifecycleError):
+    code = "not_found"
+
+
+class Conflict(LifecycleError):
+    """The object is not in a state that allows this (often: someone else won a race)."""
+
+    code = "conflict"
+
+
+class TryAgainLater(Exception):
+    """A provider failed transiently; the attempt is recorded and the caller should retry."""
+
+
+# --- requests ---------------------------------------------------------------
+
+
+def access_request_submit(
+    *,
+    requester,
+    profile: AccessProfile,
+    duration: timedelta | None = None,
+    reason: str = "",
+    ticket: str = "",
+    info: audit.RequestInfo,
+) -> AccessRequest:
+    policy = profile.policy
+    if not profile.enabled:
+        raise InvalidRequest(f"profile {profile.slug} is disabled")
+    if not can_request(requester, profile):
+        raise NotAllowed(f"you may not request {profile.slug}")
+
+    duration = duration if duration is not None else policy.duration_default
+    reason, ticket = (reason or "").strip(), (ticket or "").strip()
+    errors: dict[str, str] = {}
+    if duration <= timedelta(0):
+        errors["duration"] = "must be positive"
+    elif duration > policy.max_duration:
+        errors["duration"] = f"at most {format_duration(policy.max_duration)} for {profile.slug}"
+    if policy.reason_required and not reason:
+        errors["reason"] = "a reason is required"
+    elif len(reason) > MAX_REASON_LENGTH:
+        errors["reason"] = f"at most {MAX_REASON_LENGTH} characters"
+    if policy.ticket_required and not ticket:
+        errors["ticket"] = "a ticket reference is required"
+    elif len(ticket) > 100:
+        errors["ticket"] = "at most 100 characters"
+    elif ticket and policy.ticket_pattern and not re.fullmatch(policy.ticket_pattern, ticket):
+        errors["ticket"] = f"must match {policy.ticket_pattern}"
+    if errors:
+        raise InvalidRequest("the request is not valid", fields=errors)
+
+    now = timezone.now()
+    with transaction.atomic():
+        # Lock the requester's row so two submissions of the same profile queue up.
+        type(requester).objects.select_for_update().get(pk=requester.pk)
+        if AccessRequest.objects.filter(
+            requester=requester, profile=profile, status=Status.PENDING
+        ).exists():
+            raise Conflict(f"you already have a pending request for {profile.slug}")
+        access_request = AccessRequest.objects.create(
+            profile=profile,
+            requester=requester,
+            duration=duration,
+            reason=reason,
+            ticket=ticket,
+            source=info.source,
+            created_at=now,
+            pending_until=now + policy.pending_ttl,
+        )
+        if eligible_approvers(access_request).count() < policy.approvals_required:
+            # Fail closed: nobody could ever approve it, so refuse it now.
+            raise InvalidRequest(
+                f"{profile.slug} needs {policy.approvals_required} approver(s) other than you "
+                "and there are not enough; ask an admin to fix the catalog"
+            )
+        audit.record(
+            action="request.submitted",
+            info=info,
+            actor=requester,
+            target=access_request,
+            to_status=Status.PENDING,
+            reason=reason,
+            data={
+                "profile": profile.slug,
+                "duration": format_duration(duration),
+                "ticket": ticket,
+            },
+        )
+    return access_request
+
+
+def access_request_approve(
+    *, request_id: UUID | str, approver, comment: str = "", info: audit.RequestInfo
+) -> AccessRequest:
+    """Record one approval; when enough agree, approve and schedule the grant."""
+    with transaction.atomic():
+        access_request = _lock_request(request_id)
+        mfa_at = _check_decider(access_request, approver)
+        _record_decision(access_request, approver, Approval.Decision.APPROVE, comment, mfa_at, info)
+        needed = access_request.profile.policy.approvals_required
+        count = approvals_count(access_request)
+        if count < needed:
+            return access_request
+        access_request.status = Status.APPROVED
+        access_request.decided_at = timezone.now()
+        access_request.save(update_fields=["status", "decided_at"])
+        approvers = list(
+            access_request.decisions.filter(decision=Approval.Decision.APPROVE).values_list(
+                "approver__username", flat=True
+            )
+        )
+        audit.record(
+            action="request.approved",
+            info=info,
+            actor=approver,
+            target=access_request,
+            from_status=Status.PENDING,
+            to_status=Status.APPROVED,
+            data={"approvers": approvers, "approvals_required": needed},
+        )
+        grant = Grant.objects.create(
+            request=access_request, duration=access_request.duration, created_at=timezone.now()
+        )
+        audit.record(
+            action="grant.scheduled",
+            info=info,
+            actor=approver,
+            target=grant,
+            to_status=GrantStatus.SCHEDULED,
+            data={"request": str(access_request.id)},
+        )
+        transaction.on_commit(lambda: _enqueue("broker.tasks.activate_grant", grant.id))
+    return access_request
+
+
+def access_request_deny(
+    *, request_id: UUID | str, approver, reason: str, info: audit.RequestInfo
+) -> AccessRequest:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidRequest("say why you deny it", fields={"reason": "a reason is required"})
+    if len(reason) > MAX_REASON_LENGTH:
+        raise InvalidRequest(
+            "the reason is too long", fields={"reason": f"at most {MAX_REASON_LENGTH} characters"}
+        )
+    with transaction.atomic():
+        access_request = _lock_request(request_id)
+        mfa_at = _check_decider(access_request, approver)
+        _record_decision(access_request, approver, Approval.Decision.DENY, reason, mfa_at, info)
+        _close_request(access_request, Status.DENIED, approver, reason, info, "request.denied")
+    return access_request
+
+
+def access_request_cancel(
+    *, request_id: UUID | str, actor, reason: str = "", info: audit.RequestInfo
+) -> AccessRequest:
+    with transaction.atomic():
+        access_request = _lock_request(request_id)
+        if access_request.requester_id != actor.pk:
+            raise NotAllowed("only the requester can cancel a request")
+        if access_request.status != Status.PENDING:
+            raise Conflict(f"the request is already {access_request.status}")
+        _close_request(
+            access_request, Status.CANCELLED, actor, reason.strip(), info, "request.cancelled"
+        )
+    return access_request
+
+
+def access_requests_expire_pending(*, limit: int = 500) -> int:
+    """Expire pending requests past their TTL. Safe with several sweepers."""
+    expired = 0
+    with transaction.atomic():
+        overdue = (
+            AccessRequest.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.PENDING, pending_until__lte=timezone.now())
+            .order_by("pending_until")[:limit]
+        )
+        for access_request in overdue:
+            _close_request(
+                access_request,
+                Status.EXPIRED,
+                None,
+                "no decision before the pending TTL",
+                audit.SYSTEM,
+                "request.expired",
+            )
+            expired += 1
+    return expired
+
+
+def _lock_request(request_id: UUID | str) -> AccessRequest:
+    try:
+        return (
+            AccessRequest.objects.select_for_update(of=("self",))
+            .select_related("profile", "requester")
+            .get(pk=request_id)
+        )
+    except (AccessRequest.DoesNotExist, ValueError):
+        raise NotFound("no such request") from None
+
+
+def _check_decider(access_request: AccessRequest, approver):
+    """Rights first, then state, then MFA: returns when the approver last passed MFA."""
+    if approver.pk == access_request.requester_id:
+        raise NotAllowed("you cannot decide your own request")
+    if not can_decide(approver, access_request):
+        raise NotAllowed(f"you are not an approver for {access_request.profile.slug}")
+    if access_request.status != Status.PENDING:
+        raise Conflict(f"the request is already {access_request.status}")
+    if not access_request.profile.enabled:
+        raise Conflict(f"{access_request.profile.slug} was removed from the catalog")
+    if access_request.pending_until <= timezone.now():
+        raise Conflict("the request has expired")
+    if access_request.decisions.filter(approver=approver).exists():
+        raise Conflict("you have already decided this request")
+    mfa_at = recent_step_up(approver)
+    if mfa_at is None:
+        raise StepUpRequired("verify your MFA code first")
+    return mfa_at
+
+
+def _record_decision(access_request, approver, decision, comment, mfa_at, info) -> None:
+    Approval.objects.create(
+        request=access_request,
+        approver=approver,
+        decision=decision,
+        comment=comment,
+        source=info.source,
+        mfa_verified_at=mfa_at,
+        created_at=timezone.now(),
+    )
+    audit.record(
+        action=f"request.decision.{decision}",
+        info=info,
+        actor=approver,
+        target=access_request,
+        reason=comment,
+        data={"mfa_verified_at": mfa_at.isoformat()},
+    )
+
+
+def _close_request(access_request, status, actor, reason, info, action) -> None:
+    old = access_request.status
+    access_request.status = status
+    access_request.decided_at = timezone.now()
+    access_request.decision_reason = reason
+    access_request.save(update_fields=["status", "decided_at", "decision_reason"])
+    audit.record(
+        action=action,
+        info=info,
+        actor=actor,
+        target=access_request,
+        from_status=old,
+        to_status=status,
+        reason=reason,
+    )
+
+
+# --- grants -----------------------------------------------------------------
+
+
+def grant_activate(*, grant_id: UUID | str) -> Grant | None:
+    """Mint the credential for a scheduled grant.
+
+    The row stays locked across the provider call, so a second task for the
+    same grant skips it, and a crash before the commit leaves it `scheduled`
+    for an idempotent retry (providers derive names from the grant id).
+    Raises TryAgainLater after recording a transient failure.
+    """
+    with transaction.atomic():
+        grant = _claim_grant(grant_id, GrantStatus.SCHEDULED)
+        if grant is None:
+            return None
+        now = timezone.now()
+        grant.expires_at = now + grant.duration
+        grant.activation_attempts += 1
+        grant.last_attempt_at = now
+        provider = get_provider(grant.profile.provider_kind)
+        try:
+            issued = _call_provider(provider.grant, _context(grant))
+        except ProviderError as exc:
+            if not exc.permanent and grant.activation_attempts < ACTIVATION_MAX_ATTEMPTS:
+                grant.last_error = str(exc)
+                grant.save(update_fields=["activation_attempts", "last_attempt_at", "last_error"])
+                audit.record(
+                    action="grant.activation_retry",
+                    info=audit.SYSTEM,
+                    target=grant,
+                    reason=str(exc),
+                    data={"attempt": grant.activation_attempts},
+                )
+                retry = exc
+            else:
+                _end_grant(grant, GrantStatus.FAILED, str(exc), "grant.failed")
+                return grant
+        else:
+            retry = None
+            if issued.expires_at > grant.expires_at:
+                # Principle 1: never hand out a credential that outlives its grant.
+                grant.handle = issued.handle
+                try:
+                    _call_provider(provider.revoke, issued.handle)
+                    status = GrantStatus.FAILED
+                except ProviderError:
+                    status = GrantStatus.REVOKE_FAILED
+                message = "the provider issued a credential that outlives the grant"
+                _end_grant(grant, status, message, "grant.failed")
+                return grant
+            grant.status = GrantStatus.ACTIVE
+            grant.activated_at = now
+            grant.handle = issued.handle
+            grant.secret = encrypt_secret(json.dumps(issued.credential))
+            grant.last_error = ""
+            grant.save()
+            audit.record(
+                action="grant.activated",
+                info=audit.SYSTEM,
+                target=grant,
+                from_status=GrantStatus.SCHEDULED,
+                to_status=GrantStatus.ACTIVE,
+                data={
+                    "expires_at": grant.expires_at.isoformat(),
+                    "source_expires_at": issued.expires_at.isoformat(),
+                    "handle": issued.handle,
+                    **issued.details,
+                },
+            )
+            expires_at = grant.expires_at
+            transaction.on_commit(
+                lambda: _enqueue("broker.tasks.expire_grant", grant.id, eta=expires_at)
+            )
+    if retry is not None:
+        raise TryAgainLater(str(retry))
+    return grant
+
+
+def grant_revoke(
+    *, grant_id: UUID | str, actor, reason: str = "", info: audit.RequestInfo
+) -> Grant:
+    """Revoke early: by the grant's owner, an approver of its profile, or an admin."""
+    with transaction.atomic():
+        try:
+            grant = (
+                Grant.objects.select_for_update(of=("self",))
+                .select_related("request__profile", "request__requester")
+                .get(pk=grant_id)
+            )
+        except (Grant.DoesNotExist, ValueError):
+            raise NotFound("no such grant") from None
+        if not (
+            actor.pk == grant.request.requester_id
+            or actor.is_superuser
+            or can_approve(actor, grant.profile)
+        ):
+            raise NotAllowed("only the owner, an approver of this profile or an admin can revoke")
+        reason = (reason or "").strip()[:MAX_REASON_LENGTH] or f"revoked by {actor.get_username()}"
+        if grant.status == GrantStatus.SCHEDULED:
+            # Nothing was minted yet: end it here and the activation task will skip it.
+            _end_grant(grant, GrantStatus.REVOKED, reason, "grant.revoked", actor=actor, info=info)
+            return grant
+        if grant.status != GrantStatus.ACTIVE:
+            raise Conflict(f"the grant is already {grant.status}")
+        grant.status = GrantStatus.REVOKING
+        grant.end_reason = reason[:200]
+        grant.save(update_fields=["status", "end_reason"])
+        audit.record(
+            action="grant.revoke_requested",
+            info=info,
+            actor=actor,
+            target=grant,
+            from_status=GrantStatus.ACTIVE,
+            to_status=GrantStatus.REVOKING,
+            reason=reason,
+        )
+        transaction.on_commit(lambda: _enqueue("broker.tasks.revoke_grant", grant.id))
+    return grant
+
+
+def grant_expire(*, grant_id: UUID | str) -> Grant | None:
+    """Revoke an active grant whose time is up (the ETA task and the sweeper)."""
+    with transaction.atomic():
+        grant = _claim_grant(grant_id, GrantStatus.ACTIVE)
+        if grant is None or grant.expires_at > timezone.now():
+            return None  # not due: an early redelivery, or someone else has it
+        grant.end_reason = "expired"
+        retry = _revoke_at_source(grant)
+    if retry:
+        raise TryAgainLater(retry)
+    return grant
+
+
+def grant_revoke_execute(*, grant_id: UUID | str) -> Grant | None:
+    """Carry out a requested revocation (or retry one that failed transiently)."""
+    with transaction.atomic():
+        grant = _claim_grant(grant_id, GrantStatus.REVOKING)
+        if grant is None:
+            return None
+        retry = _revoke_at_source(grant)
+    if retry:
+        raise TryAgainLater(retry)
+    return grant
+
+
+def grant_reveal(*, grant_id: UUID | str, user, info: audit.RequestInfo) -> dict:
+    """Show the credential once to its owner after MFA, then wipe it."""
+    with transaction.atomic():
+        try:
+            grant = Grant.objects.select_for_update(of=("self",)).select_related(
+                "request"
+            ).get(pk=grant_id)
+        except (Grant.DoesNotExist, ValueError):
+            raise NotFound("no such grant") from None
+        if grant.request.requester_id != user.pk:
+            # Same answer as a missing grant: do not confirm that it exists.
+            raise NotFound("no such grant")
+        if grant.status != GrantStatus.ACTIVE:
+            raise Conflict(f"the grant is {grant.status}")
+        if grant.secret is None:
+            shown = grant.revealed_at.isoformat() if grant.revealed_at else "before"
+            raise Conflict(f"the credential was already shown ({shown})")
+        if recent_step_up(user) is None:
+            raise StepUpRequired("verify your MFA code first")
+        credential = json.loads(decrypt_secret(grant.secret))
+        grant.secret = None
+        grant.revealed_at = timezone.now()
+        grant.save(update_fields=["secret", "revealed_at"])
+        audit.record(action="grant.credential_revealed", info=info, actor=user, target=grant)
+    return credential
+
+
+def sweep() -> dict[str, int]:
+    """The third line of defence; runs from Celery beat every few seconds.
+
+    Expires pending requests, revokes overdue grants whose ETA task was lost,
+    retries stalled revocations and activations. Each grant is claimed with
+    skip_locked, so several sweepers and the ETA tasks never collide.
+    """
+    now = timezone.now()
+    counts = {"requests_expired": access_requests_expire_pending()}
+
+    overdue = Grant.objects.filter(status=GrantStatus.ACTIVE, expires_at__lte=now)
+    counts["grants_expired"] = sum(
+        grant_expire(grant_id=pk) is not None for pk in _ids(overdue)
+    )
+    stalled_revocations = Grant.objects.filter(status=GrantStatus.REVOKING).exclude(
+        last_attempt_at__gt=now - settings.AIRLOCK_REVOKE_RETRY_AFTER
+    )
+    counts["revocations_retried"] = 0
+    for pk in _ids(stalled_revocations):
+        try:
+            counts["revocations_retried"] += grant_revoke_execute(grant_id=pk) is not None
+        except TryAgainLater:
+            pass  # recorded; the next sweep tries again
+    stalled_activations = Grant.objects.filter(
+        status=GrantStatus.SCHEDULED, created_at__lte=now - SCHEDULED_GRACE
+    ).exclude(last_attempt_at__gt=now - SCHEDULED_GRACE)
+    counts["activations_retried"] = 0
+    for pk in _ids(stalled_activations):
+        try:
+            counts["activations_retried"] += grant_activate(grant_id=pk) is not None
+        except TryAgainLater:
+            pass
+    return counts
+
+
+def _ids(queryset, limit: int = 500) -> list:
+    return list(queryset.order_by("created_at").values_list("pk", flat=True)[:limit])
+
+
+def _claim_grant(grant_id, status: str) -> Grant | None:
+    """Lock the grant if it is in `status` and nobody else holds it."""
+    return (
+        Grant.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("request__profile", "request__requester")
+        .filter(pk=grant_id, status=status)
+        .first()
+    )
+
+
+def _revoke_at_source(grant: Grant) -> str | None:
+    """Revoke a locked grant at its provider and record the outcome.
+
+    Returns the error when a retry may help; the caller raises it after commit
+    so the recorded attempt is not rolled back.
+    """
+    grant.revoke_attempts += 1
+    grant.last_attempt_at = timezone.now()
+    try:
+        _call_provider(get_provider(grant.profile.provider_kind).revoke, grant.handle)
+    except ProviderError as exc:
+        if exc.permanent or grant.revoke_attempts >= settings.AIRLOCK_REVOKE_MAX_ATTEMPTS:
+            _end_grant(grant, GrantStatus.REVOKE_FAILED, str(exc), "grant.revoke_failed")
+            logger.error("ALERT grant %s could not be revoked: %s", grant.id, exc)
+            return None
+        old = grant.status
+        grant.status = GrantStatus.REVOKING
+        grant.last_error = str(exc)
+        grant.save()
+        audit.record(
+            action="grant.revoke_retry",
+            info=audit.SYSTEM,
+            target=grant,
+            from_status=old,
+            to_status=GrantStatus.REVOKING,
+            reason=str(exc),
+            data={"attempt": grant.revoke_attempts},
+        )
+        return str(exc)
+    action = "grant.expired" if grant.end_reason == "expired" else "grant.revoked"
+    _end_grant(grant, GrantStatus.REVOKED, grant.end_reason, action)
+    return None
+
+
+def _call_provider(method, argument):
+    """Call a provider; an unexpected exception counts as a transient ProviderError.
+
+    Its message is not kept (it could carry anything); the traceback goes to the log.
+    """
+    try:
+        return method(argument)
+    except ProviderError:
+        raise
+    except Exception as exc:
+        logger.exception("provider call %s failed unexpectedly", method.__qualname__)
+        raise ProviderError(f"unexpected {type(exc).__name__} in the provider") from None
+
+
+def _end_grant(grant, status, reason, action, *, actor=None, info=audit.SYSTEM) -> None:
+    old = grant.status
+    grant.status = status
+    grant.ended_at = timezone.now()
+    grant.end_reason = reason[:200]
+    grant.last_error = "" if status == GrantStatus.REVOKED else reason
+    grant.secret = None  # a credential that can no longer be used is never shown
+    grant.save()
+    audit.record(
+        action=action,
+        info=info,
+        actor=actor,
+        target=grant,
+        from_status=old,
+        to_status=status,
+        reason=reason,
+    )
+
+
+def _context(grant: Grant) -> GrantContext:
+    return GrantContext(
+        grant_id=str(grant.id),
+        request_id=str(grant.request_id),
+        profile_id=grant.profile.slug,
+        username=grant.request.requester.get_username(),
+        config=grant.profile.policy.provider.config,
+        expires_at=grant.expires_at,
+    )
+
+
+def _enqueue(task_name: str, grant_id, eta=None) -> None:
+    # The sweeper catches anything lost here (broker down at commit time).
+    try:
+        current_app.send_task(task_name, args=[str(grant_id)], eta=eta)
+    except Exception:
+        logger.exception("could not enqueue %s for grant %s; the sweeper will", task_name, grant_id)

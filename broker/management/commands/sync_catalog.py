@@ -1,0 +1,36 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from broker.audit import RequestInfo
+from broker.catalog import CatalogError, load_catalog
+from broker.catalog_sync import catalog_sync
+from broker.models import Source
+
+
+class Command(BaseCommand):
+    help = "Validate an access catalog and apply it; prints what changed."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", nargs="?", help="catalog file (default: AIRLOCK_CATALOG)")
+
+    def handle(self, *args, path=None, **options):
+        path = path or settings.AIRLOCK_CATALOG
+        try:
+            catalog = load_catalog(path)
+        except CatalogError as exc:
+            for error in exc.errors:
+                self.stderr.write(f"error: {error}")
+            raise CommandError(f"{path}: refused, {len(exc.errors)} error(s); nothing changed") from None
+        diff = catalog_sync(catalog=catalog, info=RequestInfo(source=Source.CLI))
+        for label, slugs in (("added", diff.added), ("changed", diff.changed),
+                             ("removed (disabled)", diff.removed)):
+            for slug in slugs:
+                self.stdout.write(f"{label}: {slug}")
+        for item in diff.still_open:
+            self.stdout.write(f"still open: {item}")
+        for warning in diff.warnings:
+            self.stderr.write(f"warning: {warning}")
+        summary = "no profile changes" if diff.empty else (
+            f"{len(diff.added)} added, {len(diff.changed)} changed, {len(diff.removed)} removed"
+        )
+        self.stdout.write(f"{path}: applied ({summary}), sha256 {catalog.sha256}")

@@ -1,0 +1,162 @@
+import uuid
+from functools import cached_property
+
+from django.conf import settings
+from django.db import models
+
+from broker.catalog import ProfileSpec
+
+
+class Source(models.TextChoices):
+    """The channel an action came through, recorded in every audit event."""
+
+    WEB = "web"
+    SLACK = "slack"
+    API = "api"
+    CLI = "cli"
+    SYSTEM = "system"
+
+
+class AccessProfile(models.Model):
+    """A profile from the catalog. `spec` is the validated catalog entry."""
+
+    slug = models.SlugField(max_length=63, unique=True)
+    title = models.CharField(max_length=200)
+    provider_kind = models.CharField(max_length=64)
+    spec = models.JSONField()
+    enabled = models.BooleanField(default=True)
+    catalog_sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @cached_property
+    def policy(self) -> ProfileSpec:
+        return ProfileSpec.model_validate(self.spec)
+
+
+class AccessRequest(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        DENIED = "denied"
+        CANCELLED = "cancelled"
+        EXPIRED = "expired"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    profile = models.ForeignKey(AccessProfile, on_delete=models.PROTECT, related_name="requests")
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_requests"
+    )
+    duration = models.DurationField()
+    reason = models.TextField(blank=True)
+    ticket = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    created_at = models.DateTimeField()
+    pending_until = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "pending_until"])]
+
+    def __str__(self) -> str:
+        return f"{self.requester} → {self.profile} ({self.status})"
+
+
+class Grant(models.Model):
+    """The access an approved request gives.
+
+    There is no "activating" state: activation holds the row lock across the
+    provider call and commits the outcome with it, so a worker that dies
+    mid-call leaves the grant `scheduled` for an idempotent retry instead of
+    stuck in between.
+    """
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled"
+        ACTIVE = "active"
+        REVOKING = "revoking"
+        REVOKED = "revoked"
+        FAILED = "failed"
+        REVOKE_FAILED = "revoke_failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    request = models.OneToOneField(AccessRequest, on_delete=models.PROTECT, related_name="grant")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    duration = models.DurationField()
+    created_at = models.DateTimeField()
+    activated_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=200, blank=True)
+    # What the provider needs to revoke or check the credential; never a secret.
+    handle = models.JSONField(default=dict, blank=True)
+    # The credential, Fernet-encrypted, kept only until it is revealed or the grant ends.
+    secret = models.BinaryField(null=True, editable=False)
+    revealed_at = models.DateTimeField(null=True, blank=True)
+    activation_attempts = models.PositiveSmallIntegerField(default=0)
+    revoke_attempts = models.PositiveSmallIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"grant {self.id} ({self.status})"
+
+    @property
+    def profile(self) -> AccessProfile:
+        return self.request.profile
+
+
+class AuditEvent(models.Model):
+    """One link of the hash chain. Rows are never updated or deleted.
+
+    The actor is stored by id and name, not as a foreign key, so the trail
+    outlives the accounts it mentions.
+    """
+
+    seq = models.BigIntegerField(unique=True)
+    created_at = models.DateTimeField()
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=32, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    reason = models.TextField(blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} by {self.actor or 'system'}"
+
+
+class AuditChainHead(models.Model):
+    """The single row writers lock to append to the chain, so it never forks.
+
+    It also remembers the last link, which lets `verify_audit` notice events
+    deleted from the end of the chain.
+    """
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64)

@@ -1,0 +1,33 @@
+"""Who may request a profile. Group membership lives in Django groups, which
+`sync_catalog` fills from the catalog's declared groups."""
+
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
+
+from broker.catalog import Principals
+from broker.models import AccessProfile
+
+
+def users_matching(principals: Principals) -> QuerySet:
+    return (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(username__in=principals.users) | Q(groups__name__in=principals.groups))
+        .distinct()
+    )
+
+
+def principal_matches(user, principals: Principals) -> bool:
+    if not user.is_active:
+        return False
+    if user.get_username() in principals.users:
+        return True
+    return user.groups.filter(name__in=principals.groups).exists()
+
+
+def can_request(user, profile: AccessProfile) -> bool:
+    return profile.enabled and principal_matches(user, profile.policy.requesters)
+
+
+def requestable_profiles(user) -> list[AccessProfile]:
+    return [p for p in AccessProfile.objects.filter(enabled=True) if can_request(user, p)]

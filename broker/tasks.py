@@ -1,0 +1,39 @@
+"""Celery tasks: thin wrappers that take ids and call the lifecycle."""
+
+import random
+from collections.abc import Callable
+
+from celery import Task, shared_task
+
+from broker import lifecycle
+
+
+def _run_or_retry(task: Task, step: Callable, grant_id: str) -> None:
+    # The lifecycle records every attempt and gives up by itself (failed /
+    # revoke_failed) when retrying cannot help, so the task only backs off.
+    try:
+        step(grant_id=grant_id)
+    except lifecycle.TryAgainLater as exc:
+        # Exponential with full jitter, so retries of many grants do not stampede.
+        countdown = random.uniform(1, min(300, 2 ** (task.request.retries + 1)))  # noqa: S311
+        raise task.retry(countdown=countdown) from exc
+
+
+@shared_task(bind=True, max_retries=None)
+def activate_grant(self, grant_id: str) -> None:
+    _run_or_retry(self, lifecycle.grant_activate, grant_id)
+
+
+@shared_task(bind=True, max_retries=None)
+def expire_grant(self, grant_id: str) -> None:
+    _run_or_retry(self, lifecycle.grant_expire, grant_id)
+
+
+@shared_task(bind=True, max_retries=None)
+def revoke_grant(self, grant_id: str) -> None:
+    _run_or_retry(self, lifecycle.grant_revoke_execute, grant_id)
+
+
+@shared_task
+def sweep() -> dict[str, int]:
+    return lifecycle.sweep()

@@ -1,0 +1,85 @@
+"""The credential provider protocol and its explicit registry.
+
+A provider mints a credential at its source with a hard expiry there (so it dies
+even if Airlock dies), revokes it idempotently, and can say whether it is still
+live. Providers never see Django models: the lifecycle hands them a
+`GrantContext` and stores what they return.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import import_module
+from typing import Any, Protocol
+
+
+class ProviderError(Exception):
+    """A provider call failed. `permanent` says whether retrying can help.
+
+    Messages must never contain a secret: they are stored and shown.
+    """
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class ProviderConfigError(ValueError):
+    """A catalog profile's provider config is invalid."""
+
+
+@dataclass(frozen=True)
+class GrantContext:
+    grant_id: str
+    request_id: str
+    profile_id: str
+    username: str
+    config: dict[str, Any]
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Issued:
+    # What the owner gets to see once; stored encrypted until revealed or ended.
+    credential: dict[str, Any]
+    # What revoke/check need; stored in plaintext, so never a secret.
+    handle: dict[str, Any]
+    # When the credential dies at its source. Never later than the grant's expiry.
+    expires_at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    kind: str
+
+    def validate_config(self, config: dict[str, Any]) -> None: ...
+
+    def grant(self, context: GrantContext) -> Issued: ...
+
+    def revoke(self, handle: dict[str, Any]) -> None: ...
+
+    def check(self, handle: dict[str, Any]) -> bool: ...
+
+
+# kind -> "module:Class". Imported lazily so that a provider's client library
+# is needed only when a profile uses it.
+PROVIDERS: dict[str, str] = {
+    "postgres.role": "integrations.postgres.provider:PostgresRoleProvider",
+}
+
+_instances: dict[str, Provider] = {}
+
+
+def get_provider(kind: str) -> Provider:
+    if kind not in PROVIDERS:
+        raise ProviderConfigError(
+            f"unknown provider kind {kind!r} (known: {', '.join(sorted(PROVIDERS))})"
+        )
+    if kind not in _instances:
+        module_name, class_name = PROVIDERS[kind].split(":")
+        _instances[kind] = getattr(import_module(module_name), class_name)()
+    return _instances[kind]
+
+
+def reset_providers() -> None:
+    """Forget provider instances (tests change the environment they read)."""
+    _instances.clear()

@@ -1,0 +1,171 @@
+"""Shared fixtures: the personas, the test catalog, MFA, real services.
+
+Personas: alice requests, bob and carol approve (sre), charlie is an outsider,
+erin approves another profile only (dba), dave is an auditor, admin is a superuser.
+"""
+
+import os
+import socket
+import textwrap
+from types import SimpleNamespace
+from urllib.parse import urlparse
+
+import pytest
+from django.contrib.auth import get_user_model
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.services import mfa_step_up
+from broker import audit, lifecycle
+from broker.catalog import parse_catalog
+from broker.catalog_sync import catalog_sync
+from broker.durations import parse_duration
+from broker.models import AccessProfile, Source
+from integrations.providers import reset_providers
+from tests.pg_target import TargetCluster
+
+TEST_CATALOG = textwrap.dedent(
+    r"""
+    version: 1
+    groups:
+      engineers: [alice]
+      sre: [bob, carol]
+      dba: [erin]
+      auditors: [dave]
+    profiles:
+      - id: test-db
+        title: Test database, read-only
+        provider:
+          kind: postgres.role
+          config: {dsn_env: AIRLOCK_PG_DSN_TEST, granted_roles: [app_reader]}
+        requesters: {groups: [engineers]}
+        approvers: {groups: [sre]}
+        approvals_required: 1
+        max_duration: 2h
+        default_duration: 1h
+        ticket_pattern: "^INC-[0-9]+$"
+        pending_ttl: 30m
+      - id: test-db-critical
+        title: Test database, two approvals
+        provider:
+          kind: postgres.role
+          config: {dsn_env: AIRLOCK_PG_DSN_TEST, granted_roles: [app_reader]}
+        requesters: {groups: [engineers]}
+        approvers: {groups: [sre]}
+        approvals_required: 2
+        max_duration: 1h
+        ticket_required: true
+      - id: other-db
+        title: Another team's database
+        provider:
+          kind: postgres.role
+          config: {dsn_env: AIRLOCK_PG_DSN_TEST, granted_roles: [app_reader]}
+        requesters: {groups: [engineers]}
+        approvers: {groups: [dba]}
+        max_duration: 1h
+    """
+)
+WEB = audit.RequestInfo(source=Source.WEB, ip="203.0.113.7", user_agent="pytest")
+
+
+def _reachable(url: str, default_port: int) -> tuple[str, int] | None:
+    parsed = urlparse(url)
+    address = (parsed.hostname or "127.0.0.1", parsed.port or default_port)
+    try:
+        socket.create_connection(address, timeout=3).close()
+    except OSError:
+        return address
+    return None
+
+
+def pytest_sessionstart(session):
+    """Fail at once with a clear message, not a hang, when a service is down."""
+    for variable, scheme, port, name in (
+        ("DATABASE_URL", "postgres", 5432, "PostgreSQL"),
+        ("CELERY_BROKER_URL", "redis", 6379, "Redis"),
+    ):
+        url = os.environ.get(variable, "")
+        if url.startswith(scheme):
+            down = _reachable(url, port)
+            if down:
+                pytest.exit(
+                    f"{name} is not reachable at {down[0]}:{down[1]} ({variable}); "
+                    "start it or point the variable elsewhere",
+                    returncode=3,
+                )
+
+
+@pytest.fixture(scope="session")
+def pg_target():
+    """A password-authenticated PostgreSQL the postgres.role provider manages."""
+    cluster = TargetCluster()
+    cluster.start()
+    os.environ["AIRLOCK_PG_DSN_TEST"] = cluster.admin_dsn
+    reset_providers()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def people(db):
+    User = get_user_model()
+    names = ["alice", "bob", "carol", "charlie", "dave", "erin"]
+    users = {name: User.objects.create_user(name, f"{name}@example.com", "x") for name in names}
+    users["admin"] = User.objects.create_superuser("admin", "admin@example.com", "x")
+    return SimpleNamespace(**users)
+
+
+@pytest.fixture
+def catalog(people) -> dict[str, AccessProfile]:
+    catalog_sync(catalog=parse_catalog(TEST_CATALOG.encode()), info=audit.SYSTEM)
+    return {profile.slug: profile for profile in AccessProfile.objects.all()}
+
+
+def current_code(device: TOTPDevice) -> str:
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):0{device.digits}d}"
+
+
+@pytest.fixture
+def step_up(db):
+    """Enrol a TOTP device for a user (once) and pass a real MFA verification."""
+
+    def verify(user) -> None:
+        device, _ = TOTPDevice.objects.get_or_create(user=user, name="phone", confirmed=True)
+        mfa_step_up(user=user, code=current_code(device), info=WEB)
+
+    return verify
+
+
+@pytest.fixture
+def submit(catalog):
+    def submit_request(user, slug="test-db", duration="1h", reason="investigating INC-1", **kw):
+        return lifecycle.access_request_submit(
+            requester=user,
+            profile=AccessProfile.objects.get(slug=slug),
+            duration=parse_duration(duration) if duration else None,
+            reason=reason,
+            info=WEB,
+            **kw,
+        )
+
+    return submit_request
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real Celery worker (threads) consuming from Redis."""
+    from celery.contrib.testing.worker import start_worker
+
+    from broker.celery import app
+
+    app.control.purge()
+    with start_worker(
+        app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=10
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The personas' passwords protect nothing; PBKDF2 would only slow the suite.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
