@@ -64,7 +64,7 @@ def record(
 ) -> AuditEvent:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit.record must run inside the transaction of the change")
-    head = AuditChainHead.objects.select_for_update().get(pk=1)
+    head = _lock_head()
     event = AuditEvent(
         seq=head.seq + 1,
         created_at=timezone.now(),
@@ -87,6 +87,19 @@ def record(
     head.seq, head.hash = event.seq, event.hash
     head.save(update_fields=["seq", "hash"])
     return event
+
+
+def _lock_head() -> AuditChainHead:
+    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is not None:
+        return head
+    if AuditEvent.objects.exists():
+        # Someone removed the head of a non-empty chain: refuse to write (fail closed).
+        raise RuntimeError("the audit chain head is missing; run verify_audit")
+    head, _ = AuditChainHead.objects.select_for_update().get_or_create(
+        pk=1, defaults={"seq": 0, "hash": GENESIS_HASH}
+    )
+    return head
 
 
 @dataclass(frozen=True)
@@ -127,7 +140,7 @@ def verify_chain() -> ChainReport:
                 count, prev_hash, f"event #{event.seq} ({event.action}) was changed after it was written"
             )
         prev_hash, expected_seq, count = event.hash, expected_seq + 1, count + 1
-    head = AuditChainHead.objects.get(pk=1)
+    head = AuditChainHead.objects.filter(pk=1).first() or AuditChainHead(seq=0, hash=GENESIS_HASH)
     if (head.seq, head.hash) != (count, prev_hash):
         return ChainReport(
             count,

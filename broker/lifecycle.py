@@ -250,14 +250,34 @@ def access_requests_expire_pending(*, limit: int = 500) -> int:
 
 
 def _lock_request(request_id: UUID | str) -> AccessRequest:
+    access_request = (
+        AccessRequest.objects.select_for_update(of=("self",))
+        .select_related("profile", "requester")
+        .filter(pk=_as_uuid(request_id, "request"))
+        .first()
+    )
+    if access_request is None:
+        raise NotFound("no such request")
+    return access_request
+
+
+def _lock_grant(grant_id: UUID | str) -> Grant:
+    grant = (
+        Grant.objects.select_for_update(of=("self",))
+        .select_related("request__profile", "request__requester")
+        .filter(pk=_as_uuid(grant_id, "grant"))
+        .first()
+    )
+    if grant is None:
+        raise NotFound("no such grant")
+    return grant
+
+
+def _as_uuid(value: UUID | str, what: str) -> UUID:
     try:
-        return (
-            AccessRequest.objects.select_for_update(of=("self",))
-            .select_related("profile", "requester")
-            .get(pk=request_id)
-        )
-    except (AccessRequest.DoesNotExist, ValueError):
-        raise NotFound("no such request") from None
+        return value if isinstance(value, UUID) else UUID(str(value))
+    except ValueError:
+        raise NotFound(f"no such {what}") from None
 
 
 def _check_decider(access_request: AccessRequest, approver):
@@ -400,14 +420,7 @@ def grant_revoke(
 ) -> Grant:
     """Revoke early: by the grant's owner, an approver of its profile, or an admin."""
     with transaction.atomic():
-        try:
-            grant = (
-                Grant.objects.select_for_update(of=("self",))
-                .select_related("request__profile", "request__requester")
-                .get(pk=grant_id)
-            )
-        except (Grant.DoesNotExist, ValueError):
-            raise NotFound("no such grant") from None
+        grant = _lock_grant(grant_id)
         if not (
             actor.pk == grant.request.requester_id
             or actor.is_superuser
@@ -465,12 +478,7 @@ def grant_revoke_execute(*, grant_id: UUID | str) -> Grant | None:
 def grant_reveal(*, grant_id: UUID | str, user, info: audit.RequestInfo) -> dict:
     """Show the credential once to its owner after MFA, then wipe it."""
     with transaction.atomic():
-        try:
-            grant = Grant.objects.select_for_update(of=("self",)).select_related(
-                "request"
-            ).get(pk=grant_id)
-        except (Grant.DoesNotExist, ValueError):
-            raise NotFound("no such grant") from None
+        grant = _lock_grant(grant_id)
         if grant.request.requester_id != user.pk:
             # Same answer as a missing grant: do not confirm that it exists.
             raise NotFound("no such grant")
@@ -533,7 +541,7 @@ def _claim_grant(grant_id, status: str) -> Grant | None:
     return (
         Grant.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("request__profile", "request__requester")
-        .filter(pk=grant_id, status=status)
+        .filter(pk=_as_uuid(grant_id, "grant"), status=status)
         .first()
     )
 

@@ -65,7 +65,7 @@ class TargetCluster:
         subprocess.run(
             _as_postgres([
                 _pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w",
-                "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+                "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c log_statement=all",
                 "start",
             ]),
             check=True, capture_output=True, timeout=60,

@@ -1,10 +1,7 @@
-"""The audit chain's head row, and on PostgreSQL a trigger that refuses
-UPDATE and DELETE on audit events: the trail is append-only for everyone,
-including a compromised application."""
+"""On PostgreSQL, a trigger that refuses UPDATE and DELETE on audit events:
+the trail is append-only for everyone, including a compromised application."""
 
 from django.db import migrations
-
-GENESIS_HASH = "0" * 64
 
 CREATE_TRIGGER = """
 CREATE OR REPLACE FUNCTION airlock_audit_append_only() RETURNS trigger AS $$
@@ -25,12 +22,6 @@ DROP FUNCTION IF EXISTS airlock_audit_append_only();
 """
 
 
-def create_head(apps, schema_editor):
-    apps.get_model("broker", "AuditChainHead").objects.get_or_create(
-        pk=1, defaults={"seq": 0, "hash": GENESIS_HASH}
-    )
-
-
 def add_trigger(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(CREATE_TRIGGER, params=None)
@@ -45,6 +36,5 @@ class Migration(migrations.Migration):
     dependencies = [("broker", "0001_initial")]
 
     operations = [
-        migrations.RunPython(create_head, migrations.RunPython.noop),
         migrations.RunPython(add_trigger, remove_trigger),
     ]

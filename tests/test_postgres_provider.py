@@ -1,0 +1,114 @@
+"""postgres.role against a real password-authenticated PostgreSQL."""
+
+import time
+import uuid
+from datetime import timedelta
+
+import psycopg
+import pytest
+from django.utils import timezone
+
+from integrations.postgres.provider import PostgresRoleProvider
+from integrations.providers import GrantContext, ProviderError
+from tests.pg_target import can_login
+
+CONFIG = {"dsn_env": "AIRLOCK_PG_DSN_TEST", "granted_roles": ["app_reader"]}
+
+
+def context(seconds: float = 600, config=CONFIG, grant_id: str | None = None) -> GrantContext:
+    return GrantContext(
+        grant_id=grant_id or str(uuid.uuid4()),
+        request_id=str(uuid.uuid4()),
+        profile_id="test-db",
+        username="alice",
+        config=config,
+        expires_at=timezone.now() + timedelta(seconds=seconds),
+    )
+
+
+def dsn(credential: dict) -> str:
+    c = credential
+    return f"postgresql://{c['user']}:{c['password']}@{c['host']}:{c['port']}/{c['dbname']}"
+
+
+def role_row(cluster, role):
+    with psycopg.connect(cluster.admin_dsn) as conn:
+        return conn.execute(
+            "SELECT rolcanlogin, rolvaliduntil FROM pg_roles WHERE rolname = %s", [role]
+        ).fetchone()
+
+
+def test_credential_works_with_the_granted_role_then_dies_on_revoke(pg_target):
+    provider = PostgresRoleProvider()
+    issued = provider.grant(context())
+    credential = issued.credential
+    with psycopg.connect(dsn(credential)) as conn:
+        assert conn.execute("SELECT sum(amount_cents) FROM payments").fetchone() == (2240,)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM payments")
+    assert provider.check(issued.handle) is True
+
+    # A session still open at revocation is ended too.
+    open_session = psycopg.connect(dsn(credential), autocommit=True)
+    provider.revoke(issued.handle)
+    with pytest.raises(psycopg.OperationalError):
+        open_session.execute("SELECT 1")
+    assert not can_login(dsn(credential))
+    assert role_row(pg_target, credential["user"]) is None
+    assert provider.check(issued.handle) is False
+    provider.revoke(issued.handle)  # idempotent: already gone is success
+
+
+def test_postgres_itself_enforces_the_expiry(pg_target):
+    """Principle 1: even with Airlock gone, the login stops working at expires_at."""
+    provider = PostgresRoleProvider()
+    issued = provider.grant(context(seconds=2))
+    _, valid_until = role_row(pg_target, issued.credential["user"])
+    assert abs((valid_until - issued.expires_at).total_seconds()) < 1
+    assert can_login(dsn(issued.credential))
+    time.sleep(2.5)
+    assert not can_login(dsn(issued.credential))
+    assert role_row(pg_target, issued.credential["user"]) is not None  # nobody revoked it
+    provider.revoke(issued.handle)
+
+
+def test_a_retried_grant_reuses_the_role_and_only_the_new_password_works(pg_target):
+    provider = PostgresRoleProvider()
+    grant_id = str(uuid.uuid4())
+    first = provider.grant(context(grant_id=grant_id))
+    second = provider.grant(context(grant_id=grant_id))
+    assert first.handle == second.handle
+    assert not can_login(dsn(first.credential))
+    assert can_login(dsn(second.credential))
+    provider.revoke(second.handle)
+
+
+def test_the_password_never_reaches_the_server_log(pg_target):
+    issued = PostgresRoleProvider().grant(context())
+    log = (pg_target.dir / "log").read_text()
+    assert f"CREATE ROLE \"{issued.credential['user']}\"" in log  # statements are logged...
+    assert issued.credential["password"] not in log  # ...but only the SCRAM verifier
+    PostgresRoleProvider().revoke(issued.handle)
+
+
+def test_unreachable_server_is_a_transient_error(pg_target, monkeypatch):
+    monkeypatch.setenv("AIRLOCK_PG_DSN_DOWN", "postgresql://postgres:x@127.0.0.1:1/postgres")
+    with pytest.raises(ProviderError) as caught:
+        PostgresRoleProvider().grant(context(config={**CONFIG, "dsn_env": "AIRLOCK_PG_DSN_DOWN"}))
+    assert caught.value.permanent is False
+    assert "x@" not in str(caught.value)
+
+
+def test_missing_granted_role_is_a_permanent_error(pg_target):
+    config = {**CONFIG, "granted_roles": ["no_such_role"]}
+    with pytest.raises(ProviderError) as caught:
+        PostgresRoleProvider().grant(context(config=config))
+    assert caught.value.permanent is True
+    assert "no_such_role" in str(caught.value)
+
+
+def test_missing_dsn_is_a_permanent_error(monkeypatch):
+    monkeypatch.delenv("AIRLOCK_PG_DSN_UNSET", raising=False)
+    with pytest.raises(ProviderError, match="Set AIRLOCK_PG_DSN_UNSET") as caught:
+        PostgresRoleProvider().grant(context(config={**CONFIG, "dsn_env": "AIRLOCK_PG_DSN_UNSET"}))
+    assert caught.value.permanent is True
