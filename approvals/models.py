@@ -26,7 +26,9 @@ class Approval(models.Model):
     class Meta:
         ordering = ["created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["request", "approver"], name="one_decision_per_approver")
+            models.UniqueConstraint(
+                fields=["request", "approver"], name="one_decision_per_approver"
+            )
         ]
 
     def __str__(self) -> str:

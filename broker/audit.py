@@ -42,9 +42,7 @@ SYSTEM = RequestInfo()
 def canonical_json(event: AuditEvent) -> bytes:
     payload: dict[str, Any] = {name: getattr(event, name) for name in HASHED_FIELDS}
     payload["created_at"] = _utc_iso(event.created_at)
-    return json.dumps(
-        payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode()
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def event_hash(event: AuditEvent) -> str:
@@ -91,14 +89,15 @@ def record(
 
 def _lock_head() -> AuditChainHead:
     head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
-    if head is not None:
-        return head
-    if AuditEvent.objects.exists():
-        # Someone removed the head of a non-empty chain: refuse to write (fail closed).
-        raise RuntimeError("the audit chain head is missing; run verify_audit")
-    head, _ = AuditChainHead.objects.select_for_update().get_or_create(
-        pk=1, defaults={"seq": 0, "hash": GENESIS_HASH}
-    )
+    if head is None:
+        # The first event ever. Concurrent first writers all try the insert; the
+        # database keeps one and the others wait on it, then lock it. (If someone
+        # deleted the head of a non-empty chain, the next event's seq collides
+        # with event #1 and the write fails: closed, and verify_audit says why.)
+        AuditChainHead.objects.bulk_create(
+            [AuditChainHead(pk=1, seq=0, hash=GENESIS_HASH)], ignore_conflicts=True
+        )
+        head = AuditChainHead.objects.select_for_update().get(pk=1)
     return head
 
 
@@ -122,7 +121,7 @@ def verify_chain() -> ChainReport:
                 missing = (
                     f"#{expected_seq}"
                     if event.seq == expected_seq + 1
-                    else f"#{expected_seq}–#{event.seq - 1}"
+                    else f"#{expected_seq} to #{event.seq - 1}"
                 )
                 error = f"event {missing} is missing (deleted) before event #{event.seq}"
             else:
@@ -137,7 +136,9 @@ def verify_chain() -> ChainReport:
             )
         if event_hash(event) != event.hash:
             return ChainReport(
-                count, prev_hash, f"event #{event.seq} ({event.action}) was changed after it was written"
+                count,
+                prev_hash,
+                f"event #{event.seq} ({event.action}) was changed after it was written",
             )
         prev_hash, expected_seq, count = event.hash, expected_seq + 1, count + 1
     head = AuditChainHead.objects.filter(pk=1).first() or AuditChainHead(seq=0, hash=GENESIS_HASH)

@@ -164,7 +164,11 @@ def _describe(error: dict, data: dict) -> str:
     if len(loc) >= 2 and loc[0] == "profiles" and isinstance(loc[1], int):
         profiles = data.get("profiles")
         profile_id = None
-        if isinstance(profiles, list) and loc[1] < len(profiles) and isinstance(profiles[loc[1]], dict):
+        if (
+            isinstance(profiles, list)
+            and loc[1] < len(profiles)
+            and isinstance(profiles[loc[1]], dict)
+        ):
             profile_id = profiles[loc[1]].get("id")
         rest = ".".join(str(part) for part in loc[2:]) or "profile"
         where = f"profile {profile_id!r}: {rest}" if profile_id else f"profiles[{loc[1]}]: {rest}"

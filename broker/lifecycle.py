@@ -9,6 +9,7 @@ these functions and nothing else.
 import json
 import logging
 import re
+from contextlib import suppress
 from datetime import timedelta
 from uuid import UUID
 
@@ -508,27 +509,22 @@ def sweep() -> dict[str, int]:
     counts = {"requests_expired": access_requests_expire_pending()}
 
     overdue = Grant.objects.filter(status=GrantStatus.ACTIVE, expires_at__lte=now)
-    counts["grants_expired"] = sum(
-        grant_expire(grant_id=pk) is not None for pk in _ids(overdue)
-    )
+    counts["grants_expired"] = sum(grant_expire(grant_id=pk) is not None for pk in _ids(overdue))
     stalled_revocations = Grant.objects.filter(status=GrantStatus.REVOKING).exclude(
         last_attempt_at__gt=now - settings.AIRLOCK_REVOKE_RETRY_AFTER
     )
     counts["revocations_retried"] = 0
     for pk in _ids(stalled_revocations):
-        try:
+        # A transient failure is recorded; the next sweep tries again.
+        with suppress(TryAgainLater):
             counts["revocations_retried"] += grant_revoke_execute(grant_id=pk) is not None
-        except TryAgainLater:
-            pass  # recorded; the next sweep tries again
     stalled_activations = Grant.objects.filter(
         status=GrantStatus.SCHEDULED, created_at__lte=now - SCHEDULED_GRACE
     ).exclude(last_attempt_at__gt=now - SCHEDULED_GRACE)
     counts["activations_retried"] = 0
     for pk in _ids(stalled_activations):
-        try:
+        with suppress(TryAgainLater):
             counts["activations_retried"] += grant_activate(grant_id=pk) is not None
-        except TryAgainLater:
-            pass
     return counts
 
 

@@ -79,8 +79,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 12}},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
@@ -143,9 +145,7 @@ AIRLOCK_ACTIVATION_TIMEOUT = timedelta(
     seconds=env.int("AIRLOCK_ACTIVATION_TIMEOUT_SECONDS", default=300)
 )
 # A grant stuck in "revoking" this long (its task was lost) is retried by the sweeper.
-AIRLOCK_REVOKE_RETRY_AFTER = timedelta(
-    seconds=env.int("AIRLOCK_REVOKE_RETRY_SECONDS", default=60)
-)
+AIRLOCK_REVOKE_RETRY_AFTER = timedelta(seconds=env.int("AIRLOCK_REVOKE_RETRY_SECONDS", default=60))
 AIRLOCK_REVOKE_MAX_ATTEMPTS = env.int("AIRLOCK_REVOKE_MAX_ATTEMPTS", default=8)
 
 OTP_TOTP_ISSUER = "Airlock"

@@ -18,6 +18,8 @@ from pathlib import Path
 import psycopg
 
 ADMIN_PASSWORD = "target-admin-password"  # a throwaway cluster that lives for one test run
+# Log every statement, so a test can prove no password ever reaches the server log.
+SERVER_OPTIONS = "-c listen_addresses=127.0.0.1 -c fsync=off -c log_statement=all"
 
 
 def _pg_bin(name: str) -> str:
@@ -65,7 +67,7 @@ class TargetCluster:
         subprocess.run(
             _as_postgres([
                 _pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w",
-                "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c log_statement=all",
+                "-o", f"-p {self.port} -k {self.dir} {SERVER_OPTIONS}",
                 "start",
             ]),
             check=True, capture_output=True, timeout=60,

@@ -8,13 +8,10 @@ from broker import lifecycle
 from broker.audit import verify_chain
 from broker.models import AuditEvent, Grant
 from tests.conftest import WEB
+from tests.grants import credential_dsn
 from tests.pg_target import can_login, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-def dsn(c: dict) -> str:
-    return f"postgresql://{c['user']}:{c['password']}@{c['host']}:{c['port']}/{c['dbname']}"
 
 
 def role_exists(cluster, role: str) -> bool:
@@ -42,13 +39,13 @@ def test_early_revoke_kills_the_credential_at_the_source(
     pg_target, celery_worker, people, submit, step_up
 ):
     grant, credential = approved_and_active(people, submit, step_up, "10m")
-    with psycopg.connect(dsn(credential)) as conn:
+    with psycopg.connect(credential_dsn(credential)) as conn:
         assert conn.execute("SELECT count(*) FROM payments").fetchone() == (2,)
 
     lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, reason="done", info=WEB)
     assert wait_until(lambda: grant_in(grant.request, "revoked")), "revocation never ran"
 
-    assert not can_login(dsn(credential))
+    assert not can_login(credential_dsn(credential))
     assert not role_exists(pg_target, credential["user"])
     actions = list(
         AuditEvent.objects.filter(target_id=str(grant.id)).values_list("action", flat=True)
@@ -67,14 +64,14 @@ def test_a_short_grant_expires_on_time_through_the_eta_task(
     pg_target, celery_worker, people, submit, step_up
 ):
     grant, credential = approved_and_active(people, submit, step_up, "3s")
-    assert can_login(dsn(credential))
+    assert can_login(credential_dsn(credential))
     assert wait_until(lambda: grant_in(grant.request, "revoked"), timeout=15)
 
     grant.refresh_from_db()
     assert grant.end_reason == "expired"
     lag = (grant.ended_at - grant.expires_at).total_seconds()
     assert 0 <= lag < 3, f"revoked {lag:.2f}s after expiry"
-    assert not can_login(dsn(credential))
+    assert not can_login(credential_dsn(credential))
     assert not role_exists(pg_target, credential["user"])
     assert AuditEvent.objects.filter(action="grant.expired", target_id=str(grant.id)).count() == 1
     assert verify_chain().intact

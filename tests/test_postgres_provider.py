@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from integrations.postgres.provider import PostgresRoleProvider
 from integrations.providers import GrantContext, ProviderError
+from tests.grants import credential_dsn
 from tests.pg_target import can_login
 
 CONFIG = {"dsn_env": "AIRLOCK_PG_DSN_TEST", "granted_roles": ["app_reader"]}
@@ -26,11 +27,6 @@ def context(seconds: float = 600, config=CONFIG, grant_id: str | None = None) ->
     )
 
 
-def dsn(credential: dict) -> str:
-    c = credential
-    return f"postgresql://{c['user']}:{c['password']}@{c['host']}:{c['port']}/{c['dbname']}"
-
-
 def role_row(cluster, role):
     with psycopg.connect(cluster.admin_dsn) as conn:
         return conn.execute(
@@ -42,18 +38,18 @@ def test_credential_works_with_the_granted_role_then_dies_on_revoke(pg_target):
     provider = PostgresRoleProvider()
     issued = provider.grant(context())
     credential = issued.credential
-    with psycopg.connect(dsn(credential)) as conn:
+    with psycopg.connect(credential_dsn(credential)) as conn:
         assert conn.execute("SELECT sum(amount_cents) FROM payments").fetchone() == (2240,)
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("DELETE FROM payments")
     assert provider.check(issued.handle) is True
 
     # A session still open at revocation is ended too.
-    open_session = psycopg.connect(dsn(credential), autocommit=True)
+    open_session = psycopg.connect(credential_dsn(credential), autocommit=True)
     provider.revoke(issued.handle)
     with pytest.raises(psycopg.OperationalError):
         open_session.execute("SELECT 1")
-    assert not can_login(dsn(credential))
+    assert not can_login(credential_dsn(credential))
     assert role_row(pg_target, credential["user"]) is None
     assert provider.check(issued.handle) is False
     provider.revoke(issued.handle)  # idempotent: already gone is success
@@ -65,9 +61,9 @@ def test_postgres_itself_enforces_the_expiry(pg_target):
     issued = provider.grant(context(seconds=2))
     _, valid_until = role_row(pg_target, issued.credential["user"])
     assert abs((valid_until - issued.expires_at).total_seconds()) < 1
-    assert can_login(dsn(issued.credential))
+    assert can_login(credential_dsn(issued.credential))
     time.sleep(2.5)
-    assert not can_login(dsn(issued.credential))
+    assert not can_login(credential_dsn(issued.credential))
     assert role_row(pg_target, issued.credential["user"]) is not None  # nobody revoked it
     provider.revoke(issued.handle)
 
@@ -78,15 +74,15 @@ def test_a_retried_grant_reuses_the_role_and_only_the_new_password_works(pg_targ
     first = provider.grant(context(grant_id=grant_id))
     second = provider.grant(context(grant_id=grant_id))
     assert first.handle == second.handle
-    assert not can_login(dsn(first.credential))
-    assert can_login(dsn(second.credential))
+    assert not can_login(credential_dsn(first.credential))
+    assert can_login(credential_dsn(second.credential))
     provider.revoke(second.handle)
 
 
 def test_the_password_never_reaches_the_server_log(pg_target):
     issued = PostgresRoleProvider().grant(context())
     log = (pg_target.dir / "log").read_text()
-    assert f"CREATE ROLE \"{issued.credential['user']}\"" in log  # statements are logged...
+    assert f'CREATE ROLE "{issued.credential["user"]}"' in log  # statements are logged...
     assert issued.credential["password"] not in log  # ...but only the SCRAM verifier
     PostgresRoleProvider().revoke(issued.handle)
 

@@ -16,7 +16,9 @@ def approve(request, user, **kw):
 
 
 def deny(request, user, reason="not now"):
-    return lifecycle.access_request_deny(request_id=request.id, approver=user, reason=reason, info=WEB)
+    return lifecycle.access_request_deny(
+        request_id=request.id, approver=user, reason=reason, info=WEB
+    )
 
 
 def test_bob_approves_and_a_grant_is_scheduled(people, submit, step_up):
@@ -51,7 +53,9 @@ def test_approval_without_a_recent_step_up_is_refused(people, submit, step_up, s
         ("dave", "test-db", "not an approver"),
     ],
 )
-def test_people_who_are_not_approvers_cannot_approve(people, submit, step_up, approver, slug, message):
+def test_people_who_are_not_approvers_cannot_approve(
+    people, submit, step_up, approver, slug, message
+):
     request = submit(people.alice, slug=slug)
     user = getattr(people, approver)
     step_up(user)

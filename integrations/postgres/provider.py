@@ -85,7 +85,9 @@ class PostgresRoleProvider:
             with _errors_mapped():
                 # The role name is derived from the grant id, so a retried
                 # activation updates the role it created before instead of failing.
-                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone()
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_roles WHERE rolname = %s", [role]
+                ).fetchone()
                 with conn.transaction():
                     verb = "ALTER" if exists else "CREATE"
                     conn.execute(

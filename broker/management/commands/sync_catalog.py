@@ -20,17 +20,26 @@ class Command(BaseCommand):
         except CatalogError as exc:
             for error in exc.errors:
                 self.stderr.write(f"error: {error}")
-            raise CommandError(f"{path}: refused, {len(exc.errors)} error(s); nothing changed") from None
+            raise CommandError(
+                f"{path}: refused, {len(exc.errors)} error(s); nothing changed"
+            ) from None
         diff = catalog_sync(catalog=catalog, info=RequestInfo(source=Source.CLI))
-        for label, slugs in (("added", diff.added), ("changed", diff.changed),
-                             ("removed (disabled)", diff.removed)):
+        for label, slugs in (
+            ("added", diff.added),
+            ("changed", diff.changed),
+            ("removed (disabled)", diff.removed),
+        ):
             for slug in slugs:
                 self.stdout.write(f"{label}: {slug}")
         for item in diff.still_open:
             self.stdout.write(f"still open: {item}")
         for warning in diff.warnings:
             self.stderr.write(f"warning: {warning}")
-        summary = "no profile changes" if diff.empty else (
-            f"{len(diff.added)} added, {len(diff.changed)} changed, {len(diff.removed)} removed"
+        summary = (
+            "no profile changes"
+            if diff.empty
+            else (
+                f"{len(diff.added)} added, {len(diff.changed)} changed, {len(diff.removed)} removed"
+            )
         )
         self.stdout.write(f"{path}: applied ({summary}), sha256 {catalog.sha256}")

@@ -12,6 +12,4 @@ class Command(BaseCommand):
             raise CommandError(
                 f"audit chain BROKEN: {report.error} ({report.count} event(s) verified before it)"
             )
-        self.stdout.write(
-            f"audit chain intact: {report.count} event(s), head {report.head_hash}"
-        )
+        self.stdout.write(f"audit chain intact: {report.count} event(s), head {report.head_hash}")
