@@ -15,6 +15,7 @@ from django.contrib.auth import get_user_model
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.selectors import recent_step_up
 from accounts.services import mfa_step_up
 from broker import audit, lifecycle
 from broker.catalog import parse_catalog
@@ -55,6 +56,14 @@ TEST_CATALOG = textwrap.dedent(
         approvals_required: 2
         max_duration: 1h
         ticket_required: true
+      - id: broken-db
+        title: A profile whose granted role does not exist at the source
+        provider:
+          kind: postgres.role
+          config: {dsn_env: AIRLOCK_PG_DSN_TEST, granted_roles: [no_such_role]}
+        requesters: {groups: [engineers]}
+        approvers: {groups: [sre]}
+        max_duration: 1h
       - id: other-db
         title: Another team's database
         provider:
@@ -131,6 +140,9 @@ def step_up(db):
     """Enrol a TOTP device for a user (once) and pass a real MFA verification."""
 
     def verify(user) -> None:
+        # A code is good once per 30 s step, so reuse a fresh verification as the app does.
+        if recent_step_up(user):
+            return
         device, _ = TOTPDevice.objects.get_or_create(user=user, name="phone", confirmed=True)
         mfa_step_up(user=user, code=current_code(device), info=WEB)
 

@@ -1,0 +1,104 @@
+"""Transient provider errors retry with backoff; permanent ones fail visibly."""
+
+import logging
+from datetime import timedelta
+
+import pytest
+
+from broker import lifecycle
+from broker.models import AuditEvent, Grant
+from integrations.providers import get_provider
+from tests.conftest import WEB
+from tests.grants import active_grant
+from tests.pg_target import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+UNREACHABLE = "postgresql://postgres:x@127.0.0.1:1/postgres"
+
+
+def approved(people, submit, step_up, slug="test-db") -> Grant:
+    request = submit(people.alice, slug=slug)
+    step_up(people.bob)
+    lifecycle.access_request_approve(request_id=request.id, approver=people.bob, info=WEB)
+    return Grant.objects.get(request=request)
+
+
+def test_a_transient_activation_error_is_recorded_then_gives_up(
+    pg_target, people, submit, step_up, monkeypatch
+):
+    monkeypatch.setenv("AIRLOCK_PG_DSN_TEST", UNREACHABLE)
+    grant = approved(people, submit, step_up)
+    for attempt in range(1, lifecycle.ACTIVATION_MAX_ATTEMPTS):
+        with pytest.raises(lifecycle.TryAgainLater, match="cannot connect"):
+            lifecycle.grant_activate(grant_id=grant.id)
+        grant.refresh_from_db()
+        assert (grant.status, grant.activation_attempts) == ("scheduled", attempt)
+        assert "cannot connect" in grant.last_error
+    lifecycle.grant_activate(grant_id=grant.id)
+    grant.refresh_from_db()
+    assert grant.status == "failed" and "cannot connect" in grant.end_reason
+    retries = AuditEvent.objects.filter(action="grant.activation_retry", target_id=str(grant.id))
+    assert retries.count() == lifecycle.ACTIVATION_MAX_ATTEMPTS - 1
+    assert AuditEvent.objects.filter(action="grant.failed", target_id=str(grant.id)).exists()
+
+
+def test_the_worker_retries_until_the_source_is_back(
+    pg_target, celery_worker, people, submit, step_up, monkeypatch
+):
+    monkeypatch.setenv("AIRLOCK_PG_DSN_TEST", UNREACHABLE)
+    grant = approved(people, submit, step_up)
+    assert wait_until(
+        lambda: Grant.objects.get(pk=grant.pk).activation_attempts >= 1, timeout=10
+    ), "the worker never tried"
+    monkeypatch.setenv("AIRLOCK_PG_DSN_TEST", pg_target.admin_dsn)  # the outage ends
+    assert wait_until(lambda: Grant.objects.get(pk=grant.pk).status == "active", timeout=30)
+    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=WEB)
+    assert wait_until(lambda: Grant.objects.get(pk=grant.pk).status == "revoked")
+
+
+def test_a_permanent_activation_error_fails_the_grant_at_once(pg_target, people, submit, step_up):
+    grant = approved(people, submit, step_up, slug="broken-db")
+    lifecycle.grant_activate(grant_id=grant.id)
+    grant.refresh_from_db()
+    assert grant.status == "failed"
+    assert 'role "no_such_role" does not exist' in grant.end_reason
+    assert grant.activation_attempts == 1 and grant.secret is None
+
+
+def test_a_transient_revocation_error_is_retried_by_the_sweeper(
+    pg_target, people, submit, step_up, monkeypatch, settings
+):
+    grant = active_grant(people, submit, step_up)
+    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=WEB)
+    monkeypatch.setenv("AIRLOCK_PG_DSN_TEST", UNREACHABLE)
+    with pytest.raises(lifecycle.TryAgainLater):
+        lifecycle.grant_revoke_execute(grant_id=grant.id)
+    grant.refresh_from_db()
+    assert (grant.status, grant.revoke_attempts) == ("revoking", 1)
+
+    monkeypatch.setenv("AIRLOCK_PG_DSN_TEST", pg_target.admin_dsn)
+    settings.AIRLOCK_REVOKE_RETRY_AFTER = timedelta(0)
+    assert lifecycle.sweep()["revocations_retried"] == 1
+    grant.refresh_from_db()
+    assert (grant.status, grant.revoke_attempts) == ("revoked", 2)
+    assert not get_provider("postgres.role").check(grant.handle)
+
+
+def test_revocation_that_keeps_failing_ends_revoke_failed_and_alerts(
+    pg_target, people, submit, step_up, monkeypatch, settings, caplog
+):
+    settings.AIRLOCK_REVOKE_MAX_ATTEMPTS = 2
+    grant = active_grant(people, submit, step_up)
+    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=WEB)
+    monkeypatch.setenv("AIRLOCK_PG_DSN_TEST", UNREACHABLE)
+    with pytest.raises(lifecycle.TryAgainLater):
+        lifecycle.grant_revoke_execute(grant_id=grant.id)
+    with caplog.at_level(logging.ERROR):
+        lifecycle.grant_revoke_execute(grant_id=grant.id)
+    grant.refresh_from_db()
+    assert grant.status == "revoke_failed" and "cannot connect" in grant.last_error
+    assert f"ALERT grant {grant.id} could not be revoked" in caplog.text
+    assert AuditEvent.objects.filter(action="grant.revoke_failed").count() == 1
+    # The credential still dies at its source at expiry; clean it up now.
+    monkeypatch.setenv("AIRLOCK_PG_DSN_TEST", pg_target.admin_dsn)
+    get_provider("postgres.role").revoke(grant.handle)
