@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 ADDR=${AIRLOCK_ADDR:-127.0.0.1:8000}
 export AIRLOCK_VAR_DIR=${AIRLOCK_VAR_DIR:-$PWD/var}
-mkdir -p "$AIRLOCK_VAR_DIR"
+mkdir -p "$AIRLOCK_VAR_DIR/celery-broker" "$AIRLOCK_VAR_DIR/celery-processed"
 
 "$BIN/python" manage.py migrate --noinput -v0
 "$BIN/python" manage.py seed_demo
