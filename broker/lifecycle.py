@@ -353,6 +353,12 @@ def grant_activate(*, grant_id: UUID | str) -> Grant | None:
         grant = _claim_grant(grant_id, GrantStatus.SCHEDULED)
         if grant is None:
             return None
+        if not grant.request.requester.is_active:
+            # Offboarded between approval and activation: mint nothing.
+            _end_grant(
+                grant, GrantStatus.FAILED, "the requester's account is disabled", "grant.failed"
+            )
+            return grant
         now = timezone.now()
         grant.expires_at = now + grant.duration
         grant.activation_attempts += 1
