@@ -13,7 +13,17 @@ mkdir -p "$AIRLOCK_VAR_DIR/celery-broker" "$AIRLOCK_VAR_DIR/celery-processed"
 "$BIN/python" manage.py seed_demo
 "$BIN/python" manage.py sync_catalog
 
-trap 'trap - INT TERM EXIT; kill $(jobs -p) 2>/dev/null; wait' INT TERM EXIT
+stop() {
+    trap - INT TERM EXIT
+    kill $(jobs -pr) 2>/dev/null || true
+    # Give Celery its warm shutdown, then make sure nothing is left behind.
+    for _ in $(seq 50); do
+        [ -z "$(jobs -pr)" ] && return
+        sleep 0.2
+    done
+    kill -9 $(jobs -pr) 2>/dev/null || true
+}
+trap stop INT TERM EXIT
 "$BIN/celery" -A broker worker --loglevel=INFO --concurrency=2 &
 "$BIN/celery" -A broker beat --loglevel=INFO --schedule="$AIRLOCK_VAR_DIR/celerybeat-schedule" &
 "$BIN/python" manage.py runserver --noreload "$ADDR" &
