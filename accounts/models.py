@@ -9,7 +9,21 @@ class StepUp(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="step_up"
     )
     verified_at = models.DateTimeField()
-    device = models.CharField(max_length=200)
+    method = models.CharField(max_length=16)  # totp or backup_code
 
     def __str__(self) -> str:
         return f"{self.user} verified at {self.verified_at:%Y-%m-%d %H:%M:%S}"
+
+
+class BackupCode(models.Model):
+    """A one-time recovery code. Only a keyed hash is stored (django-otp's static
+    tokens keep the plaintext, which a database leak would turn into an MFA bypass)."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="backup_codes"
+    )
+    code_hash = models.CharField(max_length=64, unique=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"backup code of {self.user} ({'used' if self.used_at else 'unused'})"

@@ -1,36 +1,146 @@
+"""MFA: step-up verification, TOTP enrolment, backup codes. Every change is audited."""
+
+import hashlib
+import hmac
+import secrets
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django_otp import devices_for_user, match_token
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import StepUp
+from accounts.models import BackupCode, StepUp
 from broker import audit
+
+BACKUP_CODE_COUNT = 10
+BACKUP_CODE_LENGTH = 10
 
 
 class MfaError(Exception):
     pass
 
 
-def mfa_step_up(*, user, code: str, info: audit.RequestInfo) -> datetime:
-    """Verify a TOTP code for `user` and remember when. Failures are audited.
+def has_mfa(user) -> bool:
+    return any(devices_for_user(user, confirmed=True))
 
-    django-otp refuses a code already used in its time step and throttles
-    repeated failures, so neither replay nor guessing gets far.
+
+def mfa_step_up(*, user, code: str, info: audit.RequestInfo) -> datetime:
+    """Verify a TOTP or backup code for `user` and remember when. Failures are audited.
+
+    django-otp refuses a TOTP code already used in its time step and throttles
+    repeated failures; a backup code works once. Neither replay nor guessing
+    gets far.
     """
-    if not any(devices_for_user(user, confirmed=True)):
+    if not has_mfa(user):
         raise MfaError("no MFA device is enrolled for this account; enrol one first")
-    code = (code or "").strip().replace(" ", "")
-    device = match_token(user, code) if code.isdigit() and len(code) <= 8 else None
+    code = (code or "").strip().replace(" ", "").replace("-", "").lower()
+    if not (code.isalnum() and len(code) <= 16):
+        code = ""
+    now = timezone.now()
+    locked_until = _totp_locked_until(user)
     with transaction.atomic():
-        if device is None:
+        # TOTP codes are 6-8 digits, backup codes 10 characters: try only the one that fits,
+        # so a backup code never counts as a failed TOTP attempt (which throttles).
+        if locked_until:
+            method = None  # throttled after repeated failures: do not even try
+        elif code.isdigit() and len(code) <= 8:
+            method = "totp" if match_token(user, code) else None
+        else:
+            method = "backup_code" if code and _use_backup_code(user, code, now) else None
+        if method is None:
             audit.record(action="mfa.failed", info=info, actor=user, target=user)
         else:
-            now = timezone.now()
             StepUp.objects.update_or_create(
-                user=user, defaults={"verified_at": now, "device": device.persistent_id}
+                user=user, defaults={"verified_at": now, "method": method}
             )
-            audit.record(action="mfa.verified", info=info, actor=user, target=user)
-    if device is None:
-        raise MfaError("that code is not valid (or was already used); try the next one")
+            audit.record(
+                action="mfa.verified", info=info, actor=user, target=user, data={"method": method}
+            )
+    if method is None:
+        raise MfaError(
+            f"too many wrong codes; try again after {locked_until:%H:%M:%S} UTC"
+            if locked_until
+            else "that code is not valid (or was already used); try the next one"
+        )
     return now
+
+
+def _code_hash(code: str) -> str:
+    # Keyed, so a copy of the database alone cannot brute-force the short codes.
+    return hmac.new(settings.SECRET_KEY.encode(), code.encode(), hashlib.sha256).hexdigest()
+
+
+def _use_backup_code(user, code: str, now: datetime) -> bool:
+    return bool(
+        BackupCode.objects.filter(user=user, code_hash=_code_hash(code), used_at=None).update(
+            used_at=now
+        )
+    )
+
+
+def backup_codes_left(user) -> int:
+    return BackupCode.objects.filter(user=user, used_at=None).count()
+
+
+def _totp_locked_until(user) -> datetime | None:
+    for device in TOTPDevice.objects.filter(user=user, confirmed=True):
+        allowed, details = device.verify_is_allowed()
+        if not allowed and details and details.get("locked_until"):
+            return details["locked_until"]
+    return None
+
+
+def mfa_enrol_start(*, user) -> TOTPDevice:
+    """A new, unconfirmed TOTP device; it counts only once a code confirms it."""
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    return TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
+
+
+def mfa_enrol_confirm(*, user, device_id: int, code: str, info: audit.RequestInfo) -> list[str]:
+    """Confirm the new device with a code from it; replace any old one; new backup codes."""
+    device = TOTPDevice.objects.filter(user=user, pk=device_id, confirmed=False).first()
+    if device is None:
+        raise MfaError("this enrolment has expired; start again")
+    code = (code or "").strip().replace(" ", "")
+    if not (code.isdigit() and device.verify_token(code)):
+        with transaction.atomic():
+            audit.record(action="mfa.enrol_failed", info=info, actor=user, target=user)
+        raise MfaError("that code does not match; check the time on your phone and try again")
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        codes = _new_backup_codes(user)
+        # Confirming the device just proved possession of it.
+        StepUp.objects.update_or_create(
+            user=user, defaults={"verified_at": timezone.now(), "method": "totp"}
+        )
+        audit.record(action="mfa.enrolled", info=info, actor=user, target=user)
+    return codes
+
+
+def mfa_backup_codes_regenerate(*, user, info: audit.RequestInfo) -> list[str]:
+    with transaction.atomic():
+        codes = _new_backup_codes(user)
+        audit.record(action="mfa.backup_codes_regenerated", info=info, actor=user, target=user)
+    return codes
+
+
+def mfa_remove(*, user, info: audit.RequestInfo) -> None:
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user).delete()
+        BackupCode.objects.filter(user=user).delete()
+        StepUp.objects.filter(user=user).delete()
+        audit.record(action="mfa.removed", info=info, actor=user, target=user)
+
+
+def _new_backup_codes(user) -> list[str]:
+    """Replace the user's backup codes; the plaintext is returned once, to show."""
+    BackupCode.objects.filter(user=user).delete()
+    codes = [secrets.token_hex(BACKUP_CODE_LENGTH // 2) for _ in range(BACKUP_CODE_COUNT)]
+    BackupCode.objects.bulk_create(
+        BackupCode(user=user, code_hash=_code_hash(code)) for code in codes
+    )
+    return codes

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from celery import current_app
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
@@ -114,7 +115,7 @@ def access_request_submit(
     now = timezone.now()
     with transaction.atomic():
         # Lock the requester's row so two submissions of the same profile queue up.
-        type(requester).objects.select_for_update().get(pk=requester.pk)
+        get_user_model().objects.select_for_update().get(pk=requester.pk)
         if AccessRequest.objects.filter(
             requester=requester, profile=profile, status=Status.PENDING
         ).exists():
@@ -452,6 +453,31 @@ def grant_revoke(
             from_status=GrantStatus.ACTIVE,
             to_status=GrantStatus.REVOKING,
             reason=reason,
+        )
+        transaction.on_commit(lambda: _enqueue("broker.tasks.revoke_grant", grant.id))
+    return grant
+
+
+def grant_retry_revocation(*, grant_id: UUID | str, actor, info: audit.RequestInfo) -> Grant:
+    """An admin asks to try a failed revocation again (after fixing the cause)."""
+    if not actor.is_superuser:
+        raise NotAllowed("only an admin can retry a revocation")
+    with transaction.atomic():
+        grant = _lock_grant(grant_id)
+        if grant.status != GrantStatus.REVOKE_FAILED:
+            raise Conflict(f"the grant is {grant.status}, not revoke_failed")
+        grant.status = GrantStatus.REVOKING
+        grant.revoke_attempts = 0
+        grant.ended_at = None
+        grant.end_reason = f"revocation retried by {actor.get_username()}"
+        grant.save(update_fields=["status", "revoke_attempts", "ended_at", "end_reason"])
+        audit.record(
+            action="grant.revoke_retry_requested",
+            info=info,
+            actor=actor,
+            target=grant,
+            from_status=GrantStatus.REVOKE_FAILED,
+            to_status=GrantStatus.REVOKING,
         )
         transaction.on_commit(lambda: _enqueue("broker.tasks.revoke_grant", grant.id))
     return grant

@@ -1,18 +1,45 @@
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Q, QuerySet
 
-from broker.models import AccessRequest, Grant
+from approvals.policy import can_approve
+from broker.models import AccessRequest, AuditEvent, Grant
+
+LIVE = [Grant.Status.SCHEDULED, Grant.Status.ACTIVE, Grant.Status.REVOKING]
+
+
+def is_auditor(user) -> bool:
+    return user.is_superuser or user.groups.filter(name=settings.AIRLOCK_AUDITOR_GROUP).exists()
+
+
+def can_view_request(user, access_request: AccessRequest) -> bool:
+    """The requester, approvers of the profile, auditors and admins."""
+    return (
+        access_request.requester_id == user.pk
+        or can_approve(user, access_request.profile)
+        or is_auditor(user)
+    )
 
 
 def requests_of(user, limit: int = 20) -> QuerySet:
-    return AccessRequest.objects.filter(requester=user).select_related("profile")[:limit]
+    return (
+        AccessRequest.objects.filter(requester=user)
+        .select_related("profile", "grant")
+        .order_by("-created_at")[:limit]
+    )
 
 
 def live_grants_of(user) -> QuerySet:
     return (
-        Grant.objects.filter(
-            request__requester=user,
-            status__in=[Grant.Status.SCHEDULED, Grant.Status.ACTIVE, Grant.Status.REVOKING],
-        )
+        Grant.objects.filter(request__requester=user, status__in=LIVE)
         .select_related("request__profile")
         .order_by("expires_at")
     )
+
+
+def request_timeline(access_request: AccessRequest) -> QuerySet:
+    """Every audit event about the request and its grant, oldest first."""
+    targets = Q(target_type="accessrequest", target_id=str(access_request.pk))
+    grant = Grant.objects.filter(request=access_request).only("pk").first()
+    if grant is not None:
+        targets |= Q(target_type="grant", target_id=str(grant.pk))
+    return AuditEvent.objects.filter(targets).order_by("seq")

@@ -38,6 +38,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "broker.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -60,6 +62,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "broker.context_processors.airlock",
             ],
         },
     },
@@ -92,7 +95,34 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# WhiteNoise serves the few static files straight from the source tree.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+
+# Login throttling counters live here; use a shared cache (CACHE_URL=redis://...)
+# when several web processes serve Airlock.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+
+# OpenID Connect single sign-on, on when a client id is set.
+OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+if OIDC_ENABLED:
+    INSTALLED_APPS.append("mozilla_django_oidc")
+    AUTHENTICATION_BACKENDS.insert(0, "accounts.oidc.AirlockOIDCBackend")
+    OIDC_RP_CLIENT_SECRET = read_secret("OIDC_RP_CLIENT_SECRET")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT")
+    OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT")
+    OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT")
+    OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+    OIDC_RP_SIGN_ALGO = env.str("OIDC_RP_SIGN_ALGO", default="RS256")
+    OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile groups")
+# Which claim carries the user's IdP groups, and which IdP group means which
+# Airlock group. Only groups named here are managed from the IdP.
+AIRLOCK_OIDC_GROUPS_CLAIM = env.str("AIRLOCK_OIDC_GROUPS_CLAIM", default="groups")
+AIRLOCK_OIDC_GROUP_MAP = env.json("AIRLOCK_OIDC_GROUP_MAP", default={})
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -149,6 +179,12 @@ AIRLOCK_REVOKE_RETRY_AFTER = timedelta(seconds=env.int("AIRLOCK_REVOKE_RETRY_SEC
 AIRLOCK_REVOKE_MAX_ATTEMPTS = env.int("AIRLOCK_REVOKE_MAX_ATTEMPTS", default=8)
 
 OTP_TOTP_ISSUER = "Airlock"
+# Members of this group see the audit log and export it.
+AIRLOCK_AUDITOR_GROUP = env.str("AIRLOCK_AUDITOR_GROUP", default="auditors")
+# Sign-in throttling: this many failures within the window lock the username
+# (and, separately, the client address at 4x) for the window.
+AIRLOCK_LOGIN_MAX_FAILURES = env.int("AIRLOCK_LOGIN_MAX_FAILURES", default=5)
+AIRLOCK_LOGIN_LOCKOUT = timedelta(minutes=env.int("AIRLOCK_LOGIN_LOCKOUT_MINUTES", default=15))
 
 LOGGING = {
     "version": 1,

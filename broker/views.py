@@ -1,11 +1,27 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.decorators import saved_form, step_up_required
+from accounts.services import has_mfa
+from approvals.models import Approval
+from approvals.policy import can_decide
+from broker import lifecycle
+from broker.credentials import credential_lines
+from broker.forms import RequestForm
+from broker.models import AccessRequest, Grant
 from broker.policy import requestable_profiles
-from broker.selectors import live_grants_of, requests_of
+from broker.selectors import (
+    can_view_request,
+    live_grants_of,
+    request_timeline,
+    requests_of,
+)
+from broker.web import lifecycle_error_response, request_info
 
 
 @login_required
@@ -15,8 +31,177 @@ def home(request: HttpRequest) -> HttpResponse:
         "grants": live_grants_of(request.user),
         "requests": requests_of(request.user),
         "profiles": requestable_profiles(request.user),
+        "mfa_enrolled": has_mfa(request.user),
     }
     return render(request, "home.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_new(request: HttpRequest) -> HttpResponse:
+    profiles = requestable_profiles(request.user)
+    form = RequestForm(
+        request.POST or None, profiles=profiles, initial={"profile": request.GET.get("profile")}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            access_request = lifecycle.access_request_submit(
+                requester=request.user,
+                profile=form.selected_profile,
+                duration=form.cleaned_data["duration"],
+                reason=form.cleaned_data["reason"],
+                ticket=form.cleaned_data["ticket"],
+                info=request_info(request),
+            )
+        except lifecycle.InvalidRequest as exc:
+            for field, message in exc.fields.items():
+                form.add_error(field if field in form.fields else None, message)
+            if not exc.fields:
+                form.add_error(None, exc.message)
+        except lifecycle.LifecycleError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, "Request submitted; approvers have been asked.")
+            return redirect("request-detail", request_id=access_request.pk)
+    status = 400 if form.errors else 200
+    return render(
+        request, "broker/request_new.html", {"form": form, "profiles": profiles}, status=status
+    )
+
+
+def _request_for(user, request_id) -> AccessRequest:
+    access_request = (
+        AccessRequest.objects.select_related("profile", "requester").filter(pk=request_id).first()
+    )
+    if access_request is None or not can_view_request(user, access_request):
+        raise Http404("no such request")
+    return access_request
+
+
+@login_required
+@require_GET
+def request_detail(request: HttpRequest, request_id) -> HttpResponse:
+    access_request = _request_for(request.user, request_id)
+    grant = Grant.objects.filter(request=access_request).first()
+    may_decide = (
+        access_request.status == AccessRequest.Status.PENDING
+        and can_decide(request.user, access_request)
+        and not access_request.decisions.filter(approver=request.user).exists()
+    )
+    context = {
+        "req": access_request,
+        "grant": grant,
+        "decisions": access_request.decisions.select_related("approver"),
+        "timeline": request_timeline(access_request),
+        "may_decide": may_decide,
+        "may_cancel": access_request.requester_id == request.user.pk
+        and access_request.status == AccessRequest.Status.PENDING,
+        "saved": saved_form(request),
+    }
+    return render(request, "broker/request_detail.html", context)
+
+
+def _request_page(request, request_id) -> str:
+    return reverse("request-detail", kwargs={"request_id": request_id})
+
+
+@login_required
+@require_POST
+@step_up_required(return_to=_request_page)
+def request_decide(request: HttpRequest, request_id) -> HttpResponse:
+    decision = request.POST.get("decision")
+    info = request_info(request)
+    try:
+        if decision == Approval.Decision.APPROVE:
+            lifecycle.access_request_approve(
+                request_id=request_id,
+                approver=request.user,
+                comment=request.POST.get("comment", "")[:2000],
+                info=info,
+            )
+            messages.success(request, "Approved.")
+        elif decision == Approval.Decision.DENY:
+            lifecycle.access_request_deny(
+                request_id=request_id,
+                approver=request.user,
+                reason=request.POST.get("reason", ""),
+                info=info,
+            )
+            messages.success(request, "Denied.")
+        else:
+            messages.error(request, "Choose approve or deny.")
+    except lifecycle.LifecycleError as exc:
+        return lifecycle_error_response(request, exc, _request_page(request, request_id))
+    return redirect("request-detail", request_id=request_id)
+
+
+@login_required
+@require_POST
+def request_cancel(request: HttpRequest, request_id) -> HttpResponse:
+    try:
+        lifecycle.access_request_cancel(
+            request_id=request_id, actor=request.user, info=request_info(request)
+        )
+    except lifecycle.LifecycleError as exc:
+        return lifecycle_error_response(request, exc, _request_page(request, request_id))
+    messages.success(request, "Request cancelled.")
+    return redirect("request-detail", request_id=request_id)
+
+
+def _grant_for(user, grant_id) -> Grant:
+    grant = get_object_or_404(
+        Grant.objects.select_related("request__profile", "request__requester"), pk=grant_id
+    )
+    if not can_view_request(user, grant.request):
+        raise Http404("no such grant")
+    return grant
+
+
+@login_required
+@require_GET
+def grant_detail(request: HttpRequest, grant_id) -> HttpResponse:
+    grant = _grant_for(request.user, grant_id)
+    return render(request, "broker/grant_detail.html", {"grant": grant, "req": grant.request})
+
+
+def _grant_page(request, grant_id) -> str:
+    return reverse("grant-detail", kwargs={"grant_id": grant_id})
+
+
+@login_required
+@require_POST
+@step_up_required(return_to=_grant_page)
+def grant_reveal(request: HttpRequest, grant_id) -> HttpResponse:
+    try:
+        credential = lifecycle.grant_reveal(
+            grant_id=grant_id, user=request.user, info=request_info(request)
+        )
+    except lifecycle.LifecycleError as exc:
+        return lifecycle_error_response(request, exc, _grant_page(request, grant_id))
+    grant = Grant.objects.select_related("request__profile").get(pk=grant_id)
+    response = render(
+        request,
+        "broker/credential.html",
+        {"grant": grant, "lines": credential_lines(credential)},
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+def grant_revoke(request: HttpRequest, grant_id) -> HttpResponse:
+    try:
+        lifecycle.grant_revoke(
+            grant_id=grant_id,
+            actor=request.user,
+            reason=request.POST.get("reason", ""),
+            info=request_info(request),
+        )
+    except lifecycle.LifecycleError as exc:
+        return lifecycle_error_response(request, exc, _grant_page(request, grant_id))
+    messages.success(request, "Access is being revoked.")
+    return redirect("grant-detail", grant_id=grant_id)
 
 
 @require_GET

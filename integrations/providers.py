@@ -59,6 +59,10 @@ class Provider(Protocol):
 
     def check(self, handle: dict[str, Any]) -> bool: ...
 
+    def healthcheck(self, config: dict[str, Any]) -> None:
+        """Raise ProviderError unless the source for this config answers."""
+        ...
+
 
 # kind -> "module:Class". Imported lazily so that a provider's client library
 # is needed only when a profile uses it.

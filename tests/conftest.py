@@ -130,8 +130,12 @@ def catalog(people) -> dict[str, AccessProfile]:
     return {profile.slug: profile for profile in AccessProfile.objects.all()}
 
 
-def current_code(device: TOTPDevice) -> str:
-    code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
+def current_code(device: TOTPDevice, steps_ahead: int = 0) -> str:
+    """The code the user's phone shows now (or `steps_ahead` steps later, which the
+    device's tolerance accepts: a code is good only once, so a second verification
+    within the same 30 s uses the next one)."""
+    t0 = device.t0 - steps_ahead * device.step
+    code = totp(device.bin_key, step=device.step, t0=t0, digits=device.digits)
     return f"{code:0{device.digits}d}"
 
 

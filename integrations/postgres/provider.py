@@ -136,6 +136,10 @@ class PostgresRoleProvider:
             ).fetchone()
         return bool(row and row[0])
 
+    def healthcheck(self, config: dict[str, Any]) -> None:
+        with self._connect(config["dsn_env"]) as conn, _errors_mapped():
+            conn.execute("SELECT 1")
+
     def _connect(self, dsn_env: str) -> psycopg.Connection:
         try:
             dsn = read_secret(dsn_env)

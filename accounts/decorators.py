@@ -1,0 +1,44 @@
+from collections.abc import Callable
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from accounts.selectors import recent_step_up
+
+SAVED_FORM_KEY = "step_up_saved_form"
+
+
+def step_up_required(return_to: Callable[..., str]):
+    """Require a recent MFA verification for a POST view.
+
+    Without one, the submitted fields (never the CSRF token) are kept in the
+    session and the user goes through the verify page, then back to the page
+    `return_to(request, **kwargs)` names, where `saved_form` restores them.
+    """
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if recent_step_up(request.user):
+                return view(request, *args, **kwargs)
+            page = return_to(request, *args, **kwargs)
+            if request.method == "POST":
+                fields = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
+                request.session[SAVED_FORM_KEY] = {"page": page, "fields": fields}
+            return redirect(f"{reverse('mfa-verify')}?{urlencode({'next': page})}")
+
+        return wrapper
+
+    return decorator
+
+
+def saved_form(request: HttpRequest) -> dict[str, str]:
+    """The fields a step-up interrupted on this page, once."""
+    saved = request.session.get(SAVED_FORM_KEY)
+    if saved and saved.get("page") == request.path:
+        del request.session[SAVED_FORM_KEY]
+        return saved["fields"]
+    return {}

@@ -1,0 +1,26 @@
+"""Sign-ins and failed sign-ins go to the audit trail, whatever the method."""
+
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.db import transaction
+from django.dispatch import receiver
+
+from broker import audit
+from broker.web import request_info
+
+
+def _info(request) -> audit.RequestInfo:
+    return request_info(request) if request is not None else audit.SYSTEM
+
+
+@receiver(user_logged_in)
+def audit_login(sender, request, user, **kwargs) -> None:
+    with transaction.atomic():
+        audit.record(action="auth.login", info=_info(request), actor=user, target=user)
+
+
+@receiver(user_login_failed)
+def audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
+    # Only the username: Django masks the password, but keep nothing else either.
+    username = str(credentials.get("username", ""))[:150]
+    with transaction.atomic():
+        audit.record(action="auth.login_failed", info=_info(request), data={"username": username})

@@ -1,0 +1,138 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts import throttle
+from accounts.decorators import step_up_required
+from accounts.selectors import recent_step_up
+from accounts.services import (
+    MfaError,
+    backup_codes_left,
+    has_mfa,
+    mfa_backup_codes_regenerate,
+    mfa_enrol_confirm,
+    mfa_enrol_start,
+    mfa_remove,
+    mfa_step_up,
+)
+from broker.web import request_info
+
+ENROL_SESSION_KEY = "mfa_enrol_device"
+
+
+class LoginView(auth_views.LoginView):
+    """Django's sign-in, refusing a username or address after repeated failures."""
+
+    redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        username = request.POST.get("username", "")[:150]
+        ip = request.META.get("REMOTE_ADDR")
+        if throttle.login_locked(username, ip):
+            minutes = int(settings.AIRLOCK_LOGIN_LOCKOUT.total_seconds() // 60)
+            form = self.get_form()
+            form.errors.clear()
+            context = self.get_context_data(
+                form=form, locked=f"Too many failed sign-ins. Try again in {minutes} minutes."
+            )
+            return self.render_to_response(context, status=429)
+        response = super().post(request, *args, **kwargs)
+        if request.user.is_authenticated:
+            throttle.login_succeeded(username)
+        else:
+            throttle.login_failed(username, ip)
+        return response
+
+
+def _safe_next(request: HttpRequest, default: str = "home") -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse(default)
+
+
+@login_required
+def mfa_settings(request: HttpRequest) -> HttpResponse:
+    context = {
+        "enrolled": has_mfa(request.user),
+        "backup_codes_left": backup_codes_left(request.user),
+        "stepped_up_at": recent_step_up(request.user),
+    }
+    return render(request, "accounts/mfa_settings.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def mfa_verify(request: HttpRequest) -> HttpResponse:
+    next_url = _safe_next(request)
+    if not has_mfa(request.user):
+        messages.error(request, "Set up an authenticator app first.")
+        return redirect("mfa-enrol")
+    error = None
+    if request.method == "POST":
+        try:
+            mfa_step_up(
+                user=request.user, code=request.POST.get("code", ""), info=request_info(request)
+            )
+        except MfaError as exc:
+            error = str(exc)
+        else:
+            return redirect(next_url)
+    status = 400 if error else 200
+    return render(
+        request, "accounts/mfa_verify.html", {"next": next_url, "error": error}, status=status
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def mfa_enrol(request: HttpRequest) -> HttpResponse:
+    # Replacing an existing authenticator needs proof of the current one.
+    if has_mfa(request.user) and not recent_step_up(request.user):
+        return redirect(f"{reverse('mfa-verify')}?next={reverse('mfa-enrol')}")
+    if request.method == "POST":
+        device_id = request.session.get(ENROL_SESSION_KEY)
+        try:
+            codes = mfa_enrol_confirm(
+                user=request.user,
+                device_id=device_id or 0,
+                code=request.POST.get("code", ""),
+                info=request_info(request),
+            )
+        except MfaError as exc:
+            messages.error(request, str(exc))
+            return redirect("mfa-enrol")
+        request.session.pop(ENROL_SESSION_KEY, None)
+        return render(request, "accounts/backup_codes.html", {"codes": codes, "enrolled": True})
+    device = mfa_enrol_start(user=request.user)
+    request.session[ENROL_SESSION_KEY] = device.pk
+    return render(request, "accounts/mfa_enrol.html", {"device": device})
+
+
+def _mfa_page(request: HttpRequest) -> str:
+    return reverse("mfa-settings")
+
+
+@login_required
+@require_POST
+@step_up_required(return_to=_mfa_page)
+def mfa_backup_codes(request: HttpRequest) -> HttpResponse:
+    codes = mfa_backup_codes_regenerate(user=request.user, info=request_info(request))
+    return render(request, "accounts/backup_codes.html", {"codes": codes})
+
+
+@login_required
+@require_POST
+@step_up_required(return_to=_mfa_page)
+def mfa_remove_view(request: HttpRequest) -> HttpResponse:
+    mfa_remove(user=request.user, info=request_info(request))
+    messages.success(request, "Your authenticator and backup codes were removed.")
+    return redirect("mfa-settings")

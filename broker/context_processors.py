@@ -1,0 +1,13 @@
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from broker.selectors import is_auditor
+
+
+def airlock(request: HttpRequest) -> dict:
+    user = request.user
+    return {
+        "is_auditor": SimpleLazyObject(lambda: user.is_authenticated and is_auditor(user)),
+        "oidc_enabled": settings.OIDC_ENABLED,
+    }

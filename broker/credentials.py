@@ -1,0 +1,29 @@
+"""How each kind of credential is shown to its owner, once."""
+
+from urllib.parse import quote
+
+
+def postgres_lines(c: dict) -> list[tuple[str, str]]:
+    url = (
+        f"postgresql://{quote(c['user'], safe='')}:{quote(c['password'], safe='')}"
+        f"@{c['host']}:{c['port']}/{quote(c['dbname'], safe='')}"
+    )
+    return [
+        ("Connection string", url),
+        ("psql", f"psql '{url}'"),
+        ("User", c["user"]),
+        ("Password", c["password"]),
+    ]
+
+
+CREDENTIAL_VIEWS = {
+    "postgres": postgres_lines,
+}
+
+
+def credential_lines(credential: dict) -> list[tuple[str, str]]:
+    view = CREDENTIAL_VIEWS.get(credential.get("kind", ""))
+    if view is None:
+        # A kind without a view: show its fields as they are, never nothing.
+        return [(key, str(value)) for key, value in credential.items() if key != "kind"]
+    return view(credential)

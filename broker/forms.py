@@ -1,0 +1,34 @@
+from django import forms
+
+from broker.durations import format_duration, parse_duration
+from broker.models import AccessProfile
+
+
+class RequestForm(forms.Form):
+    profile = forms.ChoiceField(label="Access profile")
+    duration = forms.CharField(
+        label="For how long", max_length=20, help_text="e.g. 30m, 1h, 1h30m", required=False
+    )
+    reason = forms.CharField(label="Reason", widget=forms.Textarea, max_length=2000, required=False)
+    ticket = forms.CharField(label="Ticket", max_length=100, required=False)
+
+    def __init__(self, *args, profiles: list[AccessProfile], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.profiles = {p.slug: p for p in profiles}
+        self.fields["profile"].choices = [
+            (p.slug, f"{p.title} (up to {format_duration(p.policy.max_duration)})")
+            for p in profiles
+        ]
+
+    def clean_duration(self):
+        text = self.cleaned_data["duration"].strip()
+        if not text:
+            return None
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    @property
+    def selected_profile(self) -> AccessProfile:
+        return self.profiles[self.cleaned_data["profile"]]

@@ -1,0 +1,76 @@
+"""Sign-in, throttling and the headers every page carries."""
+
+import pytest
+from django.core.cache import cache
+
+from broker.models import AuditEvent
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def sign_in(client, username, password):
+    return client.post("/login/", {"username": username, "password": password})
+
+
+def test_alice_signs_in(client, people):
+    response = sign_in(client, "alice", "x")
+    assert response.status_code == 302 and response.url == "/"
+    assert AuditEvent.objects.filter(action="auth.login", actor="alice").exists()
+
+
+def test_repeated_failures_lock_the_username_even_for_the_right_password(client, people, settings):
+    for _ in range(settings.AIRLOCK_LOGIN_MAX_FAILURES):
+        assert sign_in(client, "alice", "wrong").status_code == 200
+    response = sign_in(client, "alice", "x")
+    assert response.status_code == 429
+    assert b"Too many failed sign-ins" in response.content
+    assert "_auth_user_id" not in client.session
+    assert AuditEvent.objects.filter(action="auth.login_failed").count() == 5
+    assert sign_in(client, "bob", "x").status_code == 302  # others are not locked out
+
+
+def test_every_page_has_strict_security_headers(client, people):
+    response = client.get("/login/")
+    csp = response["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_signed_in_pages_are_never_cached(client, people):
+    client.force_login(people.alice)
+    assert client.get("/").headers["Cache-Control"] == "no-store"
+
+
+def test_sign_out_needs_a_post(client, people):
+    client.force_login(people.alice)
+    assert client.get("/logout/").status_code == 405
+    assert client.post("/logout/").status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_csrf_is_enforced(people):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(people.alice)
+    assert strict.post("/requests/new/", {"profile": "test-db"}).status_code == 403
+
+
+def test_session_cookie_settings(settings):
+    assert settings.SESSION_COOKIE_HTTPONLY is True
+    assert settings.SESSION_COOKIE_AGE <= 12 * 3600
+
+
+@pytest.mark.parametrize(
+    "pages", ["/", "/requests/new/", "/approvals/", "/audit/", "/ops/", "/mfa/", "/mfa/verify/"]
+)
+def test_anonymous_visitors_are_sent_to_sign_in(client, db, pages):
+    response = client.get(pages)
+    assert response.status_code == 302 and response.url.startswith("/login/")

@@ -1,0 +1,42 @@
+"""The operator view: failed grants, provider health, retrying a revocation."""
+
+import pytest
+
+from broker import lifecycle
+from broker.models import Grant
+from tests.grants import active_grant
+
+pytestmark = pytest.mark.django_db(transaction=True)
+UNREACHABLE = "postgresql://postgres:x@127.0.0.1:1/postgres"
+
+
+def test_only_admins(client, people, catalog):
+    client.force_login(people.bob)
+    assert client.get("/ops/").status_code == 403
+
+
+def test_health_and_a_failed_revocation_retried(
+    client, pg_target, people, submit, step_up, monkeypatch, settings
+):
+    settings.AIRLOCK_REVOKE_MAX_ATTEMPTS = 1
+    grant = active_grant(people, submit, step_up)
+    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=lifecycle.audit.SYSTEM)
+    monkeypatch.setenv("AIRLOCK_PG_DSN_TEST", UNREACHABLE)
+    lifecycle.grant_revoke_execute(grant_id=grant.id)
+    assert Grant.objects.get(pk=grant.pk).status == "revoke_failed"
+
+    client.force_login(people.admin)
+    page = client.get("/ops/").content.decode()
+    assert "cannot connect to PostgreSQL" in page and "Retry revocation" in page
+    client.force_login(people.bob)
+    assert client.post(f"/ops/grants/{grant.id}/retry/").status_code == 403
+
+    monkeypatch.setenv("AIRLOCK_PG_DSN_TEST", pg_target.admin_dsn)
+    client.force_login(people.admin)
+    assert "reachable" in client.get("/ops/").content.decode()
+    client.post(f"/ops/grants/{grant.id}/retry/")
+    assert Grant.objects.get(pk=grant.pk).status == "revoking"
+    lifecycle.grant_revoke_execute(grant_id=grant.id)
+    assert Grant.objects.get(pk=grant.pk).status == "revoked"
+    response = client.post(f"/ops/grants/{grant.id}/retry/", follow=True)
+    assert b"not revoke_failed" in response.content
