@@ -1,7 +1,10 @@
 import base64
+from datetime import timedelta
 
 import segno
 from django import template
+
+from broker.durations import format_duration
 
 register = template.Library()
 
@@ -15,3 +18,8 @@ def qr_data_uri(text: str) -> str:
 @register.filter
 def base32(raw: bytes) -> str:
     return base64.b32encode(raw).decode().rstrip("=")
+
+
+@register.filter
+def human_duration(value: timedelta) -> str:
+    return format_duration(value)

@@ -1,0 +1,139 @@
+"""The whole journey in a real Chromium, against a live server, a real Celery
+worker and a real target database: alice asks, bob enrols MFA and approves,
+alice reveals the credential, uses it, relinquishes it, and it stops working."""
+
+import base64
+import os
+import re
+from pathlib import Path
+
+import psycopg
+import pytest
+from django_otp.oath import totp
+
+from accounts.models import StepUp
+from broker.models import Grant
+from tests.pg_target import can_login, wait_until
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(os.environ.get("AIRLOCK_TEST_OUTPUT", "test-output")) / "screenshots"
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)")
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the
+    # test makes between steps are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            ],
+        )  # fmt: skip
+        yield browser
+        browser.close()
+
+
+def code_from_key(key: str, steps_ahead: int = 0) -> str:
+    raw = base64.b32decode(key + "=" * (-len(key) % 8))
+    return f"{totp(raw, t0=-steps_ahead * 30):06d}"
+
+
+def sign_in(page, base: str, username: str) -> None:
+    page.goto(f"{base}/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("x")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/")
+
+
+def enrol(page, base: str) -> str:
+    page.goto(f"{base}/mfa/enrol/")
+    key = page.locator("#totp-key").inner_text()
+    page.get_by_label("Code from the app").fill(code_from_key(key))
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_text("Save these backup codes now").wait_for()
+    return key
+
+
+def test_request_approve_reveal_relinquish_in_chromium(
+    browser, live_server, pg_target, celery_worker, people, catalog
+):
+    base = live_server.url
+    alice = browser.new_context().new_page()
+    bob = browser.new_context().new_page()
+    try:
+        # alice asks for access.
+        sign_in(alice, base, "alice")
+        alice.get_by_role("link", name="Request access").first.click()
+        alice.get_by_label("Access profile").select_option("test-db")
+        alice.get_by_label("For how long").fill("10m")
+        alice.get_by_label("Reason").fill("INC-42: payments stuck")
+        alice.get_by_label("Ticket").fill("INC-42")
+        alice.get_by_role("button", name="Submit request").click()
+        alice.get_by_text("Request submitted").wait_for()
+        alice.screenshot(path=SHOTS / "1-request-submitted.png", full_page=True)
+        request_path = re.sub(r"^https?://[^/]+", "", alice.url)
+
+        # bob enrols an authenticator, then finds the request in his queue.
+        sign_in(bob, base, "bob")
+        bob_key = enrol(bob, base)
+        bob.goto(f"{base}/approvals/")
+        bob.get_by_text("first request for test-db").wait_for()
+        bob.screenshot(path=SHOTS / "2-approval-queue.png", full_page=True)
+        bob.locator(f"a[href='{request_path}']").click()
+
+        # His verification has lapsed: approving sends him through the verify page
+        # and back, with his comment still in the form.
+        StepUp.objects.filter(user=people.bob).delete()
+        bob.get_by_label("Comment (optional)").fill("ok for INC-42")
+        bob.get_by_role("button", name="Approve").click()
+        bob.get_by_text("Confirm it is you").wait_for()
+        bob.get_by_label("Code").fill(code_from_key(bob_key, steps_ahead=1))
+        bob.get_by_role("button", name="Verify").click()
+        assert bob.get_by_label("Comment (optional)").input_value() == "ok for INC-42"
+        bob.get_by_role("button", name="Approve").click()
+        bob.get_by_text("Approved.").wait_for()
+
+        grant = Grant.objects.get(request__requester=people.alice)
+        assert wait_until(lambda: Grant.objects.get(pk=grant.pk).status == "active")
+
+        # alice needs MFA to see the credential: she enrols, then reveals it once.
+        enrol(alice, base)
+        alice.goto(f"{base}/")
+        alice.get_by_role("link", name="Test database, read-only").click()
+        alice.get_by_role("button", name="Show credential (once)").click()
+        alice.get_by_text("Shown once.").wait_for()
+        alice.screenshot(path=SHOTS / "3-credential.png", full_page=True)
+        url = alice.locator("#secret-1").inner_text().strip()
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM payments").fetchone() == (2,)
+
+        alice.get_by_role("link", name="Back to the grant").click()
+        alice.get_by_role("button", name="Relinquish now").click()
+        alice.get_by_text("Access is being revoked").wait_for()
+        assert wait_until(lambda: Grant.objects.get(pk=grant.pk).status == "revoked")
+        assert not can_login(url)
+
+        alice.goto(f"{base}{request_path}")
+        timeline = alice.locator("ol.timeline").inner_text()
+        for action in (
+            "request.submitted", "request.decision.approve", "request.approved",
+            "grant.activated", "grant.credential_revealed", "grant.revoke_requested",
+            "grant.revoked",
+        ):  # fmt: skip
+            assert action in timeline
+        assert "MFA verified" in timeline
+        alice.screenshot(path=SHOTS / "4-timeline.png", full_page=True)
+    except Exception:
+        alice.screenshot(path=SHOTS / "failure-alice.png", full_page=True)
+        bob.screenshot(path=SHOTS / "failure-bob.png", full_page=True)
+        raise
