@@ -173,24 +173,14 @@ def submit(catalog):
 def celery_worker(transactional_db):
     """A real Celery worker (threads) consuming from Redis."""
     from celery.contrib.testing.worker import start_worker
-    from celery.signals import task_postrun
 
     from broker.celery import app
 
-    def close_connections(**kwargs) -> None:
-        # Pool threads outlive the worker; an open connection would keep the
-        # test database from being dropped at the end of the run.
-        connections.close_all()
-
-    task_postrun.connect(close_connections, weak=False)
     app.control.purge()
-    try:
-        with start_worker(
-            app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=10
-        ) as worker:
-            yield worker
-    finally:
-        task_postrun.disconnect(close_connections)
+    with start_worker(
+        app, pool="threads", concurrency=4, perform_ping_check=False, shutdown_timeout=10
+    ) as worker:
+        yield worker
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from django.db import connections
 from django_otp.oath import totp
 
 from accounts.models import StepUp
@@ -137,3 +138,7 @@ def test_request_approve_reveal_relinquish_in_chromium(
         alice.screenshot(path=SHOTS / "failure-alice.png", full_page=True)
         bob.screenshot(path=SHOTS / "failure-bob.png", full_page=True)
         raise
+    finally:
+        # Under Playwright's event loop Django keeps this test's connection in a
+        # context of its own, which pytest-django's teardown does not see.
+        connections.close_all()
