@@ -252,27 +252,22 @@ def access_requests_expire_pending(*, limit: int = 500) -> int:
 
 
 def _lock_request(request_id: UUID | str) -> AccessRequest:
-    access_request = (
-        AccessRequest.objects.select_for_update(of=("self",))
-        .select_related("profile", "requester")
-        .filter(pk=_as_uuid(request_id, "request"))
-        .first()
+    return _lock(
+        AccessRequest.objects.select_related("profile", "requester"), request_id, "request"
     )
-    if access_request is None:
-        raise NotFound("no such request")
-    return access_request
 
 
 def _lock_grant(grant_id: UUID | str) -> Grant:
-    grant = (
-        Grant.objects.select_for_update(of=("self",))
-        .select_related("request__profile", "request__requester")
-        .filter(pk=_as_uuid(grant_id, "grant"))
-        .first()
-    )
-    if grant is None:
-        raise NotFound("no such grant")
-    return grant
+    grants = Grant.objects.select_related("request__profile", "request__requester")
+    return _lock(grants, grant_id, "grant")
+
+
+def _lock(queryset, object_id: UUID | str, what: str):
+    """Lock one row (waiting for other holders); NotFound for unknown or malformed ids."""
+    found = queryset.select_for_update(of=("self",)).filter(pk=_as_uuid(object_id, what)).first()
+    if found is None:
+        raise NotFound(f"no such {what}")
+    return found
 
 
 def _as_uuid(value: UUID | str, what: str) -> UUID:

@@ -1,7 +1,7 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
-from broker.catalog import CatalogError, load_catalog
+from broker.management.catalog_files import load_or_fail
 
 
 class Command(BaseCommand):
@@ -12,14 +12,10 @@ class Command(BaseCommand):
         parser.add_argument("path", nargs="?", help="catalog file (default: AIRLOCK_CATALOG)")
 
     def handle(self, *args, path=None, **options):
-        path = path or settings.AIRLOCK_CATALOG
-        try:
-            catalog = load_catalog(path)
-        except CatalogError as exc:
-            for error in exc.errors:
-                self.stderr.write(f"error: {error}")
-            raise CommandError(f"{path}: {len(exc.errors)} error(s)") from None
+        catalog = load_or_fail(self, path)
         for warning in catalog.warnings:
             self.stderr.write(f"warning: {warning}")
         count = len(catalog.spec.profiles)
-        self.stdout.write(f"{path}: OK, {count} profile(s), sha256 {catalog.sha256}")
+        self.stdout.write(
+            f"{path or settings.AIRLOCK_CATALOG}: OK, {count} profile(s), sha256 {catalog.sha256}"
+        )

@@ -1,9 +1,9 @@
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from broker.audit import RequestInfo
-from broker.catalog import CatalogError, load_catalog
 from broker.catalog_sync import catalog_sync
+from broker.management.catalog_files import load_or_fail
 from broker.models import Source
 
 
@@ -14,15 +14,8 @@ class Command(BaseCommand):
         parser.add_argument("path", nargs="?", help="catalog file (default: AIRLOCK_CATALOG)")
 
     def handle(self, *args, path=None, **options):
+        catalog = load_or_fail(self, path, refused="refused, nothing changed: ")
         path = path or settings.AIRLOCK_CATALOG
-        try:
-            catalog = load_catalog(path)
-        except CatalogError as exc:
-            for error in exc.errors:
-                self.stderr.write(f"error: {error}")
-            raise CommandError(
-                f"{path}: refused, {len(exc.errors)} error(s); nothing changed"
-            ) from None
         diff = catalog_sync(catalog=catalog, info=RequestInfo(source=Source.CLI))
         for label, slugs in (
             ("added", diff.added),
