@@ -1,6 +1,5 @@
 """Auditor pages (the auditor group and admins) and the operator view (admins)."""
 
-import json
 from datetime import UTC, datetime, time
 
 from django.contrib import messages
@@ -16,10 +15,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from broker import audit, lifecycle
 from broker.audit_export import csv_rows
+from broker.health import provider_health
 from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant, Source
 from broker.selectors import is_auditor
 from broker.web import lifecycle_error_response, request_info
-from integrations.providers import ProviderError, get_provider
 
 PAGE_SIZE = 50
 
@@ -137,23 +136,6 @@ def audit_export_csv(request: HttpRequest) -> HttpResponse:
 def _admin_only(user) -> None:
     if not user.is_superuser:
         raise PermissionDenied("administrators only")
-
-
-def provider_health() -> list[dict]:
-    """Each distinct provider configuration in the catalog, and whether it answers."""
-    seen, results = set(), []
-    for profile in AccessProfile.objects.filter(enabled=True):
-        provider_spec = profile.policy.provider
-        key = json.dumps([provider_spec.kind, provider_spec.config], sort_keys=True)
-        if key in seen:
-            continue
-        seen.add(key)
-        try:
-            get_provider(provider_spec.kind).healthcheck(provider_spec.config)
-            results.append({"profile": profile.slug, "kind": provider_spec.kind, "error": ""})
-        except ProviderError as exc:
-            results.append({"profile": profile.slug, "kind": provider_spec.kind, "error": str(exc)})
-    return results
 
 
 @login_required

@@ -16,8 +16,21 @@ def postgres_lines(c: dict) -> list[tuple[str, str]]:
     ]
 
 
+def vault_token_lines(c: dict) -> list[tuple[str, str]]:
+    return [
+        ("Shell", f"export VAULT_ADDR={c['address']}\nexport VAULT_TOKEN={c['token']}"),
+        ("Token", c["token"]),
+    ]
+
+
+def vault_database_lines(c: dict) -> list[tuple[str, str]]:
+    return [("User", c["username"]), ("Password", c["password"])]
+
+
 CREDENTIAL_VIEWS = {
     "postgres": postgres_lines,
+    "vault_token": vault_token_lines,
+    "vault_database": vault_database_lines,
 }
 
 

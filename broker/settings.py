@@ -162,8 +162,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 
 AIRLOCK_SWEEP_SECONDS = env.float("AIRLOCK_SWEEP_SECONDS", default=15.0)
+AIRLOCK_RECONCILE_SECONDS = env.float("AIRLOCK_RECONCILE_SECONDS", default=600.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "broker.tasks.sweep", "schedule": AIRLOCK_SWEEP_SECONDS},
+    "reconcile": {"task": "broker.tasks.reconcile", "schedule": AIRLOCK_RECONCILE_SECONDS},
 }
 
 # --- Airlock ----------------------------------------------------------------

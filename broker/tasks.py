@@ -6,6 +6,7 @@ from collections.abc import Callable
 from celery import Task, shared_task
 
 from broker import lifecycle
+from broker.reconcile import report_orphans
 
 
 def _run_or_retry(task: Task, step: Callable, grant_id: str) -> None:
@@ -37,3 +38,8 @@ def revoke_grant(self, grant_id: str) -> None:
 @shared_task
 def sweep() -> dict[str, int]:
     return lifecycle.sweep()
+
+
+@shared_task
+def reconcile() -> int:
+    return len(report_orphans().orphans)

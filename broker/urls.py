@@ -34,6 +34,7 @@ urlpatterns = [
     path("mfa/backup-codes/", account_views.mfa_backup_codes, name="mfa-backup-codes"),
     path("mfa/remove/", account_views.mfa_remove_view, name="mfa-remove"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
 ]
 

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -13,6 +13,7 @@ from approvals.policy import can_decide
 from broker import lifecycle
 from broker.credentials import credential_lines
 from broker.forms import RequestForm
+from broker.health import provider_health
 from broker.models import AccessRequest, Grant
 from broker.policy import requestable_profiles
 from broker.selectors import (
@@ -206,6 +207,27 @@ def grant_revoke(request: HttpRequest, grant_id) -> HttpResponse:
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness: the process answers and reaches its database."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database and every provider source answer. Anyone may ask,
+    so only yes/no per source; the errors are on the admins' operations page."""
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = True
+    except DatabaseError:
+        checks["database"] = False
+    if checks["database"]:
+        for result in provider_health():
+            checks[f"{result['kind']}:{result['profile']}"] = not result["error"]
+    ready = all(checks.values())
+    return JsonResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
+    )

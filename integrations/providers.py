@@ -63,11 +63,17 @@ class Provider(Protocol):
         """Raise ProviderError unless the source for this config answers."""
         ...
 
+    def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
+        """Handles of the Airlock-made credentials still live at this source."""
+        ...
+
 
 # kind -> "module:Class". Imported lazily so that a provider's client library
 # is needed only when a profile uses it.
 PROVIDERS: dict[str, str] = {
     "postgres.role": "integrations.postgres.provider:PostgresRoleProvider",
+    "vault.token": "integrations.vault.providers:VaultTokenProvider",
+    "vault.database": "integrations.vault.providers:VaultDatabaseProvider",
 }
 
 _instances: dict[str, Provider] = {}

@@ -24,6 +24,7 @@ from broker.durations import parse_duration
 from broker.models import AccessProfile, Source
 from integrations.providers import reset_providers
 from tests.pg_target import TargetCluster
+from tests.vault_server import DevVault
 
 TEST_CATALOG = textwrap.dedent(
     r"""
@@ -64,6 +65,22 @@ TEST_CATALOG = textwrap.dedent(
         requesters: {groups: [engineers]}
         approvers: {groups: [sre]}
         max_duration: 1h
+      - id: vault-token
+        title: Vault token to read payment secrets
+        provider:
+          kind: vault.token
+          config: {policies: [payments-read]}
+        requesters: {groups: [engineers]}
+        approvers: {groups: [sre]}
+        max_duration: 2h
+      - id: vault-db
+        title: Database credentials from Vault
+        provider:
+          kind: vault.database
+          config: {mount: database, role: reader}
+        requesters: {groups: [engineers]}
+        approvers: {groups: [sre]}
+        max_duration: 2h
       - id: other-db
         title: Another team's database
         provider:
@@ -113,6 +130,17 @@ def pg_target():
     reset_providers()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def vault(pg_target):
+    """A real OpenBao dev server whose database engine manages the target cluster."""
+    server = DevVault()
+    server.start(pg_target)
+    os.environ["VAULT_ADDR"] = server.address
+    os.environ["VAULT_TOKEN"] = server.root_token
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -1,8 +1,12 @@
 """Helpers to bring a grant to a given state through the real lifecycle."""
 
+import hvac
+from hvac import exceptions as vault_errors
+
 from broker import lifecycle
 from broker.models import Grant
 from tests.conftest import WEB
+from tests.pg_target import can_login
 
 
 def active_grant(people, submit, step_up, duration: str = "10m", slug: str = "test-db") -> Grant:
@@ -18,3 +22,23 @@ def active_grant(people, submit, step_up, duration: str = "10m", slug: str = "te
 
 def credential_dsn(c: dict) -> str:
     return f"postgresql://{c['user']}:{c['password']}@{c['host']}:{c['port']}/{c['dbname']}"
+
+
+def credential_works(credential: dict, pg_target, vault) -> bool:
+    """Try the credential at its source, whatever its kind."""
+    kind = credential["kind"]
+    if kind == "postgres":
+        return can_login(credential_dsn(credential))
+    if kind == "vault_database":
+        return can_login(
+            f"postgresql://{credential['username']}:{credential['password']}"
+            f"@127.0.0.1:{pg_target.port}/postgres"
+        )
+    if kind == "vault_token":
+        client = hvac.Client(url=vault.address, token=credential["token"])
+        try:
+            client.secrets.kv.v2.read_secret_version("payments", raise_on_deleted_version=True)
+        except vault_errors.Forbidden:
+            return False
+        return True
+    raise AssertionError(f"no way to try a {kind} credential")

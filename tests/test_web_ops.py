@@ -40,3 +40,22 @@ def test_health_and_a_failed_revocation_retried(
     assert Grant.objects.get(pk=grant.pk).status == "revoked"
     response = client.post(f"/ops/grants/{grant.id}/retry/", follow=True)
     assert b"not revoke_failed" in response.content
+
+
+def test_readyz_says_which_source_is_down_without_details(
+    client, pg_target, vault, catalog, monkeypatch
+):
+    response = client.get("/readyz")
+    assert response.status_code == 200
+    checks = response.json()["checks"]
+    assert (
+        checks["database"] and checks["postgres.role:test-db"] and checks["vault.token:vault-token"]
+    )
+    assert checks["postgres.role:broken-db"]  # reachable; its missing role shows only on use
+
+    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:1")
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable" and body["checks"]["vault.token:vault-token"] is False
+    assert "127.0.0.1:1" not in response.content.decode()

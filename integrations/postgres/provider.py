@@ -140,6 +140,14 @@ class PostgresRoleProvider:
         with self._connect(config["dsn_env"]) as conn, _errors_mapped():
             conn.execute("SELECT 1")
 
+    def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
+        prefix = config.get("role_prefix", "airlock_")
+        with self._connect(config["dsn_env"]) as conn, _errors_mapped():
+            rows = conn.execute(
+                "SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)", [prefix]
+            ).fetchall()
+        return [{"role": name, "dsn_env": config["dsn_env"]} for (name,) in rows]
+
     def _connect(self, dsn_env: str) -> psycopg.Connection:
         try:
             dsn = read_secret(dsn_env)

@@ -1,0 +1,207 @@
+"""Vault/OpenBao providers: `vault.token` and `vault.database`.
+
+Both make Vault enforce the grant's end: a token's `explicit_max_ttl`, a
+lease's TTL (and, for database credentials, the plugin's `VALID UNTIL`). What
+Airlock stores as the handle is an accessor or a lease id, never a secret.
+"""
+
+import math
+import os
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+from hvac import exceptions as vault_errors
+
+from integrations.providers import GrantContext, Issued, ProviderConfigError, ProviderError
+from integrations.vault.client import vault_client, vault_errors_mapped
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+MOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_/-]{0,127}$")
+
+
+def _check_keys(config: dict[str, Any], allowed: set[str]) -> None:
+    unknown = set(config) - allowed
+    if unknown:
+        raise ProviderConfigError(f"unknown keys: {', '.join(sorted(unknown))}")
+
+
+def _seconds_left(expires_at: datetime) -> int:
+    """Whole seconds until the grant ends, rounded down so Vault never outlasts it."""
+    seconds = math.floor((expires_at - timezone.now()).total_seconds())
+    if seconds < 1:
+        raise ProviderError("the grant has already reached its expiry", permanent=True)
+    return seconds
+
+
+class VaultTokenProvider:
+    """A token with the profile's policies. Orphan, so it does not die with (or
+    depend on) Airlock's own token; not renewable; `explicit_max_ttl` caps it."""
+
+    kind = "vault.token"
+
+    def validate_config(self, config: dict[str, Any]) -> None:
+        _check_keys(config, {"policies"})
+        policies = config.get("policies")
+        if not isinstance(policies, list) or not policies:
+            raise ProviderConfigError("policies must be a non-empty list of policy names")
+        for policy in policies:
+            if not isinstance(policy, str) or not NAME.match(policy) or policy == "root":
+                raise ProviderConfigError(f"policies: {policy!r} is not allowed")
+
+    def grant(self, context: GrantContext) -> Issued:
+        seconds = _seconds_left(context.expires_at)
+        client = vault_client()
+        with vault_errors_mapped():
+            auth = client.auth.token.create_orphan(
+                policies=list(context.config["policies"]),
+                ttl=f"{seconds}s",
+                explicit_max_ttl=f"{seconds}s",
+                renewable=False,
+                display_name=f"airlock-{context.username}"[:100],
+                meta={
+                    "airlock_grant": context.grant_id,
+                    "airlock_request": context.request_id,
+                    "airlock_user": context.username,
+                },
+            )["auth"]
+        return Issued(
+            credential={
+                "kind": "vault_token",
+                "address": os.environ["VAULT_ADDR"],
+                "token": auth["client_token"],
+            },
+            handle={"accessor": auth["accessor"]},
+            expires_at=timezone.now() + timedelta(seconds=auth["lease_duration"]),
+            details={"policies": auth["policies"]},
+        )
+
+    def revoke(self, handle: dict[str, Any]) -> None:
+        client = vault_client()
+        try:
+            with vault_errors_mapped():
+                client.auth.token.revoke_accessor(handle["accessor"])
+        except ProviderError as exc:
+            if not (exc.permanent and "invalid accessor" in str(exc).lower()):
+                raise  # anything but "already gone"
+
+    def check(self, handle: dict[str, Any]) -> bool:
+        client = vault_client()
+        try:
+            with vault_errors_mapped():
+                data = client.auth.token.lookup_accessor(handle["accessor"])["data"]
+        except ProviderError as exc:
+            if exc.permanent:
+                return False
+            raise
+        return data["ttl"] > 0
+
+    def healthcheck(self, config: dict[str, Any]) -> None:
+        client = vault_client()
+        with vault_errors_mapped():
+            client.auth.token.lookup_self()
+
+    def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
+        """Accessors of all live tokens Airlock made (their meta names the grant)."""
+        client = vault_client()
+        handles = []
+        with vault_errors_mapped():
+            accessors = client.auth.token.list_accessors()["data"]["keys"]
+            for accessor in accessors:
+                try:
+                    data = client.auth.token.lookup_accessor(accessor)["data"]
+                except vault_errors.InvalidRequest:
+                    continue  # expired between the list and the lookup
+                meta = data.get("meta") or {}
+                if "airlock_grant" in meta:
+                    handles.append({"accessor": accessor})
+        return handles
+
+
+class VaultDatabaseProvider:
+    """Dynamic database credentials. The lease is renewed at once to the grant's
+    remaining time, which Vault applies to the lease and the database plugin to
+    the role's `VALID UNTIL`, so neither outlives the grant."""
+
+    kind = "vault.database"
+
+    def validate_config(self, config: dict[str, Any]) -> None:
+        _check_keys(config, {"mount", "role"})
+        if not isinstance(config.get("role"), str) or not NAME.match(config["role"]):
+            raise ProviderConfigError("role must name the Vault database role")
+        mount = config.get("mount", "database")
+        if not isinstance(mount, str) or not MOUNT.match(mount):
+            raise ProviderConfigError("mount must be a secrets engine path")
+
+    def grant(self, context: GrantContext) -> Issued:
+        mount = context.config.get("mount", "database")
+        role = context.config["role"]
+        client = vault_client()
+        with vault_errors_mapped():
+            issued = client.secrets.database.generate_credentials(name=role, mount_point=mount)
+        lease_id = issued["lease_id"]
+        try:
+            with vault_errors_mapped():
+                renewed = client.sys.renew_lease(
+                    lease_id=lease_id, increment=_seconds_left(context.expires_at)
+                )
+        except ProviderError:
+            self.revoke({"lease_id": lease_id})  # never keep a lease we could not bound
+            raise
+        expires_at = timezone.now() + timedelta(seconds=renewed["lease_duration"])
+        if expires_at > context.expires_at + timedelta(seconds=1):
+            self.revoke({"lease_id": lease_id})
+            raise ProviderError(
+                f"Vault kept the lease longer than the grant ({renewed['lease_duration']} s)",
+                permanent=True,
+            )
+        return Issued(
+            credential={
+                "kind": "vault_database",
+                "username": issued["data"]["username"],
+                "password": issued["data"]["password"],
+                "role": role,
+            },
+            handle={"lease_id": lease_id},
+            expires_at=min(expires_at, context.expires_at),
+        )
+
+    def revoke(self, handle: dict[str, Any]) -> None:
+        client = vault_client()
+        try:
+            with vault_errors_mapped():
+                client.sys.revoke_lease(lease_id=handle["lease_id"])
+        except ProviderError as exc:
+            if not (exc.permanent and "invalid lease" in str(exc).lower()):
+                raise
+
+    def check(self, handle: dict[str, Any]) -> bool:
+        client = vault_client()
+        try:
+            with vault_errors_mapped():
+                data = client.sys.read_lease(lease_id=handle["lease_id"])["data"]
+        except ProviderError as exc:
+            if exc.permanent:
+                return False
+            raise
+        return data["ttl"] > 0
+
+    def healthcheck(self, config: dict[str, Any]) -> None:
+        client = vault_client()
+        with vault_errors_mapped():
+            client.secrets.database.read_role(
+                name=config["role"], mount_point=config.get("mount", "database")
+            )
+
+    def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every live lease of the role: Airlock is meant to be the only one minting them."""
+        mount = config.get("mount", "database")
+        client = vault_client()
+        prefix = f"{mount}/creds/{config['role']}/"
+        with vault_errors_mapped():
+            try:
+                keys = client.sys.list_leases(prefix=prefix)["data"]["keys"]
+            except vault_errors.InvalidPath:
+                return []  # no lease under this role at all
+        return [{"lease_id": prefix + key} for key in keys if not key.endswith("/")]

@@ -1,0 +1,104 @@
+"""vault.token and vault.database against a real OpenBao server."""
+
+import time
+import uuid
+from datetime import timedelta
+
+import hvac
+import psycopg
+import pytest
+from django.utils import timezone
+from hvac import exceptions as vault_errors
+
+from integrations.providers import GrantContext, ProviderError
+from integrations.vault.providers import VaultDatabaseProvider, VaultTokenProvider
+from tests.pg_target import can_login
+
+pytestmark = pytest.mark.django_db
+
+
+def context(config: dict, seconds: float = 600) -> GrantContext:
+    return GrantContext(
+        grant_id=str(uuid.uuid4()),
+        request_id=str(uuid.uuid4()),
+        profile_id="p",
+        username="alice",
+        config=config,
+        expires_at=timezone.now() + timedelta(seconds=seconds),
+    )
+
+
+def read_payments(vault, token: str) -> dict:
+    client = hvac.Client(url=vault.address, token=token)
+    return client.secrets.kv.v2.read_secret_version("payments", raise_on_deleted_version=True)[
+        "data"
+    ]["data"]
+
+
+def test_token_reads_what_its_policy_allows_then_dies_on_revoke(vault):
+    provider = VaultTokenProvider()
+    ctx = context({"policies": ["payments-read"]}, seconds=600)
+    issued = provider.grant(ctx)
+    token = issued.credential["token"]
+    assert read_payments(vault, token) == {"api_key": "k-123"}
+    info = vault.client().auth.token.lookup(token)["data"]
+    assert info["renewable"] is False and info["orphan"] is True
+    assert 590 <= info["explicit_max_ttl"] <= 600 and info["meta"]["airlock_user"] == "alice"
+    assert issued.expires_at <= ctx.expires_at
+    assert set(issued.handle) == {"accessor"}  # never the token itself
+    assert provider.check(issued.handle)
+
+    provider.revoke(issued.handle)
+    with pytest.raises(vault_errors.Forbidden):
+        read_payments(vault, token)
+    assert not provider.check(issued.handle)
+    provider.revoke(issued.handle)  # already gone is success
+
+
+def test_token_expires_by_itself_at_the_source(vault):
+    issued = VaultTokenProvider().grant(context({"policies": ["payments-read"]}, seconds=2))
+    assert read_payments(vault, issued.credential["token"])
+    time.sleep(2.5)
+    with pytest.raises(vault_errors.Forbidden):
+        read_payments(vault, issued.credential["token"])
+
+
+def test_database_credentials_connect_with_a_bounded_lease_then_die(vault, pg_target):
+    provider = VaultDatabaseProvider()
+    ctx = context({"mount": "database", "role": "reader"}, seconds=300)
+    issued = provider.grant(ctx)
+    c = issued.credential
+    dsn = f"postgresql://{c['username']}:{c['password']}@127.0.0.1:{pg_target.port}/postgres"
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM payments").fetchone() == (2,)
+    with psycopg.connect(pg_target.admin_dsn) as conn:
+        (valid_until,) = conn.execute(
+            "SELECT rolvaliduntil FROM pg_roles WHERE rolname = %s", [c["username"]]
+        ).fetchone()
+    # The role's default TTL is 1h; the lease and VALID UNTIL follow the 5-minute grant.
+    assert abs((valid_until - ctx.expires_at).total_seconds()) < 5
+    lease = vault.client().sys.read_lease(issued.handle["lease_id"])["data"]
+    assert lease["ttl"] <= 300
+
+    provider.revoke(issued.handle)
+    assert not can_login(dsn)
+    assert not provider.check(issued.handle)
+    provider.revoke(issued.handle)
+
+
+def test_unknown_role_is_permanent_and_an_outage_is_transient(vault, monkeypatch):
+    with pytest.raises(ProviderError) as caught:
+        VaultDatabaseProvider().grant(context({"mount": "database", "role": "nope"}))
+    assert caught.value.permanent
+    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:1")
+    with pytest.raises(ProviderError) as caught:
+        VaultTokenProvider().grant(context({"policies": ["payments-read"]}))
+    assert not caught.value.permanent and "cannot reach Vault" in str(caught.value)
+
+
+def test_a_token_is_never_in_an_error_message(vault, monkeypatch):
+    monkeypatch.setenv("VAULT_TOKEN", "s.not-a-real-token-but-secret")
+    with pytest.raises(ProviderError) as caught:
+        VaultTokenProvider().grant(context({"policies": ["payments-read"]}))
+    assert "not-a-real-token" not in str(caught.value)
+    assert caught.value.permanent
