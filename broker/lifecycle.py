@@ -346,7 +346,7 @@ def grant_activate(*, grant_id: UUID | str) -> Grant | None:
     Raises TryAgainLater after recording a transient failure.
     """
     with transaction.atomic():
-        grant = _claim_grant(grant_id, GrantStatus.SCHEDULED)
+        grant = _claim_grant(grant_id, [GrantStatus.SCHEDULED])
         if grant is None:
             return None
         if not grant.request.requester.is_active:
@@ -464,8 +464,7 @@ def grant_retry_revocation(*, grant_id: UUID | str, actor, info: audit.RequestIn
         grant.status = GrantStatus.REVOKING
         grant.revoke_attempts = 0
         grant.ended_at = None
-        grant.end_reason = f"revocation retried by {actor.get_username()}"
-        grant.save(update_fields=["status", "revoke_attempts", "ended_at", "end_reason"])
+        grant.save(update_fields=["status", "revoke_attempts", "ended_at"])
         audit.record(
             action="grant.revoke_retry_requested",
             info=info,
@@ -481,7 +480,7 @@ def grant_retry_revocation(*, grant_id: UUID | str, actor, info: audit.RequestIn
 def grant_expire(*, grant_id: UUID | str) -> Grant | None:
     """Revoke an active grant whose time is up (the ETA task and the sweeper)."""
     with transaction.atomic():
-        grant = _claim_grant(grant_id, GrantStatus.ACTIVE)
+        grant = _claim_grant(grant_id, [GrantStatus.ACTIVE])
         if grant is None or grant.expires_at > timezone.now():
             return None  # not due: an early redelivery, or someone else has it
         grant.end_reason = "expired"
@@ -494,7 +493,8 @@ def grant_expire(*, grant_id: UUID | str) -> Grant | None:
 def grant_revoke_execute(*, grant_id: UUID | str) -> Grant | None:
     """Carry out a requested revocation (or retry one that failed transiently)."""
     with transaction.atomic():
-        grant = _claim_grant(grant_id, GrantStatus.REVOKING)
+        # revoke_failed too: the sweeper keeps trying while the credential may be live.
+        grant = _claim_grant(grant_id, [GrantStatus.REVOKING, GrantStatus.REVOKE_FAILED])
         if grant is None:
             return None
         retry = _revoke_at_source(grant)
@@ -537,9 +537,9 @@ def sweep() -> dict[str, int]:
 
     overdue = Grant.objects.filter(status=GrantStatus.ACTIVE, expires_at__lte=now)
     counts["grants_expired"] = sum(grant_expire(grant_id=pk) is not None for pk in _ids(overdue))
-    stalled_revocations = Grant.objects.filter(status=GrantStatus.REVOKING).exclude(
-        last_attempt_at__gt=now - settings.AIRLOCK_REVOKE_RETRY_AFTER
-    )
+    stalled_revocations = Grant.objects.filter(
+        status__in=[GrantStatus.REVOKING, GrantStatus.REVOKE_FAILED]
+    ).exclude(last_attempt_at__gt=now - settings.AIRLOCK_REVOKE_RETRY_AFTER)
     counts["revocations_retried"] = 0
     for pk in _ids(stalled_revocations):
         # A transient failure is recorded; the next sweep tries again.
@@ -559,12 +559,12 @@ def _ids(queryset, limit: int = 500) -> list:
     return list(queryset.order_by("created_at").values_list("pk", flat=True)[:limit])
 
 
-def _claim_grant(grant_id, status: str) -> Grant | None:
-    """Lock the grant if it is in `status` and nobody else holds it."""
+def _claim_grant(grant_id, statuses: list[str]) -> Grant | None:
+    """Lock the grant if it is in one of `statuses` and nobody else holds it."""
     return (
         Grant.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("request__profile", "request__requester")
-        .filter(pk=_as_uuid(grant_id, "grant"), status=status)
+        .filter(pk=_as_uuid(grant_id, "grant"), status__in=statuses)
         .first()
     )
 
@@ -580,6 +580,11 @@ def _revoke_at_source(grant: Grant) -> str | None:
     try:
         _call_provider(get_provider(grant.profile.provider_kind).revoke, grant.handle)
     except ProviderError as exc:
+        if grant.status == GrantStatus.REVOKE_FAILED:
+            # Already alerted and audited: note the attempt and keep trying on later sweeps.
+            grant.last_error = str(exc)
+            grant.save(update_fields=["revoke_attempts", "last_attempt_at", "last_error"])
+            return None
         if exc.permanent or grant.revoke_attempts >= settings.AIRLOCK_REVOKE_MAX_ATTEMPTS:
             _end_grant(grant, GrantStatus.REVOKE_FAILED, str(exc), "grant.revoke_failed")
             logger.error("ALERT grant %s could not be revoked: %s", grant.id, exc)
@@ -621,8 +626,13 @@ def _end_grant(grant, status, reason, action, *, actor=None, info=audit.SYSTEM) 
     old = grant.status
     grant.status = status
     grant.ended_at = timezone.now()
-    grant.end_reason = reason[:200]
-    grant.last_error = "" if status == GrantStatus.REVOKED else reason
+    if status == GrantStatus.REVOKE_FAILED:
+        # Keep why it was ending (expired, relinquished...); the error is separate.
+        grant.end_reason = grant.end_reason or reason[:200]
+        grant.last_error = reason
+    else:
+        grant.end_reason = reason[:200]
+        grant.last_error = "" if status == GrantStatus.REVOKED else reason
     grant.secret = None  # a credential that can no longer be used is never shown
     grant.save()
     audit.record(

@@ -99,6 +99,43 @@ def test_revocation_that_keeps_failing_ends_revoke_failed_and_alerts(
     assert grant.status == "revoke_failed" and "cannot connect" in grant.last_error
     assert f"ALERT grant {grant.id} could not be revoked" in caplog.text
     assert AuditEvent.objects.filter(action="grant.revoke_failed").count() == 1
-    # The credential still dies at its source at expiry; clean it up now.
+    assert grant.end_reason == "revoked by alice"  # why it ended stays apart from the error
+
+    # The sweeper keeps trying, quietly, and finishes once the source is back.
+    settings.AIRLOCK_REVOKE_RETRY_AFTER = timedelta(0)
+    lifecycle.sweep()
+    assert Grant.objects.get(pk=grant.pk).status == "revoke_failed"
+    assert AuditEvent.objects.filter(action="grant.revoke_failed").count() == 1
     monkeypatch.setenv("AIRLOCK_PG_DSN_TEST", pg_target.admin_dsn)
-    get_provider("postgres.role").revoke(grant.handle)
+    lifecycle.sweep()
+    grant.refresh_from_db()
+    assert grant.status == "revoked" and not get_provider("postgres.role").check(grant.handle)
+
+
+@pytest.mark.parametrize("slug", ["vault-token", "vault-db"])
+def test_vault_outages_retry_activation_and_revocation(
+    pg_target, vault, people, submit, step_up, monkeypatch, settings, slug
+):
+    """OpenBao unreachable: activation retries then succeeds; revocation waits it out."""
+    grant = approved(people, submit, step_up, slug=slug)
+    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:1")
+    with pytest.raises(lifecycle.TryAgainLater, match="cannot reach Vault"):
+        lifecycle.grant_activate(grant_id=grant.id)
+    monkeypatch.setenv("VAULT_ADDR", vault.address)
+    Grant.objects.filter(pk=grant.pk).update(last_attempt_at=None)
+    lifecycle.grant_activate(grant_id=grant.id)
+    grant.refresh_from_db()
+    assert grant.status == "active" and grant.activation_attempts == 2
+
+    settings.AIRLOCK_REVOKE_MAX_ATTEMPTS = 1
+    settings.AIRLOCK_REVOKE_RETRY_AFTER = timedelta(0)
+    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=WEB)
+    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:1")
+    lifecycle.grant_revoke_execute(grant_id=grant.id)
+    assert Grant.objects.get(pk=grant.pk).status == "revoke_failed"
+    provider = get_provider(grant.profile.provider_kind)
+    monkeypatch.setenv("VAULT_ADDR", vault.address)
+    assert provider.check(grant.handle)  # still live at the source: that is why it alerts
+    lifecycle.sweep()
+    grant.refresh_from_db()
+    assert grant.status == "revoked" and not provider.check(grant.handle)
