@@ -27,7 +27,14 @@ def vault_database_lines(c: dict) -> list[tuple[str, str]]:
     return [("User", c["username"]), ("Password", c["password"])]
 
 
+def ssh_certificate_lines(c: dict) -> list[tuple[str, str]]:
+    return [
+        ("Certificate (save next to your key as <key>-cert.pub)", c["certificate"]),
+    ]
+
+
 CREDENTIAL_VIEWS = {
+    "ssh_certificate": ssh_certificate_lines,
     "postgres": postgres_lines,
     "vault_token": vault_token_lines,
     "vault_database": vault_database_lines,

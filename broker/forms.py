@@ -11,6 +11,13 @@ class RequestForm(forms.Form):
     )
     reason = forms.CharField(label="Reason", widget=forms.Textarea, max_length=2000, required=False)
     ticket = forms.CharField(label="Ticket", max_length=100, required=False)
+    ssh_public_key = forms.CharField(
+        label="SSH public key",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=16000,
+        required=False,
+        help_text="Only for SSH profiles: the contents of your .pub file, e.g. ssh-ed25519 AAAA…",
+    )
 
     def __init__(self, *args, profiles: list[AccessProfile], **kwargs):
         super().__init__(*args, **kwargs)

@@ -27,6 +27,7 @@ from broker.durations import format_duration
 from broker.models import AccessProfile, AccessRequest, Grant
 from broker.policy import can_request
 from broker.secrets import decrypt_secret, encrypt_secret
+from broker.sshkeys import normalize_public_key
 from integrations.providers import GrantContext, ProviderError, get_provider
 
 logger = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def access_request_submit(
     duration: timedelta | None = None,
     reason: str = "",
     ticket: str = "",
+    ssh_public_key: str = "",
     info: audit.RequestInfo,
 ) -> AccessRequest:
     policy = profile.policy
@@ -109,6 +111,13 @@ def access_request_submit(
         errors["ticket"] = "at most 100 characters"
     elif ticket and policy.ticket_pattern and not re.fullmatch(policy.ticket_pattern, ticket):
         errors["ticket"] = f"must match {policy.ticket_pattern}"
+    if get_provider(policy.provider.kind).needs_public_key:
+        try:
+            ssh_public_key = normalize_public_key(ssh_public_key)
+        except ValueError as exc:
+            errors["ssh_public_key"] = str(exc)
+    elif (ssh_public_key or "").strip():
+        errors["ssh_public_key"] = f"{profile.slug} takes no SSH key"
     if errors:
         raise InvalidRequest("the request is not valid", fields=errors)
 
@@ -126,6 +135,7 @@ def access_request_submit(
             duration=duration,
             reason=reason,
             ticket=ticket,
+            ssh_public_key=(ssh_public_key or "").strip(),
             source=info.source,
             created_at=now,
             pending_until=now + policy.pending_ttl,
@@ -654,6 +664,7 @@ def _context(grant: Grant) -> GrantContext:
         username=grant.request.requester.get_username(),
         config=grant.profile.policy.provider.config,
         expires_at=grant.expires_at,
+        ssh_public_key=grant.request.ssh_public_key,
     )
 
 

@@ -56,6 +56,8 @@ class AccessRequest(models.Model):
     duration = models.DurationField()
     reason = models.TextField(blank=True)
     ticket = models.CharField(max_length=100, blank=True)
+    # For profiles that sign a key (vault.ssh): the engineer's public key, never a secret.
+    ssh_public_key = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     source = models.CharField(max_length=16, choices=Source.choices)
     created_at = models.DateTimeField()

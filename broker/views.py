@@ -52,6 +52,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
                 duration=form.cleaned_data["duration"],
                 reason=form.cleaned_data["reason"],
                 ticket=form.cleaned_data["ticket"],
+                ssh_public_key=form.cleaned_data["ssh_public_key"],
                 info=request_info(request),
             )
         except lifecycle.InvalidRequest as exc:

@@ -35,6 +35,7 @@ class GrantContext:
     username: str
     config: dict[str, Any]
     expires_at: datetime
+    ssh_public_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ class Issued:
 
 class Provider(Protocol):
     kind: str
+    # Whether a request must carry the engineer's SSH public key (to sign).
+    needs_public_key: bool
 
     def validate_config(self, config: dict[str, Any]) -> None: ...
 
@@ -74,6 +77,7 @@ PROVIDERS: dict[str, str] = {
     "postgres.role": "integrations.postgres.provider:PostgresRoleProvider",
     "vault.token": "integrations.vault.providers:VaultTokenProvider",
     "vault.database": "integrations.vault.providers:VaultDatabaseProvider",
+    "vault.ssh": "integrations.vault.providers:VaultSshProvider",
 }
 
 _instances: dict[str, Provider] = {}

@@ -81,6 +81,14 @@ TEST_CATALOG = textwrap.dedent(
         requesters: {groups: [engineers]}
         approvers: {groups: [sre]}
         max_duration: 2h
+      - id: vault-ssh
+        title: SSH to the payment hosts
+        provider:
+          kind: vault.ssh
+          config: {mount: ssh, role: engineer, valid_principals: [ubuntu]}
+        requesters: {groups: [engineers]}
+        approvers: {groups: [sre]}
+        max_duration: 2h
       - id: other-db
         title: Another team's database
         provider:

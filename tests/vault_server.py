@@ -59,6 +59,21 @@ class DevVault:
         client = self.client()
         client.sys.create_or_update_policy("payments-read", READ_POLICY)
         client.secrets.kv.v2.create_or_update_secret("payments", secret={"api_key": "k-123"})
+        client.sys.enable_secrets_engine("ssh", path="ssh")
+        client.adapter.post("/v1/ssh/config/ca", json={"generate_signing_key": True})
+        client.adapter.post(
+            "/v1/ssh/roles/engineer",
+            json={
+                "key_type": "ca",
+                "allow_user_certificates": True,
+                "allow_user_key_ids": True,
+                "allowed_users": "ubuntu,postgres-admin",
+                "default_extensions": {"permit-pty": ""},
+                "allowed_extensions": "permit-pty",
+                "ttl": "1h",
+                "max_ttl": "24h",
+            },
+        )
         client.sys.enable_secrets_engine("database", path="database")
         client.secrets.database.configure(
             name="target",

@@ -46,6 +46,7 @@ def scram_sha256_verifier(password: str) -> str:
 
 class PostgresRoleProvider:
     kind = "postgres.role"
+    needs_public_key = False
 
     def validate_config(self, config: dict[str, Any]) -> None:
         unknown = set(config) - ALLOWED_KEYS

@@ -40,6 +40,7 @@ class VaultTokenProvider:
     depend on) Airlock's own token; not renewable; `explicit_max_ttl` caps it."""
 
     kind = "vault.token"
+    needs_public_key = False
 
     def validate_config(self, config: dict[str, Any]) -> None:
         _check_keys(config, {"policies"})
@@ -125,6 +126,7 @@ class VaultDatabaseProvider:
     the role's `VALID UNTIL`, so neither outlives the grant."""
 
     kind = "vault.database"
+    needs_public_key = False
 
     def validate_config(self, config: dict[str, Any]) -> None:
         _check_keys(config, {"mount", "role"})
@@ -205,3 +207,71 @@ class VaultDatabaseProvider:
             except vault_errors.InvalidPath:
                 return []  # no lease under this role at all
         return [{"lease_id": prefix + key} for key in keys if not key.endswith("/")]
+
+
+class VaultSshProvider:
+    """Signs the engineer's SSH public key with Vault's SSH CA.
+
+    The certificate's validity ends with the grant, so it expires by itself.
+    It cannot be recalled once issued: an early revoke only puts its serial on
+    the list hosts turn into a KRL (`manage.py ssh_revoked_serials`), and
+    `check` keeps answering True until the certificate's own end.
+    """
+
+    kind = "vault.ssh"
+    needs_public_key = True
+
+    def validate_config(self, config: dict[str, Any]) -> None:
+        _check_keys(config, {"mount", "role", "valid_principals"})
+        if not isinstance(config.get("role"), str) or not NAME.match(config["role"]):
+            raise ProviderConfigError("role must name the Vault SSH role")
+        mount = config.get("mount", "ssh")
+        if not isinstance(mount, str) or not MOUNT.match(mount):
+            raise ProviderConfigError("mount must be a secrets engine path")
+        principals = config.get("valid_principals")
+        if not isinstance(principals, list) or not principals:
+            raise ProviderConfigError("valid_principals must be a non-empty list of login names")
+        for principal in principals:
+            if not isinstance(principal, str) or not NAME.match(principal):
+                raise ProviderConfigError(f"valid_principals: {principal!r} is not a login name")
+
+    def grant(self, context: GrantContext) -> Issued:
+        if not context.ssh_public_key:
+            raise ProviderError("the request carries no SSH public key", permanent=True)
+        seconds = _seconds_left(context.expires_at)
+        mount = context.config.get("mount", "ssh")
+        client = vault_client()
+        with vault_errors_mapped():
+            data = client.adapter.post(
+                f"/v1/{mount}/sign/{context.config['role']}",
+                json={
+                    "public_key": context.ssh_public_key,
+                    "ttl": f"{seconds}s",
+                    "valid_principals": ",".join(context.config["valid_principals"]),
+                    "cert_type": "user",
+                    "key_id": f"airlock-{context.username}-{context.grant_id}",
+                },
+            )["data"]
+        expires_at = timezone.now() + timedelta(seconds=seconds)
+        # Vault gives the serial in hex; ssh-keygen and KRLs speak decimal.
+        serial = str(int(data["serial_number"].replace("-", "").replace(":", ""), 16))
+        return Issued(
+            credential={"kind": "ssh_certificate", "certificate": data["signed_key"].strip()},
+            handle={"serial": serial, "valid_before": expires_at.isoformat()},
+            expires_at=expires_at,
+            details={"principals": list(context.config["valid_principals"])},
+        )
+
+    def revoke(self, handle: dict[str, Any]) -> None:
+        """Nothing to call: an SSH certificate cannot be recalled at the CA."""
+
+    def check(self, handle: dict[str, Any]) -> bool:
+        return datetime.fromisoformat(handle["valid_before"]) > timezone.now()
+
+    def healthcheck(self, config: dict[str, Any]) -> None:
+        client = vault_client()
+        with vault_errors_mapped():
+            client.adapter.get(f"/v1/{config.get('mount', 'ssh')}/roles/{config['role']}")
+
+    def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
+        return []  # Vault keeps no list of the certificates it signed
