@@ -10,4 +10,5 @@ def airlock(request: HttpRequest) -> dict:
     return {
         "is_auditor": SimpleLazyObject(lambda: user.is_authenticated and is_auditor(user)),
         "oidc_enabled": settings.OIDC_ENABLED,
+        "sandbox": settings.AIRLOCK_SANDBOX,
     }

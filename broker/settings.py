@@ -181,6 +181,8 @@ AIRLOCK_REVOKE_RETRY_AFTER = timedelta(seconds=env.int("AIRLOCK_REVOKE_RETRY_SEC
 AIRLOCK_REVOKE_MAX_ATTEMPTS = env.int("AIRLOCK_REVOKE_MAX_ATTEMPTS", default=8)
 
 OTP_TOTP_ISSUER = "Airlock"
+# Set by `make run` when it runs its throwaway OpenBao; every page then says so.
+AIRLOCK_SANDBOX = env.bool("AIRLOCK_SANDBOX", default=False)
 # Members of this group see the audit log and export it.
 AIRLOCK_AUDITOR_GROUP = env.str("AIRLOCK_AUDITOR_GROUP", default="auditors")
 # Sign-in throttling: this many failures within the window lock the username

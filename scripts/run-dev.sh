@@ -1,17 +1,14 @@
 #!/usr/bin/env bash
 # Start Airlock on embedded defaults: migrate, load the example catalog, seed the
 # demo users, then run the web server, a Celery worker and Celery beat together.
-# Ctrl-C stops all three.
+# Unless VAULT_ADDR is set, a throwaway OpenBao dev server (the sandbox) runs
+# too, so the example Vault profiles work. Ctrl-C stops all of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 ADDR=${AIRLOCK_ADDR:-127.0.0.1:8000}
 export AIRLOCK_VAR_DIR=${AIRLOCK_VAR_DIR:-$PWD/var}
 mkdir -p "$AIRLOCK_VAR_DIR/celery-broker" "$AIRLOCK_VAR_DIR/celery-processed"
-
-"$BIN/python" manage.py migrate --noinput -v0
-"$BIN/python" manage.py seed_demo
-"$BIN/python" manage.py sync_catalog
 
 stop() {
     trap - INT TERM EXIT
@@ -24,6 +21,25 @@ stop() {
     kill -9 $(jobs -pr) 2>/dev/null || true
 }
 trap stop INT TERM EXIT
+
+sandbox=""
+if [ -z "${VAULT_ADDR:-}" ] && [ -x "$BIN/bao" ]; then
+    export VAULT_ADDR="http://127.0.0.1:${AIRLOCK_SANDBOX_VAULT_PORT:-8200}"
+    export VAULT_TOKEN_FILE="$AIRLOCK_VAR_DIR/sandbox-vault-token"
+    export AIRLOCK_SANDBOX=1
+    (umask 077; "$BIN/python" -c "import secrets; print(secrets.token_urlsafe(24))" > "$VAULT_TOKEN_FILE")
+    "$BIN/bao" server -dev -dev-root-token-id="$(cat "$VAULT_TOKEN_FILE")" \
+        -dev-listen-address="${VAULT_ADDR#http://}" > "$AIRLOCK_VAR_DIR/sandbox-vault.log" 2>&1 &
+    sandbox="  Sandbox OpenBao (in memory, gone at Ctrl-C): $VAULT_ADDR, token in $VAULT_TOKEN_FILE"
+fi
+
+"$BIN/python" manage.py migrate --noinput -v0
+"$BIN/python" manage.py seed_demo
+"$BIN/python" manage.py sync_catalog
+if [ -n "$sandbox" ]; then
+    "$BIN/python" manage.py vault_sandbox
+fi
+
 "$BIN/celery" -A broker worker --loglevel=INFO --concurrency=2 &
 "$BIN/celery" -A broker beat --loglevel=INFO --schedule="$AIRLOCK_VAR_DIR/celerybeat-schedule" &
 "$BIN/python" manage.py runserver --noreload "$ADDR" &
@@ -33,7 +49,8 @@ cat <<MSG
   Airlock is running: http://$ADDR/   (admin: http://$ADDR/admin/)
   Sign in as alice (requester), bob or carol (approvers), dave (auditor) or admin;
   the passwords are in $AIRLOCK_VAR_DIR/demo-logins.txt.
-  Press Ctrl-C to stop the web server, the worker and beat.
+$sandbox
+  Press Ctrl-C to stop everything.
 
 MSG
 wait -n

