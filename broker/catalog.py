@@ -190,10 +190,17 @@ def _check_semantics(catalog: Catalog) -> list[str]:
             errors.append(f"{where}: id: duplicate profile id")
         seen.add(profile.id)
         try:
-            get_provider(profile.provider.kind).validate_config(profile.provider.config)
+            provider = get_provider(profile.provider.kind)
+            provider.validate_config(profile.provider.config)
         except ProviderConfigError as exc:
             field_name = "kind" if "unknown provider" in str(exc) else "config"
             errors.append(f"{where}: provider.{field_name}: {exc}")
+        else:
+            if profile.max_duration < provider.min_duration:
+                errors.append(
+                    f"{where}: max_duration: {profile.provider.kind} needs at least "
+                    f"{format_duration(provider.min_duration)}"
+                )
 
         undeclared = [
             group

@@ -1,6 +1,10 @@
 """How each kind of credential is shown to its owner, once."""
 
+import os
 from urllib.parse import quote
+
+from integrations.aws.provider import FEDERATION_ENDPOINT, console_signin_url
+from integrations.providers import ProviderError
 
 
 def postgres_lines(c: dict) -> list[tuple[str, str]]:
@@ -33,7 +37,25 @@ def ssh_certificate_lines(c: dict) -> list[tuple[str, str]]:
     ]
 
 
+def aws_lines(c: dict) -> list[tuple[str, str]]:
+    shell = "\n".join(
+        [
+            f"export AWS_ACCESS_KEY_ID={c['access_key_id']}",
+            f"export AWS_SECRET_ACCESS_KEY={c['secret_access_key']}",
+            f"export AWS_SESSION_TOKEN={c['session_token']}",
+            f"export AWS_REGION={c['region']}",
+        ]
+    )
+    try:
+        endpoint = os.environ.get("AWS_FEDERATION_ENDPOINT", FEDERATION_ENDPOINT)
+        console = console_signin_url(c, endpoint=endpoint)
+    except ProviderError as exc:
+        console = f"unavailable ({exc}); use the shell lines"
+    return [("Shell", shell), ("AWS console sign-in link (valid 15 minutes)", console)]
+
+
 CREDENTIAL_VIEWS = {
+    "aws": aws_lines,
     "ssh_certificate": ssh_certificate_lines,
     "postgres": postgres_lines,
     "vault_token": vault_token_lines,

@@ -111,7 +111,12 @@ def access_request_submit(
         errors["ticket"] = "at most 100 characters"
     elif ticket and policy.ticket_pattern and not re.fullmatch(policy.ticket_pattern, ticket):
         errors["ticket"] = f"must match {policy.ticket_pattern}"
-    if get_provider(policy.provider.kind).needs_public_key:
+    provider = get_provider(policy.provider.kind)
+    if "duration" not in errors and duration < provider.min_duration:
+        errors["duration"] = (
+            f"at least {format_duration(provider.min_duration)} for {policy.provider.kind}"
+        )
+    if provider.needs_public_key:
         try:
             ssh_public_key = normalize_public_key(ssh_public_key)
         except ValueError as exc:

@@ -6,10 +6,13 @@ live. Providers never see Django models: the lifecycle hands them a
 `GrantContext` and stores what they return.
 """
 
+import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import import_module
 from typing import Any, Protocol
+
+from django.utils import timezone
 
 
 class ProviderError(Exception):
@@ -53,6 +56,8 @@ class Provider(Protocol):
     kind: str
     # Whether a request must carry the engineer's SSH public key (to sign).
     needs_public_key: bool
+    # The shortest grant the source can enforce (AWS STS sessions last 15 minutes at least).
+    min_duration: timedelta
 
     def validate_config(self, config: dict[str, Any]) -> None: ...
 
@@ -71,6 +76,14 @@ class Provider(Protocol):
         ...
 
 
+def seconds_left(expires_at: datetime) -> int:
+    """Whole seconds until the grant ends, rounded down so the source never outlasts it."""
+    seconds = math.floor((expires_at - timezone.now()).total_seconds())
+    if seconds < 1:
+        raise ProviderError("the grant has already reached its expiry", permanent=True)
+    return seconds
+
+
 # kind -> "module:Class". Imported lazily so that a provider's client library
 # is needed only when a profile uses it.
 PROVIDERS: dict[str, str] = {
@@ -78,6 +91,7 @@ PROVIDERS: dict[str, str] = {
     "vault.token": "integrations.vault.providers:VaultTokenProvider",
     "vault.database": "integrations.vault.providers:VaultDatabaseProvider",
     "vault.ssh": "integrations.vault.providers:VaultSshProvider",
+    "aws.sts": "integrations.aws.provider:AwsStsProvider",
 }
 
 _instances: dict[str, Provider] = {}

@@ -23,21 +23,25 @@ stop() {
 trap stop INT TERM EXIT
 
 sandbox=""
-if [ -z "${VAULT_ADDR:-}" ] && [ -x "$BIN/bao" ]; then
+if [ -z "${VAULT_ADDR:-}" ] && [ -z "${AWS_ENDPOINT_URL:-}" ] && [ -x "$BIN/bao" ] && [ -x "$BIN/moto_server" ]; then
+    # The sandbox: throwaway OpenBao and AWS (moto) servers, in memory, on loopback.
+    export AIRLOCK_SANDBOX=1
     export VAULT_ADDR="http://127.0.0.1:${AIRLOCK_SANDBOX_VAULT_PORT:-8200}"
     export VAULT_TOKEN_FILE="$AIRLOCK_VAR_DIR/sandbox-vault-token"
-    export AIRLOCK_SANDBOX=1
     (umask 077; "$BIN/python" -c "import secrets; print(secrets.token_urlsafe(24))" > "$VAULT_TOKEN_FILE")
     "$BIN/bao" server -dev -dev-root-token-id="$(cat "$VAULT_TOKEN_FILE")" \
         -dev-listen-address="${VAULT_ADDR#http://}" > "$AIRLOCK_VAR_DIR/sandbox-vault.log" 2>&1 &
-    sandbox="  Sandbox OpenBao (in memory, gone at Ctrl-C): $VAULT_ADDR, token in $VAULT_TOKEN_FILE"
+    export AWS_ENDPOINT_URL="http://127.0.0.1:${AIRLOCK_SANDBOX_AWS_PORT:-8299}"
+    export AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox AWS_REGION=us-east-1
+    "$BIN/moto_server" -H 127.0.0.1 -p "${AWS_ENDPOINT_URL##*:}" > "$AIRLOCK_VAR_DIR/sandbox-aws.log" 2>&1 &
+    sandbox="  Sandbox OpenBao at $VAULT_ADDR and AWS (moto) at $AWS_ENDPOINT_URL: in memory, gone at Ctrl-C."
 fi
 
 "$BIN/python" manage.py migrate --noinput -v0
 "$BIN/python" manage.py seed_demo
 "$BIN/python" manage.py sync_catalog
 if [ -n "$sandbox" ]; then
-    "$BIN/python" manage.py vault_sandbox
+    "$BIN/python" manage.py sandbox
 fi
 
 "$BIN/celery" -A broker worker --loglevel=INFO --concurrency=2 &

@@ -23,6 +23,7 @@ from broker.catalog_sync import catalog_sync
 from broker.durations import parse_duration
 from broker.models import AccessProfile, Source
 from integrations.providers import reset_providers
+from tests.moto_server import MotoServer
 from tests.pg_target import TargetCluster
 from tests.vault_server import DevVault
 
@@ -89,6 +90,14 @@ TEST_CATALOG = textwrap.dedent(
         requesters: {groups: [engineers]}
         approvers: {groups: [sre]}
         max_duration: 2h
+      - id: aws-reader
+        title: Read the payments bucket in AWS
+        provider:
+          kind: aws.sts
+          config: {role_arn: "arn:aws:iam::123456789012:role/payments-reader"}
+        requesters: {groups: [engineers]}
+        approvers: {groups: [sre]}
+        max_duration: 1h
       - id: other-db
         title: Another team's database
         provider:
@@ -149,6 +158,27 @@ def vault(pg_target):
     os.environ["VAULT_TOKEN"] = server.root_token
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_server():
+    """A moto server with IAM enforced; Airlock talks to it as its own IAM user."""
+    server = MotoServer()
+    server.start()
+    os.environ.update(
+        AWS_ENDPOINT_URL=server.endpoint,
+        AWS_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID=server.airlock_keys["AccessKeyId"],
+        AWS_SECRET_ACCESS_KEY=server.airlock_keys["SecretAccessKey"],
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws(aws_server):
+    aws_server.lift_revocations()
+    return aws_server
 
 
 @pytest.fixture

@@ -1,6 +1,10 @@
 """Helpers to bring a grant to a given state through the real lifecycle."""
 
+import os
+
+import boto3
 import hvac
+from botocore.exceptions import ClientError
 from hvac import exceptions as vault_errors
 
 from broker import lifecycle
@@ -40,5 +44,21 @@ def credential_works(credential: dict, pg_target, vault) -> bool:
             client.secrets.kv.v2.read_secret_version("payments", raise_on_deleted_version=True)
         except vault_errors.Forbidden:
             return False
+        return True
+    if kind == "aws":
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+            region_name=credential["region"],
+            aws_access_key_id=credential["access_key_id"],
+            aws_secret_access_key=credential["secret_access_key"],
+            aws_session_token=credential["session_token"],
+        )
+        try:
+            s3.list_objects_v2(Bucket="payments")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "AccessDenied":
+                return False
+            raise
         return True
     raise AssertionError(f"no way to try a {kind} credential")

@@ -16,7 +16,7 @@ def test_only_admins(client, people, catalog):
 
 
 def test_health_and_a_failed_revocation_retried(
-    client, pg_target, people, submit, step_up, monkeypatch, settings
+    client, pg_target, vault, aws, people, submit, step_up, monkeypatch, settings
 ):
     settings.AIRLOCK_REVOKE_MAX_ATTEMPTS = 1
     grant = active_grant(people, submit, step_up)

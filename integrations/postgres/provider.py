@@ -15,6 +15,7 @@ import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -47,6 +48,7 @@ def scram_sha256_verifier(password: str) -> str:
 class PostgresRoleProvider:
     kind = "postgres.role"
     needs_public_key = False
+    min_duration = timedelta(seconds=1)
 
     def validate_config(self, config: dict[str, Any]) -> None:
         unknown = set(config) - ALLOWED_KEYS

@@ -5,7 +5,6 @@ lease's TTL (and, for database credentials, the plugin's `VALID UNTIL`). What
 Airlock stores as the handle is an accessor or a lease id, never a secret.
 """
 
-import math
 import os
 import re
 from datetime import datetime, timedelta
@@ -14,7 +13,13 @@ from typing import Any
 from django.utils import timezone
 from hvac import exceptions as vault_errors
 
-from integrations.providers import GrantContext, Issued, ProviderConfigError, ProviderError
+from integrations.providers import (
+    GrantContext,
+    Issued,
+    ProviderConfigError,
+    ProviderError,
+    seconds_left,
+)
 from integrations.vault.client import vault_client, vault_errors_mapped
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -27,20 +32,13 @@ def _check_keys(config: dict[str, Any], allowed: set[str]) -> None:
         raise ProviderConfigError(f"unknown keys: {', '.join(sorted(unknown))}")
 
 
-def _seconds_left(expires_at: datetime) -> int:
-    """Whole seconds until the grant ends, rounded down so Vault never outlasts it."""
-    seconds = math.floor((expires_at - timezone.now()).total_seconds())
-    if seconds < 1:
-        raise ProviderError("the grant has already reached its expiry", permanent=True)
-    return seconds
-
-
 class VaultTokenProvider:
     """A token with the profile's policies. Orphan, so it does not die with (or
     depend on) Airlock's own token; not renewable; `explicit_max_ttl` caps it."""
 
     kind = "vault.token"
     needs_public_key = False
+    min_duration = timedelta(seconds=1)
 
     def validate_config(self, config: dict[str, Any]) -> None:
         _check_keys(config, {"policies"})
@@ -52,7 +50,7 @@ class VaultTokenProvider:
                 raise ProviderConfigError(f"policies: {policy!r} is not allowed")
 
     def grant(self, context: GrantContext) -> Issued:
-        seconds = _seconds_left(context.expires_at)
+        seconds = seconds_left(context.expires_at)
         client = vault_client()
         with vault_errors_mapped():
             auth = client.auth.token.create_orphan(
@@ -127,6 +125,7 @@ class VaultDatabaseProvider:
 
     kind = "vault.database"
     needs_public_key = False
+    min_duration = timedelta(seconds=1)
 
     def validate_config(self, config: dict[str, Any]) -> None:
         _check_keys(config, {"mount", "role"})
@@ -146,7 +145,7 @@ class VaultDatabaseProvider:
         try:
             with vault_errors_mapped():
                 renewed = client.sys.renew_lease(
-                    lease_id=lease_id, increment=_seconds_left(context.expires_at)
+                    lease_id=lease_id, increment=seconds_left(context.expires_at)
                 )
         except ProviderError:
             self.revoke({"lease_id": lease_id})  # never keep a lease we could not bound
@@ -220,6 +219,7 @@ class VaultSshProvider:
 
     kind = "vault.ssh"
     needs_public_key = True
+    min_duration = timedelta(seconds=1)
 
     def validate_config(self, config: dict[str, Any]) -> None:
         _check_keys(config, {"mount", "role", "valid_principals"})
@@ -238,7 +238,7 @@ class VaultSshProvider:
     def grant(self, context: GrantContext) -> Issued:
         if not context.ssh_public_key:
             raise ProviderError("the request carries no SSH public key", permanent=True)
-        seconds = _seconds_left(context.expires_at)
+        seconds = seconds_left(context.expires_at)
         mount = context.config.get("mount", "ssh")
         client = vault_client()
         with vault_errors_mapped():

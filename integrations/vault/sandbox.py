@@ -14,17 +14,22 @@ DATABASE_CREATION = (
 )
 
 
-def wait_for_vault(address: str, timeout: float = 30) -> None:
+def wait_for_http(url: str, timeout: float = 30) -> None:
+    """Wait until a freshly started server answers `url` with a success."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            if requests.get(f"{address}/v1/sys/health", timeout=1).ok:
+            if requests.get(url, timeout=1).ok:
                 return
         except requests.RequestException:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"no Vault answered at {address}")
+            raise RuntimeError(f"nothing answered at {url}")
         time.sleep(0.1)
+
+
+def wait_for_vault(address: str, timeout: float = 30) -> None:
+    wait_for_http(f"{address}/v1/sys/health", timeout)
 
 
 def configure_sandbox(client: hvac.Client, *, postgres: dict | None = None) -> None:

@@ -1,0 +1,202 @@
+"""`aws.sts`: a role session from AssumeRole, ended early by AWS's "revoke older
+sessions" pattern.
+
+The session's `DurationSeconds` is the grant's remaining time, so AWS ends it
+by itself. An STS session cannot be revoked directly: early revocation puts an
+inline policy on the role that denies everything to sessions issued before
+that moment (`aws:TokenIssueTime`). That also cuts every other session of the
+role issued before then, Airlock's or not.
+"""
+
+import json
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+from django.utils import timezone
+
+from integrations.aws.client import aws_client, aws_errors_mapped, region
+from integrations.providers import (
+    GrantContext,
+    Issued,
+    ProviderConfigError,
+    ProviderError,
+    seconds_left,
+)
+
+ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+REVOKE_POLICY_NAME = "AirlockRevokeOlderSessions"
+FEDERATION_ENDPOINT = "https://signin.aws.amazon.com/federation"
+SESSION_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
+
+
+def role_name(role_arn: str) -> str:
+    return role_arn.split(":role/", 1)[1].rsplit("/", 1)[-1]
+
+
+def revoke_cutoff(now: datetime) -> datetime:
+    """The next whole second: `aws:TokenIssueTime` has second precision, so a
+    session issued in the revoking second must fall before the cutoff too."""
+    return datetime.fromtimestamp(math.floor(now.timestamp()) + 1, tz=UTC)
+
+
+def revoke_policy_document(cutoff: datetime) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AirlockRevokeOlderSessions",
+                "Effect": "Deny",
+                "Action": "*",
+                "Resource": "*",
+                "Condition": {
+                    "DateLessThan": {"aws:TokenIssueTime": cutoff.strftime("%Y-%m-%dT%H:%M:%SZ")}
+                },
+            }
+        ],
+    }
+
+
+def cutoff_of(document: dict[str, Any]) -> datetime | None:
+    for statement in document.get("Statement", []):
+        value = statement.get("Condition", {}).get("DateLessThan", {}).get("aws:TokenIssueTime")
+        if value:
+            return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return None
+
+
+class AwsStsProvider:
+    kind = "aws.sts"
+    needs_public_key = False
+    min_duration = timedelta(minutes=15)  # STS's own minimum for DurationSeconds
+
+    def validate_config(self, config: dict[str, Any]) -> None:
+        unknown = set(config) - {"role_arn", "session_policy"}
+        if unknown:
+            raise ProviderConfigError(f"unknown keys: {', '.join(sorted(unknown))}")
+        if not isinstance(config.get("role_arn"), str) or not ROLE_ARN.match(config["role_arn"]):
+            raise ProviderConfigError("role_arn must be an IAM role ARN")
+        policy = config.get("session_policy")
+        if policy is not None and not (isinstance(policy, dict) and "Statement" in policy):
+            raise ProviderConfigError("session_policy must be an IAM policy document")
+
+    def grant(self, context: GrantContext) -> Issued:
+        seconds = seconds_left(context.expires_at)
+        if seconds < self.min_duration.total_seconds():
+            raise ProviderError("AWS sessions last at least 15 minutes", permanent=True)
+        role_arn = context.config["role_arn"]
+        with aws_errors_mapped():
+            role = aws_client("iam").get_role(RoleName=role_name(role_arn))["Role"]
+        if seconds > role.get("MaxSessionDuration", 3600):
+            raise ProviderError(
+                f"the role allows sessions of at most {role['MaxSessionDuration']} s; "
+                "lower the profile's max_duration or raise the role's MaxSessionDuration",
+                permanent=True,
+            )
+        identity = SESSION_NAME_UNSAFE.sub("-", context.username)
+        session_name = f"airlock-{identity}"[:64]
+        arguments = {
+            "RoleArn": role_arn,
+            "RoleSessionName": session_name,
+            "DurationSeconds": seconds,
+            "SourceIdentity": identity[:64],
+            "Tags": [
+                {"Key": "airlock-request", "Value": context.request_id},
+                {"Key": "airlock-grant", "Value": context.grant_id},
+            ],
+        }
+        if context.config.get("session_policy"):
+            arguments["Policy"] = json.dumps(context.config["session_policy"])
+        issued_at = timezone.now()
+        with aws_errors_mapped():
+            credentials = aws_client("sts").assume_role(**arguments)["Credentials"]
+        expires_at = min(credentials["Expiration"], context.expires_at)
+        return Issued(
+            credential={
+                "kind": "aws",
+                "access_key_id": credentials["AccessKeyId"],
+                "secret_access_key": credentials["SecretAccessKey"],
+                "session_token": credentials["SessionToken"],
+                "region": region(),
+                "expiration": credentials["Expiration"].isoformat(),
+            },
+            handle={
+                "role_arn": role_arn,
+                "session_name": session_name,
+                "issued_at": issued_at.isoformat(),
+                "expires_at": credentials["Expiration"].isoformat(),
+            },
+            expires_at=expires_at,
+        )
+
+    def revoke(self, handle: dict[str, Any]) -> None:
+        if datetime.fromisoformat(handle["expires_at"]) <= timezone.now():
+            return  # the session has ended by itself
+        name = role_name(handle["role_arn"])
+        cutoff = revoke_cutoff(timezone.now())
+        iam = aws_client("iam")
+        existing = self._current_cutoff(iam, name)
+        if existing and existing >= cutoff:
+            return  # a later cutoff already covers this session
+        with aws_errors_mapped():
+            iam.put_role_policy(
+                RoleName=name,
+                PolicyName=REVOKE_POLICY_NAME,
+                PolicyDocument=json.dumps(revoke_policy_document(cutoff)),
+            )
+
+    def check(self, handle: dict[str, Any]) -> bool:
+        if datetime.fromisoformat(handle["expires_at"]) <= timezone.now():
+            return False
+        cutoff = self._current_cutoff(aws_client("iam"), role_name(handle["role_arn"]))
+        return not (cutoff and datetime.fromisoformat(handle["issued_at"]) < cutoff)
+
+    def healthcheck(self, config: dict[str, Any]) -> None:
+        with aws_errors_mapped():
+            aws_client("iam").get_role(RoleName=role_name(config["role_arn"]))
+
+    def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
+        return []  # AWS cannot list the sessions of a role
+
+    def _current_cutoff(self, iam, name: str) -> datetime | None:
+        with aws_errors_mapped():
+            try:
+                document = iam.get_role_policy(RoleName=name, PolicyName=REVOKE_POLICY_NAME)[
+                    "PolicyDocument"
+                ]
+            except iam.exceptions.NoSuchEntityException:
+                return None
+        if isinstance(document, str):
+            document = json.loads(document)
+        return cutoff_of(document)
+
+
+def console_signin_url(credential: dict, *, endpoint: str = FEDERATION_ENDPOINT) -> str:
+    """A one-click AWS console sign-in for these session credentials (AWS federation)."""
+    session = json.dumps(
+        {
+            "sessionId": credential["access_key_id"],
+            "sessionKey": credential["secret_access_key"],
+            "sessionToken": credential["session_token"],
+        }
+    )
+    try:
+        response = requests.get(
+            endpoint, params={"Action": "getSigninToken", "Session": session}, timeout=10
+        )
+        response.raise_for_status()
+        token = response.json()["SigninToken"]
+    except (requests.RequestException, ValueError, KeyError) as exc:
+        raise ProviderError(f"AWS federation failed: {type(exc).__name__}") from None
+    query = urlencode(
+        {
+            "Action": "login",
+            "Issuer": "Airlock",
+            "Destination": f"https://{region()}.console.aws.amazon.com/",
+            "SigninToken": token,
+        }
+    )
+    return f"{endpoint}?{query}"
