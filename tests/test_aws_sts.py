@@ -18,6 +18,7 @@ from django.utils import timezone
 from broker import lifecycle
 from broker.catalog import CatalogError, parse_catalog
 from broker.credentials import aws_lines
+from broker.models import Grant
 from integrations.aws.provider import (
     REVOKE_POLICY_NAME,
     AwsStsProvider,
@@ -28,6 +29,7 @@ from integrations.aws.provider import (
 )
 from integrations.aws.sandbox import ROLE, ROLE_ARN
 from integrations.providers import GrantContext, ProviderError
+from tests.conftest import WEB
 from tests.grants import credential_works
 
 pytestmark = pytest.mark.django_db
@@ -86,7 +88,9 @@ def test_an_unknown_role_is_permanent(aws):
 def test_requests_shorter_than_fifteen_minutes_are_refused(people, submit, aws):
     with pytest.raises(lifecycle.InvalidRequest) as caught:
         submit(people.alice, slug="aws-reader", duration="10m")
-    assert "at least 15m for aws.sts" in caught.value.fields["duration"]
+    assert "at least 16m for aws.sts" in caught.value.fields["duration"]
+    request = submit(people.alice, slug="aws-reader", duration="16m")  # the shortest that works
+    assert request.duration == timedelta(minutes=16)
 
 
 def test_check_catalog_refuses_a_profile_that_sts_cannot_bound():
@@ -102,7 +106,7 @@ profiles:
 """
     with pytest.raises(CatalogError) as caught:
         parse_catalog(catalog.encode())
-    assert "profile 'aws': max_duration: aws.sts needs at least 15m" in caught.value.errors
+    assert "profile 'aws': max_duration: aws.sts needs at least 16m" in caught.value.errors
 
 
 def test_the_cutoff_covers_sessions_issued_in_the_same_second():
@@ -168,3 +172,12 @@ def test_console_sign_in_link(aws, monkeypatch):
         assert link.startswith("unavailable")
     finally:
         server.shutdown()
+
+
+def test_the_shortest_grant_activates(pg_target, aws, people, submit, step_up):
+    """16 minutes leaves room for the moment activation takes after the clock starts."""
+    request = submit(people.alice, slug="aws-reader", duration="16m")
+    step_up(people.bob)
+    lifecycle.access_request_approve(request_id=request.id, approver=people.bob, info=WEB)
+    grant = lifecycle.grant_activate(grant_id=Grant.objects.get(request=request).id)
+    assert grant.status == "active", grant.last_error

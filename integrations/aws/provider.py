@@ -71,7 +71,11 @@ def cutoff_of(document: dict[str, Any]) -> datetime | None:
 class AwsStsProvider:
     kind = "aws.sts"
     needs_public_key = False
-    min_duration = timedelta(minutes=15)  # STS's own minimum for DurationSeconds
+    # STS sessions last 15 minutes at least. A grant gets a session no longer than
+    # itself, and activation takes a moment after the grant's clock starts, so
+    # profiles and requests need a minute of room above that.
+    min_duration = timedelta(minutes=16)
+    sts_minimum_seconds = 900
 
     def validate_config(self, config: dict[str, Any]) -> None:
         unknown = set(config) - {"role_arn", "session_policy"}
@@ -85,8 +89,10 @@ class AwsStsProvider:
 
     def grant(self, context: GrantContext) -> Issued:
         seconds = seconds_left(context.expires_at)
-        if seconds < self.min_duration.total_seconds():
-            raise ProviderError("AWS sessions last at least 15 minutes", permanent=True)
+        if seconds < self.sts_minimum_seconds:
+            raise ProviderError(
+                "less than the 15 minutes an AWS session lasts at least remain", permanent=True
+            )
         role_arn = context.config["role_arn"]
         with aws_errors_mapped():
             role = aws_client("iam").get_role(RoleName=role_name(role_arn))["Role"]
