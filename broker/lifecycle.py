@@ -28,7 +28,7 @@ from broker.models import AccessProfile, AccessRequest, Grant
 from broker.policy import can_request
 from broker.secrets import decrypt_secret, encrypt_secret
 from broker.sshkeys import normalize_public_key
-from integrations.providers import GrantContext, ProviderError, get_provider
+from integrations.providers import GrantContext, Issued, ProviderError, get_provider
 
 logger = logging.getLogger(__name__)
 
@@ -357,80 +357,93 @@ def grant_activate(*, grant_id: UUID | str) -> Grant | None:
 
     The row stays locked across the provider call, so a second task for the
     same grant skips it, and a crash before the commit leaves it `scheduled`
-    for an idempotent retry (providers derive names from the grant id).
-    Raises TryAgainLater after recording a transient failure.
+    for a retry. If the credential was minted but recording it fails (the
+    audit write or the commit), it is revoked at once rather than left live
+    with no grant to explain it. Raises TryAgainLater after recording a
+    transient failure.
     """
-    with transaction.atomic():
-        grant = _claim_grant(grant_id, [GrantStatus.SCHEDULED])
-        if grant is None:
-            return None
-        if not grant.request.requester.is_active:
-            # Offboarded between approval and activation: mint nothing.
-            _end_grant(
-                grant, GrantStatus.FAILED, "the requester's account is disabled", "grant.failed"
-            )
-            return grant
-        now = timezone.now()
-        grant.expires_at = now + grant.duration
-        grant.activation_attempts += 1
-        grant.last_attempt_at = now
-        provider = get_provider(grant.profile.provider_kind)
-        try:
-            issued = _call_provider(provider.grant, _context(grant))
-        except ProviderError as exc:
-            if not exc.permanent and grant.activation_attempts < ACTIVATION_MAX_ATTEMPTS:
-                grant.last_error = str(exc)
-                grant.save(update_fields=["activation_attempts", "last_attempt_at", "last_error"])
-                audit.record(
-                    action="grant.activation_retry",
-                    info=audit.SYSTEM,
-                    target=grant,
-                    reason=str(exc),
-                    data={"attempt": grant.activation_attempts},
-                )
-                retry = exc
+    provider, issued, retry = None, None, None
+    try:
+        with transaction.atomic():
+            grant = _claim_grant(grant_id, [GrantStatus.SCHEDULED])
+            if grant is None:
+                return None
+            if not grant.request.requester.is_active:
+                # Offboarded between approval and activation: mint nothing.
+                message = "the requester's account is disabled"
+                _end_grant(grant, GrantStatus.FAILED, message, "grant.failed")
+                return grant
+            now = timezone.now()
+            grant.expires_at = now + grant.duration
+            grant.activation_attempts += 1
+            grant.last_attempt_at = now
+            provider = get_provider(grant.profile.provider_kind)
+            try:
+                issued = _call_provider(provider.grant, _context(grant))
+            except ProviderError as exc:
+                retry = _record_activation_failure(grant, exc)
             else:
-                _end_grant(grant, GrantStatus.FAILED, str(exc), "grant.failed")
-                return grant
-        else:
-            retry = None
-            if issued.expires_at > grant.expires_at:
-                # Principle 1: never hand out a credential that outlives its grant.
-                grant.handle = issued.handle
-                try:
-                    _call_provider(provider.revoke, issued.handle)
-                    status = GrantStatus.FAILED
-                except ProviderError:
-                    status = GrantStatus.REVOKE_FAILED
-                message = "the provider issued a credential that outlives the grant"
-                _end_grant(grant, status, message, "grant.failed")
-                return grant
-            grant.status = GrantStatus.ACTIVE
-            grant.activated_at = now
-            grant.handle = issued.handle
-            grant.secret = encrypt_secret(json.dumps(issued.credential))
-            grant.last_error = ""
-            grant.save()
-            audit.record(
-                action="grant.activated",
-                info=audit.SYSTEM,
-                target=grant,
-                from_status=GrantStatus.SCHEDULED,
-                to_status=GrantStatus.ACTIVE,
-                data={
-                    "expires_at": grant.expires_at.isoformat(),
-                    "source_expires_at": issued.expires_at.isoformat(),
-                    "handle": issued.handle,
-                    **issued.details,
-                },
-            )
-            expires_at = grant.expires_at
-            transaction.on_commit(
-                lambda: _enqueue("broker.tasks.expire_grant", grant.id, eta=expires_at)
-            )
+                _record_activation(grant, provider, issued, now)
+    except Exception:
+        if issued is not None:
+            with suppress(ProviderError):
+                _call_provider(provider.revoke, issued.handle)
+        raise
     if retry is not None:
         raise TryAgainLater(str(retry))
     return grant
+
+
+def _record_activation_failure(grant: Grant, exc: ProviderError) -> ProviderError | None:
+    """Record a failed attempt; return the error if a retry may help, else fail the grant."""
+    if exc.permanent or grant.activation_attempts >= ACTIVATION_MAX_ATTEMPTS:
+        _end_grant(grant, GrantStatus.FAILED, str(exc), "grant.failed")
+        return None
+    grant.last_error = str(exc)
+    grant.save(update_fields=["activation_attempts", "last_attempt_at", "last_error"])
+    audit.record(
+        action="grant.activation_retry",
+        info=audit.SYSTEM,
+        target=grant,
+        reason=str(exc),
+        data={"attempt": grant.activation_attempts},
+    )
+    return exc
+
+
+def _record_activation(grant: Grant, provider, issued: Issued, now) -> None:
+    if issued.expires_at > grant.expires_at:
+        # Principle 1: never hand out a credential that outlives its grant.
+        grant.handle = issued.handle
+        try:
+            _call_provider(provider.revoke, issued.handle)
+            status = GrantStatus.FAILED
+        except ProviderError:
+            status = GrantStatus.REVOKE_FAILED
+        message = "the provider issued a credential that outlives the grant"
+        _end_grant(grant, status, message, "grant.failed")
+        return
+    grant.status = GrantStatus.ACTIVE
+    grant.activated_at = now
+    grant.handle = issued.handle
+    grant.secret = encrypt_secret(json.dumps(issued.credential))
+    grant.last_error = ""
+    grant.save()
+    audit.record(
+        action="grant.activated",
+        info=audit.SYSTEM,
+        target=grant,
+        from_status=GrantStatus.SCHEDULED,
+        to_status=GrantStatus.ACTIVE,
+        data={
+            "expires_at": grant.expires_at.isoformat(),
+            "source_expires_at": issued.expires_at.isoformat(),
+            "handle": issued.handle,
+            **issued.details,
+        },
+    )
+    expires_at = grant.expires_at
+    transaction.on_commit(lambda: _enqueue("broker.tasks.expire_grant", grant.id, eta=expires_at))
 
 
 def grant_revoke(

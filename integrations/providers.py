@@ -71,6 +71,11 @@ class Provider(Protocol):
         """Raise ProviderError unless the source for this config answers."""
         ...
 
+    def validate_at_source(self, config: dict[str, Any], max_duration: timedelta) -> None:
+        """Raise ProviderError if the source cannot serve this profile (`check_catalog
+        --online`): unreachable, missing role, or a session limit below max_duration."""
+        ...
+
     def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
         """Handles of the Airlock-made credentials still live at this source."""
         ...

@@ -13,6 +13,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from broker import lifecycle
@@ -181,3 +183,25 @@ def test_the_shortest_grant_activates(pg_target, aws, people, submit, step_up):
     lifecycle.access_request_approve(request_id=request.id, approver=people.bob, info=WEB)
     grant = lifecycle.grant_activate(grant_id=Grant.objects.get(request=request).id)
     assert grant.status == "active", grant.last_error
+
+
+def test_check_catalog_online_compares_with_the_role(aws, tmp_path, capsys):
+    catalog = tmp_path / "aws.yaml"
+    profile = f"""
+version: 1
+profiles:
+  - id: aws
+    title: AWS
+    provider: {{kind: aws.sts, config: {{role_arn: "{ROLE_ARN}"}}}}
+    requesters: {{users: [alice]}}
+    approvers: {{users: [bob]}}
+    max_duration: MAX
+"""
+    catalog.write_text(profile.replace("MAX", "1h"))
+    call_command("check_catalog", str(catalog), "--online")
+    assert "OK and at the sources" in capsys.readouterr().out
+    catalog.write_text(profile.replace("MAX", "2h"))
+    call_command("check_catalog", str(catalog))  # offline it cannot know
+    with pytest.raises(CommandError, match="at the sources"):
+        call_command("check_catalog", str(catalog), "--online")
+    assert "longer than the role's MaxSessionDuration (3600 s)" in capsys.readouterr().err

@@ -4,13 +4,14 @@ import logging
 from datetime import timedelta
 
 import pytest
+from django.db import DatabaseError
 
 from broker import lifecycle
 from broker.models import AuditEvent, Grant
 from integrations.providers import get_provider
 from tests.conftest import WEB
-from tests.grants import active_grant
-from tests.pg_target import wait_until
+from tests.grants import active_grant, credential_dsn
+from tests.pg_target import can_login, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 UNREACHABLE = "postgresql://postgres:x@127.0.0.1:1/postgres"
@@ -139,3 +140,35 @@ def test_vault_outages_retry_activation_and_revocation(
     lifecycle.sweep()
     grant.refresh_from_db()
     assert grant.status == "revoked" and not provider.check(grant.handle)
+
+
+def test_a_credential_whose_grant_cannot_be_recorded_is_revoked_at_once(
+    pg_target, people, submit, step_up, monkeypatch
+):
+    """The provider call succeeds, then the audit write fails: nothing may stay live."""
+    grant = approved(people, submit, step_up)
+    minted = []
+    provider = get_provider("postgres.role")
+    real_grant = provider.grant
+
+    def grant_and_remember(context):
+        issued = real_grant(context)
+        minted.append(issued)
+        return issued
+
+    def failing_record(*, action, **kwargs):
+        if action == "grant.activated":
+            raise DatabaseError("audit storage unavailable")
+        return real_record(action=action, **kwargs)
+
+    real_record = lifecycle.audit.record
+    monkeypatch.setattr(provider, "grant", grant_and_remember)
+    monkeypatch.setattr(lifecycle.audit, "record", failing_record)
+    with pytest.raises(DatabaseError):
+        lifecycle.grant_activate(grant_id=grant.id)
+
+    assert len(minted) == 1
+    assert not provider.check(minted[0].handle)  # gone at the source
+    assert not can_login(credential_dsn(minted[0].credential))
+    grant.refresh_from_db()
+    assert grant.status == "scheduled" and grant.secret is None  # nothing recorded

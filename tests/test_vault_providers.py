@@ -102,3 +102,28 @@ def test_a_token_is_never_in_an_error_message(vault, monkeypatch):
         VaultTokenProvider().grant(context({"policies": ["payments-read"]}))
     assert "not-a-real-token" not in str(caught.value)
     assert caught.value.permanent
+
+
+def test_airlock_can_log_in_with_approle(vault, monkeypatch):
+    client = vault.client()
+    if "approle/" not in client.sys.list_auth_methods()["data"]:
+        client.sys.enable_auth_method(method_type="approle")
+    client.sys.create_or_update_policy(
+        "airlock", 'path "auth/token/create-orphan" { capabilities = ["update"] }'
+    )
+    client.auth.approle.create_or_update_approle(
+        "airlock", token_policies=["airlock", "payments-read"], token_ttl="10m"
+    )
+    role_id = client.auth.approle.read_role_id("airlock")["data"]["role_id"]
+    secret_id = client.auth.approle.generate_secret_id("airlock")["data"]["secret_id"]
+    monkeypatch.delenv("VAULT_TOKEN")
+    monkeypatch.setenv("VAULT_ROLE_ID", role_id)
+    monkeypatch.setenv("VAULT_SECRET_ID", secret_id)
+
+    issued = VaultTokenProvider().grant(context({"policies": ["payments-read"]}))
+    assert read_payments(vault, issued.credential["token"]) == {"api_key": "k-123"}
+
+    monkeypatch.setenv("VAULT_SECRET_ID", "wrong")
+    with pytest.raises(ProviderError) as caught:
+        VaultTokenProvider().grant(context({"policies": ["payments-read"]}))
+    assert caught.value.permanent and "wrong" not in str(caught.value)

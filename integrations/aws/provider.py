@@ -164,6 +164,16 @@ class AwsStsProvider:
         with aws_errors_mapped():
             aws_client("iam").get_role(RoleName=role_name(config["role_arn"]))
 
+    def validate_at_source(self, config: dict[str, Any], max_duration: timedelta) -> None:
+        with aws_errors_mapped():
+            role = aws_client("iam").get_role(RoleName=role_name(config["role_arn"]))["Role"]
+        limit = role.get("MaxSessionDuration", 3600)
+        if max_duration.total_seconds() > limit:
+            raise ProviderError(
+                f"max_duration is longer than the role's MaxSessionDuration ({limit} s)",
+                permanent=True,
+            )
+
     def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
         return []  # AWS cannot list the sessions of a role
 

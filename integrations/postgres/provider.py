@@ -143,6 +143,9 @@ class PostgresRoleProvider:
         with self._connect(config["dsn_env"]) as conn, _errors_mapped():
             conn.execute("SELECT 1")
 
+    def validate_at_source(self, config: dict[str, Any], max_duration: timedelta) -> None:
+        self.healthcheck(config)
+
     def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
         prefix = config.get("role_prefix", "airlock_")
         with self._connect(config["dsn_env"]) as conn, _errors_mapped():

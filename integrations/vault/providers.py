@@ -101,6 +101,9 @@ class VaultTokenProvider:
         with vault_errors_mapped():
             client.auth.token.lookup_self()
 
+    def validate_at_source(self, config: dict[str, Any], max_duration: timedelta) -> None:
+        self.healthcheck(config)
+
     def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
         """Accessors of all live tokens Airlock made (their meta names the grant)."""
         client = vault_client()
@@ -195,6 +198,9 @@ class VaultDatabaseProvider:
                 name=config["role"], mount_point=config.get("mount", "database")
             )
 
+    def validate_at_source(self, config: dict[str, Any], max_duration: timedelta) -> None:
+        self.healthcheck(config)
+
     def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
         """Every live lease of the role: Airlock is meant to be the only one minting them."""
         mount = config.get("mount", "database")
@@ -272,6 +278,9 @@ class VaultSshProvider:
         client = vault_client()
         with vault_errors_mapped():
             client.adapter.get(f"/v1/{config.get('mount', 'ssh')}/roles/{config['role']}")
+
+    def validate_at_source(self, config: dict[str, Any], max_duration: timedelta) -> None:
+        self.healthcheck(config)
 
     def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
         return []  # Vault keeps no list of the certificates it signed
