@@ -7,6 +7,7 @@ Airlock stores as the handle is an accessor or a lease id, never a secret.
 
 import os
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +31,28 @@ def _check_keys(config: dict[str, Any], allowed: set[str]) -> None:
     unknown = set(config) - allowed
     if unknown:
         raise ProviderConfigError(f"unknown keys: {', '.join(sorted(unknown))}")
+
+
+def _unless_gone(revoke: Callable[[], Any], what: str) -> None:
+    """Revoke; Vault's "invalid accessor/lease" means it is already gone: success."""
+    try:
+        with vault_errors_mapped():
+            revoke()
+    except ProviderError as exc:
+        if not (exc.permanent and f"invalid {what}" in str(exc).lower()):
+            raise
+
+
+def _still_live(lookup: Callable[[], dict]) -> bool:
+    """Whether a token or lease Vault can look up still has time to live."""
+    try:
+        with vault_errors_mapped():
+            data = lookup()["data"]
+    except ProviderError as exc:
+        if exc.permanent:
+            return False  # unknown to Vault: gone
+        raise
+    return data["ttl"] > 0
 
 
 class VaultTokenProvider:
@@ -78,23 +101,11 @@ class VaultTokenProvider:
 
     def revoke(self, handle: dict[str, Any]) -> None:
         client = vault_client()
-        try:
-            with vault_errors_mapped():
-                client.auth.token.revoke_accessor(handle["accessor"])
-        except ProviderError as exc:
-            if not (exc.permanent and "invalid accessor" in str(exc).lower()):
-                raise  # anything but "already gone"
+        _unless_gone(lambda: client.auth.token.revoke_accessor(handle["accessor"]), "accessor")
 
     def check(self, handle: dict[str, Any]) -> bool:
         client = vault_client()
-        try:
-            with vault_errors_mapped():
-                data = client.auth.token.lookup_accessor(handle["accessor"])["data"]
-        except ProviderError as exc:
-            if exc.permanent:
-                return False
-            raise
-        return data["ttl"] > 0
+        return _still_live(lambda: client.auth.token.lookup_accessor(handle["accessor"]))
 
     def healthcheck(self, config: dict[str, Any]) -> None:
         client = vault_client()
@@ -173,23 +184,11 @@ class VaultDatabaseProvider:
 
     def revoke(self, handle: dict[str, Any]) -> None:
         client = vault_client()
-        try:
-            with vault_errors_mapped():
-                client.sys.revoke_lease(lease_id=handle["lease_id"])
-        except ProviderError as exc:
-            if not (exc.permanent and "invalid lease" in str(exc).lower()):
-                raise
+        _unless_gone(lambda: client.sys.revoke_lease(lease_id=handle["lease_id"]), "lease")
 
     def check(self, handle: dict[str, Any]) -> bool:
         client = vault_client()
-        try:
-            with vault_errors_mapped():
-                data = client.sys.read_lease(lease_id=handle["lease_id"])["data"]
-        except ProviderError as exc:
-            if exc.permanent:
-                return False
-            raise
-        return data["ttl"] > 0
+        return _still_live(lambda: client.sys.read_lease(lease_id=handle["lease_id"]))
 
     def healthcheck(self, config: dict[str, Any]) -> None:
         client = vault_client()
