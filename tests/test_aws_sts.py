@@ -95,8 +95,8 @@ def test_requests_shorter_than_fifteen_minutes_are_refused(people, submit, aws):
     assert request.duration == timedelta(minutes=16)
 
 
-def test_check_catalog_refuses_a_profile_that_sts_cannot_bound():
-    catalog = f"""
+def aws_catalog(max_duration: str) -> str:
+    return f"""
 version: 1
 profiles:
   - id: aws
@@ -104,10 +104,13 @@ profiles:
     provider: {{kind: aws.sts, config: {{role_arn: "{ROLE_ARN}"}}}}
     requesters: {{users: [alice]}}
     approvers: {{users: [bob]}}
-    max_duration: 5m
+    max_duration: {max_duration}
 """
+
+
+def test_check_catalog_refuses_a_profile_that_sts_cannot_bound():
     with pytest.raises(CatalogError) as caught:
-        parse_catalog(catalog.encode())
+        parse_catalog(aws_catalog("5m").encode())
     assert "profile 'aws': max_duration: aws.sts needs at least 16m" in caught.value.errors
 
 
@@ -187,20 +190,10 @@ def test_the_shortest_grant_activates(pg_target, aws, people, submit, step_up):
 
 def test_check_catalog_online_compares_with_the_role(aws, tmp_path, capsys):
     catalog = tmp_path / "aws.yaml"
-    profile = f"""
-version: 1
-profiles:
-  - id: aws
-    title: AWS
-    provider: {{kind: aws.sts, config: {{role_arn: "{ROLE_ARN}"}}}}
-    requesters: {{users: [alice]}}
-    approvers: {{users: [bob]}}
-    max_duration: MAX
-"""
-    catalog.write_text(profile.replace("MAX", "1h"))
+    catalog.write_text(aws_catalog("1h"))
     call_command("check_catalog", str(catalog), "--online")
     assert "OK and at the sources" in capsys.readouterr().out
-    catalog.write_text(profile.replace("MAX", "2h"))
+    catalog.write_text(aws_catalog("2h"))
     call_command("check_catalog", str(catalog))  # offline it cannot know
     with pytest.raises(CommandError, match="at the sources"):
         call_command("check_catalog", str(catalog), "--online")
