@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -214,6 +215,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+READYZ_CACHE_SECONDS = 10
+
+
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     """Readiness: the database and every provider source answer. Anyone may ask,
@@ -226,7 +230,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
     except DatabaseError:
         checks["database"] = False
     if checks["database"]:
-        for result in provider_health():
+        # Anyone may call this: cache the sources' answers briefly so that
+        # calling it often cannot turn into load on Vault, AWS or databases.
+        for result in cache.get_or_set("airlock:readyz", provider_health, READYZ_CACHE_SECONDS):
             checks[f"{result['kind']}:{result['profile']}"] = not result["error"]
     ready = all(checks.values())
     return JsonResponse(
