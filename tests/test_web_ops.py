@@ -44,7 +44,7 @@ def test_health_and_a_failed_revocation_retried(
 
 
 def test_readyz_says_which_source_is_down_without_details(
-    client, pg_target, vault, catalog, monkeypatch
+    client, pg_target, vault, aws, catalog, monkeypatch
 ):
     cache.delete("airlock:readyz")
     response = client.get("/readyz")
