@@ -346,6 +346,7 @@ def _close_request(access_request, status, actor, reason, info, action) -> None:
         from_status=old,
         to_status=status,
         reason=reason,
+        data=data,
     )
 
 
@@ -606,7 +607,7 @@ def _revoke_at_source(grant: Grant) -> str | None:
     grant.revoke_attempts += 1
     grant.last_attempt_at = timezone.now()
     try:
-        _call_provider(get_provider(grant.profile.provider_kind).revoke, grant.handle)
+        details = _call_provider(get_provider(grant.profile.provider_kind).revoke, grant.handle)
     except ProviderError as exc:
         if grant.status == GrantStatus.REVOKE_FAILED:
             # Already alerted and audited: note the attempt and keep trying on later sweeps.
@@ -632,7 +633,7 @@ def _revoke_at_source(grant: Grant) -> str | None:
         )
         return str(exc)
     action = "grant.expired" if grant.end_reason == "expired" else "grant.revoked"
-    _end_grant(grant, GrantStatus.REVOKED, grant.end_reason, action)
+    _end_grant(grant, GrantStatus.REVOKED, grant.end_reason, action, data=details)
     return None
 
 
@@ -650,7 +651,7 @@ def _call_provider(method, argument):
         raise ProviderError(f"unexpected {type(exc).__name__} in the provider") from None
 
 
-def _end_grant(grant, status, reason, action, *, actor=None, info=audit.SYSTEM) -> None:
+def _end_grant(grant, status, reason, action, *, actor=None, info=audit.SYSTEM, data=None) -> None:
     old = grant.status
     grant.status = status
     grant.ended_at = timezone.now()

@@ -57,6 +57,9 @@ def test_early_revoke_kills_the_credential_at_the_source(
         "grant.revoke_requested",
         "grant.revoked",
     ]
+    if slug == "aws-reader":
+        revoked = AuditEvent.objects.get(action="grant.revoked", target_id=str(grant.id))
+        assert revoked.data["role_policy"] == "payments-reader/AirlockRevokeOlderSessions"
     assert verify_chain().intact
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from broker import lifecycle
-from broker.models import Grant
+from broker.models import AuditEvent, Grant
 from tests.conftest import WEB
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,8 +61,10 @@ def test_early_revoke_puts_the_serial_in_a_krl_that_rejects_the_certificate(
     lifecycle.grant_revoke_execute(grant_id=grant.id)
     grant.refresh_from_db()
     assert grant.status == "revoked"
-    # Honest: the certificate is still valid by itself until its end.
+    # Honest: the certificate is still valid by itself until its end, and the trail says so.
     assert lifecycle.get_provider("vault.ssh").check(grant.handle)
+    event = AuditEvent.objects.get(action="grant.revoked", target_id=str(grant.id))
+    assert event.data["certificate_still_valid_until"] == grant.handle["valid_before"]
 
     call_command("ssh_revoked_serials")
     spec = ssh_key.parent / "krl-spec.txt"

@@ -138,21 +138,26 @@ class AwsStsProvider:
             expires_at=expires_at,
         )
 
-    def revoke(self, handle: dict[str, Any]) -> None:
+    def revoke(self, handle: dict[str, Any]) -> dict[str, Any] | None:
         if datetime.fromisoformat(handle["expires_at"]) <= timezone.now():
-            return  # the session has ended by itself
+            return None  # the session has ended by itself
         name = role_name(handle["role_arn"])
         cutoff = revoke_cutoff(timezone.now())
         iam = aws_client("iam")
         existing = self._current_cutoff(iam, name)
         if existing and existing >= cutoff:
-            return  # a later cutoff already covers this session
-        with aws_errors_mapped():
-            iam.put_role_policy(
-                RoleName=name,
-                PolicyName=REVOKE_POLICY_NAME,
-                PolicyDocument=json.dumps(revoke_policy_document(cutoff)),
-            )
+            cutoff = existing  # a later cutoff already covers this session
+        else:
+            with aws_errors_mapped():
+                iam.put_role_policy(
+                    RoleName=name,
+                    PolicyName=REVOKE_POLICY_NAME,
+                    PolicyDocument=json.dumps(revoke_policy_document(cutoff)),
+                )
+        return {
+            "role_policy": f"{name}/{REVOKE_POLICY_NAME}",
+            "denies_sessions_issued_before": cutoff.isoformat(),
+        }
 
     def check(self, handle: dict[str, Any]) -> bool:
         if datetime.fromisoformat(handle["expires_at"]) <= timezone.now():

@@ -267,8 +267,12 @@ class VaultSshProvider:
             details={"principals": list(context.config["valid_principals"])},
         )
 
-    def revoke(self, handle: dict[str, Any]) -> None:
+    def revoke(self, handle: dict[str, Any]) -> dict[str, Any] | None:
         """Nothing to call: an SSH certificate cannot be recalled at the CA."""
+        return {
+            "certificate_still_valid_until": handle["valid_before"],
+            "listed_for_krl": f"serial {handle['serial']} (manage.py ssh_revoked_serials)",
+        }
 
     def check(self, handle: dict[str, Any]) -> bool:
         return datetime.fromisoformat(handle["valid_before"]) > timezone.now()
