@@ -346,7 +346,6 @@ def _close_request(access_request, status, actor, reason, info, action) -> None:
         from_status=old,
         to_status=status,
         reason=reason,
-        data=data,
     )
 
 
@@ -672,6 +671,7 @@ def _end_grant(grant, status, reason, action, *, actor=None, info=audit.SYSTEM, 
         from_status=old,
         to_status=status,
         reason=reason,
+        data=data,
     )
 
 
