@@ -1,6 +1,6 @@
 """Auditor pages (the auditor group and admins) and the operator view (admins)."""
 
-from datetime import UTC, datetime, time
+from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from broker import audit, lifecycle
-from broker.audit_export import csv_rows
+from broker.audit_export import FORMATS, parse_moment
 from broker.health import provider_health
 from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant, Source
 from broker.selectors import is_auditor
@@ -36,10 +36,9 @@ def _date(text: str, end_of_day: bool) -> datetime | None:
     if not text:
         return None
     try:
-        day = datetime.strptime(text, "%Y-%m-%d").date()
-    except ValueError:
-        raise FilterError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-    return datetime.combine(day, time.max if end_of_day else time.min, tzinfo=UTC)
+        return parse_moment(text, end_of_day=end_of_day)
+    except ValueError as exc:
+        raise FilterError(str(exc)) from None
 
 
 def filtered_events(params) -> tuple[QuerySet, dict[str, str]]:
@@ -112,8 +111,12 @@ def audit_verify(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def audit_export_csv(request: HttpRequest) -> HttpResponse:
+def audit_export(request: HttpRequest) -> HttpResponse:
     _auditor_only(request.user)
+    export_format = request.GET.get("format", "csv")
+    if export_format not in FORMATS:
+        message = f"unknown format {export_format!r} (one of {', '.join(sorted(FORMATS))})"
+        return render(request, "error.html", {"message": message}, status=400)
     try:
         events, filters = filtered_events(request.GET)
     except FilterError as exc:
@@ -123,13 +126,14 @@ def audit_export_csv(request: HttpRequest) -> HttpResponse:
             action="audit.exported",
             info=request_info(request),
             actor=request.user,
-            data={"format": "csv", "filters": {k: v for k, v in filters.items() if v}},
+            data={"format": export_format, "filters": {k: v for k, v in filters.items() if v}},
         )
+    rows, content_type, extension = FORMATS[export_format]
     response = StreamingHttpResponse(
-        csv_rows(events.order_by("seq").iterator(chunk_size=2000)), content_type="text/csv"
+        rows(events.order_by("seq").iterator(chunk_size=2000)), content_type=content_type
     )
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    response["Content-Disposition"] = f'attachment; filename="airlock-audit-{stamp}.csv"'
+    response["Content-Disposition"] = f'attachment; filename="airlock-audit-{stamp}.{extension}"'
     return response
 
 

@@ -21,7 +21,7 @@ urlpatterns = [
     path("approvals/", approval_views.queue, name="approval-queue"),
     path("audit/", audit_views.audit_log, name="audit-log"),
     path("audit/verify/", audit_views.audit_verify, name="audit-verify"),
-    path("audit/export.csv", audit_views.audit_export_csv, name="audit-export"),
+    path("audit/export/", audit_views.audit_export, name="audit-export"),
     path("ops/", audit_views.ops, name="ops"),
     path(
         "ops/grants/<uuid:grant_id>/retry/",
