@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
 # Secrets for local runs live in var/ (0600), generated on first use, never in code.
-KEYS := var/django-secret-key var/encryption-key
+KEYS := var/django-secret-key var/encryption-key var/export-hmac-key
 export DJANGO_SECRET_KEY_FILE ?= $(CURDIR)/var/django-secret-key
 export AIRLOCK_ENCRYPTION_KEY_FILE ?= $(CURDIR)/var/encryption-key
+export AIRLOCK_EXPORT_HMAC_KEY_FILE ?= $(CURDIR)/var/export-hmac-key
 
 # The suite runs on the real services (override to point elsewhere).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/airlock
@@ -23,7 +24,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-var/django-secret-key: | $(STAMP)
+var/django-secret-key var/export-hmac-key: | $(STAMP)
 	@mkdir -p var && umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
 var/encryption-key: | $(STAMP)

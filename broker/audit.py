@@ -10,7 +10,7 @@ change rolls back with it (fail closed).
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,14 +39,21 @@ class RequestInfo:
 SYSTEM = RequestInfo()
 
 
-def canonical_json(event: AuditEvent) -> bytes:
+def event_payload(event: AuditEvent) -> dict[str, Any]:
+    """The fields an event's hash covers, as plain JSON values (also what exports carry)."""
     payload: dict[str, Any] = {name: getattr(event, name) for name in HASHED_FIELDS}
-    payload["created_at"] = _utc_iso(event.created_at)
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    payload["created_at"] = utc_iso(event.created_at)
+    return payload
+
+
+def payload_hash(payload: dict[str, Any]) -> str:
+    hashed = {name: payload[name] for name in HASHED_FIELDS}
+    canonical = json.dumps(hashed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def event_hash(event: AuditEvent) -> str:
-    return hashlib.sha256(canonical_json(event)).hexdigest()
+    return payload_hash(event_payload(event))
 
 
 def record(
@@ -113,42 +120,54 @@ class ChainReport:
 
 
 def verify_chain() -> ChainReport:
-    """Walk the chain in order and report the first broken link."""
-    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
-    for event in _events_in_order():
-        if event.seq != expected_seq:
-            if event.seq > expected_seq:
-                missing = (
-                    f"#{expected_seq}"
-                    if event.seq == expected_seq + 1
-                    else f"#{expected_seq} to #{event.seq - 1}"
-                )
-                error = f"event {missing} is missing (deleted) before event #{event.seq}"
-            else:
-                error = f"event #{event.seq} is out of sequence after #{expected_seq - 1}"
-            return ChainReport(count, prev_hash, error)
-        if event.prev_hash != prev_hash:
-            return ChainReport(
-                count,
-                prev_hash,
-                f"event #{event.seq} does not follow event #{event.seq - 1} "
-                "(events reordered, inserted or replaced)",
-            )
-        if event_hash(event) != event.hash:
-            return ChainReport(
-                count,
-                prev_hash,
-                f"event #{event.seq} ({event.action}) was changed after it was written",
-            )
-        prev_hash, expected_seq, count = event.hash, expected_seq + 1, count + 1
+    """Walk the stored chain in order and report the first broken link."""
+    events = ({**event_payload(e), "hash": e.hash} for e in _events_in_order())
+    report = check_links(events, first_seq=1, prev_hash=GENESIS_HASH)
+    if not report.intact:
+        return report
     head = AuditChainHead.objects.filter(pk=1).first() or AuditChainHead(seq=0, hash=GENESIS_HASH)
-    if (head.seq, head.hash) != (count, prev_hash):
+    if (head.seq, head.hash) != (report.count, report.head_hash):
         return ChainReport(
-            count,
-            prev_hash,
-            f"the chain ends at event #{count} but its head records event #{head.seq}: "
+            report.count,
+            report.head_hash,
+            f"the chain ends at event #{report.count} but its head records event #{head.seq}: "
             "events were deleted from the end",
         )
+    return report
+
+
+def check_links(events: Iterable[dict[str, Any]], *, first_seq: int, prev_hash: str) -> ChainReport:
+    """Check that events (as dicts with their `hash`) form an unbroken chain from
+    `first_seq`, the first one following `prev_hash`. Used for the database and
+    for exported files alike."""
+    expected_seq, count = first_seq, 0
+    for event in events:
+        seq = event["seq"]
+        if seq != expected_seq:
+            if seq > expected_seq:
+                missing = (
+                    f"#{expected_seq}"
+                    if seq == expected_seq + 1
+                    else f"#{expected_seq} to #{seq - 1}"
+                )
+                error = f"event {missing} is missing (deleted or moved) before event #{seq}"
+            else:
+                error = f"event #{seq} is out of sequence after #{expected_seq - 1}"
+            return ChainReport(count, prev_hash, error)
+        if event["prev_hash"] != prev_hash:
+            return ChainReport(
+                count,
+                prev_hash,
+                f"event #{seq} does not follow event #{seq - 1} "
+                "(events reordered, inserted or replaced)",
+            )
+        if payload_hash(event) != event["hash"]:
+            return ChainReport(
+                count,
+                prev_hash,
+                f"event #{seq} ({event['action']}) was changed after it was written",
+            )
+        prev_hash, expected_seq, count = event["hash"], expected_seq + 1, count + 1
     return ChainReport(count, prev_hash)
 
 
@@ -156,5 +175,5 @@ def _events_in_order() -> Iterator[AuditEvent]:
     return AuditEvent.objects.order_by("seq").iterator(chunk_size=2000)
 
 
-def _utc_iso(moment: datetime) -> str:
+def utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")

@@ -74,10 +74,11 @@ def test_since_and_until_bound_the_export(history, tmp_path, capsys):
 
 
 def test_bad_input_is_a_clear_error(db, tmp_path):
+    out = str(tmp_path / "x.csv")
     with pytest.raises(CommandError, match="not a date"):
-        call_command("export_audit", "--since", "last tuesday")
+        call_command("export_audit", "--since", "last tuesday", "--output", out)
     with pytest.raises(CommandError, match="invalid choice"):
-        call_command("export_audit", "--format", "xml")
+        call_command("export_audit", "--format", "xml", "--output", out)
     with pytest.raises(CommandError, match="No such file"):
         call_command("export_audit", "--output", str(tmp_path / "missing" / "x.csv"))
 

@@ -1,5 +1,4 @@
 import os
-import sys
 from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
@@ -7,7 +6,9 @@ from django.db import transaction
 
 from broker import audit
 from broker.audit_export import FORMATS, parse_moment
+from broker.audit_manifest import Manifest, Sealer, write_manifest
 from broker.models import AuditEvent, Source
+from broker.secrets import MissingSecret
 
 
 def moment(text: str, *, end_of_day: bool) -> datetime:
@@ -18,21 +19,27 @@ def moment(text: str, *, end_of_day: bool) -> datetime:
 
 
 class Command(BaseCommand):
-    help = "Export audit events as csv, jsonl or ocsf, streamed in constant memory."
+    help = (
+        "Export audit events as csv, jsonl or ocsf, streamed in constant memory, with a "
+        "manifest (FILE.manifest.json) sealed by an HMAC for `verify_audit --export FILE`."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--since", help="first day or moment (ISO 8601, UTC if no zone)")
         parser.add_argument("--until", help="last day or moment (inclusive)")
         parser.add_argument("--format", choices=sorted(FORMATS), default="csv")
-        parser.add_argument("--output", default="-", help="file to write (default: stdout)")
+        parser.add_argument("--output", required=True, help="the file to write")
 
-    def handle(self, *args, since=None, until=None, format="csv", output="-", **options):
+    def handle(self, *args, since=None, until=None, format="csv", output="", **options):
         events = AuditEvent.objects.order_by("seq")
         if since:
             events = events.filter(created_at__gte=moment(since, end_of_day=False))
         if until:
             events = events.filter(created_at__lte=moment(until, end_of_day=True))
-        rows, _, _ = FORMATS[format]
+        try:
+            sealer = Sealer()
+        except MissingSecret as exc:
+            raise CommandError(f"exports are sealed with an HMAC: {exc}") from None
         with transaction.atomic():
             audit.record(
                 action="audit.exported",
@@ -40,26 +47,43 @@ class Command(BaseCommand):
                 data={"format": format, "since": since or "", "until": until or ""},
             )
         try:
-            out = sys.stdout if output == "-" else _private_file(output)
+            out = _private_file(output)
         except OSError as exc:
             raise CommandError(f"{output}: {exc.strerror}") from None
-        exported = 0
+        seen = {"count": 0, "first": None, "last": None}
 
-        def counted(items):
-            nonlocal exported
-            for item in items:
-                exported += 1
-                yield item
+        def tracked(items):
+            for event in items:
+                seen["count"] += 1
+                seen["first"] = seen["first"] or event
+                seen["last"] = event
+                yield event
 
-        try:
-            for line in rows(counted(events.iterator(chunk_size=5000))):
-                out.write(line)
-        finally:
-            if out is not sys.stdout:
-                out.close()
-        self.stderr.write(f"exported {exported} event(s) as {format}")
+        rows, _, _ = FORMATS[format]
+        with out:
+            for line in rows(tracked(events.iterator(chunk_size=5000))):
+                chunk = line.encode()
+                sealer.update(chunk)
+                out.write(chunk)
+        first, last = seen["first"], seen["last"]
+        manifest = write_manifest(
+            output,
+            Manifest(
+                format=format,
+                since=since or "",
+                until=until or "",
+                count=seen["count"],
+                first_seq=first.seq if first else None,
+                last_seq=last.seq if last else None,
+                first_prev_hash=first.prev_hash if first else None,
+                last_hash=last.hash if last else None,
+                file_sha256=sealer.sha256.hexdigest(),
+                hmac_sha256=sealer.hmac.hexdigest(),
+            ),
+        )
+        self.stderr.write(f"exported {seen['count']} event(s) as {format}; manifest {manifest}")
 
 
 def _private_file(path: str):
     """Audit exports name people and addresses: readable by the owner only."""
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w")
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")

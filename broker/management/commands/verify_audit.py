@@ -1,15 +1,33 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from broker.audit import verify_chain
+from broker.audit_manifest import verify_export
+from broker.secrets import MissingSecret
 
 
 class Command(BaseCommand):
-    help = "Walk the audit hash chain; exit non-zero at the first broken link."
+    help = (
+        "Walk the audit hash chain; exit non-zero at the first broken link. With "
+        "--export FILE, check an exported file against its manifest instead, offline."
+    )
+    requires_system_checks = []
 
-    def handle(self, *args, **options):
-        report = verify_chain()
+    def add_arguments(self, parser):
+        parser.add_argument("--export", metavar="FILE", help="an export_audit file")
+        parser.add_argument("--manifest", help="its manifest (default: FILE.manifest.json)")
+
+    def handle(self, *args, export=None, manifest=None, **options):
+        if export:
+            try:
+                report = verify_export(export, manifest)
+            except (OSError, ValueError, TypeError, KeyError, MissingSecret) as exc:
+                raise CommandError(f"{export}: cannot check: {exc}") from None
+            what = f"export {export}"
+        else:
+            report = verify_chain()
+            what = "audit chain"
         if not report.intact:
             raise CommandError(
-                f"audit chain BROKEN: {report.error} ({report.count} event(s) verified before it)"
+                f"{what} BROKEN: {report.error} ({report.count} event(s) verified before it)"
             )
-        self.stdout.write(f"audit chain intact: {report.count} event(s), head {report.head_hash}")
+        self.stdout.write(f"{what} intact: {report.count} event(s), head {report.head_hash}")
