@@ -21,6 +21,7 @@ class Approval(models.Model):
     comment = models.TextField(blank=True)
     source = models.CharField(max_length=16, choices=Source.choices)
     mfa_verified_at = models.DateTimeField()
+    mfa_method = models.CharField(max_length=16, blank=True)  # totp or backup_code
     created_at = models.DateTimeField()
 
     class Meta:

@@ -3,6 +3,7 @@ number of events fits in constant memory."""
 
 import csv
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, time
 from typing import Any
@@ -40,12 +41,18 @@ def parse_moment(text: str, *, end_of_day: bool) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-class _Echo:
+def open_private(path: str, mode: str = "w"):
+    """Open a new file readable by its owner only: audit exports and access reports
+    name people and addresses."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), mode)
+
+
+class Echo:
     def write(self, value: str) -> str:
         return value
 
 
-def _cell(value) -> str:
+def csv_cell(value) -> str:
     if value is None:
         return ""
     text = json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
@@ -58,11 +65,11 @@ def event_dict(event: AuditEvent) -> dict[str, Any]:
 
 
 def csv_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     yield writer.writerow(CSV_COLUMNS)
     for event in events:
         record = event_dict(event)
-        yield writer.writerow([_cell(record[column]) for column in CSV_COLUMNS])
+        yield writer.writerow([csv_cell(record[column]) for column in CSV_COLUMNS])
 
 
 def jsonl_rows(events: Iterable[AuditEvent]) -> Iterator[str]:

@@ -19,7 +19,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.selectors import recent_step_up
+from accounts.selectors import recent_step_up, recent_step_up_record
 from approvals.models import Approval
 from approvals.policy import approvals_count, can_approve, can_decide, eligible_approvers
 from broker import audit
@@ -173,8 +173,10 @@ def access_request_approve(
     """Record one approval; when enough agree, approve and schedule the grant."""
     with transaction.atomic():
         access_request = _lock_request(request_id)
-        mfa_at = _check_decider(access_request, approver)
-        _record_decision(access_request, approver, Approval.Decision.APPROVE, comment, mfa_at, info)
+        step_up = _check_decider(access_request, approver)
+        _record_decision(
+            access_request, approver, Approval.Decision.APPROVE, comment, step_up, info
+        )
         needed = access_request.profile.policy.approvals_required
         count = approvals_count(access_request)
         if count < needed:
@@ -223,8 +225,8 @@ def access_request_deny(
         )
     with transaction.atomic():
         access_request = _lock_request(request_id)
-        mfa_at = _check_decider(access_request, approver)
-        _record_decision(access_request, approver, Approval.Decision.DENY, reason, mfa_at, info)
+        step_up = _check_decider(access_request, approver)
+        _record_decision(access_request, approver, Approval.Decision.DENY, reason, step_up, info)
         _close_request(access_request, Status.DENIED, approver, reason, info, "request.denied")
     return access_request
 
@@ -293,7 +295,7 @@ def _as_uuid(value: UUID | str, what: str) -> UUID:
 
 
 def _check_decider(access_request: AccessRequest, approver):
-    """Rights first, then state, then MFA: returns when the approver last passed MFA."""
+    """Rights first, then state, then MFA: returns the approver's recent MFA verification."""
     if approver.pk == access_request.requester_id:
         raise NotAllowed("you cannot decide your own request")
     if not can_decide(approver, access_request):
@@ -306,20 +308,21 @@ def _check_decider(access_request: AccessRequest, approver):
         raise Conflict("the request has expired")
     if access_request.decisions.filter(approver=approver).exists():
         raise Conflict("you have already decided this request")
-    mfa_at = recent_step_up(approver)
-    if mfa_at is None:
+    step_up = recent_step_up_record(approver)
+    if step_up is None:
         raise StepUpRequired("verify your MFA code first")
-    return mfa_at
+    return step_up
 
 
-def _record_decision(access_request, approver, decision, comment, mfa_at, info) -> None:
+def _record_decision(access_request, approver, decision, comment, step_up, info) -> None:
     Approval.objects.create(
         request=access_request,
         approver=approver,
         decision=decision,
         comment=comment,
         source=info.source,
-        mfa_verified_at=mfa_at,
+        mfa_verified_at=step_up.verified_at,
+        mfa_method=step_up.method,
         created_at=timezone.now(),
     )
     audit.record(
@@ -328,7 +331,7 @@ def _record_decision(access_request, approver, decision, comment, mfa_at, info) 
         actor=approver,
         target=access_request,
         reason=comment,
-        data={"mfa_verified_at": mfa_at.isoformat()},
+        data={"mfa_verified_at": step_up.verified_at.isoformat(), "mfa_method": step_up.method},
     )
 
 

@@ -1,11 +1,10 @@
-import os
 from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from broker import audit
-from broker.audit_export import FORMATS, parse_moment
+from broker.audit_export import FORMATS, open_private, parse_moment
 from broker.audit_manifest import Manifest, Sealer, write_manifest
 from broker.models import AuditEvent, Source
 from broker.secrets import MissingSecret
@@ -47,7 +46,7 @@ class Command(BaseCommand):
                 data={"format": format, "since": since or "", "until": until or ""},
             )
         try:
-            out = _private_file(output)
+            out = open_private(output, "wb")
         except OSError as exc:
             raise CommandError(f"{output}: {exc.strerror}") from None
         seen = {"count": 0, "first": None, "last": None}
@@ -82,8 +81,3 @@ class Command(BaseCommand):
             ),
         )
         self.stderr.write(f"exported {seen['count']} event(s) as {format}; manifest {manifest}")
-
-
-def _private_file(path: str):
-    """Audit exports name people and addresses: readable by the owner only."""
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
