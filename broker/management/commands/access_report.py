@@ -3,7 +3,8 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from broker.access_report import as_csv, as_json, report_rows
-from broker.audit_export import open_private, parse_moment
+from broker.audit_export import open_private
+from broker.management.time_range import add_time_range_arguments, time_range
 
 
 class Command(BaseCommand):
@@ -13,17 +14,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--since", help="first day or moment (ISO 8601, UTC if no zone)")
-        parser.add_argument("--until", help="last day or moment (inclusive)")
+        add_time_range_arguments(parser)
         parser.add_argument("--format", choices=["csv", "json"], default="csv")
         parser.add_argument("--output", default="-", help="file to write (default: stdout)")
 
     def handle(self, *args, since=None, until=None, format="csv", output="-", **options):
-        try:
-            start = parse_moment(since, end_of_day=False) if since else None
-            end = parse_moment(until, end_of_day=True) if until else None
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
+        start, end = time_range(since, until)
         render = as_csv if format == "csv" else as_json
         try:
             out = sys.stdout if output == "-" else open_private(output)

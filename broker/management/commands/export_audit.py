@@ -1,20 +1,12 @@
-from datetime import datetime
-
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from broker import audit
-from broker.audit_export import FORMATS, open_private, parse_moment
+from broker.audit_export import FORMATS, open_private
 from broker.audit_manifest import Manifest, Sealer, write_manifest
+from broker.management.time_range import add_time_range_arguments, time_range
 from broker.models import AuditEvent, Source
 from broker.secrets import MissingSecret
-
-
-def moment(text: str, *, end_of_day: bool) -> datetime:
-    try:
-        return parse_moment(text, end_of_day=end_of_day)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
 
 
 class Command(BaseCommand):
@@ -24,17 +16,17 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--since", help="first day or moment (ISO 8601, UTC if no zone)")
-        parser.add_argument("--until", help="last day or moment (inclusive)")
+        add_time_range_arguments(parser)
         parser.add_argument("--format", choices=sorted(FORMATS), default="csv")
         parser.add_argument("--output", required=True, help="the file to write")
 
     def handle(self, *args, since=None, until=None, format="csv", output="", **options):
+        start, end = time_range(since, until)
         events = AuditEvent.objects.order_by("seq")
-        if since:
-            events = events.filter(created_at__gte=moment(since, end_of_day=False))
-        if until:
-            events = events.filter(created_at__lte=moment(until, end_of_day=True))
+        if start:
+            events = events.filter(created_at__gte=start)
+        if end:
+            events = events.filter(created_at__lte=end)
         try:
             sealer = Sealer()
         except MissingSecret as exc:

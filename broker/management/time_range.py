@@ -1,0 +1,22 @@
+from argparse import ArgumentParser
+from datetime import datetime
+
+from django.core.management.base import CommandError
+
+from broker.audit_export import parse_moment
+
+
+def add_time_range_arguments(parser: ArgumentParser) -> None:
+    parser.add_argument("--since", help="first day or moment (ISO 8601, UTC if no zone)")
+    parser.add_argument("--until", help="last day or moment (inclusive)")
+
+
+def time_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """--since/--until as moments: a date covers its whole day."""
+    try:
+        return (
+            parse_moment(since, end_of_day=False) if since else None,
+            parse_moment(until, end_of_day=True) if until else None,
+        )
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
