@@ -14,7 +14,11 @@ export AIRLOCK_EXPORT_HMAC_KEY_FILE ?= $(CURDIR)/var/export-hmac-key
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/airlock
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint install clean
+# Benchmarks run on a database of their own, and the machine's PostgreSQL as provider target.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/airlock_bench
+BENCH_TARGET_DSN ?= postgresql://postgres@127.0.0.1:5432/airlock_bench
+
+.PHONY: run test bench lint install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +41,14 @@ test: $(STAMP) $(KEYS)
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(STAMP) $(KEYS)
+	psql "$(BENCH_DATABASE_URL)" -c "SELECT 1" >/dev/null 2>&1 || \
+		psql "$(subst /airlock_bench,/postgres,$(BENCH_DATABASE_URL))" -c "CREATE DATABASE airlock_bench"
+	psql "$(BENCH_DATABASE_URL)" -qc "DO \$$\$$ BEGIN CREATE ROLE bench_reader NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$$\$$"
+	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py migrate --noinput -v0
+	DATABASE_URL=$(BENCH_DATABASE_URL) AIRLOCK_PG_DSN_BENCH=$(BENCH_TARGET_DSN) \
+		CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} $(BIN)/python -m bench.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,0 +1,311 @@
+"""Airlock benchmarks: `make bench`. Reports figures beside their targets; it
+does not pass or fail. See bench/README.md for how to read each one."""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broker.settings")
+
+import django
+
+django.setup()
+
+from django.contrib.auth import get_user_model
+from django.db import connection, connections, transaction
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from broker import audit, lifecycle
+from broker.catalog import parse_catalog
+from broker.catalog_sync import catalog_sync
+from broker.models import AccessProfile, AccessRequest, AuditChainHead, AuditEvent
+from integrations.providers import GrantContext, get_provider
+
+RESULTS = Path(__file__).parent / "results" / "latest.json"
+EXPORT_EVENTS = int(os.environ.get("BENCH_EXPORT_EVENTS", "200000"))
+PENDING_REQUESTS = int(os.environ.get("BENCH_PENDING_REQUESTS", "10000"))
+CATALOG = """
+version: 1
+groups: {engineers: [alice], sre: [bob, carol]}
+profiles:
+  - id: bench-db
+    title: Benchmark database
+    provider:
+      kind: postgres.role
+      config: {dsn_env: AIRLOCK_PG_DSN_BENCH, granted_roles: [bench_reader]}
+    requesters: {groups: [engineers]}
+    approvers: {groups: [sre]}
+    max_duration: 1h
+    reason_required: false
+"""
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def reset() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE broker_auditevent, broker_auditchainhead, approvals_approval, broker_grant,"
+            " broker_accessrequest, broker_accessprofile, accounts_stepup, auth_user, auth_group"
+            " CASCADE"
+        )
+
+
+def people():
+    User = get_user_model()
+    return {
+        name: User.objects.get_or_create(username=name)[0] for name in ("alice", "bob", "carol")
+    }
+
+
+def bench_audit_append(writers: int = 16, per_writer: int = 250) -> dict:
+    reset()
+
+    def write() -> None:
+        try:
+            for _ in range(per_writer):
+                with transaction.atomic():
+                    audit.record(action="bench.event", info=audit.SYSTEM, reason="x")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=write) for _ in range(writers)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    report = audit.verify_chain()
+    return {
+        "events": writers * per_writer,
+        "writers": writers,
+        "events_per_second": round(writers * per_writer / seconds),
+        "target_events_per_second": 1000,
+        "chain_intact": report.intact and report.count == writers * per_writer,
+    }
+
+
+def fill_chain(count: int) -> None:
+    """A valid chain of `count` events, written in bulk (what production appends one by one)."""
+    reset()
+    now = timezone.now()
+    prev, batch = audit.GENESIS_HASH, []
+    for seq in range(1, count + 1):
+        event = AuditEvent(
+            seq=seq,
+            created_at=now,
+            actor="alice",
+            actor_id=1,
+            action="request.submitted",
+            target_type="accessrequest",
+            target_id=str(uuid.uuid4()),
+            to_status="pending",
+            reason="investigating INC-1",
+            source="web",
+            ip="203.0.113.7",
+            user_agent="bench",
+            data={"profile": "bench-db", "duration": "1h"},
+            prev_hash=prev,
+        )
+        event.hash = audit.event_hash(event)
+        prev = event.hash
+        batch.append(event)
+        if len(batch) == 5000:
+            AuditEvent.objects.bulk_create(batch)
+            batch = []
+    AuditEvent.objects.bulk_create(batch)
+    AuditChainHead.objects.create(pk=1, seq=count, hash=prev)
+
+
+def child(*command: str) -> dict:
+    output = subprocess.run(  # noqa: S603 (our own module, fixed arguments)
+        [sys.executable, "-m", "bench.child", *command], capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def bench_exports() -> dict:
+    fill_chain(EXPORT_EVENTS)
+    results = {"events": EXPORT_EVENTS}
+    with tempfile.TemporaryDirectory() as folder:
+        for fmt in ("csv", "jsonl", "ocsf"):
+            run = child("export_audit", "--format", fmt, "--output", f"{folder}/audit.{fmt}")
+            results[fmt] = {
+                "events_per_second": round(EXPORT_EVENTS / run["seconds"]),
+                "peak_rss_mb": round(run["peak_rss_mb"]),
+                "target": ">= 50000 events/s, < 200 MB",
+            }
+    run = child("verify_audit")
+    results["verify_audit"] = {
+        "seconds": round(run["seconds"], 1),
+        "peak_rss_mb": round(run["peak_rss_mb"]),
+        "target": f"< 30 s for 1,000,000 events (here {EXPORT_EVENTS})",
+    }
+    return results
+
+
+def seed_catalog() -> AccessProfile:
+    users = people()
+    catalog_sync(catalog=parse_catalog(CATALOG.encode()), info=audit.SYSTEM)
+    return AccessProfile.objects.get(slug="bench-db"), users
+
+
+def bench_queue() -> dict:
+    reset()
+    profile, users = seed_catalog()
+    User = get_user_model()
+    engineers = users["alice"].groups.get(name="engineers")
+    requesters = User.objects.bulk_create(
+        User(username=f"eng{i}") for i in range(max(1, PENDING_REQUESTS // 10))
+    )
+    engineers.user_set.add(*requesters)
+    now = timezone.now()
+    AccessRequest.objects.bulk_create(
+        AccessRequest(
+            profile=profile,
+            requester=requesters[i % len(requesters)],
+            duration=timedelta(hours=1),
+            reason="x",
+            source="web",
+            created_at=now - timedelta(seconds=i),
+            pending_until=now + timedelta(hours=1),
+        )
+        for i in range(PENDING_REQUESTS)
+    )
+    client = Client(HTTP_HOST="localhost")
+    client.force_login(users["bob"])
+    timings, queries = [], []
+    for page in range(1, 41):
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = client.get(f"/approvals/?page={page}")
+            timings.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+        queries.append(len(captured))
+    return {
+        "pending_requests": PENDING_REQUESTS,
+        "p50_ms": round(statistics.median(timings), 1),
+        "p95_ms": round(pct(timings, 0.95), 1),
+        "target_p95_ms": 100,
+        "queries_per_page": sorted(set(queries)),
+    }
+
+
+def bench_activation(samples: int = 40) -> dict:
+    """Airlock's activation (lock, provider call, encrypt, audit, commit) beside the
+    bare provider call, interleaved in one run so the machine's noise hits both."""
+    reset()
+    profile, users = seed_catalog()
+    provider = get_provider("postgres.role")
+    config = profile.policy.provider.config
+    airlock_ms, bare_ms, handles = [], [], []
+    for _ in range(samples):
+        request = AccessRequest.objects.create(
+            profile=profile,
+            requester=users["alice"],
+            duration=timedelta(minutes=10),
+            source="web",
+            created_at=timezone.now(),
+            pending_until=timezone.now() + timedelta(hours=1),
+            status=AccessRequest.Status.APPROVED,
+        )
+        grant = lifecycle.Grant.objects.create(
+            request=request, duration=request.duration, created_at=timezone.now()
+        )
+        started = time.perf_counter()
+        lifecycle.grant_activate(grant_id=grant.id)
+        airlock_ms.append((time.perf_counter() - started) * 1000)
+        grant.refresh_from_db()
+        handles.append(grant.handle)
+
+        started = time.perf_counter()
+        issued = provider.grant(
+            GrantContext(
+                grant_id=str(uuid.uuid4()),
+                request_id="bench",
+                profile_id="bench-db",
+                username="alice",
+                config=config,
+                expires_at=timezone.now() + timedelta(minutes=10),
+            )
+        )
+        bare_ms.append((time.perf_counter() - started) * 1000)
+        handles.append(issued.handle)
+    for handle in handles:
+        provider.revoke(handle)
+    return {
+        "provider": "postgres.role",
+        "samples": samples,
+        "airlock_median_ms": round(statistics.median(airlock_ms), 1),
+        "bare_call_median_ms": round(statistics.median(bare_ms), 1),
+        "overhead_median_ms": round(statistics.median(airlock_ms) - statistics.median(bare_ms), 1),
+        "target_overhead_ms": 50,
+    }
+
+
+def table(results: dict) -> str:
+    """The headline figures beside their targets."""
+    exports = results["exports"]
+    rows = [
+        ("audit events/s, 16 writers", results["audit_append"]["events_per_second"], ">= 1000"),
+        (
+            "activation overhead, median ms",
+            results["activation_postgres"]["overhead_median_ms"],
+            "<= 50",
+        ),
+        ("approver queue p95 ms, 10k pending", results["approver_queue"]["p95_ms"], "< 100"),
+        ("approver queue queries/page", results["approver_queue"]["queries_per_page"], "flat"),
+        *[
+            (f"export {fmt} events/s", exports[fmt]["events_per_second"], ">= 50000")
+            for fmt in ("csv", "jsonl", "ocsf")
+        ],
+        (
+            "export peak RSS MB (max)",
+            max(exports[f]["peak_rss_mb"] for f in ("csv", "jsonl", "ocsf")),
+            "< 200",
+        ),
+        (
+            f"verify_audit s, {exports['events']} events",
+            exports["verify_audit"]["seconds"],
+            "< 30 at 1M",
+        ),
+    ]
+    width = max(len(name) for name, _, _ in rows)
+    lines = [f"{'figure':<{width}}  {'measured':>12}  target", "-" * (width + 30)]
+    lines += [f"{name:<{width}}  {value!s:>12}  {target}" for name, value, target in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    results = {"machine": f"{os.cpu_count()} cores", "when": timezone.now().isoformat()}
+    for name, bench in (
+        ("audit_append", bench_audit_append),
+        ("activation_postgres", bench_activation),
+        ("approver_queue", bench_queue),
+        ("exports", bench_exports),
+    ):
+        print(f"running {name}...", flush=True)
+        results[name] = bench()
+        print(json.dumps(results[name], indent=2), flush=True)
+    reset()
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print("\n" + table(results))
+    print(f"\nwritten to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
