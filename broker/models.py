@@ -67,7 +67,11 @@ class AccessRequest(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "pending_until"])]
+        indexes = [
+            models.Index(fields=["status", "pending_until"]),
+            # The approver queue: pending requests of some profiles, oldest first.
+            models.Index(fields=["status", "profile", "created_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.requester} → {self.profile} ({self.status})"
