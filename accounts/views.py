@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import throttle
 from accounts.decorators import step_up_required
@@ -60,6 +60,7 @@ def _safe_next(request: HttpRequest, default: str = "home") -> str:
 
 
 @login_required
+@require_GET
 def mfa_settings(request: HttpRequest) -> HttpResponse:
     context = {
         "enrolled": has_mfa(request.user),

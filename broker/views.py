@@ -72,12 +72,17 @@ def request_new(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _visible(user, access_request: AccessRequest) -> None:
+    """Someone who may not see it learns nothing, not even that it exists."""
+    if not can_view_request(user, access_request):
+        raise Http404("not found")
+
+
 def _request_for(user, request_id) -> AccessRequest:
-    access_request = (
-        AccessRequest.objects.select_related("profile", "requester").filter(pk=request_id).first()
+    access_request = get_object_or_404(
+        AccessRequest.objects.select_related("profile", "requester"), pk=request_id
     )
-    if access_request is None or not can_view_request(user, access_request):
-        raise Http404("no such request")
+    _visible(user, access_request)
     return access_request
 
 
@@ -155,8 +160,7 @@ def _grant_for(user, grant_id) -> Grant:
     grant = get_object_or_404(
         Grant.objects.select_related("request__profile", "request__requester"), pk=grant_id
     )
-    if not can_view_request(user, grant.request):
-        raise Http404("no such grant")
+    _visible(user, grant.request)
     return grant
 
 
