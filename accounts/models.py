@@ -27,3 +27,29 @@ class BackupCode(models.Model):
 
     def __str__(self) -> str:
         return f"backup code of {self.user} ({'used' if self.used_at else 'unused'})"
+
+
+class ApiToken(models.Model):
+    """A personal API token for the CLI and automation.
+
+    Only a SHA-256 of the token is stored: tokens are 256-bit random strings,
+    so an unkeyed hash cannot be reversed, and a database copy holds nothing usable.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    # The first characters, shown in lists so people can tell their tokens apart.
+    prefix = models.CharField(max_length=16)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…) of {self.user}"

@@ -9,7 +9,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import throttle
-from accounts.decorators import step_up_required
+from accounts.decorators import saved_form, step_up_required
 from accounts.selectors import recent_step_up
 from accounts.services import (
     MfaError,
@@ -21,6 +21,7 @@ from accounts.services import (
     mfa_remove,
     mfa_step_up,
 )
+from accounts.tokens import TokenError, token_create, token_revoke, tokens_of
 from broker.web import request_info
 
 ENROL_SESSION_KEY = "mfa_enrol_device"
@@ -137,3 +138,54 @@ def mfa_remove_view(request: HttpRequest) -> HttpResponse:
     mfa_remove(user=request.user, info=request_info(request))
     messages.success(request, "Your authenticator and backup codes were removed.")
     return redirect("mfa-settings")
+
+
+@login_required
+@require_GET
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    context = {
+        "tokens": tokens_of(request.user),
+        "max_days": settings.AIRLOCK_API_TOKEN_MAX_DAYS,
+        "saved": saved_form(request),
+    }
+    return render(request, "accounts/api_tokens.html", context)
+
+
+def _tokens_page(request: HttpRequest) -> str:
+    return reverse("api-tokens")
+
+
+@login_required
+@require_POST
+@step_up_required(return_to=_tokens_page)
+def api_token_create(request: HttpRequest) -> HttpResponse:
+    """A token can do almost all a session can, for weeks: minting one takes MFA."""
+    try:
+        days = int(request.POST.get("days", "30"))
+    except ValueError:
+        days = 0
+    try:
+        token, plaintext = token_create(
+            user=request.user,
+            name=request.POST.get("name", ""),
+            days=days,
+            info=request_info(request),
+        )
+    except TokenError as exc:
+        messages.error(request, str(exc))
+        return redirect("api-tokens")
+    return render(
+        request, "accounts/api_token_created.html", {"token": token, "plaintext": plaintext}
+    )
+
+
+@login_required
+@require_POST
+def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
+    try:
+        token = token_revoke(user=request.user, token_id=token_id, info=request_info(request))
+    except TokenError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Token {token.name} revoked.")
+    return redirect("api-tokens")

@@ -121,10 +121,21 @@ def audit_export(request: HttpRequest) -> HttpResponse:
         events, filters = filtered_events(request.GET)
     except FilterError as exc:
         return render(request, "error.html", {"message": str(exc)}, status=400)
+    return export_response(request, events, filters, export_format)
+
+
+def export_response(
+    request: HttpRequest,
+    events: QuerySet,
+    filters: dict[str, str],
+    export_format: str,
+    source: str = Source.WEB,
+) -> StreamingHttpResponse:
+    """Record the export, then stream it (the web page and the API)."""
     with transaction.atomic():
         audit.record(
             action="audit.exported",
-            info=request_info(request),
+            info=request_info(request, source=source),
             actor=request.user,
             data={"format": export_format, "filters": {k: v for k, v in filters.items() if v}},
         )

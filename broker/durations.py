@@ -6,6 +6,7 @@ from datetime import timedelta
 _PART = re.compile(r"(\d+)([dhms])")
 _WHOLE = re.compile(r"^(?:\d+[dhms])+$")
 _UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+LONGEST = timedelta(days=366)
 
 
 def parse_duration(value: object) -> timedelta:
@@ -24,6 +25,9 @@ def parse_duration(value: object) -> timedelta:
         raise ValueError(f"{value!r} is not a duration (use e.g. 30m, 1h, 1h30m, 2d)")
     if seconds <= 0:
         raise ValueError(f"{value!r} is not a positive duration")
+    if seconds > LONGEST.total_seconds():
+        # Far beyond any grant, and large enough numbers would overflow timedelta.
+        raise ValueError(f"{value!r} is longer than {LONGEST.days} days")
     return timedelta(seconds=seconds)
 
 

@@ -31,6 +31,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "broker",
     "accounts",
     "approvals",
@@ -189,6 +192,44 @@ AIRLOCK_AUDITOR_GROUP = env.str("AIRLOCK_AUDITOR_GROUP", default="auditors")
 # (and, separately, the client address at 4x) for the window.
 AIRLOCK_LOGIN_MAX_FAILURES = env.int("AIRLOCK_LOGIN_MAX_FAILURES", default=5)
 AIRLOCK_LOGIN_LOCKOUT = timedelta(minutes=env.int("AIRLOCK_LOGIN_LOCKOUT_MINUTES", default=15))
+
+# Personal API tokens (the CLI, automation): their longest life, and how many
+# calls one token (or one signed-in user) may make.
+AIRLOCK_API_TOKEN_MAX_DAYS = env.int("AIRLOCK_API_TOKEN_MAX_DAYS", default=90)
+AIRLOCK_API_RATE = env.str("AIRLOCK_API_RATE", default="600/minute")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "broker.api.auth.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["broker.api.throttling.PerTokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api": AIRLOCK_API_RATE},
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "broker.api.errors.exception_handler",
+    # `format` is the audit export's own parameter, not a renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Airlock API",
+    "DESCRIPTION": (
+        "Just-in-time access: request, decide, reveal and revoke time-boxed credentials. "
+        "Authenticate with a personal API token: `Authorization: Bearer airlock_...`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RequestStatusEnum": "broker.models.AccessRequest.Status",
+        "GrantStatusEnum": "broker.models.Grant.Status",
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -205,6 +205,12 @@ def current_code(device: TOTPDevice, steps_ahead: int = 0) -> str:
     return f"{code:0{device.digits}d}"
 
 
+def phone_of(user) -> TOTPDevice:
+    """The user's enrolled authenticator (enrolled on first use)."""
+    device, _ = TOTPDevice.objects.get_or_create(user=user, name="phone", confirmed=True)
+    return device
+
+
 @pytest.fixture
 def step_up(db):
     """Enrol a TOTP device for a user (once) and pass a real MFA verification."""
@@ -213,10 +219,27 @@ def step_up(db):
         # A code is good once per 30 s step, so reuse a fresh verification as the app does.
         if recent_step_up(user):
             return
-        device, _ = TOTPDevice.objects.get_or_create(user=user, name="phone", confirmed=True)
-        mfa_step_up(user=user, code=current_code(device), info=WEB)
+        mfa_step_up(user=user, code=current_code(phone_of(user)), info=WEB)
 
     return verify
+
+
+@pytest.fixture
+def api(people):
+    """An API client authenticated with a fresh personal token of `user`."""
+    from rest_framework.test import APIClient
+
+    from accounts.tokens import token_create
+
+    def client_for(user=None, days: int = 30) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            _, plaintext = token_create(user=user, name="pytest", days=days, info=WEB)
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+            client.token = plaintext
+        return client
+
+    return client_for
 
 
 @pytest.fixture

@@ -19,6 +19,12 @@ def test_bad_durations_are_refused(bad):
         parse_duration(bad)
 
 
+@pytest.mark.parametrize("huge", ["367d", "0h8m9d51685521822723m", 10**20])
+def test_absurdly_long_durations_are_refused_not_overflowed(huge):
+    with pytest.raises(ValueError, match="longer than 366 days"):
+        parse_duration(huge)
+
+
 def test_format_round_trips():
     assert format_duration(timedelta(seconds=5430)) == "1h30m30s"
     assert parse_duration(format_duration(timedelta(hours=26))) == timedelta(hours=26)

@@ -1,0 +1,174 @@
+"""What the API reads and writes. Input serializers only parse; the lifecycle decides."""
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from broker.durations import format_duration, parse_duration
+from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant, Source
+from integrations.providers import get_provider
+
+OTP_HELP = "Your current TOTP code (or an unused backup code)."
+
+
+@extend_schema_field({"type": "string", "pattern": r"^([0-9]+[dhms])+$", "example": "1h30m"})
+class DurationField(serializers.Field):
+    """A human duration: "45m", "1h30m", "2d", or whole seconds."""
+
+    default_error_messages = {"invalid": "{message}"}
+
+    def to_internal_value(self, data):
+        try:
+            return parse_duration(data)
+        except ValueError as exc:
+            self.fail("invalid", message=str(exc))
+
+    def to_representation(self, value):
+        return format_duration(value)
+
+
+class ProfileSerializer(serializers.Serializer):
+    id = serializers.CharField(source="slug")
+    title = serializers.CharField()
+    description = serializers.CharField(source="policy.description")
+    provider = serializers.CharField(source="provider_kind")
+    max_duration = DurationField(source="policy.max_duration")
+    default_duration = DurationField(source="policy.duration_default")
+    min_duration = serializers.SerializerMethodField()
+    approvals_required = serializers.IntegerField(source="policy.approvals_required")
+    reason_required = serializers.BooleanField(source="policy.reason_required")
+    ticket_required = serializers.BooleanField(source="policy.ticket_required")
+    ticket_pattern = serializers.CharField(source="policy.ticket_pattern", allow_null=True)
+    needs_ssh_public_key = serializers.SerializerMethodField()
+
+    def get_min_duration(self, profile: AccessProfile) -> str:
+        return format_duration(get_provider(profile.provider_kind).min_duration)
+
+    def get_needs_ssh_public_key(self, profile: AccessProfile) -> bool:
+        return get_provider(profile.provider_kind).needs_public_key
+
+
+class RequestCreateSerializer(serializers.Serializer):
+    profile = serializers.SlugField(max_length=63, help_text="The profile's id.")
+    duration = DurationField(required=False, help_text="Defaults to the profile's default.")
+    reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=2000, trim_whitespace=True
+    )
+    ticket = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    ssh_public_key = serializers.CharField(required=False, allow_blank=True, max_length=16000)
+
+
+class DecisionSerializer(serializers.Serializer):
+    approver = serializers.CharField(source="approver.username")
+    decision = serializers.CharField()
+    comment = serializers.CharField()
+    source = serializers.CharField()
+    mfa_method = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class GrantSummarySerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=Grant.Status.choices)
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class RequestSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    profile = serializers.CharField(source="profile.slug")
+    requester = serializers.CharField(source="requester.username")
+    status = serializers.ChoiceField(choices=AccessRequest.Status.choices)
+    duration = DurationField()
+    reason = serializers.CharField()
+    ticket = serializers.CharField()
+    source = serializers.ChoiceField(choices=Source.choices)
+    created_at = serializers.DateTimeField()
+    pending_until = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    decision_reason = serializers.CharField()
+    approvals_required = serializers.IntegerField(source="profile.policy.approvals_required")
+    decisions = DecisionSerializer(many=True)
+    grant = serializers.SerializerMethodField()
+
+    def get_grant(self, access_request: AccessRequest) -> GrantSummarySerializer(allow_null=True):
+        grant = getattr(access_request, "grant", None)
+        return GrantSummarySerializer(grant).data if grant else None
+
+
+class GrantSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    request = serializers.UUIDField(source="request.id")
+    profile = serializers.CharField(source="request.profile.slug")
+    provider = serializers.CharField(source="request.profile.provider_kind")
+    requester = serializers.CharField(source="request.requester.username")
+    status = serializers.ChoiceField(choices=Grant.Status.choices)
+    duration = DurationField()
+    created_at = serializers.DateTimeField()
+    activated_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    seconds_left = serializers.SerializerMethodField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    end_reason = serializers.CharField()
+    credential_available = serializers.SerializerMethodField(
+        help_text="True while the credential can still be revealed (once)."
+    )
+    revealed_at = serializers.DateTimeField(allow_null=True)
+
+    def get_seconds_left(self, grant: Grant) -> int:
+        if grant.status != Grant.Status.ACTIVE or grant.expires_at is None:
+            return 0
+        return max(0, int((grant.expires_at - timezone.now()).total_seconds()))
+
+    def get_credential_available(self, grant: Grant) -> bool:
+        return grant.status == Grant.Status.ACTIVE and grant.secret is not None
+
+
+class OtpSerializer(serializers.Serializer):
+    otp = serializers.CharField(max_length=32, help_text=OTP_HELP)
+
+
+class ApproveSerializer(OtpSerializer):
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class DenySerializer(OtpSerializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why: the requester sees it.")
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class CredentialSerializer(serializers.Serializer):
+    """The credential, shown once; its fields depend on `kind`."""
+
+    kind = serializers.CharField()
+    credential = serializers.DictField(help_text="The fields of this kind of credential.")
+
+
+class AuditEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEvent
+        fields = [
+            "seq", "created_at", "actor", "actor_id", "action", "target_type", "target_id",
+            "from_status", "to_status", "reason", "source", "ip", "user_agent", "data",
+            "prev_hash", "hash",
+        ]  # fmt: skip
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    is_auditor = serializers.BooleanField()
+    mfa_enrolled = serializers.BooleanField()
+    token_name = serializers.CharField(allow_null=True)
+    token_expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class CatalogStatusSerializer(serializers.Serializer):
+    sha256 = serializers.CharField(allow_null=True, help_text="Of the catalog last applied.")
+    synced_at = serializers.DateTimeField(allow_null=True)
+    profiles = serializers.IntegerField()
+    enabled_profiles = serializers.IntegerField()
+    file_sha256 = serializers.CharField(allow_null=True, help_text="Of the file on disk now.")
+    in_sync = serializers.BooleanField()
+    file_errors = serializers.ListField(child=serializers.CharField())

@@ -1,0 +1,585 @@
+"""The REST API: one APIView per operation, each a thin caller of the lifecycle.
+
+Approve, deny and reveal take the caller's MFA code in the body (`otp`) and
+verify it exactly like the web's step-up before the lifecycle acts.
+"""
+
+from django.conf import settings
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import permissions, serializers
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import ApiToken
+from accounts.services import has_mfa, mfa_step_up
+from approvals.selectors import approval_queue
+from broker import lifecycle
+from broker.api import serializers as s
+from broker.audit_export import FORMATS
+from broker.audit_views import export_response, filtered_events
+from broker.catalog import CatalogError, load_catalog
+from broker.models import AccessProfile, AccessRequest, Grant, Source
+from broker.policy import requestable_profiles
+from broker.selectors import can_view_request, is_auditor
+from broker.web import request_info
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.CharField())
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+
+
+def errors(*codes: int) -> dict:
+    """Every operation may answer 401 and 429 too."""
+    return {code: ErrorSerializer for code in sorted({*codes, 401, 429})}
+
+
+def paginated(item: type[serializers.Serializer]) -> type[serializers.Serializer]:
+    """The schema of one page of `item`s, as `Pagination` returns it."""
+    return type(
+        f"Paginated{item.__name__.removesuffix('Serializer')}List",
+        (serializers.Serializer,),
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item(many=True),
+        },
+    )
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class ApiView(APIView):
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        # Answers name people and grants, and one carries a credential: never cache.
+        response["Cache-Control"] = "no-store"
+        return response
+
+    def info(self):
+        return request_info(self.request, source=Source.API)
+
+    def page(self, queryset, serializer_class) -> Response:
+        paginator = Pagination()
+        rows = paginator.paginate_queryset(queryset, self.request, view=self)
+        return paginator.get_paginated_response(serializer_class(rows, many=True).data)
+
+    def verify_otp(self, code: str) -> None:
+        """The web step-up, with the code from the body; MfaError becomes a 403."""
+        mfa_step_up(user=self.request.user, code=code, info=self.info())
+
+
+class IsAuditor(permissions.BasePermission):
+    message = "auditors only"
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and is_auditor(request.user))
+
+
+def choice_param(request, name: str, choices: list[str], default: str = "") -> str:
+    """A query parameter that must be one of `choices` when given (even empty)."""
+    if name not in request.query_params:
+        return default
+    value = request.query_params[name]
+    if value not in choices:
+        raise serializers.ValidationError({name: f"one of {', '.join(choices)}"})
+    return value
+
+
+def visible_request(user, request_id) -> AccessRequest:
+    """Someone who may not see it learns nothing, not even that it exists."""
+    access_request = get_object_or_404(
+        AccessRequest.objects.select_related("profile", "requester", "grant"), pk=request_id
+    )
+    if not can_view_request(user, access_request):
+        raise Http404("no such request")
+    return access_request
+
+
+def visible_grant(user, grant_id) -> Grant:
+    grant = get_object_or_404(
+        Grant.objects.select_related("request__profile", "request__requester"), pk=grant_id
+    )
+    if not can_view_request(user, grant.request):
+        raise Http404("no such grant")
+    return grant
+
+
+REQUEST_EXAMPLE = OpenApiExample(
+    "A pending request",
+    response_only=True,
+    value={
+        "id": "6f1c2b1e-8a4d-4d47-9a52-0d8e1c3f2a10",
+        "profile": "prod-db-readonly",
+        "requester": "alice",
+        "status": "pending",
+        "duration": "1h",
+        "reason": "INC-123: checking the failed payouts",
+        "ticket": "INC-123",
+        "source": "api",
+        "created_at": "2026-11-29T09:00:00Z",
+        "pending_until": "2026-11-29T10:00:00Z",
+        "decided_at": None,
+        "decision_reason": "",
+        "approvals_required": 1,
+        "decisions": [],
+        "grant": None,
+    },
+)
+GRANT_EXAMPLE = OpenApiExample(
+    "An active grant",
+    response_only=True,
+    value={
+        "id": "0b7e4c55-3f1e-4a8b-bb0e-5a1d2c3e4f50",
+        "request": "6f1c2b1e-8a4d-4d47-9a52-0d8e1c3f2a10",
+        "profile": "prod-db-readonly",
+        "provider": "postgres.role",
+        "requester": "alice",
+        "status": "active",
+        "duration": "1h",
+        "created_at": "2026-11-29T09:05:00Z",
+        "activated_at": "2026-11-29T09:05:01Z",
+        "expires_at": "2026-11-29T10:05:01Z",
+        "seconds_left": 3540,
+        "ended_at": None,
+        "end_reason": "",
+        "credential_available": True,
+        "revealed_at": None,
+    },
+)
+
+
+# --- who am I, what may I request -------------------------------------------
+
+
+class MeView(ApiView):
+    @extend_schema(
+        operation_id="me",
+        summary="Who the token belongs to",
+        responses={200: s.MeSerializer, **errors()},
+        examples=[
+            OpenApiExample(
+                "alice",
+                response_only=True,
+                value={
+                    "username": "alice",
+                    "is_auditor": False,
+                    "mfa_enrolled": True,
+                    "token_name": "laptop",
+                    "token_expires_at": "2027-01-28T09:00:00Z",
+                },
+            )
+        ],
+    )
+    def get(self, request):
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        data = {
+            "username": request.user.get_username(),
+            "is_auditor": is_auditor(request.user),
+            "mfa_enrolled": has_mfa(request.user),
+            "token_name": token.name if token else None,
+            "token_expires_at": token.expires_at if token else None,
+        }
+        return Response(s.MeSerializer(data).data)
+
+
+class ProfileListView(ApiView):
+    @extend_schema(
+        operation_id="profiles_list",
+        summary="The profiles I may request",
+        responses={200: s.ProfileSerializer(many=True), **errors()},
+        examples=[
+            OpenApiExample(
+                "One profile",
+                response_only=True,
+                value=[
+                    {
+                        "id": "prod-db-readonly",
+                        "title": "Production database, read-only",
+                        "description": "",
+                        "provider": "postgres.role",
+                        "max_duration": "4h",
+                        "default_duration": "1h",
+                        "min_duration": "1m",
+                        "approvals_required": 1,
+                        "reason_required": True,
+                        "ticket_required": True,
+                        "ticket_pattern": "INC-[0-9]+",
+                        "needs_ssh_public_key": False,
+                    }
+                ],
+            )
+        ],
+    )
+    def get(self, request):
+        return Response(s.ProfileSerializer(requestable_profiles(request.user), many=True).data)
+
+
+class CatalogStatusView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsAuditor]
+
+    @extend_schema(
+        operation_id="catalog_status",
+        summary="Whether the catalog file on disk is the one applied (auditors)",
+        responses={200: s.CatalogStatusSerializer, **errors(403)},
+        examples=[
+            OpenApiExample(
+                "In sync",
+                response_only=True,
+                value={
+                    "sha256": "9f2c…",
+                    "synced_at": "2026-11-29T08:00:00Z",
+                    "profiles": 6,
+                    "enabled_profiles": 6,
+                    "file_sha256": "9f2c…",
+                    "in_sync": True,
+                    "file_errors": [],
+                },
+            )
+        ],
+    )
+    def get(self, request):
+        profiles = AccessProfile.objects.all()
+        latest = profiles.filter(enabled=True).order_by("-updated_at").first()
+        file_sha256, file_errors = None, []
+        try:
+            file_sha256 = load_catalog(settings.AIRLOCK_CATALOG).sha256
+        except CatalogError as exc:
+            file_errors = exc.errors
+        applied = latest.catalog_sha256 if latest else None
+        data = {
+            "sha256": applied,
+            "synced_at": latest.updated_at if latest else None,
+            "profiles": profiles.count(),
+            "enabled_profiles": profiles.filter(enabled=True).count(),
+            "file_sha256": file_sha256,
+            "in_sync": applied is not None and applied == file_sha256,
+            "file_errors": file_errors,
+        }
+        return Response(s.CatalogStatusSerializer(data).data)
+
+
+# --- requests ---------------------------------------------------------------
+
+REQUESTS = AccessRequest.objects.select_related("profile", "requester", "grant").prefetch_related(
+    "decisions__approver"
+)
+
+
+class RequestListView(ApiView):
+    @extend_schema(
+        operation_id="requests_list",
+        summary="My requests, or the ones awaiting my decision",
+        parameters=[
+            OpenApiParameter("scope", str, enum=["mine", "awaiting"], description="Default: mine."),
+            OpenApiParameter("status", str, enum=AccessRequest.Status.values),
+        ],
+        responses={200: paginated(s.RequestSerializer), **errors(400)},
+        examples=[REQUEST_EXAMPLE],
+    )
+    def get(self, request):
+        scope = choice_param(request, "scope", ["mine", "awaiting"], default="mine")
+        status = choice_param(request, "status", AccessRequest.Status.values)
+        if scope == "awaiting":
+            queryset = approval_queue(request.user).prefetch_related("decisions__approver")
+            queryset = queryset.select_related("grant")
+        else:
+            queryset = REQUESTS.filter(requester=request.user).order_by("-created_at")
+            if status:
+                queryset = queryset.filter(status=status)
+        return self.page(queryset, s.RequestSerializer)
+
+
+class RequestCreateView(ApiView):
+    @extend_schema(
+        operation_id="requests_create",
+        summary="Ask for access",
+        request=s.RequestCreateSerializer,
+        responses={201: s.RequestSerializer, **errors(400, 403, 409)},
+        examples=[
+            OpenApiExample(
+                "One hour on the production database",
+                request_only=True,
+                value={
+                    "profile": "prod-db-readonly",
+                    "duration": "1h",
+                    "reason": "INC-123: checking the failed payouts",
+                    "ticket": "INC-123",
+                },
+            ),
+            REQUEST_EXAMPLE,
+        ],
+    )
+    def post(self, request):
+        body = s.RequestCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        profile = AccessProfile.objects.filter(slug=data["profile"], enabled=True).first()
+        if profile is None:
+            raise serializers.ValidationError({"profile": f"no profile {data['profile']!r}"})
+        access_request = lifecycle.access_request_submit(
+            requester=request.user,
+            profile=profile,
+            duration=data.get("duration"),
+            reason=data.get("reason", ""),
+            ticket=data.get("ticket", ""),
+            ssh_public_key=data.get("ssh_public_key", ""),
+            info=self.info(),
+        )
+        return Response(s.RequestSerializer(REQUESTS.get(pk=access_request.pk)).data, status=201)
+
+
+class RequestDetailView(ApiView):
+    @extend_schema(
+        operation_id="requests_retrieve",
+        summary="One request, with its decisions and grant",
+        responses={200: s.RequestSerializer, **errors(404)},
+        examples=[REQUEST_EXAMPLE],
+    )
+    def get(self, request, request_id):
+        access_request = visible_request(request.user, request_id)
+        return Response(s.RequestSerializer(REQUESTS.get(pk=access_request.pk)).data)
+
+
+class RequestCancelView(ApiView):
+    @extend_schema(
+        operation_id="requests_cancel",
+        summary="Withdraw my pending request",
+        request=s.ReasonSerializer,
+        responses={200: s.RequestSerializer, **errors(400, 403, 404, 409)},
+        examples=[OpenApiExample("No longer needed", request_only=True, value={"reason": "fixed"})],
+    )
+    def post(self, request, request_id):
+        visible_request(request.user, request_id)
+        body = s.ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        lifecycle.access_request_cancel(
+            request_id=request_id,
+            actor=request.user,
+            reason=body.validated_data.get("reason", ""),
+            info=self.info(),
+        )
+        return Response(s.RequestSerializer(REQUESTS.get(pk=request_id)).data)
+
+
+class RequestApproveView(ApiView):
+    @extend_schema(
+        operation_id="requests_approve",
+        summary="Approve, after verifying my MFA code",
+        request=s.ApproveSerializer,
+        responses={200: s.RequestSerializer, **errors(400, 403, 404, 409)},
+        examples=[
+            OpenApiExample(
+                "With a TOTP code", request_only=True, value={"otp": "123456", "comment": "ok"}
+            )
+        ],
+    )
+    def post(self, request, request_id):
+        visible_request(request.user, request_id)
+        body = s.ApproveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        self.verify_otp(body.validated_data["otp"])
+        lifecycle.access_request_approve(
+            request_id=request_id,
+            approver=request.user,
+            comment=body.validated_data.get("comment", ""),
+            info=self.info(),
+        )
+        return Response(s.RequestSerializer(REQUESTS.get(pk=request_id)).data)
+
+
+class RequestDenyView(ApiView):
+    @extend_schema(
+        operation_id="requests_deny",
+        summary="Deny with a reason, after verifying my MFA code",
+        request=s.DenySerializer,
+        responses={200: s.RequestSerializer, **errors(400, 403, 404, 409)},
+        examples=[
+            OpenApiExample(
+                "Denied",
+                request_only=True,
+                value={"otp": "123456", "reason": "use the read replica"},
+            )
+        ],
+    )
+    def post(self, request, request_id):
+        visible_request(request.user, request_id)
+        body = s.DenySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        self.verify_otp(body.validated_data["otp"])
+        lifecycle.access_request_deny(
+            request_id=request_id,
+            approver=request.user,
+            reason=body.validated_data["reason"],
+            info=self.info(),
+        )
+        return Response(s.RequestSerializer(REQUESTS.get(pk=request_id)).data)
+
+
+# --- grants -----------------------------------------------------------------
+
+GRANTS = Grant.objects.select_related("request__profile", "request__requester")
+
+
+class GrantListView(ApiView):
+    @extend_schema(
+        operation_id="grants_list",
+        summary="My grants, newest first",
+        parameters=[OpenApiParameter("status", str, enum=Grant.Status.values)],
+        responses={200: paginated(s.GrantSerializer), **errors(400)},
+        examples=[GRANT_EXAMPLE],
+    )
+    def get(self, request):
+        status = choice_param(request, "status", Grant.Status.values)
+        queryset = GRANTS.filter(request__requester=request.user).order_by("-created_at")
+        if status:
+            queryset = queryset.filter(status=status)
+        return self.page(queryset, s.GrantSerializer)
+
+
+class GrantDetailView(ApiView):
+    @extend_schema(
+        operation_id="grants_retrieve",
+        summary="One grant",
+        responses={200: s.GrantSerializer, **errors(404)},
+        examples=[GRANT_EXAMPLE],
+    )
+    def get(self, request, grant_id):
+        return Response(s.GrantSerializer(visible_grant(request.user, grant_id)).data)
+
+
+class GrantRevokeView(ApiView):
+    @extend_schema(
+        operation_id="grants_revoke",
+        summary="End a grant early (its owner, an approver of the profile, or an admin)",
+        request=s.ReasonSerializer,
+        responses={200: s.GrantSerializer, **errors(400, 403, 404, 409)},
+        examples=[OpenApiExample("Done", request_only=True, value={"reason": "done"})],
+    )
+    def post(self, request, grant_id):
+        visible_grant(request.user, grant_id)
+        body = s.ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        lifecycle.grant_revoke(
+            grant_id=grant_id,
+            actor=request.user,
+            reason=body.validated_data.get("reason", ""),
+            info=self.info(),
+        )
+        return Response(s.GrantSerializer(GRANTS.get(pk=grant_id)).data)
+
+
+class GrantRevealView(ApiView):
+    @extend_schema(
+        operation_id="grants_reveal",
+        summary="Show my credential, once, after verifying my MFA code",
+        request=s.OtpSerializer,
+        responses={200: s.CredentialSerializer, **errors(400, 403, 404, 409)},
+        examples=[
+            OpenApiExample("With a TOTP code", request_only=True, value={"otp": "123456"}),
+            OpenApiExample(
+                "A PostgreSQL role",
+                response_only=True,
+                value={
+                    "kind": "postgres",
+                    "credential": {
+                        "host": "db.internal",
+                        "port": 5432,
+                        "dbname": "payments",
+                        "user": "airlock_alice_1a2b3c",
+                        "password": "…",
+                    },
+                },
+            ),
+        ],
+    )
+    def post(self, request, grant_id):
+        grant = visible_grant(request.user, grant_id)
+        if grant.request.requester_id != request.user.pk:
+            raise Http404("no such grant")  # approvers see grants, never their credentials
+        body = s.OtpSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        self.verify_otp(body.validated_data["otp"])
+        credential = lifecycle.grant_reveal(grant_id=grant_id, user=request.user, info=self.info())
+        kind = credential.pop("kind", "")
+        return Response({"kind": kind, "credential": credential})
+
+
+# --- audit ------------------------------------------------------------------
+
+AUDIT_FILTERS = [
+    OpenApiParameter("since", str, description="ISO date or date-time (UTC if naive)"),
+    OpenApiParameter("until", str, description="ISO date (the whole day) or date-time"),
+    OpenApiParameter("actor", str),
+    OpenApiParameter("action", str, description="A prefix, e.g. grant."),
+    OpenApiParameter("source", str, enum=Source.values),
+    OpenApiParameter("profile", str),
+]
+
+
+class AuditEventListView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsAuditor]
+
+    @extend_schema(
+        operation_id="audit_events_list",
+        summary="Audit events, newest first (auditors)",
+        parameters=AUDIT_FILTERS,
+        responses={200: paginated(s.AuditEventSerializer), **errors(400, 403)},
+    )
+    def get(self, request):
+        choice_param(request, "source", Source.values)
+        events, _ = filtered_events(request.query_params)
+        return self.page(events.order_by("-seq"), s.AuditEventSerializer)
+
+
+class IgnoreAcceptHeader(BaseContentNegotiation):
+    """The export's type is chosen by `format`, not by the Accept header."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+
+class AuditExportView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsAuditor]
+    content_negotiation_class = IgnoreAcceptHeader
+
+    @extend_schema(
+        operation_id="audit_export",
+        summary="Export audit events, streamed (auditors)",
+        description=(
+            "CSV, JSON Lines or OCSF (JSON Lines). For a file sealed with a manifest, "
+            "use `python manage.py export_audit` on the server."
+        ),
+        parameters=[
+            OpenApiParameter("format", str, enum=sorted(FORMATS), description="Default: csv."),
+            *AUDIT_FILTERS,
+        ],
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            (200, "application/x-ndjson"): OpenApiTypes.STR,
+            **errors(400, 403),
+        },
+    )
+    def get(self, request):
+        export_format = choice_param(request, "format", sorted(FORMATS), default="csv")
+        choice_param(request, "source", Source.values)
+        events, filters = filtered_events(request.query_params)
+        return export_response(request, events, filters, export_format, source=Source.API)

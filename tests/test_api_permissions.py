@@ -1,0 +1,121 @@
+"""Who may call what: every API operation x every persona, with the answer expected.
+
+The rows come from the API's URL conf: an endpoint added without a row here fails
+`test_every_api_endpoint_has_a_row`.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import URLPattern, reverse
+from django.utils import timezone
+
+from accounts.models import ApiToken
+from broker import lifecycle
+from broker.api import urls as api_urls
+from broker.models import Grant
+from tests.conftest import WEB, current_code, phone_of
+
+PERSONAS = ["anonymous", "expired", "revoked", "alice", "bob", "charlie", "dave", "admin"]
+OK, CREATED, BAD, FORBIDDEN, MISSING, CONFLICT = 200, 201, 400, 403, 404, 409
+
+# name -> (method, what the path needs, body, {persona: status}); tokens that
+# are expired or revoked, and no token at all, always get 401.
+EVERYONE = {"alice": OK, "bob": OK, "charlie": OK, "dave": OK, "admin": OK}
+VIEWERS = {"alice": OK, "bob": OK, "charlie": MISSING, "dave": OK, "admin": OK}
+AUDITORS = {"alice": FORBIDDEN, "bob": FORBIDDEN, "charlie": FORBIDDEN, "dave": OK, "admin": OK}
+DECIDERS = {
+    "alice": FORBIDDEN, "bob": OK, "charlie": MISSING, "dave": FORBIDDEN, "admin": FORBIDDEN,
+}  # fmt: skip
+MATRIX = {
+    "api-me": ("get", None, None, EVERYONE),
+    "api-profiles": ("get", None, None, EVERYONE),
+    "api-catalog": ("get", None, None, AUDITORS),
+    "api-requests": ("get", None, None, EVERYONE),
+    "api-request-create": (
+        "post",
+        None,
+        {"profile": "other-db", "duration": "30m", "reason": "INC-9"},
+        {
+            "alice": CREATED,
+            "bob": FORBIDDEN,
+            "charlie": FORBIDDEN,
+            "dave": FORBIDDEN,
+            "admin": FORBIDDEN,
+        },
+    ),
+    "api-request": ("get", "request", None, VIEWERS),
+    "api-request-cancel": (
+        "post",
+        "request",
+        {},
+        {"alice": OK, "bob": FORBIDDEN, "charlie": MISSING, "dave": FORBIDDEN, "admin": FORBIDDEN},
+    ),
+    "api-request-approve": ("post", "request", {"otp": "CODE"}, DECIDERS),
+    "api-request-deny": ("post", "request", {"otp": "CODE", "reason": "no"}, DECIDERS),
+    "api-grants": ("get", None, None, EVERYONE),
+    "api-grant": ("get", "grant", None, VIEWERS),
+    "api-grant-revoke": (
+        "post",
+        "grant",
+        {},
+        {"alice": OK, "bob": OK, "charlie": MISSING, "dave": FORBIDDEN, "admin": OK},
+    ),
+    # The grant is not active yet: its owner gets past the checks to a 409, nobody
+    # else learns it exists, approvers and admins included.
+    "api-grant-reveal": (
+        "post",
+        "grant",
+        {"otp": "CODE"},
+        {"alice": CONFLICT, "bob": MISSING, "charlie": MISSING, "dave": MISSING, "admin": MISSING},
+    ),
+    "api-audit-events": ("get", None, None, AUDITORS),
+    "api-audit-export": ("get", None, None, AUDITORS),
+    "api-schema": ("get", None, None, EVERYONE),
+    "api-docs": ("get", None, None, EVERYONE),
+}
+
+
+def test_every_api_endpoint_has_a_row():
+    named = {p.name for p in api_urls.urlpatterns if isinstance(p, URLPattern) and p.name}
+    assert named == set(MATRIX)
+
+
+@pytest.fixture
+def world(people, submit, step_up):
+    """A pending request of alice's, and a scheduled grant from another one."""
+    pending = submit(people.alice)
+    approved = submit(people.alice, slug="vault-token")
+    step_up(people.carol)
+    lifecycle.access_request_approve(request_id=approved.id, approver=people.carol, info=WEB)
+    return {"request": pending.id, "grant": Grant.objects.get(request=approved).id}
+
+
+def client_as(api, people, persona: str):
+    if persona == "anonymous":
+        return api()
+    if persona in ("expired", "revoked"):
+        client = api(people.alice)
+        field = "expires_at" if persona == "expired" else "revoked_at"
+        ApiToken.objects.filter(user=people.alice).update(
+            **{field: timezone.now() - timedelta(seconds=1)}
+        )
+        return client
+    return api(getattr(people, persona))
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_api_permission_matrix(api, people, world, name, persona):
+    method, needs, body, expected = MATRIX[name]
+    path = reverse(name, kwargs={f"{needs}_id": world[needs]} if needs else None)
+    client = client_as(api, people, persona)
+    if body and body.get("otp") == "CODE" and persona in PERSONAS[3:]:
+        body = {**body, "otp": current_code(phone_of(getattr(people, persona)))}
+    response = (
+        getattr(client, method)(path, body, format="json")
+        if body is not None
+        else (getattr(client, method)(path))
+    )
+    want = expected.get(persona, 401)
+    assert response.status_code == want, (name, persona, response.content[:300])
