@@ -142,3 +142,18 @@ def test_request_approve_reveal_relinquish_in_chromium(
         # Under Playwright's event loop Django keeps this test's connection in a
         # context of its own, which pytest-django's teardown does not see.
         connections.close_all()
+
+
+def test_the_api_docs_render_under_the_strict_csp(browser, live_server, people):
+    page = browser.new_context().new_page()
+    blocked = []
+    page.on("console", lambda m: blocked.append(m.text) if "Content Security" in m.text else 0)
+    try:
+        sign_in(page, live_server.url, "alice")
+        page.goto(f"{live_server.url}/api/docs/")
+        page.get_by_text("/api/v1/requests/create/").first.wait_for(timeout=15000)
+        page.screenshot(path=SHOTS / "api-docs.png")
+        # Only Swagger UI's cosmetic inline <style> is refused; no script is.
+        assert not [text for text in blocked if "script" in text.lower()]
+    finally:
+        connections.close_all()

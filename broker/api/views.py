@@ -6,7 +6,6 @@ verify it exactly like the web's step-up before the lifecycle acts.
 
 from django.conf import settings
 from django.http import Http404
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers
@@ -91,6 +90,9 @@ class IsAuditor(permissions.BasePermission):
         return bool(request.user and request.user.is_authenticated and is_auditor(request.user))
 
 
+GRANTS = Grant.objects.select_related("request__profile", "request__requester")
+
+
 def choice_param(request, name: str, choices: list[str], default: str = "") -> str:
     """A query parameter that must be one of `choices` when given (even empty)."""
     if name not in request.query_params:
@@ -103,19 +105,17 @@ def choice_param(request, name: str, choices: list[str], default: str = "") -> s
 
 def visible_request(user, request_id) -> AccessRequest:
     """Someone who may not see it learns nothing, not even that it exists."""
-    access_request = get_object_or_404(
-        AccessRequest.objects.select_related("profile", "requester", "grant"), pk=request_id
+    access_request = (
+        AccessRequest.objects.select_related("profile", "requester").filter(pk=request_id).first()
     )
-    if not can_view_request(user, access_request):
+    if access_request is None or not can_view_request(user, access_request):
         raise Http404("no such request")
     return access_request
 
 
 def visible_grant(user, grant_id) -> Grant:
-    grant = get_object_or_404(
-        Grant.objects.select_related("request__profile", "request__requester"), pk=grant_id
-    )
-    if not can_view_request(user, grant.request):
+    grant = GRANTS.filter(pk=grant_id).first()
+    if grant is None or not can_view_request(user, grant.request):
         raise Http404("no such grant")
     return grant
 
@@ -432,8 +432,6 @@ class RequestDenyView(ApiView):
 
 
 # --- grants -----------------------------------------------------------------
-
-GRANTS = Grant.objects.select_related("request__profile", "request__requester")
 
 
 class GrantListView(ApiView):

@@ -1,0 +1,348 @@
+"""`airlock`: ask for, wait for, use and give back time-boxed access from a terminal.
+
+Exit codes: 0 done; 1 error; 2 bad usage; 3 not logged in or the token expired
+or was revoked; 4 forbidden, or the request was denied, cancelled or expired;
+5 timed out waiting; 6 not found; 7 conflict (already decided, already shown);
+8 rate limited. `airlock exec` exits with the command's own code.
+"""
+
+import argparse
+import getpass
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from urllib.parse import quote
+
+from airlock_cli.client import Api, CliError, ExitCode, Login, forget_login, load_login, save_login
+
+POLL_SECONDS = float(os.environ.get("AIRLOCK_POLL_SECONDS", "2"))
+ENDED = {"denied": "denied", "cancelled": "cancelled", "expired": "expired before a decision"}
+
+
+def say(message: str) -> None:
+    """Progress goes to stderr, so stdout stays clean for `eval $(airlock creds ...)`."""
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- credentials ------------------------------------------------------------
+
+
+def credential_env(kind: str, c: dict) -> dict[str, str]:
+    if kind == "postgres":
+        return {
+            "PGHOST": str(c["host"]),
+            "PGPORT": str(c["port"]),
+            "PGDATABASE": c["dbname"],
+            "PGUSER": c["user"],
+            "PGPASSWORD": c["password"],
+            "DATABASE_URL": postgres_url(c),
+        }
+    if kind == "vault_token":
+        return {"VAULT_ADDR": c["address"], "VAULT_TOKEN": c["token"]}
+    if kind == "vault_database":
+        return {"DB_USERNAME": c["username"], "DB_PASSWORD": c["password"]}
+    if kind == "aws":
+        return {
+            "AWS_ACCESS_KEY_ID": c["access_key_id"],
+            "AWS_SECRET_ACCESS_KEY": c["secret_access_key"],
+            "AWS_SESSION_TOKEN": c["session_token"],
+            "AWS_REGION": c["region"],
+        }
+    if kind == "ssh_certificate":
+        return {"AIRLOCK_SSH_CERTIFICATE": c["certificate"]}
+    return {f"AIRLOCK_{key.upper()}": str(value) for key, value in c.items()}
+
+
+def postgres_url(c: dict) -> str:
+    return (
+        f"postgresql://{quote(c['user'], safe='')}:{quote(c['password'], safe='')}"
+        f"@{c['host']}:{c['port']}/{quote(c['dbname'], safe='')}"
+    )
+
+
+def format_credential(kind: str, credential: dict, output: str) -> str:
+    if output == "json":
+        return json.dumps({"kind": kind, **credential}, indent=2)
+    if output == "psql":
+        if kind != "postgres":
+            raise CliError(f"--format psql is for PostgreSQL roles; this is {kind}")
+        return postgres_url(credential)
+    return "\n".join(
+        f"export {name}={shlex.quote(value)}"
+        for name, value in credential_env(kind, credential).items()
+    )
+
+
+def ask_otp() -> str:
+    """AIRLOCK_OTP for scripts; otherwise a prompt that does not echo."""
+    return os.environ.get("AIRLOCK_OTP") or getpass.getpass("MFA code: ")
+
+
+def reveal(api: Api, grant_id: str) -> tuple[str, dict]:
+    shown = api.post(f"grants/{grant_id}/reveal/", {"otp": ask_otp().strip()})
+    return shown["kind"], shown["credential"]
+
+
+# --- waiting ----------------------------------------------------------------
+
+
+def wait_for(check: Callable[[], tuple[bool, str]], timeout: float, what: str) -> None:
+    """Poll `check` (done?, progress line) until done or `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        done, progress = check()
+        if progress != last:
+            say(progress)
+            last = progress
+        if done:
+            return
+        if time.monotonic() >= deadline:
+            raise CliError(f"gave up waiting {what} after {timeout:.0f} s", ExitCode.TIMEOUT)
+        time.sleep(POLL_SECONDS)
+
+
+def wait_until_active(api: Api, request_id: str, timeout: float) -> dict:
+    """Wait for the decision, then for the credential; the active grant."""
+    state: dict = {}
+
+    def decided() -> tuple[bool, str]:
+        request = state["request"] = api.get(f"requests/{request_id}/")
+        if request["status"] in ENDED:
+            reason = f": {request['decision_reason']}" if request["decision_reason"] else ""
+            raise CliError(f"request {ENDED[request['status']]}{reason}", ExitCode.REFUSED)
+        approvals = sum(1 for d in request["decisions"] if d["decision"] == "approve")
+        if request["status"] == "approved":
+            names = ", ".join(d["approver"] for d in request["decisions"])
+            return True, f"approved by {names}"
+        return False, f"waiting for approval ({approvals}/{request['approvals_required']})…"
+
+    wait_for(decided, timeout, "for a decision")
+    grant_id = state["request"]["grant"]["id"]
+
+    def activated() -> tuple[bool, str]:
+        grant = state["grant"] = api.get(f"grants/{grant_id}/")
+        if grant["status"] in ("failed", "revoked", "revoking", "revoke_failed"):
+            raise CliError(f"the grant is {grant['status']}: {grant['end_reason']}")
+        if grant["status"] == "active":
+            return True, f"active until {grant['expires_at']} (grant {grant_id})"
+        return False, "minting the credential…"
+
+    wait_for(activated, timeout, "for the credential")
+    return state["grant"]
+
+
+# --- commands ---------------------------------------------------------------
+
+
+def cmd_login(args) -> int:
+    url = args.url.rstrip("/")
+    if not url.startswith(("https://", "http://")):
+        raise CliError("--url must start with https:// (or http:// for a local server)",
+                       ExitCode.USAGE)  # fmt: skip
+    token = (sys.stdin.readline() if args.token_stdin else getpass.getpass("API token: ")).strip()
+    if not token:
+        raise CliError("no token given; create one on the web's API tokens page", ExitCode.USAGE)
+    me = Api(Login(url=url, token=token)).get("me/")
+    path = save_login(Login(url=url, token=token))
+    say(
+        f"logged in to {url} as {me['username']} (token {me['token_name']}, expires "
+        f"{me['token_expires_at']}); saved in {path}"
+    )
+    return ExitCode.OK
+
+
+def cmd_logout(args) -> int:
+    say("logged out" if forget_login() else "was not logged in")
+    return ExitCode.OK
+
+
+def cmd_profiles(args) -> int:
+    profiles = Api(load_login()).get("profiles/")
+    if not profiles:
+        say("there is no profile you may request")
+    for p in profiles:
+        needs = [
+            label
+            for label, on in (
+                ("reason", p["reason_required"]),
+                ("ticket", p["ticket_required"]),
+                ("ssh key", p["needs_ssh_public_key"]),
+            )
+            if on
+        ]
+        print(
+            f"{p['id']:<28} {p['provider']:<15} up to {p['max_duration']:<6} "
+            f"{p['approvals_required']} approval(s)  needs: {', '.join(needs) or '-'}"
+        )
+    return ExitCode.OK
+
+
+def submit(api: Api, args) -> dict:
+    body = {"profile": args.profile, "duration": args.duration, "reason": args.reason or ""}
+    if args.ticket:
+        body["ticket"] = args.ticket
+    if getattr(args, "ssh_key", None):
+        try:
+            with open(args.ssh_key) as key:
+                body["ssh_public_key"] = key.read()
+        except OSError as exc:
+            raise CliError(f"{args.ssh_key}: {exc.strerror}", ExitCode.USAGE) from None
+    request = api.post("requests/create/", body)
+    say(f"request {request['id']} submitted for {request['profile']} ({request['duration']})")
+    return request
+
+
+def cmd_request(args) -> int:
+    api = Api(load_login())
+    request = submit(api, args)
+    print(request["id"])
+    if args.wait:
+        grant = wait_until_active(api, request["id"], args.timeout)
+        print(grant["id"])
+    return ExitCode.OK
+
+
+def cmd_status(args) -> int:
+    api = Api(load_login())
+    pending = api.get("requests/", status="pending")["results"]
+    grants = [g for g in api.get("grants/")["results"] if g["status"] in ("scheduled", "active")]
+    for r in pending:
+        print(f"pending  {r['id']}  {r['profile']:<24} {r['duration']:<6} since {r['created_at']}")
+    for g in grants:
+        left = f"{g['seconds_left'] // 60}m left" if g["status"] == "active" else "starting"
+        shown = "" if g["credential_available"] else "  (credential already shown)"
+        print(f"{g['status']:<8} {g['id']}  {g['profile']:<24} {left}{shown}")
+    if not pending and not grants:
+        say("no pending requests and no active grants")
+    return ExitCode.OK
+
+
+def cmd_creds(args) -> int:
+    kind, credential = reveal(Api(load_login()), args.grant)
+    print(format_credential(kind, credential, args.format))
+    return ExitCode.OK
+
+
+def cmd_revoke(args) -> int:
+    grant = Api(load_login()).post(f"grants/{args.grant}/revoke/", {"reason": args.reason or ""})
+    say(f"grant {grant['id']} is {grant['status']}")
+    return ExitCode.OK
+
+
+def cmd_exec(args) -> int:
+    if not args.command:
+        raise CliError("give the command after --, e.g. airlock exec prod-db -- psql",
+                       ExitCode.USAGE)  # fmt: skip
+    api = Api(load_login())
+    request = submit(api, args)
+    try:
+        grant = wait_until_active(api, request["id"], args.timeout)
+    except (CliError, KeyboardInterrupt):
+        # Nobody will run the command: do not leave the request waiting for approvers.
+        with suppress(CliError):
+            api.post(f"requests/{request['id']}/cancel/", {"reason": "airlock exec gave up"})
+        raise
+    try:
+        kind, credential = reveal(api, grant["id"])
+        env = {**os.environ, **credential_env(kind, credential)}
+        try:
+            code = subprocess.call(args.command, env=env)  # noqa: S603 (the user's own command)
+        except FileNotFoundError:
+            raise CliError(f"{args.command[0]}: command not found", 127) from None
+        except KeyboardInterrupt:
+            code = 130
+    finally:
+        # Give the access back as soon as the command is done, whatever happened.
+        try:
+            api.post(f"grants/{grant['id']}/revoke/", {"reason": "airlock exec finished"})
+            say(f"grant {grant['id']} revoked")
+        except CliError as exc:
+            say(f"could not revoke grant {grant['id']}: {exc.message}; it ends at its expiry")
+    return code
+
+
+# --- arguments --------------------------------------------------------------
+
+
+def add_request_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("profile", help="the profile's id (see `airlock profiles`)")
+    parser.add_argument("--for", dest="duration", default="1h", help="how long, e.g. 30m, 2h")
+    parser.add_argument("--reason", help="why you need it (approvers read it)")
+    parser.add_argument("--ticket", help="a ticket reference, e.g. INC-123")
+    parser.add_argument("--ssh-key", help="your SSH public key file, for SSH profiles")
+    parser.add_argument(
+        "--timeout", type=float, default=900, help="seconds to wait for approval (900)"
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(
+        prog="airlock",
+        description="Just-in-time access from the terminal.",
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = root.add_subparsers(dest="command_name", required=True, metavar="COMMAND")
+
+    login = commands.add_parser("login", help="save an API token for an Airlock server")
+    login.add_argument("--url", required=True, help="the Airlock server, e.g. https://airlock")
+    login.add_argument("--token-stdin", action="store_true", help="read the token from stdin")
+    login.set_defaults(run=cmd_login)
+
+    commands.add_parser("logout", help="forget the saved token").set_defaults(run=cmd_logout)
+    commands.add_parser("profiles", help="what you may request").set_defaults(run=cmd_profiles)
+    commands.add_parser("status", help="your pending requests and grants").set_defaults(
+        run=cmd_status
+    )
+
+    request = commands.add_parser("request", help="ask for access")
+    add_request_arguments(request)
+    request.add_argument("--wait", action="store_true", help="wait until the access is active")
+    request.set_defaults(run=cmd_request)
+
+    creds = commands.add_parser("creds", help="show a grant's credential (once; asks for MFA)")
+    creds.add_argument("grant")
+    creds.add_argument("--format", choices=["env", "json", "psql"], default="env")
+    creds.set_defaults(run=cmd_creds)
+
+    revoke = commands.add_parser("revoke", help="give access back early")
+    revoke.add_argument("grant")
+    revoke.add_argument("--reason")
+    revoke.set_defaults(run=cmd_revoke)
+
+    run = commands.add_parser(
+        "exec",
+        help="request, wait, run a command with the credential, then revoke",
+        usage="airlock exec PROFILE [options] -- COMMAND [ARGS...]",
+    )
+    add_request_arguments(run)
+    run.set_defaults(run=cmd_exec)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command: list[str] = []
+    if argv[:1] == ["exec"] and "--" in argv:
+        # Everything after -- is the user's command, options included.
+        command, argv = argv[argv.index("--") + 1 :], argv[: argv.index("--")]
+    args = parser().parse_args(argv)
+    args.command = command
+    try:
+        return args.run(args)
+    except CliError as exc:
+        say(f"airlock: {exc.message}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        say("airlock: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
