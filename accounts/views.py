@@ -21,6 +21,7 @@ from accounts.services import (
     mfa_remove,
     mfa_step_up,
 )
+from accounts.slack_links import slack_link_code_create, slack_unlink
 from accounts.tokens import TokenError, token_create, token_revoke, tokens_of
 from broker.web import request_info
 
@@ -189,3 +190,22 @@ def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     else:
         messages.success(request, f"Token {token.name} revoked.")
     return redirect("api-tokens")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def slack_link(request: HttpRequest) -> HttpResponse:
+    """Link a Slack account with a one-time code, or unlink."""
+    code = None
+    if request.method == "POST":
+        if request.POST.get("action") == "unlink":
+            if slack_unlink(user=request.user, info=request_info(request)):
+                messages.success(request, "Your Slack account is no longer linked.")
+            return redirect("slack-link")
+        code = slack_link_code_create(user=request.user)
+    context = {
+        "slack_enabled": settings.SLACK_ENABLED,
+        "identities": request.user.slack_identities.all(),
+        "code": code,
+    }
+    return render(request, "accounts/slack_link.html", context)

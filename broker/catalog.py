@@ -65,7 +65,9 @@ class ProfileSpec(Strict):
     ticket_required: bool = False
     ticket_pattern: str | None = None
     pending_ttl: Duration = timedelta(hours=1)
-    slack_channel: str | None = None
+    slack_channel: Annotated[str, Field(pattern=r"^[#A-Za-z0-9_-]{1,80}$")] | None = None
+    # Also ask each eligible approver (linked to Slack) in a direct message.
+    slack_dm_approvers: bool = False
 
     @field_validator("max_duration", "pending_ttl")
     @classmethod

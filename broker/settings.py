@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "broker",
     "accounts",
     "approvals",
+    "integrations.slack",
 ]
 
 MIDDLEWARE = [
@@ -192,6 +193,16 @@ AIRLOCK_AUDITOR_GROUP = env.str("AIRLOCK_AUDITOR_GROUP", default="auditors")
 # (and, separately, the client address at 4x) for the window.
 AIRLOCK_LOGIN_MAX_FAILURES = env.int("AIRLOCK_LOGIN_MAX_FAILURES", default=5)
 AIRLOCK_LOGIN_LOCKOUT = timedelta(minutes=env.int("AIRLOCK_LOGIN_LOCKOUT_MINUTES", default=15))
+
+# Slack (off unless both are set; also as *_FILE). SLACK_API_URL points the Web API
+# client elsewhere (the tests' local fake). AIRLOCK_BASE_URL makes links in messages.
+SLACK_BOT_TOKEN = read_secret("SLACK_BOT_TOKEN", required=False)
+SLACK_SIGNING_SECRET = read_secret("SLACK_SIGNING_SECRET", required=False)
+SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api/")
+SLACK_ENABLED = bool(SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)
+AIRLOCK_BASE_URL = env.str("AIRLOCK_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# A request approved through Slack is reminded about this long before its grant expires.
+AIRLOCK_EXPIRY_WARNING = timedelta(minutes=env.int("AIRLOCK_EXPIRY_WARNING_MINUTES", default=10))
 
 # Personal API tokens (the CLI, automation): their longest life, and how many
 # calls one token (or one signed-in user) may make.

@@ -6,6 +6,7 @@ from django.urls import include, path
 from accounts import views as account_views
 from approvals import views as approval_views
 from broker import audit_views, views
+from integrations.slack.views import slack_events
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -34,6 +35,8 @@ urlpatterns = [
     path("mfa/backup-codes/", account_views.mfa_backup_codes, name="mfa-backup-codes"),
     path("mfa/remove/", account_views.mfa_remove_view, name="mfa-remove"),
     path("api/", include("broker.api.urls")),
+    path("slack/events", slack_events, name="slack-events"),
+    path("slack/link/", account_views.slack_link, name="slack-link"),
     path("tokens/", account_views.api_tokens, name="api-tokens"),
     path("tokens/create/", account_views.api_token_create, name="api-token-create"),
     path("tokens/<int:token_id>/revoke/", account_views.api_token_revoke, name="api-token-revoke"),

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
@@ -34,6 +35,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "requests": requests_of(request.user),
         "profiles": requestable_profiles(request.user),
         "mfa_enrolled": has_mfa(request.user),
+        "slack_enabled": settings.SLACK_ENABLED,
     }
     return render(request, "home.html", context)
 

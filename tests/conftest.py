@@ -275,3 +275,42 @@ def celery_worker(transactional_db):
 def fast_password_hashing(settings):
     # The personas' passwords protect nothing; PBKDF2 would only slow the suite.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def slack_server():
+    from tests.slack_fake import FakeSlack
+
+    fake = FakeSlack()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def slack(slack_server, settings, people):
+    """Slack turned on against the local fake; alice, bob and carol are linked."""
+    from django.core.cache import cache
+
+    from accounts.models import SlackIdentity
+    from integrations.slack.views import bolt_app
+
+    settings.SLACK_BOT_TOKEN = "xoxb-test"
+    settings.SLACK_SIGNING_SECRET = "test-signing-secret"
+    settings.SLACK_API_URL = slack_server.url
+    settings.SLACK_ENABLED = True
+    bolt_app.cache_clear()
+    cache.clear()
+    slack_server.clear()
+    slack_server.failures.clear()
+    from django.utils import timezone
+
+    for name in ("alice", "bob", "carol"):
+        SlackIdentity.objects.create(
+            user=getattr(people, name),
+            team_id="T1",
+            slack_user_id=f"U_{name.upper()}",
+            linked_at=timezone.now(),
+            linked_by="email",
+        )
+    yield slack_server
+    bolt_app.cache_clear()

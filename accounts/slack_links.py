@@ -1,0 +1,110 @@
+"""Who a Slack user is: links made from a verified email or a one-time code."""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import SlackIdentity, SlackLinkCode
+from broker import audit
+from broker.models import Source
+
+LINK_CODE_LIFETIME = timedelta(minutes=10)
+
+
+def linked_user(team_id: str, slack_user_id: str):
+    """The active Airlock user linked to this Slack user, or None."""
+    link = (
+        SlackIdentity.objects.select_related("user")
+        .filter(team_id=team_id, slack_user_id=slack_user_id)
+        .first()
+    )
+    return link.user if link and link.user.is_active else None
+
+
+def slack_id_of(user) -> str | None:
+    link = SlackIdentity.objects.filter(user=user).order_by("-linked_at").first()
+    return link.slack_user_id if link else None
+
+
+def _info(team_id: str, slack_user_id: str) -> audit.RequestInfo:
+    return audit.RequestInfo(source=Source.SLACK, user_agent=f"slack:{team_id}/{slack_user_id}")
+
+
+def _link(user, team_id: str, slack_user_id: str, how: str):
+    try:
+        with transaction.atomic():
+            SlackIdentity.objects.create(
+                user=user,
+                team_id=team_id,
+                slack_user_id=slack_user_id,
+                linked_at=timezone.now(),
+                linked_by=how,
+            )
+            audit.record(
+                action="slack.linked",
+                info=_info(team_id, slack_user_id),
+                actor=user,
+                target=user,
+                data={"team_id": team_id, "slack_user_id": slack_user_id, "by": how},
+            )
+    except IntegrityError:
+        return linked_user(team_id, slack_user_id)  # linked meanwhile by another request
+    return user
+
+
+def slack_link_by_email(*, team_id: str, slack_user_id: str, email: str):
+    """Link on first contact when Slack vouches for the email and exactly one
+    active Airlock account has it; otherwise nobody."""
+    email = (email or "").strip()
+    if not email:
+        return None
+    matches = list(get_user_model().objects.filter(email__iexact=email, is_active=True)[:2])
+    if len(matches) != 1:
+        return None
+    return _link(matches[0], team_id, slack_user_id, "email")
+
+
+def _code_hash(code: str) -> str:
+    return hashlib.sha256(code.strip().lower().encode()).hexdigest()
+
+
+def slack_link_code_create(*, user) -> str:
+    """A new one-time code (the old one stops working), valid for ten minutes."""
+    code = secrets.token_hex(8)
+    SlackLinkCode.objects.update_or_create(
+        user=user,
+        defaults={"code_hash": _code_hash(code), "expires_at": timezone.now() + LINK_CODE_LIFETIME},
+    )
+    return code
+
+
+def slack_link_by_code(*, team_id: str, slack_user_id: str, code: str):
+    """The user whose code this is, now linked; None for a wrong or expired code."""
+    with transaction.atomic():
+        found = (
+            SlackLinkCode.objects.select_for_update()
+            .select_related("user")
+            .filter(code_hash=_code_hash(code), expires_at__gt=timezone.now())
+            .first()
+        )
+        if found is None or not found.user.is_active:
+            return None
+        user = found.user
+        found.delete()  # once only
+    current = SlackIdentity.objects.filter(team_id=team_id, slack_user_id=slack_user_id).first()
+    if current is not None:
+        # Never move a Slack account from one person to another silently.
+        return user if current.user_id == user.pk else None
+    return _link(user, team_id, slack_user_id, "code")
+
+
+def slack_unlink(*, user, info: audit.RequestInfo) -> int:
+    with transaction.atomic():
+        count, _ = SlackIdentity.objects.filter(user=user).delete()
+        if count:
+            audit.record(action="slack.unlinked", info=info, actor=user, target=user)
+    return count

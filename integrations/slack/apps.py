@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class SlackConfig(AppConfig):
+    name = "integrations.slack"
+    label = "slack"
+    verbose_name = "Slack"
+
+    def ready(self) -> None:
+        from integrations.slack import signals  # noqa: F401 (connects the notifier)

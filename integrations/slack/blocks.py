@@ -1,0 +1,260 @@
+"""Block Kit for requests, modals and App Home. Everything a user typed is escaped:
+a reason can never mention @channel or forge a link."""
+
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from approvals.models import Approval
+from approvals.selectors import annotate_queue
+from broker.durations import format_duration
+from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant
+
+MAX_TEXT = 2900  # Slack refuses section text over 3000 characters
+
+
+def escape(text: str) -> str:
+    """Slack's mrkdwn escaping: with these three replaced, <!channel>, <@U1> and
+    <http://x|y> cannot be forged."""
+    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def web_url(name: str, **kwargs) -> str:
+    return f"{settings.AIRLOCK_BASE_URL}{reverse(name, kwargs=kwargs)}"
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_TEXT]}}
+
+
+def _header(text: str) -> dict:
+    return {"type": "header", "text": {"type": "plain_text", "text": text}}
+
+
+def _context(text: str) -> dict:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_TEXT]}]}
+
+
+def _button(text: str, action_id: str, value: str = "", style: str = "", url: str = "") -> dict:
+    button: dict = {"type": "button", "text": {"type": "plain_text", "text": text},
+                    "action_id": action_id}  # fmt: skip
+    if value:
+        button["value"] = value
+    if style:
+        button["style"] = style
+    if url:
+        button["url"] = url
+    return button
+
+
+def _utc(moment) -> str:
+    return (
+        f"{moment:%H:%M} UTC"
+        if moment.date() == timezone.now().date()
+        else (f"{moment:%Y-%m-%d %H:%M} UTC")
+    )
+
+
+def status_line(access_request: AccessRequest) -> str:
+    """Where the request stands now, in one line ("Approved by bob (MFA) 1/2")."""
+    decisions = list(access_request.decisions.select_related("approver").order_by("created_at"))
+    approvals = [d for d in decisions if d.decision == Approval.Decision.APPROVE]
+    needed = access_request.profile.policy.approvals_required
+    approved_by = ", ".join(f"{d.approver.get_username()} (MFA)" for d in approvals)
+    status = access_request.status
+    if status == AccessRequest.Status.PENDING:
+        if approvals:
+            return f":hourglass: Approved by {approved_by} {len(approvals)}/{needed}"
+        return f":hourglass: Waiting for approval 0/{needed}"
+    if status == AccessRequest.Status.DENIED:
+        denier = next((d for d in decisions if d.decision == Approval.Decision.DENY), None)
+        who = denier.approver.get_username() if denier else "an approver"
+        return f":no_entry: Denied by {who}: {escape(access_request.decision_reason)}"
+    if status == AccessRequest.Status.CANCELLED:
+        return ":heavy_multiplication_x: Cancelled by the requester"
+    if status == AccessRequest.Status.EXPIRED:
+        return ":zzz: Expired without a decision"
+    grant = Grant.objects.filter(request=access_request).first()
+    prefix = f"Approved by {approved_by} {len(approvals)}/{needed}"
+    if grant is None or grant.status == Grant.Status.SCHEDULED:
+        return f":white_check_mark: {prefix}; starting"
+    if grant.status == Grant.Status.ACTIVE:
+        return f":large_green_circle: Active until {_utc(grant.expires_at)} ({prefix})"
+    if grant.status in (Grant.Status.REVOKING, Grant.Status.REVOKED):
+        if grant.end_reason == "expired":
+            return ":checkered_flag: Expired"
+        return f":stop_sign: {revocation(grant)}"
+    if grant.status == Grant.Status.FAILED:
+        return ":warning: Could not be activated; see the web page"
+    return ":rotating_light: Revocation failing; operators are on it"
+
+
+def revocation(grant: Grant) -> str:
+    """ "Revoked by alice" (and her reason, when it says more than that)."""
+    asked = (
+        AuditEvent.objects.filter(
+            target_type="grant", target_id=str(grant.pk), action="grant.revoke_requested"
+        )
+        .exclude(actor="")
+        .order_by("-seq")
+        .first()
+    )
+    who = asked.actor if asked else "Airlock"
+    reason = grant.end_reason
+    said = "" if not reason or reason == f"revoked by {who}" else f": {escape(reason)}"
+    return f"Revoked by {escape(who)}{said}"
+
+
+def request_message(access_request: AccessRequest, *, buttons: bool = True) -> tuple[str, list]:
+    """The message approvers see: who, what, how long, why, the ticket, history."""
+    profile = access_request.profile
+    who = access_request.requester.get_username()
+    text = f"{who} asks for {profile.slug} for {format_duration(access_request.duration)}"
+    lines = [
+        f"*{escape(who)}* asks for *{escape(profile.title)}* (`{profile.slug}`) "
+        f"for *{format_duration(access_request.duration)}*",
+        f"*Reason:* {escape(access_request.reason) or '_none given_'}",
+    ]
+    if access_request.ticket:
+        lines.append(f"*Ticket:* {escape(access_request.ticket)}")
+    blocks = [_section("\n".join(lines))]
+    row = annotate_queue([access_request])[0]
+    history = "; ".join(
+        f"{format_duration(past.duration)} {past.status} {past.created_at:%Y-%m-%d}"
+        for past in row.history
+    )
+    facts = [*row.hints, f"recent: {history}" if history else "no earlier requests"]
+    blocks.append(_context(escape(" · ".join(facts))))
+    blocks.append(_section(status_line(access_request)))
+    actions = [
+        _button("Open in Airlock", "open_web",
+                url=web_url("request-detail", request_id=access_request.pk)),
+    ]  # fmt: skip
+    if buttons and access_request.status == AccessRequest.Status.PENDING:
+        value = str(access_request.pk)
+        actions = [
+            _button("Approve", "approve", value, "primary"),
+            _button("Deny", "deny", value, "danger"),
+            *actions,
+        ]
+    blocks.append({"type": "actions", "block_id": "decide", "elements": actions})
+    return text, blocks
+
+
+def _input(block_id: str, label: str, element: dict, *, optional=False, hint="") -> dict:
+    block = {"type": "input", "block_id": block_id, "label": {"type": "plain_text", "text": label},
+             "element": {**element, "action_id": "value"}, "optional": optional}  # fmt: skip
+    if hint:
+        block["hint"] = {"type": "plain_text", "text": hint[:150]}
+    return block
+
+
+def _text_input(placeholder: str = "", multiline: bool = False, max_length: int = 2000) -> dict:
+    element = {"type": "plain_text_input", "multiline": multiline, "max_length": max_length}
+    if placeholder:
+        element["placeholder"] = {"type": "plain_text", "text": placeholder}
+    return element
+
+
+def _modal(callback_id: str, title: str, submit: str, blocks: list, metadata: str = "") -> dict:
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": {"type": "plain_text", "text": title[:24]},
+        "submit": {"type": "plain_text", "text": submit},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": metadata,
+        "blocks": blocks,
+    }
+
+
+def request_modal(profiles: list[AccessProfile]) -> dict:
+    options = [
+        {
+            "text": {"type": "plain_text", "text": f"{p.slug}: {p.title}"[:75]},
+            "value": p.slug,
+            "description": {
+                "type": "plain_text",
+                "text": f"up to {format_duration(p.policy.max_duration)}"
+                + ("; ticket required" if p.policy.ticket_required else "")
+                + ("; SSH key" if p.provider_kind == "vault.ssh" else ""),
+            },
+        }
+        for p in profiles[:100]
+    ]
+    blocks = [
+        _input("profile", "Access profile", {"type": "static_select", "options": options}),
+        _input("duration", "For how long", _text_input("1h", max_length=20),
+               hint="e.g. 30m, 1h30m; at most the profile's maximum"),
+        _input("reason", "Reason", _text_input("What are you fixing?", multiline=True),
+               optional=True),
+        _input("ticket", "Ticket", _text_input("INC-123", max_length=100), optional=True),
+        _input("ssh_public_key", "SSH public key (SSH profiles only)",
+               _text_input("ssh-ed25519 AAAA...", multiline=True, max_length=3000),
+               optional=True),
+    ]  # fmt: skip
+    return _modal("request_modal", "Request access", "Request", blocks)
+
+
+def otp_input() -> dict:
+    return _input("otp", "Code from your authenticator app",
+                  _text_input("123456", max_length=16),
+                  hint="Or one of your backup codes.")  # fmt: skip
+
+
+def approve_modal(access_request: AccessRequest, *, needs_otp: bool) -> dict:
+    _, summary = request_message(access_request, buttons=False)
+    last_step = _context("You passed MFA in the last few minutes; confirm to approve.")
+    comment = _input("comment", "Comment", _text_input(multiline=True), optional=True)
+    blocks = [*summary[:2], comment, otp_input() if needs_otp else last_step]
+    return _modal("approve_modal", "Approve with MFA", "Approve", blocks, str(access_request.pk))
+
+
+def deny_modal(access_request: AccessRequest, *, needs_otp: bool) -> dict:
+    _, summary = request_message(access_request, buttons=False)
+    blocks = [
+        *summary[:2],
+        _input("reason", "Why not? (the requester sees this)", _text_input(multiline=True)),
+    ]
+    if needs_otp:
+        blocks.append(otp_input())
+    return _modal("deny_modal", "Deny the request", "Deny", blocks, str(access_request.pk))
+
+
+def home_view(user, *, grants, pending, awaiting) -> dict:
+    blocks: list[dict] = [_header("Your access")]
+    if not grants:
+        blocks.append(_context("No active grants. Type `/access` to ask for some."))
+    for grant in grants:
+        left = ""
+        if grant.status == Grant.Status.ACTIVE:
+            minutes = max(0, int((grant.expires_at - timezone.now()).total_seconds() // 60))
+            left = f", {minutes} min left (until {_utc(grant.expires_at)})"
+        blocks.append({
+            "type": "section",
+            "text": {"type": "mrkdwn",
+                     "text": f"*{grant.request.profile.slug}*: {grant.status}{left}"},
+            "accessory": _button("Relinquish", "relinquish", str(grant.pk), "danger"),
+        })  # fmt: skip
+    blocks.append(_header("Pending requests"))
+    if not pending:
+        blocks.append(_context("Nothing waiting."))
+    for r in pending:
+        blocks.append(_section(f"*{r.profile.slug}* for {format_duration(r.duration)}: "
+                               f"{status_line(r)}"))  # fmt: skip
+    if awaiting is not None:
+        blocks.append(_header("Waiting for your decision"))
+        if not awaiting:
+            blocks.append(_context("Nothing to decide."))
+        for r in awaiting:
+            blocks.append({
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": (
+                    f"*{escape(r.requester.get_username())}* asks for *{r.profile.slug}* for "
+                    f"{format_duration(r.duration)}: {escape(r.reason)[:200]}")},
+            })  # fmt: skip
+            blocks.append({"type": "actions", "elements": [
+                _button("Approve", "approve", str(r.pk), "primary"),
+                _button("Deny", "deny", str(r.pk), "danger"),
+            ]})  # fmt: skip
+    return {"type": "home", "blocks": blocks[:100]}

@@ -1,0 +1,386 @@
+"""What happens when someone uses Airlock in Slack. Listeners are thin: they find
+who is asking, call the lifecycle, and answer; messages are updated by the
+notifier after the change commits."""
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from slack_bolt import App
+from slack_sdk.errors import SlackApiError
+
+from accounts.selectors import recent_step_up
+from accounts.services import MfaError, has_mfa, mfa_step_up
+from accounts.slack_links import linked_user, slack_link_by_code, slack_link_by_email
+from approvals.policy import can_decide
+from approvals.selectors import approval_queue
+from broker import audit, lifecycle
+from broker.durations import format_duration, parse_duration
+from broker.models import AccessProfile, AccessRequest, Grant, Source
+from broker.policy import can_request, requestable_profiles
+from broker.selectors import live_grants_of
+from integrations.slack import blocks
+
+HELP = (
+    "*/access* opens the request form. Or in one line: "
+    "`/access PROFILE DURATION REASON` (e.g. `/access prod-db 1h fixing INC-123`).\n"
+    "`/access status` lists your pending requests and grants; "
+    "`/access revoke GRANT` gives access back; `/access link CODE` links this Slack "
+    "account with the code from Airlock's web page."
+)
+TICKET = re.compile(r"^[A-Z][A-Z0-9]+-[0-9]+$")
+
+
+def info_for(team_id: str, slack_user_id: str) -> audit.RequestInfo:
+    return audit.RequestInfo(source=Source.SLACK, user_agent=f"slack:{team_id}/{slack_user_id}")
+
+
+def unknown_user_text() -> str:
+    return (
+        "I don't know who you are in Airlock yet, so I can't do anything for you. Link your "
+        f"Slack account on <{blocks.web_url('slack-link')}|your Airlock profile page> "
+        "(or ask an admin to set the same email in both)."
+    )
+
+
+def identify(client, team_id: str, slack_user_id: str):
+    """The linked Airlock user; on first contact, link by the email Slack vouches for."""
+    user = linked_user(team_id, slack_user_id)
+    if user is not None:
+        return user
+    try:
+        found = client.users_info(user=slack_user_id)["user"]
+    except SlackApiError:
+        return None
+    if found.get("deleted") or found.get("is_bot") or not found.get("is_email_confirmed"):
+        return None
+    return slack_link_by_email(
+        team_id=team_id, slack_user_id=slack_user_id, email=found.get("profile", {}).get("email")
+    )
+
+
+def tell(client, body: dict, text: str) -> None:
+    """An answer only the clicking user sees: ephemeral in a channel, else a DM."""
+    user = body["user"]["id"]
+    channel = (body.get("channel") or {}).get("id")
+    if channel:
+        client.chat_postEphemeral(channel=channel, user=user, text=text)
+    else:
+        client.chat_postMessage(channel=user, text=text)
+
+
+def _team(body: dict) -> str:
+    return body.get("team_id") or (body.get("team") or {}).get("id") or ""
+
+
+def _find_request(value: str) -> AccessRequest | None:
+    try:
+        return AccessRequest.objects.select_related("profile", "requester").filter(pk=value).first()
+    except ValidationError:  # not a UUID: no such request
+        return None
+
+
+# --- /access ------------------------------------------------------------------
+
+
+def access_command(ack, body, command, client):
+    team, slack_user = command.get("team_id", ""), command.get("user_id", "")
+    text = (command.get("text") or "").strip()
+    words = text.split()
+    user = identify(client, team, slack_user)
+    if words[:1] == ["link"]:
+        if len(words) != 2:
+            return ack("Use `/access link CODE` with the code from Airlock's web page.")
+        if user is not None:
+            return ack(f"This Slack account is already linked to {user.get_username()}.")
+        linked = slack_link_by_code(team_id=team, slack_user_id=slack_user, code=words[1])
+        if linked is None:
+            return ack("That code is not valid (they last 10 minutes and work once).")
+        return ack(f"Linked: in Airlock you are {linked.get_username()}.")
+    if user is None:
+        return ack(unknown_user_text())
+    if words[:1] == ["help"]:
+        return ack(HELP)
+    if words[:1] == ["status"]:
+        return ack(status_text(user))
+    if words[:1] == ["revoke"]:
+        if len(words) != 2:
+            return ack("Use `/access revoke GRANT` (see `/access status` for ids).")
+        try:
+            lifecycle.grant_revoke(
+                grant_id=words[1], actor=user, reason="", info=info_for(team, slack_user)
+            )
+        except lifecycle.LifecycleError as exc:
+            return ack(f"Not revoked: {exc.message}.")
+        return ack("Revoking; the credential stops working in a moment.")
+    if not words:
+        profiles = requestable_profiles(user)
+        if not profiles:
+            return ack("There is no profile you may request.")
+        ack()
+        client.views_open(trigger_id=body["trigger_id"], view=blocks.request_modal(profiles))
+        return None
+    return ack(submit_from_text(user, words, info_for(team, slack_user)))
+
+
+def status_text(user) -> str:
+    pending = AccessRequest.objects.filter(
+        requester=user, status=AccessRequest.Status.PENDING
+    ).select_related("profile")
+    lines = [
+        f"• pending: *{r.profile.slug}* for {format_duration(r.duration)} ({r.pk})" for r in pending
+    ]
+    for grant in live_grants_of(user):
+        until = f" until {grant.expires_at:%H:%M} UTC" if grant.expires_at else ""
+        lines.append(f"• {grant.status}: *{grant.request.profile.slug}*{until} (`{grant.pk}`)")
+    return "\n".join(lines) or "No pending requests and no active grants."
+
+
+def submit_from_text(user, words: list[str], info: audit.RequestInfo) -> str:
+    """`/access PROFILE DURATION REASON...`: submit at once if nothing is missing."""
+    profile = AccessProfile.objects.filter(slug=words[0], enabled=True).first()
+    if profile is None or not can_request(user, profile):
+        return f"There is no profile `{blocks.escape(words[0])}` you may request. {HELP}"
+    if len(words) < 2:
+        return f"How long? e.g. `/access {profile.slug} 1h your reason`."
+    try:
+        duration = parse_duration(words[1])
+    except ValueError as exc:
+        return f"{blocks.escape(str(exc))}."
+    reason = " ".join(words[2:])
+    pattern = re.compile(profile.policy.ticket_pattern) if profile.policy.ticket_pattern else TICKET
+    ticket = next((w.strip(".,;:()") for w in words[2:] if pattern.fullmatch(w.strip(".,;:()"))),
+                  "")  # fmt: skip
+    if profile.provider_kind == "vault.ssh":
+        return "SSH profiles need your public key: type `/access` and use the form."
+    try:
+        access_request = lifecycle.access_request_submit(
+            requester=user, profile=profile, duration=duration, reason=reason, ticket=ticket,
+            info=info,
+        )  # fmt: skip
+    except lifecycle.LifecycleError as exc:
+        details = "; ".join(f"{field}: {text}" for field, text in exc.fields.items())
+        return blocks.escape(f"Not submitted: {details or exc.message}.")
+    return (
+        f"Asked for *{profile.slug}* for {format_duration(duration)}; approvers have been "
+        f"notified (request `{access_request.pk}`)."
+    )
+
+
+def request_submission(ack, body, view, client):
+    team, slack_user = _team(body), body["user"]["id"]
+    user = identify(client, team, slack_user)
+    if user is None:
+        return ack(response_action="errors", errors={"profile": "You are not linked to Airlock."})
+    values = {block: _value(view, block) for block in view["state"]["values"]}
+    profile = AccessProfile.objects.filter(slug=values.get("profile", ""), enabled=True).first()
+    if profile is None:
+        return ack(response_action="errors", errors={"profile": "Choose a profile."})
+    try:
+        duration = parse_duration(values.get("duration", "").strip())
+    except ValueError as exc:
+        return ack(response_action="errors", errors={"duration": str(exc)})
+    try:
+        lifecycle.access_request_submit(
+            requester=user,
+            profile=profile,
+            duration=duration,
+            reason=values.get("reason", ""),
+            ticket=values.get("ticket", ""),
+            ssh_public_key=values.get("ssh_public_key", ""),
+            info=info_for(team, slack_user),
+        )
+    except lifecycle.LifecycleError as exc:
+        errors = {f: m for f, m in exc.fields.items() if f in values} or {"profile": exc.message}
+        return ack(response_action="errors", errors=errors)
+    return ack()
+
+
+# --- approve and deny ---------------------------------------------------------
+
+
+def _decider(body, client) -> tuple[object, AccessRequest] | None:
+    """The clicking approver and the request, or None after telling them why not."""
+    team, slack_user = _team(body), body["user"]["id"]
+    user = identify(client, team, slack_user)
+    if user is None:
+        tell(client, body, unknown_user_text())
+        return None
+    access_request = _find_request(body["actions"][0].get("value", ""))
+    if access_request is None:
+        tell(client, body, "That request does not exist.")
+        return None
+    if not can_decide(user, access_request):
+        tell(client, body, f"You are not an approver for {access_request.profile.slug}.")
+        return None
+    if access_request.status != AccessRequest.Status.PENDING:
+        tell(client, body, f"This request is already {access_request.status}.")
+        return None
+    if access_request.decisions.filter(approver=user).exists():
+        tell(client, body, "You have already decided this request.")
+        return None
+    return user, access_request
+
+
+def _mfa_enrolled(user, body, client, doing: str) -> bool:
+    if has_mfa(user):
+        return True
+    page = blocks.web_url("mfa-enrol")
+    tell(client, body, f"{doing} needs MFA: set up an authenticator app on <{page}|Airlock> first.")
+    return False
+
+
+def approve_clicked(ack, body, client):
+    ack()
+    found = _decider(body, client)
+    if found is None:
+        return
+    user, access_request = found
+    if not _mfa_enrolled(user, body, client, "Approving"):
+        return
+    view = blocks.approve_modal(access_request, needs_otp=recent_step_up(user) is None)
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def deny_clicked(ack, body, client):
+    ack()
+    found = _decider(body, client)
+    if found is None:
+        return
+    user, access_request = found
+    if not _mfa_enrolled(user, body, client, "Denying"):
+        return
+    view = blocks.deny_modal(access_request, needs_otp=recent_step_up(user) is None)
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def _value(view: dict, block: str) -> str:
+    """A text input's value or a select's choice; "" for anything else."""
+    field = view["state"]["values"].get(block)
+    element = field.get("value") if isinstance(field, dict) else None
+    if not isinstance(element, dict):
+        return ""
+    chosen = element.get("selected_option")
+    value = chosen.get("value") if isinstance(chosen, dict) else element.get("value")
+    return value if isinstance(value, str) else ""
+
+
+def _decision_submitted(ack, body, view, client, decide) -> None:
+    team, slack_user = _team(body), body["user"]["id"]
+    user = identify(client, team, slack_user)
+    # Errors must name an input block of the view; the code field if there is one.
+    error_block = next(
+        (b for b in ("otp", "comment", "reason") if b in view["state"]["values"]), "otp"
+    )
+    if user is None:
+        return ack(response_action="errors", errors={error_block: "You are not linked to Airlock."})
+    info = info_for(team, slack_user)
+    code = _value(view, "otp").strip()
+    if code or recent_step_up(user) is None:
+        try:
+            mfa_step_up(user=user, code=code, info=info)
+        except MfaError as exc:
+            return ack(response_action="errors", errors={error_block: str(exc)})
+    try:
+        decide(user, view["private_metadata"], info)
+    except lifecycle.LifecycleError as exc:
+        message = "; ".join(exc.fields.values()) or exc.message
+        return ack(response_action="errors", errors={error_block: message})
+    return ack()
+
+
+def approve_submitted(ack, body, view, client):
+    def decide(user, request_id, info):
+        lifecycle.access_request_approve(
+            request_id=request_id, approver=user, comment=_value(view, "comment"), info=info
+        )
+
+    _decision_submitted(ack, body, view, client, decide)
+
+
+def deny_submitted(ack, body, view, client):
+    def decide(user, request_id, info):
+        lifecycle.access_request_deny(
+            request_id=request_id, approver=user, reason=_value(view, "reason"), info=info
+        )
+
+    _decision_submitted(ack, body, view, client, decide)
+
+
+# --- App Home -----------------------------------------------------------------
+
+
+def publish_home(client, user, slack_user_id: str) -> None:
+    grants = [g for g in live_grants_of(user) if g.status != Grant.Status.REVOKING]
+    pending = list(
+        AccessRequest.objects.filter(requester=user, status=AccessRequest.Status.PENDING)
+        .select_related("profile")
+        .order_by("created_at")[:20]
+    )
+    queue = list(approval_queue(user)[:20])
+    view = blocks.home_view(user, grants=grants, pending=pending, awaiting=queue or None)
+    client.views_publish(user_id=slack_user_id, view=view)
+
+
+def home_opened(event, body, client):
+    user = identify(client, _team(body), event["user"])
+    if user is None:
+        client.views_publish(
+            user_id=event["user"],
+            view={"type": "home", "blocks": [blocks._section(unknown_user_text())]},
+        )
+        return
+    publish_home(client, user, event["user"])
+
+
+def relinquish_clicked(ack, body, client):
+    ack()
+    team, slack_user = _team(body), body["user"]["id"]
+    user = identify(client, team, slack_user)
+    if user is None:
+        tell(client, body, unknown_user_text())
+        return
+    try:
+        lifecycle.grant_revoke(
+            grant_id=body["actions"][0].get("value", ""),
+            actor=user,
+            reason=f"relinquished by {user.get_username()}",
+            info=info_for(team, slack_user),
+        )
+    except lifecycle.LifecycleError as exc:
+        tell(client, body, f"Not revoked: {exc.message}.")
+        return
+    publish_home(client, user, slack_user)
+
+
+def link_clicked(ack):
+    ack()  # a URL button: Slack opens the page, there is nothing to do here
+
+
+def register(app: App) -> None:
+    app.command(re.compile(r"^/access"))(access_command)
+    app.view("request_modal")(request_submission)
+    app.view("approve_modal")(approve_submitted)
+    app.view("deny_modal")(deny_submitted)
+    app.action("approve")(approve_clicked)
+    app.action("deny")(deny_clicked)
+    app.action("relinquish")(relinquish_clicked)
+    app.action("open_web")(link_clicked)
+    app.event("app_home_opened")(home_opened)
+
+
+def build_app() -> App:
+    """The Bolt app, from settings. Listeners run before the HTTP answer
+    (process_before_response): they only touch the database and open modals,
+    so they answer well within Slack's 3 seconds; slow work is in Celery."""
+    from integrations.slack.client import slack_client
+
+    app = App(
+        signing_secret=settings.SLACK_SIGNING_SECRET,
+        client=slack_client(),
+        token_verification_enabled=False,
+        process_before_response=True,
+        raise_error_for_unhandled_request=False,
+    )
+    register(app)
+    return app

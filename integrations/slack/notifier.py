@@ -1,0 +1,167 @@
+"""Slack, kept true: post new requests where their profile says, update every
+message about a request in place after each change, and tell the requester."""
+
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.slack_links import slack_id_of
+from approvals.policy import eligible_approvers
+from broker.models import AccessRequest, AuditEvent, Grant
+from integrations.slack import blocks
+from integrations.slack.models import SlackMessage
+
+logger = logging.getLogger(__name__)
+
+# Audit action -> what the requester is told in a direct message.
+REQUESTER_NEWS = {
+    "request.approved": "approved",
+    "request.denied": "denied",
+    "grant.activated": "active",
+    "grant.revoked": "revoked",
+    "grant.expired": "expired",
+    "grant.failed": "failed",
+}
+
+
+def request_of(event: AuditEvent) -> AccessRequest | None:
+    requests = AccessRequest.objects.select_related("profile", "requester")
+    if event.target_type == "accessrequest":
+        return requests.filter(pk=event.target_id).first()
+    if event.target_type == "grant":
+        return requests.filter(grant__pk=event.target_id).first()
+    return None
+
+
+def handle_event(client, event: AuditEvent) -> None:
+    access_request = request_of(event)
+    if access_request is None:
+        return
+    if event.action == "request.submitted":
+        post_request(client, access_request)
+    else:
+        refresh_messages(client, access_request)
+    news = REQUESTER_NEWS.get(event.action)
+    if news:
+        tell_requester(client, access_request, news, event)
+
+
+def post_request(client, access_request: AccessRequest) -> None:
+    """Ask the approvers (channel and/or DMs, per catalog) and confirm to the requester.
+    Safe to repeat: a message already posted is not posted again."""
+    policy = access_request.profile.policy
+    targets: list[tuple[str, str]] = []
+    if policy.slack_channel:
+        targets.append((SlackMessage.Kind.CHANNEL, policy.slack_channel))
+    if policy.slack_dm_approvers:
+        for approver in eligible_approvers(access_request):
+            if slack_user := slack_id_of(approver):
+                targets.append((SlackMessage.Kind.APPROVER_DM, slack_user))
+    if requester := slack_id_of(access_request.requester):
+        targets.append((SlackMessage.Kind.REQUESTER_DM, requester))
+    rendered = blocks.status_line(access_request)
+    done = set(SlackMessage.objects.filter(request=access_request).values_list("kind", "target"))
+    for kind, target in targets:
+        if (kind, target) in done:
+            continue
+        text, message = _message_for(kind, access_request)
+        posted = client.chat_postMessage(channel=target, text=text, blocks=message)
+        # Updates need the channel's id, which Slack answers with (a DM's, for a user).
+        SlackMessage.objects.create(
+            request=access_request,
+            kind=kind,
+            target=target,
+            channel=posted["channel"],
+            ts=posted["ts"],
+        )
+    access_request.refresh_from_db()
+    if blocks.status_line(access_request) != rendered:
+        refresh_messages(client, access_request)  # it moved on while we were posting
+
+
+def refresh_messages(client, access_request: AccessRequest) -> None:
+    """Render the request as it is now into each of its messages.
+
+    Notifications for one request run in parallel workers; holding the lock on
+    its message rows while reading and sending means the last update to reach
+    Slack was rendered from the newest state. (The rows are Slack's own: the
+    lifecycle never waits on this lock.)"""
+    with transaction.atomic():
+        stored_messages = list(
+            SlackMessage.objects.select_for_update().filter(request=access_request)
+        )
+        if not stored_messages:
+            return
+        access_request = AccessRequest.objects.select_related("profile", "requester").get(
+            pk=access_request.pk
+        )
+        for stored in stored_messages:
+            _update(client, stored, access_request)
+
+
+def _update(client, stored: SlackMessage, access_request: AccessRequest) -> None:
+    text, message = _message_for(stored.kind, access_request)
+    client.chat_update(channel=stored.channel, ts=stored.ts, text=text, blocks=message)
+
+
+def _message_for(kind: str, access_request: AccessRequest) -> tuple[str, list]:
+    if kind == SlackMessage.Kind.REQUESTER_DM:
+        return blocks.request_message(access_request, buttons=False)  # no buttons for the asker
+    return blocks.request_message(access_request)
+
+
+def tell_requester(client, access_request: AccessRequest, news: str, event: AuditEvent) -> None:
+    slack_user = slack_id_of(access_request.requester)
+    if slack_user is None:
+        return
+    slug = access_request.profile.slug
+    if news == "approved":
+        text = f"Your request for *{slug}* was approved; the credential is being minted."
+    elif news == "denied":
+        text = (
+            f"Your request for *{slug}* was denied by {blocks.escape(event.actor)}: "
+            f"{blocks.escape(event.reason)}"
+        )
+    elif news == "active":
+        grant = Grant.objects.get(request=access_request)
+        text = (
+            f"Your access to *{slug}* is active until {_utc(grant.expires_at)}. "
+            f"<{blocks.web_url('grant-detail', grant_id=grant.pk)}|Show the credential> "
+            "on Airlock (once, after MFA)."
+        )
+    elif news == "failed":
+        text = f"Your access to *{slug}* could not be set up; an operator has been alerted."
+    elif news == "expired":
+        text = f"Your access to *{slug}* expired."
+    else:
+        grant = Grant.objects.get(request=access_request)
+        text = f"Your access to *{slug}*: {blocks.revocation(grant)}."
+    client.chat_postMessage(channel=slack_user, text=text)
+
+
+def warn_before_expiry(client, grant: Grant) -> None:
+    slack_user = slack_id_of(grant.request.requester)
+    if slack_user is None or grant.status != Grant.Status.ACTIVE:
+        return
+    minutes = max(1, int((grant.expires_at - timezone.now()).total_seconds() // 60))
+    client.chat_postMessage(
+        channel=slack_user,
+        text=(
+            f"Your access to *{grant.request.profile.slug}* ends in {minutes} minutes "
+            f"({_utc(grant.expires_at)})."
+        ),
+    )
+
+
+def warning_time(grant: Grant) -> datetime | None:
+    if grant.expires_at is None:
+        return None
+    moment = grant.expires_at - settings.AIRLOCK_EXPIRY_WARNING
+    return moment if moment > timezone.now() else None
+
+
+def _utc(moment) -> str:
+    return f"{moment:%H:%M} UTC"

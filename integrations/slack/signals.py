@@ -1,0 +1,30 @@
+"""Every change to a request or grant is an audit event; each one, once committed,
+asks the Slack notifier to bring Slack up to date. The core knows nothing of Slack."""
+
+import logging
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from broker.models import AuditEvent
+
+logger = logging.getLogger(__name__)
+WATCHED = ("request.", "grant.")
+
+
+@receiver(post_save, sender=AuditEvent)
+def audit_event_written(sender, instance: AuditEvent, created: bool, **kwargs) -> None:
+    if not (created and settings.SLACK_ENABLED and instance.action.startswith(WATCHED)):
+        return
+    transaction.on_commit(lambda: enqueue_notification(instance.pk))
+
+
+def enqueue_notification(event_id: int) -> None:
+    try:
+        current_app.send_task("integrations.slack.tasks.notify", args=[event_id])
+    except Exception:
+        # Slack is a convenience: its messages catch up at the next change.
+        logger.exception("could not enqueue the Slack notification for audit event %s", event_id)

@@ -1,0 +1,56 @@
+"""App Home: my grants with time left and Relinquish, my pending requests, and
+what waits for my decision; the expiry warning."""
+
+import json
+
+from broker.models import Grant
+from integrations.slack import notifier
+from integrations.slack.client import slack_client
+from tests.grants import active_grant
+from tests.slack_requests import click, signed_post
+
+
+def open_home(client, user: str):
+    body = json.dumps(
+        {
+            "type": "event_callback",
+            "team_id": "T1",
+            "event": {"type": "app_home_opened", "user": user, "tab": "home"},
+        }
+    )
+    return signed_post(client, body, "application/json")  # fmt: skip
+
+
+def test_home_shows_grants_requests_and_the_queue(client, slack, submit, people, step_up,
+                                                  pg_target):  # fmt: skip
+    grant = active_grant(people, submit, step_up)
+    pending = submit(people.alice, slug="vault-token")
+    assert open_home(client, "U_ALICE").status_code == 200
+    (published,) = slack.made("views.publish")
+    home = json.dumps(published["view"])
+    assert published["user_id"] == "U_ALICE"
+    assert "*test-db*: active" in home and "min left" in home
+    assert f'"value": "{grant.pk}"' in home and "Relinquish" in home
+    assert "*vault-token* for 1h" in home
+    slack.clear()
+    open_home(client, "U_BOB")
+    bob_home = json.dumps(slack.made("views.publish")[0]["view"])
+    assert "Waiting for your decision" in bob_home and f'"value": "{pending.pk}"' in bob_home
+
+
+def test_relinquish_from_home_revokes_and_refreshes(client, slack, submit, people, step_up,
+                                                    pg_target):  # fmt: skip
+    grant = active_grant(people, submit, step_up)
+    click(client, "U_CHARLIE", "relinquish", str(grant.pk), channel=None)
+    assert Grant.objects.get(pk=grant.pk).status == "active"  # charlie is nobody here
+    click(client, "U_ALICE", "relinquish", str(grant.pk), channel=None)
+    assert Grant.objects.get(pk=grant.pk).status == "revoking"
+    assert slack.made("views.publish")[-1]["user_id"] == "U_ALICE"
+
+
+def test_the_requester_is_warned_before_expiry(slack, submit, people, step_up, pg_target):
+    grant = active_grant(people, submit, step_up, duration="30m")
+    assert notifier.warning_time(grant) is not None
+    notifier.warn_before_expiry(slack_client(), grant)
+    (dm,) = slack.made("chat.postMessage")
+    assert dm["channel"] == "U_ALICE" and "ends in 29 minutes" in dm["text"]

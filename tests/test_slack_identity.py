@@ -1,0 +1,63 @@
+"""Who a Slack user is: a verified email on first contact, or a one-time code
+from the web; never a display name. Unknown users can do nothing."""
+
+from accounts.models import SlackIdentity
+from broker.models import AccessRequest, AuditEvent
+from tests.slack_requests import command
+
+
+def test_first_contact_links_by_a_verified_email(client, slack, people, catalog):
+    slack.add_user("U_DAVE", "DAVE@example.com")
+    response = command(client, "U_DAVE", "status")
+    assert response.content.decode() == "No pending requests and no active grants."
+    link = SlackIdentity.objects.get(slack_user_id="U_DAVE")
+    assert link.user == people.dave and link.linked_by == "email"
+    assert AuditEvent.objects.filter(action="slack.linked", actor="dave").exists()
+
+
+def test_an_unverified_or_ambiguous_email_links_nobody(client, slack, people, catalog):
+    slack.add_user("U_X", "dave@example.com", confirmed=False)
+    assert "don't know who you are" in command(client, "U_X", "status").content.decode()
+    people.charlie.email = "shared@example.com"
+    people.charlie.save()
+    people.erin.email = "shared@example.com"
+    people.erin.save()
+    slack.add_user("U_Y", "shared@example.com")
+    assert "don't know who you are" in command(client, "U_Y", "test-db 1h x").content.decode()
+    assert not SlackIdentity.objects.filter(slack_user_id__in=["U_X", "U_Y"]).exists()
+    assert not AccessRequest.objects.exists()
+
+
+def test_link_with_a_code_from_the_web(client, slack, people, catalog):
+    client.force_login(people.charlie)
+    page = client.post("/slack/link/", {"action": "code"})
+    code = page.context["code"]
+    assert f"/access link {code}" in page.content.decode()
+    client.logout()
+    answer = command(client, "U_CHARLIE_SLACK", f"link {code}").content.decode()
+    assert answer == "Linked: in Airlock you are charlie."
+    assert SlackIdentity.objects.get(slack_user_id="U_CHARLIE_SLACK").user == people.charlie
+    # A code works once.
+    again = command(client, "U_OTHER", f"link {code}").content.decode()
+    assert "not valid" in again
+
+
+def test_a_code_cannot_move_a_linked_slack_account(client, slack, people, catalog):
+    client.force_login(people.charlie)
+    code = client.post("/slack/link/", {"action": "code"}).context["code"]
+    answer = command(client, "U_BOB", f"link {code}").content.decode()
+    assert answer == "This Slack account is already linked to bob."
+    assert SlackIdentity.objects.get(slack_user_id="U_BOB").user == people.bob
+
+
+def test_unlink_on_the_web(client, slack, people):
+    client.force_login(people.alice)
+    client.post("/slack/link/", {"action": "unlink"})
+    assert not SlackIdentity.objects.filter(user=people.alice).exists()
+    assert AuditEvent.objects.filter(action="slack.unlinked", actor="alice").exists()
+
+
+def test_without_slack_the_pages_say_so(client, people):
+    client.force_login(people.alice)
+    assert "Slack is not configured" in client.get("/slack/link/").content.decode()
+    assert "Slack is not configured" in client.get("/").content.decode()
