@@ -538,6 +538,37 @@ class AuditEventListView(ApiView):
         summary="Audit events, newest first (auditors)",
         parameters=AUDIT_FILTERS,
         responses={200: paginated(s.AuditEventSerializer), **errors(400, 403)},
+        examples=[
+            OpenApiExample(
+                "One event",
+                response_only=True,
+                value={
+                    "count": 1,
+                    "next": None,
+                    "previous": None,
+                    "results": [
+                        {
+                            "seq": 42,
+                            "created_at": "2026-11-29T09:05:01Z",
+                            "actor": "bob",
+                            "actor_id": 2,
+                            "action": "request.approved",
+                            "target_type": "accessrequest",
+                            "target_id": "6f1c2b1e-8a4d-4d47-9a52-0d8e1c3f2a10",
+                            "from_status": "pending",
+                            "to_status": "approved",
+                            "reason": "",
+                            "source": "slack",
+                            "ip": None,
+                            "user_agent": "slack:T1/U123",
+                            "data": {"approvers": ["bob"], "approvals_required": 1},
+                            "prev_hash": "3b1f…",
+                            "hash": "9e0c…",
+                        }
+                    ],
+                },
+            )
+        ],
     )
     def get(self, request):
         choice_param(request, "source", Source.values)
@@ -575,6 +606,14 @@ class AuditExportView(ApiView):
             (200, "application/x-ndjson"): OpenApiTypes.STR,
             **errors(400, 403),
         },
+        examples=[
+            OpenApiExample(
+                "CSV",
+                response_only=True,
+                media_type="text/csv",
+                value="seq,created_at,actor,actor_id,action,...\n42,2026-11-29T09:05:01Z,bob,...",
+            )
+        ],
     )
     def get(self, request):
         export_format = choice_param(request, "format", sorted(FORMATS), default="csv")
