@@ -235,6 +235,35 @@ def cmd_revoke(args) -> int:
     return ExitCode.OK
 
 
+def cmd_extend(args) -> int:
+    api = Api(load_login())
+    before = api.get(f"grants/{args.grant}/")["extensions"]
+    body = {"duration": args.duration, "reason": args.reason or ""}
+    extension = api.post(f"grants/{args.grant}/extend/", body)
+    say(f"extension {extension['id']} asked for {extension['duration']} more")
+    print(extension["id"])
+    if args.wait:
+        wait_for(
+            lambda: extension_done(api, extension["id"], args.grant, before),
+            args.timeout,
+            "for the extension",
+        )
+    return ExitCode.OK
+
+
+def extension_done(api: Api, request_id: str, grant_id: str, before: int) -> tuple[bool, str]:
+    request = api.get(f"requests/{request_id}/")
+    if request["status"] in ENDED:
+        reason = f": {request['decision_reason']}" if request["decision_reason"] else ""
+        raise CliError(f"extension {ENDED[request['status']]}{reason}", ExitCode.REFUSED)
+    if request["status"] == "pending":
+        return False, "waiting for approval…"
+    grant = api.get(f"grants/{grant_id}/")
+    if grant["extensions"] > before:
+        return True, f"extended until {grant['expires_at']}; get the new credential with creds"
+    return False, "re-issuing the credential…"
+
+
 def cmd_exec(args) -> int:
     if not args.command:
         raise CliError("give the command after --, e.g. airlock exec prod-db -- psql",
@@ -315,6 +344,14 @@ def parser() -> argparse.ArgumentParser:
     revoke.add_argument("grant")
     revoke.add_argument("--reason")
     revoke.set_defaults(run=cmd_revoke)
+
+    extend = commands.add_parser("extend", help="ask for more time on a grant")
+    extend.add_argument("grant")
+    extend.add_argument("--for", dest="duration", required=True, help="how much more, e.g. 30m")
+    extend.add_argument("--reason")
+    extend.add_argument("--wait", action="store_true", help="wait for the new credential")
+    extend.add_argument("--timeout", type=float, default=900)
+    extend.set_defaults(run=cmd_extend)
 
     run = commands.add_parser(
         "exec",

@@ -51,6 +51,25 @@ class ProviderSpec(Strict):
     config: dict[str, Any] = {}
 
 
+class ExtensionSpec(Strict):
+    """When and how a grant of the profile may be extended."""
+
+    max_count: Annotated[int, Field(ge=1, le=10)] = 1
+    # The whole grant, extensions included, lasts at most this long.
+    max_total: Duration
+    # An extension may be asked only once this share of the current window has passed.
+    after_share: Annotated[float, Field(ge=0, lt=1)] = 0.5
+    # required: approvers decide as for a request; auto: approved by the policy.
+    approval: Literal["required", "auto"] = "required"
+
+    @field_validator("max_total")
+    @classmethod
+    def _bounded(cls, value: timedelta) -> timedelta:
+        if value > MAX_DURATION:
+            raise ValueError(f"at most {format_duration(MAX_DURATION)}")
+        return value
+
+
 class ProfileSpec(Strict):
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
     title: Annotated[str, Field(min_length=1, max_length=200)]
@@ -68,6 +87,7 @@ class ProfileSpec(Strict):
     slack_channel: Annotated[str, Field(pattern=r"^[#A-Za-z0-9_-]{1,80}$")] | None = None
     # Also ask each eligible approver (linked to Slack) in a direct message.
     slack_dm_approvers: bool = False
+    extension: ExtensionSpec | None = None
 
     @field_validator("max_duration", "pending_ttl")
     @classmethod
@@ -85,6 +105,15 @@ class ProfileSpec(Strict):
             except re.error as exc:
                 raise ValueError(f"not a valid regular expression: {exc}") from None
         return value
+
+    @model_validator(mode="after")
+    def _extension_beyond_max(self) -> "ProfileSpec":
+        if self.extension and self.extension.max_total <= self.max_duration:
+            raise ValueError(
+                f"extension.max_total {format_duration(self.extension.max_total)} leaves no "
+                f"room beyond max_duration {format_duration(self.max_duration)}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _default_within_max(self) -> "ProfileSpec":

@@ -10,6 +10,7 @@ import json
 import logging
 import re
 from contextlib import suppress
+from dataclasses import replace
 from datetime import timedelta
 from uuid import UUID
 
@@ -24,7 +25,7 @@ from approvals.models import Approval
 from approvals.policy import approvals_count, can_approve, can_decide, eligible_approvers
 from broker import audit
 from broker.durations import format_duration
-from broker.models import AccessProfile, AccessRequest, Grant
+from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant
 from broker.policy import can_request
 from broker.secrets import decrypt_secret, encrypt_secret
 from broker.sshkeys import normalize_public_key
@@ -198,6 +199,9 @@ def access_request_approve(
             to_status=Status.APPROVED,
             data={"approvers": approvers, "approvals_required": needed},
         )
+        if access_request.extends_id:
+            _schedule_extension(access_request)
+            return access_request
         grant = Grant.objects.create(
             request=access_request, duration=access_request.duration, created_at=timezone.now()
         )
@@ -556,6 +560,167 @@ def grant_reveal(*, grant_id: UUID | str, user, info: audit.RequestInfo) -> dict
     return credential
 
 
+# --- extensions ---------------------------------------------------------------
+
+
+def grant_extend_request(
+    *, grant_id: UUID | str, actor, duration: timedelta, reason: str, info: audit.RequestInfo
+) -> AccessRequest:
+    """Ask for more time on a live grant, within the profile's extension rules.
+
+    The extension is an access request of its own (`extends` the grant), so it
+    is decided like any other: on the web, in Slack or through the API, unless
+    the profile approves extensions by policy.
+    """
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        grant = _lock_grant(grant_id)
+        if grant.request.requester_id != actor.pk:
+            raise NotFound("no such grant")
+        rules = grant.profile.policy.extension
+        if rules is None:
+            raise NotAllowed(f"{grant.profile.slug} does not allow extensions")
+        if grant.status != GrantStatus.ACTIVE:
+            raise Conflict(f"the grant is {grant.status}")
+        now = timezone.now()
+        errors: dict[str, str] = {}
+        if duration <= timedelta(0):
+            errors["duration"] = "must be positive"
+        elif grant.duration + duration > rules.max_total:
+            room = max(rules.max_total - grant.duration, timedelta(0))
+            errors["duration"] = (
+                f"at most {format_duration(room)} more "
+                f"({format_duration(rules.max_total)} in all for {grant.profile.slug})"
+            )
+        if grant.profile.policy.reason_required and not reason:
+            errors["reason"] = "a reason is required"
+        elif len(reason) > MAX_REASON_LENGTH:
+            errors["reason"] = f"at most {MAX_REASON_LENGTH} characters"
+        if errors:
+            raise InvalidRequest("the extension is not valid", fields=errors)
+        asked = grant.extension_requests.filter(status__in=[Status.PENDING, Status.APPROVED])
+        if asked.filter(status=Status.PENDING).exists() or asked.count() > grant.extensions:
+            raise Conflict("an extension of this grant is already under way")
+        if grant.extensions >= rules.max_count:
+            raise Conflict(f"this grant was already extended {grant.extensions} time(s)")
+        opens_at = grant.activated_at + (grant.expires_at - grant.activated_at) * rules.after_share
+        if now < opens_at:
+            raise Conflict(f"an extension can be asked from {opens_at:%H:%M:%S} UTC")
+        extension = AccessRequest.objects.create(
+            profile=grant.profile,
+            requester=actor,
+            duration=duration,
+            reason=reason,
+            ticket=grant.request.ticket,
+            source=info.source,
+            created_at=now,
+            pending_until=min(now + grant.profile.policy.pending_ttl, grant.expires_at),
+            extends=grant,
+        )
+        audit.record(
+            action="request.submitted",
+            info=info,
+            actor=actor,
+            target=extension,
+            to_status=Status.PENDING,
+            reason=reason,
+            data={
+                "profile": grant.profile.slug,
+                "duration": format_duration(duration),
+                "extends": str(grant.pk),
+            },
+        )
+        if rules.approval == "auto":
+            extension.status = Status.APPROVED
+            extension.decided_at = now
+            extension.save(update_fields=["status", "decided_at"])
+            audit.record(
+                action="request.approved",
+                info=info,
+                target=extension,
+                from_status=Status.PENDING,
+                to_status=Status.APPROVED,
+                data={"by_policy": f"{grant.profile.slug}: extension.approval auto"},
+            )
+            _schedule_extension(extension)
+    return extension
+
+
+def _schedule_extension(extension: AccessRequest) -> None:
+    audit.record(
+        action="grant.extension_scheduled",
+        info=audit.SYSTEM,
+        target=extension.extends,
+        data={"request": str(extension.pk), "duration": format_duration(extension.duration)},
+    )
+    transaction.on_commit(lambda: _enqueue("broker.tasks.extend_grant", extension.pk))
+
+
+def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
+    """Re-issue an approved extension's credential with the later expiry, then revoke
+    the old one. Idempotent: an extension is applied once."""
+    with transaction.atomic():
+        extension = _lock_request(request_id)
+        if extension.extends_id is None or extension.status != Status.APPROVED:
+            return None
+        grant = _claim_grant(extension.extends_id, [GrantStatus.ACTIVE])
+        if grant is None:
+            if Grant.objects.filter(pk=extension.extends_id, status=GrantStatus.ACTIVE).exists():
+                raise TryAgainLater("the grant is busy")  # someone holds its lock
+            return None  # it ended meanwhile: nothing to extend
+        applied = AuditEvent.objects.filter(
+            action="grant.extended", target_id=str(grant.pk), data__request=str(extension.pk)
+        )
+        if applied.exists():
+            return None
+        provider = get_provider(grant.profile.provider_kind)
+        new_expiry = grant.expires_at + extension.duration
+        context = replace(_context(grant), expires_at=new_expiry, serial=grant.extensions + 1)
+        try:
+            issued = _call_provider(provider.grant, context)
+        except ProviderError as exc:
+            if not exc.permanent:
+                raise TryAgainLater(str(exc)) from exc
+            audit.record(
+                action="grant.extension_failed",
+                info=audit.SYSTEM,
+                target=grant,
+                reason=str(exc),
+                data={"request": str(extension.pk)},
+            )
+            return grant
+        old_handle = grant.handle
+        old_expiry = grant.expires_at
+        grant.handle = issued.handle
+        grant.secret = encrypt_secret(json.dumps(issued.credential))
+        grant.revealed_at = None
+        grant.expires_at = new_expiry
+        grant.duration += extension.duration
+        grant.extensions += 1
+        grant.save()
+        audit.record(
+            action="grant.extended",
+            info=audit.SYSTEM,
+            target=grant,
+            data={
+                "request": str(extension.pk),
+                "old_expires_at": old_expiry.isoformat(),
+                "expires_at": new_expiry.isoformat(),
+                "handle": issued.handle,
+            },
+        )
+        transaction.on_commit(
+            lambda: _enqueue("broker.tasks.expire_grant", grant.id, eta=new_expiry)
+        )
+    # The old credential goes only once the new one is recorded; if this fails it
+    # still dies at its own expiry at the source, and the reconciler reports it.
+    try:
+        _call_provider(provider.revoke, old_handle)
+    except ProviderError as exc:
+        logger.error("ALERT old credential of extended grant %s not revoked: %s", grant.id, exc)
+    return grant
+
+
 def sweep() -> dict[str, int]:
     """The third line of defence; runs from Celery beat every few seconds.
 
@@ -583,7 +748,27 @@ def sweep() -> dict[str, int]:
     for pk in _ids(stalled_activations):
         with suppress(TryAgainLater):
             counts["activations_retried"] += grant_activate(grant_id=pk) is not None
+    # Approved extensions whose task was lost (applying one twice is a no-op).
+    counts["extensions_retried"] = 0
+    for pk in _unapplied_extensions(now):
+        with suppress(TryAgainLater):
+            counts["extensions_retried"] += grant_extend_execute(request_id=pk) is not None
     return counts
+
+
+def _unapplied_extensions(now) -> list:
+    """Approved extension requests of active grants that no grant.extended event names."""
+    candidates = AccessRequest.objects.filter(
+        status=Status.APPROVED,
+        extends__status=GrantStatus.ACTIVE,
+        decided_at__lte=now - SCHEDULED_GRACE,
+    ).values_list("pk", flat=True)[:500]
+    applied = set(
+        AuditEvent.objects.filter(
+            action="grant.extended", data__request__in=[str(pk) for pk in candidates]
+        ).values_list("data__request", flat=True)
+    )
+    return [pk for pk in candidates if str(pk) not in applied]
 
 
 def _ids(queryset, limit: int = 500) -> list:
@@ -690,9 +875,9 @@ def _context(grant: Grant) -> GrantContext:
     )
 
 
-def _enqueue(task_name: str, grant_id, eta=None) -> None:
+def _enqueue(task_name: str, object_id, eta=None) -> None:
     # The sweeper catches anything lost here (broker down at commit time).
     try:
-        current_app.send_task(task_name, args=[str(grant_id)], eta=eta)
+        current_app.send_task(task_name, args=[str(object_id)], eta=eta)
     except Exception:
-        logger.exception("could not enqueue %s for grant %s; the sweeper will", task_name, grant_id)
+        logger.exception("could not enqueue %s for %s; the sweeper will", task_name, object_id)

@@ -64,6 +64,10 @@ class AccessRequest(models.Model):
     pending_until = models.DateTimeField()
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
+    # Set when this request asks for more time on a live grant instead of a new one.
+    extends = models.ForeignKey(
+        "Grant", null=True, blank=True, on_delete=models.PROTECT, related_name="extension_requests"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -109,6 +113,7 @@ class Grant(models.Model):
     secret = models.BinaryField(null=True, editable=False)
     revealed_at = models.DateTimeField(null=True, blank=True)
     activation_attempts = models.PositiveSmallIntegerField(default=0)
+    extensions = models.PositiveSmallIntegerField(default=0)
     revoke_attempts = models.PositiveSmallIntegerField(default=0)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)

@@ -9,11 +9,11 @@ from broker import lifecycle
 from broker.reconcile import report_orphans
 
 
-def _run_or_retry(task: Task, step: Callable, grant_id: str) -> None:
+def _run_or_retry(task: Task, step: Callable, **ids: str) -> None:
     # The lifecycle records every attempt and gives up by itself (failed /
     # revoke_failed) when retrying cannot help, so the task only backs off.
     try:
-        step(grant_id=grant_id)
+        step(**ids)
     except lifecycle.TryAgainLater as exc:
         # Exponential with full jitter, so retries of many grants do not stampede.
         countdown = random.uniform(1, min(300, 2 ** (task.request.retries + 1)))  # noqa: S311
@@ -22,17 +22,22 @@ def _run_or_retry(task: Task, step: Callable, grant_id: str) -> None:
 
 @shared_task(bind=True, max_retries=None)
 def activate_grant(self, grant_id: str) -> None:
-    _run_or_retry(self, lifecycle.grant_activate, grant_id)
+    _run_or_retry(self, lifecycle.grant_activate, grant_id=grant_id)
 
 
 @shared_task(bind=True, max_retries=None)
 def expire_grant(self, grant_id: str) -> None:
-    _run_or_retry(self, lifecycle.grant_expire, grant_id)
+    _run_or_retry(self, lifecycle.grant_expire, grant_id=grant_id)
 
 
 @shared_task(bind=True, max_retries=None)
 def revoke_grant(self, grant_id: str) -> None:
-    _run_or_retry(self, lifecycle.grant_revoke_execute, grant_id)
+    _run_or_retry(self, lifecycle.grant_revoke_execute, grant_id=grant_id)
+
+
+@shared_task(bind=True, max_retries=None)
+def extend_grant(self, request_id: str) -> None:
+    _run_or_retry(self, lifecycle.grant_extend_execute, request_id=request_id)
 
 
 @shared_task

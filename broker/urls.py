@@ -19,6 +19,7 @@ urlpatterns = [
     path("grants/<uuid:grant_id>/", views.grant_detail, name="grant-detail"),
     path("grants/<uuid:grant_id>/reveal/", views.grant_reveal, name="grant-reveal"),
     path("grants/<uuid:grant_id>/revoke/", views.grant_revoke, name="grant-revoke"),
+    path("grants/<uuid:grant_id>/extend/", views.grant_extend, name="grant-extend"),
     path("approvals/", approval_views.queue, name="approval-queue"),
     path("audit/", audit_views.audit_log, name="audit-log"),
     path("audit/verify/", audit_views.audit_verify, name="audit-verify"),

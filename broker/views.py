@@ -14,6 +14,7 @@ from approvals.models import Approval
 from approvals.policy import can_decide
 from broker import lifecycle
 from broker.credentials import credential_lines
+from broker.durations import parse_duration
 from broker.forms import RequestForm
 from broker.health import provider_health
 from broker.models import AccessRequest, Grant
@@ -170,7 +171,17 @@ def _grant_for(user, grant_id) -> Grant:
 @require_GET
 def grant_detail(request: HttpRequest, grant_id) -> HttpResponse:
     grant = _grant_for(request.user, grant_id)
-    return render(request, "broker/grant_detail.html", {"grant": grant, "req": grant.request})
+    extension = grant.profile.policy.extension
+    context = {
+        "grant": grant,
+        "req": grant.request,
+        "extension": extension,
+        "may_extend": extension is not None
+        and grant.status == Grant.Status.ACTIVE
+        and grant.request.requester_id == request.user.pk
+        and grant.extensions < extension.max_count,
+    }
+    return render(request, "broker/grant_detail.html", context)
 
 
 def _grant_page(request, grant_id) -> str:
@@ -211,6 +222,31 @@ def grant_revoke(request: HttpRequest, grant_id) -> HttpResponse:
         return lifecycle_error_response(request, exc, _grant_page(request, grant_id))
     messages.success(request, "Access is being revoked.")
     return redirect("grant-detail", grant_id=grant_id)
+
+
+@login_required
+@require_POST
+def grant_extend(request: HttpRequest, grant_id) -> HttpResponse:
+    try:
+        duration = parse_duration(request.POST.get("duration", "").strip())
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("grant-detail", grant_id=grant_id)
+    try:
+        extension = lifecycle.grant_extend_request(
+            grant_id=grant_id,
+            actor=request.user,
+            duration=duration,
+            reason=request.POST.get("reason", ""),
+            info=request_info(request),
+        )
+    except lifecycle.InvalidRequest as exc:
+        messages.error(request, "; ".join(exc.fields.values()) or exc.message)
+        return redirect("grant-detail", grant_id=grant_id)
+    except lifecycle.LifecycleError as exc:
+        return lifecycle_error_response(request, exc, _grant_page(request, grant_id))
+    messages.success(request, "More time asked for.")
+    return redirect("request-detail", request_id=extension.pk)
 
 
 @require_GET

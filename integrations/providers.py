@@ -39,6 +39,8 @@ class GrantContext:
     config: dict[str, Any]
     expires_at: datetime
     ssh_public_key: str = ""
+    # 0 for the first credential of a grant; n for the one re-issued by its n-th extension.
+    serial: int = 0
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ TEST_CATALOG = textwrap.dedent(
         default_duration: 1h
         ticket_pattern: "^INC-[0-9]+$"
         pending_ttl: 30m
+        extension: {max_count: 2, max_total: 3h, after_share: 0.5}
       - id: test-db-critical
         title: Test database, two approvals
         provider:
@@ -74,6 +75,7 @@ TEST_CATALOG = textwrap.dedent(
         requesters: {groups: [engineers]}
         approvers: {groups: [sre]}
         max_duration: 2h
+        extension: {max_total: 4h, after_share: 0, approval: auto}
       - id: vault-db
         title: Database credentials from Vault
         provider:

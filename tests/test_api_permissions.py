@@ -61,6 +61,14 @@ MATRIX = {
         {},
         {"alice": OK, "bob": OK, "charlie": MISSING, "dave": FORBIDDEN, "admin": OK},
     ),
+    # vault-token extends by policy, but the grant is not active yet: its owner gets
+    # past the checks to a 409; nobody else may extend someone's grant.
+    "api-grant-extend": (
+        "post",
+        "grant",
+        {"duration": "30m", "reason": "more"},
+        {"alice": CONFLICT, "bob": MISSING, "charlie": MISSING, "dave": MISSING, "admin": MISSING},
+    ),
     # The grant is not active yet: its owner gets past the checks to a 409, nobody
     # else learns it exists, approvers and admins included.
     "api-grant-reveal": (

@@ -216,3 +216,19 @@ def test_credential_formats(kind, credential, output, expected):
 def test_psql_format_is_for_postgres_only():
     with pytest.raises(cli.CliError, match="for PostgreSQL roles"):
         cli.format_credential("aws", {}, "psql")
+
+
+@pytest.mark.slow
+def test_extend_waits_for_the_new_credential(
+    airlock, people, submit, step_up, vault, pg_target, celery_worker, capsys
+):
+    from tests.grants import active_grant
+
+    grant = active_grant(people, submit, step_up, slug="vault-token")  # extends by policy
+    airlock.login(people.alice)
+    code = airlock("extend", str(grant.pk), "--for", "30m", "--reason", "more", "--wait",
+                   "--timeout", "30")  # fmt: skip
+    assert code == ExitCode.OK
+    assert "extended until" in capsys.readouterr().err
+    grant.refresh_from_db()
+    assert grant.extensions == 1 and grant.secret is not None

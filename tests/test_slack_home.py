@@ -54,3 +54,27 @@ def test_the_requester_is_warned_before_expiry(slack, submit, people, step_up, p
     notifier.warn_before_expiry(slack_client(), grant)
     (dm,) = slack.made("chat.postMessage")
     assert dm["channel"] == "U_ALICE" and "ends in 29 minutes" in dm["text"]
+    assert '"action_id": "extend"' in json.dumps(dm["blocks"])  # test-db allows extensions
+
+
+def test_extend_from_slack(client, slack, submit, people, step_up, pg_target):
+    from django.utils import timezone
+
+    from tests.slack_requests import submit_view
+
+    grant = active_grant(people, submit, step_up)
+    Grant.objects.filter(pk=grant.pk).update(
+        activated_at=timezone.now() - grant.duration * 0.6,
+        expires_at=timezone.now() + grant.duration * 0.4,
+    )
+    click(client, "U_CHARLIE", "extend", str(grant.pk), channel=None)
+    assert "not yours" in slack.made("chat.postMessage")[-1]["text"]
+    click(client, "U_ALICE", "extend", str(grant.pk), channel=None)
+    view = slack.made("views.open")[-1]["view"]
+    assert view["callback_id"] == "extend_modal" and "at most 2h50m more" in json.dumps(view)
+    bad = submit_view(client, "U_ALICE", "extend_modal", {"duration": "5h"}, str(grant.pk))
+    assert "at most 2h50m more" in bad.json()["errors"]["duration"]
+    ok = submit_view(client, "U_ALICE", "extend_modal",
+                     {"duration": "30m", "reason": "migration"}, str(grant.pk))  # fmt: skip
+    assert ok.content == b""
+    assert grant.extension_requests.get().status == "pending"

@@ -89,6 +89,9 @@ class RequestSerializer(serializers.Serializer):
     approvals_required = serializers.IntegerField(source="profile.policy.approvals_required")
     decisions = DecisionSerializer(many=True)
     grant = serializers.SerializerMethodField()
+    extends = serializers.UUIDField(
+        source="extends_id", allow_null=True, help_text="The grant this request would extend."
+    )
 
     def get_grant(self, access_request: AccessRequest) -> GrantSummarySerializer(allow_null=True):
         grant = getattr(access_request, "grant", None)
@@ -113,6 +116,7 @@ class GrantSerializer(serializers.Serializer):
         help_text="True while the credential can still be revealed (once)."
     )
     revealed_at = serializers.DateTimeField(allow_null=True)
+    extensions = serializers.IntegerField(help_text="How many times it was extended.")
 
     def get_seconds_left(self, grant: Grant) -> int:
         if grant.status != Grant.Status.ACTIVE or grant.expires_at is None:
@@ -133,6 +137,11 @@ class ApproveSerializer(OtpSerializer):
 
 class DenySerializer(OtpSerializer):
     reason = serializers.CharField(max_length=2000, help_text="Why: the requester sees it.")
+
+
+class ExtendSerializer(serializers.Serializer):
+    duration = DurationField(help_text="How much longer.")
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
 class ReasonSerializer(serializers.Serializer):

@@ -34,6 +34,11 @@ urlpatterns = [
         name="api-grant-revoke",
     ),
     path(
+        "v1/grants/<uuid:grant_id>/extend/",
+        views.GrantExtendView.as_view(),
+        name="api-grant-extend",
+    ),
+    path(
         "v1/grants/<uuid:grant_id>/reveal/",
         views.GrantRevealView.as_view(),
         name="api-grant-reveal",

@@ -139,6 +139,7 @@ REQUEST_EXAMPLE = OpenApiExample(
         "approvals_required": 1,
         "decisions": [],
         "grant": None,
+        "extends": None,
     },
 )
 GRANT_EXAMPLE = OpenApiExample(
@@ -160,6 +161,7 @@ GRANT_EXAMPLE = OpenApiExample(
         "end_reason": "",
         "credential_available": True,
         "revealed_at": None,
+        "extensions": 0,
     },
 )
 
@@ -480,6 +482,40 @@ class GrantRevokeView(ApiView):
             info=self.info(),
         )
         return Response(s.GrantSerializer(GRANTS.get(pk=grant_id)).data)
+
+
+class GrantExtendView(ApiView):
+    @extend_schema(
+        operation_id="grants_extend",
+        summary="Ask for more time on my grant, when its profile allows",
+        description=(
+            "Creates an extension request (`extends` names the grant), decided like any "
+            "request unless the profile approves extensions by policy. Once approved, the "
+            "credential is re-issued with the later expiry and the old one revoked; reveal "
+            "the new one."
+        ),
+        request=s.ExtendSerializer,
+        responses={201: s.RequestSerializer, **errors(400, 403, 404, 409)},
+        examples=[
+            OpenApiExample(
+                "Thirty minutes more",
+                request_only=True,
+                value={"duration": "30m", "reason": "the migration is still running"},
+            )
+        ],
+    )
+    def post(self, request, grant_id):
+        visible_grant(request.user, grant_id)
+        body = s.ExtendSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        extension = lifecycle.grant_extend_request(
+            grant_id=grant_id,
+            actor=request.user,
+            duration=body.validated_data["duration"],
+            reason=body.validated_data.get("reason", ""),
+            info=self.info(),
+        )
+        return Response(s.RequestSerializer(REQUESTS.get(pk=extension.pk)).data, status=201)
 
 
 class GrantRevealView(ApiView):

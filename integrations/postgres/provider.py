@@ -75,6 +75,8 @@ class PostgresRoleProvider:
     def grant(self, context: GrantContext) -> Issued:
         config = context.config
         role = config.get("role_prefix", "airlock_") + context.grant_id.replace("-", "")[:20]
+        if context.serial:
+            role += f"x{context.serial}"  # an extension's new role beside the old one
         password = secrets.token_urlsafe(32)
         options = sql.SQL(
             "LOGIN INHERIT CONNECTION LIMIT {limit} VALID UNTIL {until} PASSWORD {verifier}"

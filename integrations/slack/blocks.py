@@ -1,6 +1,8 @@
 """Block Kit for requests, modals and App Home. Everything a user typed is escaped:
 a reason can never mention @channel or forge a link."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
@@ -74,8 +76,11 @@ def status_line(access_request: AccessRequest) -> str:
         return ":heavy_multiplication_x: Cancelled by the requester"
     if status == AccessRequest.Status.EXPIRED:
         return ":zzz: Expired without a decision"
+    prefix = f"Approved by {approved_by or 'the policy'} {len(approvals)}/{needed}"
+    if access_request.extends_id:
+        extended = access_request.extends
+        return f":white_check_mark: {prefix}; the grant now ends {_utc(extended.expires_at)}"
     grant = Grant.objects.filter(request=access_request).first()
-    prefix = f"Approved by {approved_by} {len(approvals)}/{needed}"
     if grant is None or grant.status == Grant.Status.SCHEDULED:
         return f":white_check_mark: {prefix}; starting"
     if grant.status == Grant.Status.ACTIVE:
@@ -110,9 +115,10 @@ def request_message(access_request: AccessRequest, *, buttons: bool = True) -> t
     profile = access_request.profile
     who = access_request.requester.get_username()
     text = f"{who} asks for {profile.slug} for {format_duration(access_request.duration)}"
+    more = " more on a live grant" if access_request.extends_id else ""
     lines = [
         f"*{escape(who)}* asks for *{escape(profile.title)}* (`{profile.slug}`) "
-        f"for *{format_duration(access_request.duration)}*",
+        f"for *{format_duration(access_request.duration)}*{more}",
         f"*Reason:* {escape(access_request.reason) or '_none given_'}",
     ]
     if access_request.ticket:
@@ -219,6 +225,28 @@ def deny_modal(access_request: AccessRequest, *, needs_otp: bool) -> dict:
     if needs_otp:
         blocks.append(otp_input())
     return _modal("deny_modal", "Deny the request", "Deny", blocks, str(access_request.pk))
+
+
+def expiry_warning(grant: Grant, text: str) -> list:
+    """The warning, with an Extend button when the profile allows one more."""
+    rules = grant.request.profile.policy.extension
+    message = [_section(text)]
+    if rules is not None and grant.extensions < rules.max_count:
+        message.append(
+            {"type": "actions", "elements": [_button("Extend", "extend", str(grant.pk))]}
+        )
+    return message
+
+
+def extend_modal(grant: Grant) -> dict:
+    rules = grant.request.profile.policy.extension
+    room = format_duration(max(rules.max_total - grant.duration, timedelta(0)))
+    blocks = [
+        _input("duration", "How much more", _text_input("30m", max_length=20),
+               hint=f"at most {room} more"),
+        _input("reason", "Why", _text_input(multiline=True), optional=True),
+    ]  # fmt: skip
+    return _modal("extend_modal", "Extend access", "Ask", blocks, str(grant.pk))
 
 
 def home_view(user, *, grants, pending, awaiting) -> dict:

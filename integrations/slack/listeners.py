@@ -353,6 +353,48 @@ def relinquish_clicked(ack, body, client):
     publish_home(client, user, slack_user)
 
 
+def extend_clicked(ack, body, client):
+    ack()
+    user = identify(client, _team(body), body["user"]["id"])
+    grant = _find_grant(body["actions"][0].get("value", ""))
+    if user is None or grant is None or grant.request.requester_id != user.pk:
+        tell(client, body, "That grant is not yours, or it does not exist.")
+        return
+    if grant.request.profile.policy.extension is None or grant.status != Grant.Status.ACTIVE:
+        tell(client, body, "This grant cannot be extended.")
+        return
+    client.views_open(trigger_id=body["trigger_id"], view=blocks.extend_modal(grant))
+
+
+def extend_submitted(ack, body, view, client):
+    team, slack_user = _team(body), body["user"]["id"]
+    user = identify(client, team, slack_user)
+    if user is None:
+        return ack(response_action="errors", errors={"duration": "You are not linked to Airlock."})
+    try:
+        duration = parse_duration(_value(view, "duration").strip())
+        lifecycle.grant_extend_request(
+            grant_id=view["private_metadata"],
+            actor=user,
+            duration=duration,
+            reason=_value(view, "reason"),
+            info=info_for(team, slack_user),
+        )
+    except ValueError as exc:
+        return ack(response_action="errors", errors={"duration": str(exc)})
+    except lifecycle.LifecycleError as exc:
+        message = "; ".join(exc.fields.values()) or exc.message
+        return ack(response_action="errors", errors={"duration": message})
+    return ack()
+
+
+def _find_grant(value: str) -> Grant | None:
+    try:
+        return Grant.objects.select_related("request__profile").filter(pk=value).first()
+    except ValidationError:  # not a UUID: no such grant
+        return None
+
+
 def link_clicked(ack):
     ack()  # a URL button: Slack opens the page, there is nothing to do here
 
@@ -365,6 +407,8 @@ def register(app: App) -> None:
     app.action("approve")(approve_clicked)
     app.action("deny")(deny_clicked)
     app.action("relinquish")(relinquish_clicked)
+    app.action("extend")(extend_clicked)
+    app.view("extend_modal")(extend_submitted)
     app.action("open_web")(link_clicked)
     app.event("app_home_opened")(home_opened)
 

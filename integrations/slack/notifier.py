@@ -24,6 +24,7 @@ REQUESTER_NEWS = {
     "grant.revoked": "revoked",
     "grant.expired": "expired",
     "grant.failed": "failed",
+    "grant.extended": "extended",
 }
 
 
@@ -44,6 +45,11 @@ def handle_event(client, event: AuditEvent) -> None:
         post_request(client, access_request)
     else:
         refresh_messages(client, access_request)
+    if event.action == "grant.extended":
+        # The extension's own messages show the new end too.
+        extension = AccessRequest.objects.filter(pk=event.data.get("request")).first()
+        if extension is not None:
+            refresh_messages(client, extension)
     news = REQUESTER_NEWS.get(event.action)
     if news:
         tell_requester(client, access_request, news, event)
@@ -132,6 +138,13 @@ def tell_requester(client, access_request: AccessRequest, news: str, event: Audi
             f"<{blocks.web_url('grant-detail', grant_id=grant.pk)}|Show the credential> "
             "on Airlock (once, after MFA)."
         )
+    elif news == "extended":
+        grant = Grant.objects.get(request=access_request)
+        text = (
+            f"Your access to *{slug}* was extended until {_utc(grant.expires_at)}. The "
+            f"credential was re-issued: <{blocks.web_url('grant-detail', grant_id=grant.pk)}|"
+            "show the new one> on Airlock."
+        )
     elif news == "failed":
         text = f"Your access to *{slug}* could not be set up; an operator has been alerted."
     elif news == "expired":
@@ -147,12 +160,12 @@ def warn_before_expiry(client, grant: Grant) -> None:
     if slack_user is None or grant.status != Grant.Status.ACTIVE:
         return
     minutes = max(1, int((grant.expires_at - timezone.now()).total_seconds() // 60))
+    text = (
+        f"Your access to *{grant.request.profile.slug}* ends in {minutes} minutes "
+        f"({_utc(grant.expires_at)})."
+    )
     client.chat_postMessage(
-        channel=slack_user,
-        text=(
-            f"Your access to *{grant.request.profile.slug}* ends in {minutes} minutes "
-            f"({_utc(grant.expires_at)})."
-        ),
+        channel=slack_user, text=text, blocks=blocks.expiry_warning(grant, text)
     )
 
 

@@ -52,8 +52,8 @@ def _is_object(value, *keys: str) -> bool:
     return isinstance(value, dict) and all(isinstance(value.get(key), str) for key in keys)
 
 
-KNOWN_ACTIONS = {"approve", "deny", "relinquish", "open_web"}
-KNOWN_VIEWS = {"request_modal", "approve_modal", "deny_modal"}
+KNOWN_ACTIONS = {"approve", "deny", "relinquish", "extend", "open_web"}
+KNOWN_VIEWS = {"request_modal", "approve_modal", "deny_modal", "extend_modal"}
 
 
 def payload_problem(request: HttpRequest) -> str | None:
