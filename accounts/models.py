@@ -87,3 +87,15 @@ class SlackLinkCode(models.Model):
 
     def __str__(self) -> str:
         return f"Slack link code of {self.user}"
+
+
+class Preferences(models.Model):
+    """Per-user settings: the time zone weighs in "off-hours" risk."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preferences"
+    )
+    timezone = models.CharField(max_length=64, default="UTC")
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user}"

@@ -23,6 +23,8 @@ class Approval(models.Model):
     mfa_verified_at = models.DateTimeField()
     mfa_method = models.CharField(max_length=16, blank=True)  # totp or backup_code
     created_at = models.DateTimeField()
+    # Which approval step (0-based) this decision was made in.
+    step = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["created_at"]

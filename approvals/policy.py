@@ -1,25 +1,76 @@
-"""Separation of duties: who may decide a request, and how many must agree."""
+"""Separation of duties: who may decide a request, in which step, and how many
+must agree."""
+
+from collections import Counter
 
 from django.db.models import QuerySet
 
 from approvals.models import Approval
+from broker.catalog import Principals
 from broker.models import AccessProfile, AccessRequest
 from broker.policy import principal_matches, users_matching
 
 
 def can_approve(user, profile: AccessProfile) -> bool:
-    return principal_matches(user, profile.policy.approvers)
+    """An approver of the profile in any step (they see and may revoke its grants)."""
+    policy = profile.policy
+    return principal_matches(user, policy.approvers) or any(
+        principal_matches(user, step.approvers) for step in policy.policy.steps
+    )
+
+
+def step_needs(access_request: AccessRequest) -> list[tuple[Principals, int]]:
+    """Each step's approvers and how many of them must approve. Approvals the
+    risk adds go to the last step."""
+    needs = [(s.approvers, s.approvals) for s in access_request.profile.policy.approval_steps]
+    extra = access_request.approvals_required - sum(n for _, n in needs)
+    if extra > 0:
+        approvers, needed = needs[-1]
+        needs[-1] = (approvers, needed + extra)
+    return needs
+
+
+def current_step(access_request: AccessRequest) -> int | None:
+    """The first step still short of approvals (None when all are done)."""
+    done = Counter(
+        access_request.decisions.filter(decision=Approval.Decision.APPROVE)
+        .exclude(approver_id=access_request.requester_id)
+        .values_list("step", flat=True)
+    )
+    for index, (_, needed) in enumerate(step_needs(access_request)):
+        if done[index] < needed:
+            return index
+    return None
+
+
+def step_principals(access_request: AccessRequest, index: int) -> list[Principals]:
+    principals = [step_needs(access_request)[index][0]]
+    escalation = access_request.profile.policy.policy.reminders
+    if access_request.escalated_at and escalation and escalation.escalate_to:
+        principals.append(escalation.escalate_to)  # the fallback group joins in
+    return principals
 
 
 def can_decide(user, access_request: AccessRequest) -> bool:
-    """An eligible approver of the profile who is not the requester."""
-    return user.pk != access_request.requester_id and can_approve(user, access_request.profile)
+    """An approver of the step the request waits for, who is not the requester."""
+    if user.pk == access_request.requester_id:
+        return False
+    step = current_step(access_request)
+    if step is None:
+        return False
+    return any(principal_matches(user, p) for p in step_principals(access_request, step))
 
 
-def eligible_approvers(access_request: AccessRequest) -> QuerySet:
-    return users_matching(access_request.profile.policy.approvers).exclude(
-        pk=access_request.requester_id
-    )
+def eligible_approvers(access_request: AccessRequest, step: int | None = None) -> QuerySet:
+    """Who could decide the given step (by default the one it waits for)."""
+    index = current_step(access_request) if step is None else step
+    if index is None:
+        return users_matching(Principals()).none()
+    querysets = [users_matching(p) for p in step_principals(access_request, index)]
+    combined = querysets[0]
+    for other in querysets[1:]:
+        combined = combined | other
+    return combined.exclude(pk=access_request.requester_id).distinct()
 
 
 def approvals_count(access_request: AccessRequest) -> int:

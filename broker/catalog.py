@@ -37,6 +37,15 @@ Duration = Annotated[
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.@+-]{1,150}$")]
 
 
+def _regex(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -70,6 +79,83 @@ class ExtensionSpec(Strict):
         return value
 
 
+class ApprovalStep(Strict):
+    """One step of a multi-step approval: N approvals from these approvers."""
+
+    approvers: Principals
+    approvals: Annotated[int, Field(ge=1, le=10)] = 1
+
+
+class ExtraApprovals(Strict):
+    """Above this risk score, this many more approvals (on the last step)."""
+
+    risk: Annotated[int, Field(ge=0, le=1000)]
+    approvals: Annotated[int, Field(ge=1, le=5)] = 1
+
+
+class AutoApprove(Strict):
+    """Approved by the policy when every condition given here holds."""
+
+    max_risk: Annotated[int, Field(ge=0, le=1000)]
+    requester_groups: list[Name] = []  # e.g. the on-call group
+    ticket_pattern: str | None = None
+    business_hours: bool = False
+
+    @field_validator("ticket_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        return _regex(value)
+
+
+class BreakGlass(Strict):
+    """Emergency access without approval: capped, loud, and reviewed afterwards."""
+
+    max_duration: Duration
+    review_within: Duration = timedelta(hours=24)
+
+
+class Reminders(Strict):
+    """Remind undecided approvers after `first_after`, then doubling; escalate once."""
+
+    first_after: Duration = timedelta(minutes=15)
+    escalate_after: Duration | None = None
+    escalate_to: Principals | None = None
+
+    @model_validator(mode="after")
+    def _escalation_complete(self) -> "Reminders":
+        if (self.escalate_after is None) != (self.escalate_to is None):
+            raise ValueError("escalate_after and escalate_to go together")
+        return self
+
+
+class PolicySpec(Strict):
+    steps: list[ApprovalStep] = []
+    extra_approvals_above: ExtraApprovals | None = None
+    deny_above: Annotated[int, Field(ge=0, le=1000)] | None = None
+    auto_approve: AutoApprove | None = None
+    break_glass: BreakGlass | None = None
+    reminders: Reminders | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> "PolicySpec":
+        auto, deny = self.auto_approve, self.deny_above
+        if auto is not None and deny is not None and auto.max_risk >= deny:
+            raise ValueError(
+                f"auto_approve.max_risk {auto.max_risk} reaches deny_above {deny}: a request "
+                "could be auto-approved and denied at once"
+            )
+        extra = self.extra_approvals_above
+        if extra is not None and auto is not None and auto.max_risk >= extra.risk:
+            raise ValueError(
+                f"auto_approve.max_risk {auto.max_risk} reaches extra_approvals_above.risk "
+                f"{extra.risk}: a request needing more approvers would be auto-approved"
+            )
+        for number, step in enumerate(self.steps, 1):
+            if not (step.approvers.groups or step.approvers.users):
+                raise ValueError(f"steps[{number}] names no approvers")
+        return self
+
+
 class ProfileSpec(Strict):
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
     title: Annotated[str, Field(min_length=1, max_length=200)]
@@ -88,6 +174,9 @@ class ProfileSpec(Strict):
     # Also ask each eligible approver (linked to Slack) in a direct message.
     slack_dm_approvers: bool = False
     extension: ExtensionSpec | None = None
+    # 0 (harmless) to 50 (crown jewels): weighs in the risk score.
+    sensitivity: Annotated[int, Field(ge=0, le=50)] = 0
+    policy: PolicySpec = PolicySpec()
 
     @field_validator("max_duration", "pending_ttl")
     @classmethod
@@ -99,12 +188,7 @@ class ProfileSpec(Strict):
     @field_validator("ticket_pattern")
     @classmethod
     def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"not a valid regular expression: {exc}") from None
-        return value
+        return _regex(value)
 
     @model_validator(mode="after")
     def _extension_beyond_max(self) -> "ProfileSpec":
@@ -128,10 +212,39 @@ class ProfileSpec(Strict):
     def duration_default(self) -> timedelta:
         return self.default_duration or min(self.max_duration, timedelta(hours=1))
 
+    @property
+    def approval_steps(self) -> list[ApprovalStep]:
+        """The steps in order; a profile without `policy.steps` has one."""
+        return list(self.policy.steps) or [
+            ApprovalStep(approvers=self.approvers, approvals=self.approvals_required)
+        ]
+
+
+class BusinessHours(Strict):
+    start: Annotated[int, Field(ge=0, le=23)] = 8
+    end: Annotated[int, Field(ge=1, le=24)] = 18
+    days: list[Annotated[int, Field(ge=0, le=6)]] = [0, 1, 2, 3, 4]  # Monday is 0
+
+
+class RiskSpec(Strict):
+    """Points per risk factor; see broker/risk.py for what each one means."""
+
+    weights: dict[
+        Literal[
+            "sensitivity", "first_time", "long_duration", "off_hours", "burst",
+            "recent_denial", "new_address", "several_sensitive",
+        ],
+        Annotated[int, Field(ge=0, le=100)],
+    ] = {}  # fmt: skip
+    business_hours: BusinessHours = BusinessHours()
+    # A profile this sensitive or more counts for "several sensitive profiles at once".
+    sensitive_from: Annotated[int, Field(ge=0, le=50)] = 30
+
 
 class CatalogSpec(Strict):
     version: Literal[1]
     groups: dict[Name, list[Name]] = {}
+    risk: RiskSpec = RiskSpec()
     profiles: list[ProfileSpec]
 
 
@@ -243,23 +356,44 @@ def _check_semantics(catalog: Catalog) -> list[str]:
                 f"{where}: group {group!r} is not declared in the catalog; its members come "
                 "from Django groups and are not checked here"
             )
-        if any(group not in spec.groups for group in profile.approvers.groups):
-            continue  # the approver pool is not fully known without the database
-        pool = members(spec, profile.approvers)
-        needed = profile.approvals_required
-        if len(pool) < needed:
+        glass = profile.policy.break_glass
+        if glass is not None and glass.max_duration > profile.max_duration:
             errors.append(
-                f"{where}: approvals_required: {needed} approvals required but only "
-                f"{len(pool)} approver(s) declared"
+                f"{where}: policy.break_glass.max_duration: longer than max_duration "
+                f"{format_duration(profile.max_duration)}"
             )
-            continue
-        for requester in sorted(members(spec, profile.requesters) & pool):
-            if len(pool - {requester}) < needed:
-                errors.append(
-                    f"{where}: approvers: {requester!r} may request this profile and only "
-                    f"{len(pool) - 1} other approver(s) could approve it ({needed} required)"
+        for group in (profile.policy.auto_approve.requester_groups
+                      if profile.policy.auto_approve else []):  # fmt: skip
+            if group not in spec.groups:
+                catalog.warnings.append(
+                    f"{where}: policy.auto_approve.requester_groups: {group!r} is not declared"
                 )
+        steps = profile.policy.steps
+        checks = (
+            [(f"policy.steps[{n}]", step.approvers, step.approvals)
+             for n, step in enumerate(steps, 1)]
+            if steps else [("approvals_required", profile.approvers, profile.approvals_required)]
+        )  # fmt: skip
+        for field_name, approvers, needed in checks:
+            errors.extend(_pool_errors(spec, profile, where, field_name, approvers, needed))
     return errors
+
+
+def _pool_errors(spec, profile, where, field_name, approvers, needed) -> list[str]:
+    if any(group not in spec.groups for group in approvers.groups):
+        return []  # the approver pool is not fully known without the database
+    pool = members(spec, approvers)
+    if len(pool) < needed:
+        return [
+            f"{where}: {field_name}: {needed} approvals required but only "
+            f"{len(pool)} approver(s) declared"
+        ]
+    return [
+        f"{where}: approvers: {requester!r} may request this profile and only "
+        f"{len(pool) - 1} other approver(s) could approve it ({needed} required)"
+        for requester in sorted(members(spec, profile.requesters) & pool)
+        if len(pool - {requester}) < needed
+    ]
 
 
 def members(spec: CatalogSpec, principals: Principals) -> set[str]:

@@ -5,10 +5,11 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.utils import timezone
 
 from broker import audit
 from broker.catalog import Catalog
-from broker.models import AccessProfile, AccessRequest, Grant
+from broker.models import AccessProfile, AccessRequest, CatalogState, Grant
 
 
 @dataclass
@@ -56,6 +57,14 @@ def catalog_sync(*, catalog: Catalog, actor=None, info: audit.RequestInfo) -> Ca
             profile.save(update_fields=["enabled", "updated_at"])
             diff.still_open.extend(_open_items(profile))
         diff.warnings.extend(_sync_groups(catalog))
+        CatalogState.objects.update_or_create(
+            pk=1,
+            defaults={
+                "risk": catalog.spec.risk.model_dump(mode="json"),
+                "sha256": catalog.sha256,
+                "synced_at": timezone.now(),
+            },
+        )
         audit.record(
             action="catalog.synced",
             info=info,

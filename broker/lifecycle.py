@@ -11,19 +11,20 @@ import logging
 import re
 from contextlib import suppress
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from celery import current_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.selectors import recent_step_up, recent_step_up_record
 from approvals.models import Approval
-from approvals.policy import approvals_count, can_approve, can_decide, eligible_approvers
-from broker import audit
+from approvals.policy import can_approve, can_decide, current_step, eligible_approvers, step_needs
+from broker import audit, risk, rules
 from broker.durations import format_duration
 from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant
 from broker.policy import can_request
@@ -39,6 +40,7 @@ MAX_REASON_LENGTH = 2000
 ACTIVATION_MAX_ATTEMPTS = 5
 # A grant approved this long ago and still scheduled lost its activation task.
 SCHEDULED_GRACE = timedelta(seconds=30)
+MAX_START_AHEAD = timedelta(days=7)
 
 
 class LifecycleError(Exception):
@@ -87,8 +89,11 @@ def access_request_submit(
     reason: str = "",
     ticket: str = "",
     ssh_public_key: str = "",
+    start_at: datetime | None = None,
     info: audit.RequestInfo,
 ) -> AccessRequest:
+    """Validate, weigh the risk, apply the profile's rules, and record the request:
+    pending for approvers, approved by the policy, or denied by it."""
     policy = profile.policy
     if not profile.enabled:
         raise InvalidRequest(f"profile {profile.slug} is disabled")
@@ -124,10 +129,12 @@ def access_request_submit(
             errors["ssh_public_key"] = str(exc)
     elif (ssh_public_key or "").strip():
         errors["ssh_public_key"] = f"{profile.slug} takes no SSH key"
+    now = timezone.now()
+    if start_at is not None and not now < start_at <= now + MAX_START_AHEAD:
+        errors["start_at"] = f"must be in the future, at most {MAX_START_AHEAD.days} days ahead"
     if errors:
         raise InvalidRequest("the request is not valid", fields=errors)
 
-    now = timezone.now()
     with transaction.atomic():
         # Lock the requester's row so two submissions of the same profile queue up.
         get_user_model().objects.select_for_update().get(pk=requester.pk)
@@ -135,6 +142,18 @@ def access_request_submit(
             requester=requester, profile=profile, status=Status.PENDING
         ).exists():
             raise Conflict(f"you already have a pending request for {profile.slug}")
+        assessment = risk.assess(
+            risk.facts_for(user=requester, profile=profile, duration=duration,
+                           source=info.source, ip=info.ip, now=now),
+            risk.risk_spec(),
+        )  # fmt: skip
+        outcome = rules.evaluate(
+            policy,
+            requester=requester,
+            assessment=assessment,
+            ticket=ticket,
+            local_time=now.astimezone(risk.user_zone(requester)),
+        )
         access_request = AccessRequest.objects.create(
             profile=profile,
             requester=requester,
@@ -145,13 +164,14 @@ def access_request_submit(
             source=info.source,
             created_at=now,
             pending_until=now + policy.pending_ttl,
+            start_at=start_at,
+            approvals_required=outcome.approvals_required,
+            risk_score=min(assessment.score, 32767),
+            risk_factors=assessment.as_json(),
+            policy_trace=outcome.trace,
         )
-        if eligible_approvers(access_request).count() < policy.approvals_required:
-            # Fail closed: nobody could ever approve it, so refuse it now.
-            raise InvalidRequest(
-                f"{profile.slug} needs {policy.approvals_required} approver(s) other than you "
-                "and there are not enough; ask an admin to fix the catalog"
-            )
+        if outcome.action == rules.ASK:
+            _check_approver_pool(access_request)
         audit.record(
             action="request.submitted",
             info=info,
@@ -163,9 +183,61 @@ def access_request_submit(
                 "profile": profile.slug,
                 "duration": format_duration(duration),
                 "ticket": ticket,
+                "risk": assessment.score,
+                "risk_factors": [f.why for f in assessment.factors],
+                **({"start_at": start_at.isoformat()} if start_at else {}),
             },
         )
+        if outcome.action == rules.DENY:
+            _close_request(
+                access_request, Status.DENIED, None, outcome.reason, info, "request.denied",
+                data={"by_policy": "deny_above", "trace": outcome.trace},
+            )  # fmt: skip
+        elif outcome.action == rules.AUTO_APPROVE:
+            _approve(access_request, None, info, {"by_policy": outcome.reason})
     return access_request
+
+
+def _check_approver_pool(access_request: AccessRequest) -> None:
+    """Fail closed: a request nobody could ever approve is refused now."""
+    for index, (_, needed) in enumerate(step_needs(access_request)):
+        if eligible_approvers(access_request, step=index).count() < needed:
+            raise InvalidRequest(
+                f"{access_request.profile.slug} needs {needed} approver(s) other than you "
+                f"(step {index + 1}) and there are not enough; ask an admin to fix the catalog"
+            )
+
+
+def _approve(access_request: AccessRequest, actor, info: audit.RequestInfo, data: dict) -> None:
+    """Mark approved and schedule the grant (or the extension)."""
+    access_request.status = Status.APPROVED
+    access_request.decided_at = timezone.now()
+    access_request.save(update_fields=["status", "decided_at"])
+    audit.record(
+        action="request.approved",
+        info=info,
+        actor=actor,
+        target=access_request,
+        from_status=Status.PENDING,
+        to_status=Status.APPROVED,
+        data=data,
+    )
+    if access_request.extends_id:
+        _schedule_extension(access_request)
+        return
+    grant = Grant.objects.create(
+        request=access_request, duration=access_request.duration, created_at=timezone.now()
+    )
+    starts = access_request.start_at
+    audit.record(
+        action="grant.scheduled",
+        info=info,
+        actor=actor,
+        target=grant,
+        to_status=GrantStatus.SCHEDULED,
+        data={"request": str(access_request.id), "starts": starts.isoformat() if starts else ""},
+    )
+    transaction.on_commit(lambda: _enqueue("broker.tasks.activate_grant", grant.id, eta=starts))
 
 
 def access_request_approve(
@@ -178,42 +250,19 @@ def access_request_approve(
         _record_decision(
             access_request, approver, Approval.Decision.APPROVE, comment, step_up, info
         )
-        needed = access_request.profile.policy.approvals_required
-        count = approvals_count(access_request)
-        if count < needed:
-            return access_request
-        access_request.status = Status.APPROVED
-        access_request.decided_at = timezone.now()
-        access_request.save(update_fields=["status", "decided_at"])
+        if current_step(access_request) is not None:
+            return access_request  # more approvals needed (in this step or the next)
         approvers = list(
             access_request.decisions.filter(decision=Approval.Decision.APPROVE).values_list(
                 "approver__username", flat=True
             )
         )
-        audit.record(
-            action="request.approved",
-            info=info,
-            actor=approver,
-            target=access_request,
-            from_status=Status.PENDING,
-            to_status=Status.APPROVED,
-            data={"approvers": approvers, "approvals_required": needed},
+        _approve(
+            access_request,
+            approver,
+            info,
+            {"approvers": approvers, "approvals_required": access_request.approvals_required},
         )
-        if access_request.extends_id:
-            _schedule_extension(access_request)
-            return access_request
-        grant = Grant.objects.create(
-            request=access_request, duration=access_request.duration, created_at=timezone.now()
-        )
-        audit.record(
-            action="grant.scheduled",
-            info=info,
-            actor=approver,
-            target=grant,
-            to_status=GrantStatus.SCHEDULED,
-            data={"request": str(access_request.id)},
-        )
-        transaction.on_commit(lambda: _enqueue("broker.tasks.activate_grant", grant.id))
     return access_request
 
 
@@ -300,12 +349,18 @@ def _as_uuid(value: UUID | str, what: str) -> UUID:
 
 def _check_decider(access_request: AccessRequest, approver):
     """Rights first, then state, then MFA: returns the approver's recent MFA verification."""
+    profile = access_request.profile
     if approver.pk == access_request.requester_id:
         raise NotAllowed("you cannot decide your own request")
-    if not can_decide(approver, access_request):
-        raise NotAllowed(f"you are not an approver for {access_request.profile.slug}")
     if access_request.status != Status.PENDING:
+        if not can_approve(approver, profile):
+            raise NotAllowed(f"you are not an approver for {profile.slug}")
         raise Conflict(f"the request is already {access_request.status}")
+    if not can_decide(approver, access_request):
+        if can_approve(approver, profile):
+            step = (current_step(access_request) or 0) + 1
+            raise NotAllowed(f"this request waits for step {step} approvers; you are not one")
+        raise NotAllowed(f"you are not an approver for {profile.slug}")
     if not access_request.profile.enabled:
         raise Conflict(f"{access_request.profile.slug} was removed from the catalog")
     if access_request.pending_until <= timezone.now():
@@ -319,7 +374,9 @@ def _check_decider(access_request: AccessRequest, approver):
 
 
 def _record_decision(access_request, approver, decision, comment, step_up, info) -> None:
+    step = current_step(access_request)
     Approval.objects.create(
+        step=step or 0,
         request=access_request,
         approver=approver,
         decision=decision,
@@ -339,7 +396,7 @@ def _record_decision(access_request, approver, decision, comment, step_up, info)
     )
 
 
-def _close_request(access_request, status, actor, reason, info, action) -> None:
+def _close_request(access_request, status, actor, reason, info, action, data=None) -> None:
     old = access_request.status
     access_request.status = status
     access_request.decided_at = timezone.now()
@@ -353,6 +410,7 @@ def _close_request(access_request, status, actor, reason, info, action) -> None:
         from_status=old,
         to_status=status,
         reason=reason,
+        data=data,
     )
 
 
@@ -375,6 +433,9 @@ def grant_activate(*, grant_id: UUID | str) -> Grant | None:
             grant = _claim_grant(grant_id, [GrantStatus.SCHEDULED])
             if grant is None:
                 return None
+            starts = grant.request.start_at
+            if starts is not None and timezone.now() < starts:
+                return None  # a change window not open yet: its ETA task or the sweeper
             if not grant.request.requester.is_active:
                 # Offboarded between approval and activation: mint nothing.
                 message = "the requester's account is disabled"
@@ -741,9 +802,11 @@ def sweep() -> dict[str, int]:
         # A transient failure is recorded; the next sweep tries again.
         with suppress(TryAgainLater):
             counts["revocations_retried"] += grant_revoke_execute(grant_id=pk) is not None
-    stalled_activations = Grant.objects.filter(
-        status=GrantStatus.SCHEDULED, created_at__lte=now - SCHEDULED_GRACE
-    ).exclude(last_attempt_at__gt=now - SCHEDULED_GRACE)
+    stalled_activations = (
+        Grant.objects.filter(status=GrantStatus.SCHEDULED, created_at__lte=now - SCHEDULED_GRACE)
+        .filter(Q(request__start_at__isnull=True) | Q(request__start_at__lte=now))
+        .exclude(last_attempt_at__gt=now - SCHEDULED_GRACE)
+    )
     counts["activations_retried"] = 0
     for pk in _ids(stalled_activations):
         with suppress(TryAgainLater):

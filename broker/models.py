@@ -40,6 +40,17 @@ class AccessProfile(models.Model):
         return ProfileSpec.model_validate(self.spec)
 
 
+class CatalogState(models.Model):
+    """The catalog-wide settings last applied (one row): risk weights, business hours."""
+
+    risk = models.JSONField(default=dict)
+    sha256 = models.CharField(max_length=64, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"catalog {self.sha256[:12]}"
+
+
 class AccessRequest(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -64,6 +75,17 @@ class AccessRequest(models.Model):
     pending_until = models.DateTimeField()
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
+    # How many approvals it needs in all (the profile's, plus any the risk adds),
+    # its risk score with the factors behind it, and the policy's reasoning.
+    approvals_required = models.PositiveSmallIntegerField(default=1)
+    risk_score = models.PositiveSmallIntegerField(default=0)
+    risk_factors = models.JSONField(default=list, blank=True)
+    policy_trace = models.JSONField(default=list, blank=True)
+    break_glass = models.BooleanField(default=False)
+    # A change window: approved now, credentials minted at this time.
+    start_at = models.DateTimeField(null=True, blank=True)
+    reminders_sent = models.PositiveSmallIntegerField(default=0)
+    escalated_at = models.DateTimeField(null=True, blank=True)
     # Set when this request asks for more time on a live grant instead of a new one.
     extends = models.ForeignKey(
         "Grant", null=True, blank=True, on_delete=models.PROTECT, related_name="extension_requests"
@@ -128,6 +150,39 @@ class Grant(models.Model):
     @property
     def profile(self) -> AccessProfile:
         return self.request.profile
+
+
+class BreakGlassReview(models.Model):
+    """Every break-glass grant is reviewed afterwards by an approver, with notes."""
+
+    request = models.OneToOneField(AccessRequest, on_delete=models.PROTECT, related_name="review")
+    due_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    notes = models.TextField(blank=True)
+    last_reminded_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"review of {self.request_id} ({'closed' if self.closed_at else 'open'})"
+
+
+class Alert(models.Model):
+    """A pattern worth a human look, with the audit events that show it."""
+
+    kind = models.CharField(max_length=32)
+    # One alert per pattern occurrence: the detector's key for it.
+    key = models.CharField(max_length=200, unique=True)
+    message = models.TextField()
+    evidence = models.JSONField(default=list)  # audit event sequence numbers
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message[:60]}"
 
 
 class AuditEvent(models.Model):

@@ -13,7 +13,10 @@ def test_alice_submits_a_pending_request_with_an_audit_event(people, submit):
     event = AuditEvent.objects.get(action="request.submitted")
     assert (event.actor, event.target_id, event.to_status) == ("alice", str(request.id), "pending")
     assert (event.source, event.ip, event.user_agent) == ("web", "203.0.113.7", "pytest")
-    assert event.data == {"profile": "test-db", "duration": "30m", "ticket": "INC-42"}
+    assert event.data["profile"] == "test-db" and event.data["ticket"] == "INC-42"
+    assert event.data["duration"] == "30m"
+    assert event.data["risk"] == request.risk_score
+    assert "first time for test-db" in event.data["risk_factors"]
 
 
 def test_default_duration_applies_when_none_is_given(people, submit):

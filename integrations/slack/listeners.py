@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from accounts.selectors import recent_step_up
 from accounts.services import MfaError, has_mfa, mfa_step_up
 from accounts.slack_links import linked_user, slack_link_by_code, slack_link_by_email
-from approvals.policy import can_decide
+from approvals.policy import can_approve, can_decide
 from approvals.selectors import approval_queue
 from broker import audit, lifecycle
 from broker.durations import format_duration, parse_duration
@@ -210,11 +210,15 @@ def _decider(body, client) -> tuple[object, AccessRequest] | None:
     if access_request is None:
         tell(client, body, "That request does not exist.")
         return None
-    if not can_decide(user, access_request):
+    may_decide = can_approve(user, access_request.profile) or can_decide(user, access_request)
+    if user.pk == access_request.requester_id or not may_decide:
         tell(client, body, f"You are not an approver for {access_request.profile.slug}.")
         return None
     if access_request.status != AccessRequest.Status.PENDING:
         tell(client, body, f"This request is already {access_request.status}.")
+        return None
+    if not can_decide(user, access_request):
+        tell(client, body, "This request waits for another step's approvers.")
         return None
     if access_request.decisions.filter(approver=user).exists():
         tell(client, body, "You have already decided this request.")

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.slack_links import slack_id_of
-from approvals.policy import eligible_approvers
+from approvals.policy import current_step, eligible_approvers
 from broker.models import AccessRequest, AuditEvent, Grant
 from integrations.slack import blocks
 from integrations.slack.models import SlackMessage
@@ -45,6 +45,8 @@ def handle_event(client, event: AuditEvent) -> None:
         post_request(client, access_request)
     else:
         refresh_messages(client, access_request)
+        if event.action == "request.decision.approve" and access_request.status == "pending":
+            post_request(client, access_request)  # the next step's approvers, if it opened
     if event.action == "grant.extended":
         # The extension's own messages show the new end too.
         extension = AccessRequest.objects.filter(pk=event.data.get("request")).first()
@@ -63,7 +65,9 @@ def post_request(client, access_request: AccessRequest) -> None:
     if policy.slack_channel:
         targets.append((SlackMessage.Kind.CHANNEL, policy.slack_channel))
     if policy.slack_dm_approvers:
-        for approver in eligible_approvers(access_request):
+        # The approvers of the step it waits for (each step's in turn, as it opens).
+        step = current_step(access_request)
+        for approver in eligible_approvers(access_request, step=step or 0):
             if slack_user := slack_id_of(approver):
                 targets.append((SlackMessage.Kind.APPROVER_DM, slack_user))
     if requester := slack_id_of(access_request.requester):

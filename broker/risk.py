@@ -1,0 +1,164 @@
+"""The risk of a request: a score and the reasons behind it.
+
+`assess` is a pure function of `Facts` and the catalog's weights, so it is
+deterministic and testable on its own; `facts_for` gathers the facts from what
+Airlock holds (past requests, decisions, the audit trail).
+"""
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.db.models import Avg
+
+from broker.catalog import BusinessHours, RiskSpec
+from broker.durations import format_duration
+from broker.models import AccessProfile, AccessRequest, AuditEvent, CatalogState, Grant, Source
+
+DEFAULT_WEIGHTS = {
+    "sensitivity": 1,  # points per point of the profile's declared sensitivity (0-50)
+    "first_time": 20,  # the user has never asked for this profile
+    "long_duration": 15,  # over twice the user's usual duration (or the profile's default)
+    "off_hours": 10,  # outside business hours in the requester's time zone
+    "burst": 15,  # three or more requests by the user in the last hour
+    "recent_denial": 20,  # a request of theirs was denied in the last 7 days
+    "new_address": 10,  # web/API from an address not seen for the user in 30 days
+    "several_sensitive": 15,  # other sensitive profiles pending or live at the same time
+}
+BURST_WINDOW, BURST_COUNT = timedelta(hours=1), 3
+DENIAL_WINDOW = timedelta(days=7)
+ADDRESS_MEMORY = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Facts:
+    profile: str
+    sensitivity: int
+    duration: timedelta
+    usual_duration: timedelta | None  # the user's average for this profile, if any
+    default_duration: timedelta
+    first_time: bool
+    local_time: datetime  # when asked, in the requester's time zone
+    recent_requests: int  # by the user in the last hour, this one excluded
+    recent_denials: int
+    new_address: bool
+    other_sensitive: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Factor:
+    name: str
+    points: int
+    why: str
+
+
+@dataclass
+class Assessment:
+    score: int
+    factors: list[Factor] = field(default_factory=list)
+
+    def reasons(self) -> str:
+        return "; ".join(f.why for f in self.factors) or "no risk factors"
+
+    def as_json(self) -> list[dict]:
+        return [asdict(f) for f in self.factors]
+
+
+def in_business_hours(moment: datetime, hours: BusinessHours) -> bool:
+    return moment.weekday() in hours.days and hours.start <= moment.hour < hours.end
+
+
+def assess(facts: Facts, spec: RiskSpec) -> Assessment:
+    weights = {**DEFAULT_WEIGHTS, **spec.weights}
+    factors: list[Factor] = []
+
+    def add(name: str, points: int, why: str) -> None:
+        if points > 0:
+            factors.append(Factor(name, points, why))
+
+    add("sensitivity", weights["sensitivity"] * facts.sensitivity,
+        f"{facts.profile} is sensitive ({facts.sensitivity}/50)")  # fmt: skip
+    if facts.first_time:
+        add("first_time", weights["first_time"], f"first time for {facts.profile}")
+    usual = facts.usual_duration or facts.default_duration
+    if usual and facts.duration > 2 * usual:
+        times = facts.duration / usual
+        basis = "usual" if facts.usual_duration else "default"
+        add("long_duration", weights["long_duration"],
+            f"{times:.0f}x {basis} duration ({format_duration(usual)})")  # fmt: skip
+    if not in_business_hours(facts.local_time, spec.business_hours):
+        add("off_hours", weights["off_hours"],
+            f"off-hours ({facts.local_time:%a %H:%M} {facts.local_time.tzname()})")  # fmt: skip
+    if facts.recent_requests + 1 >= BURST_COUNT:
+        add("burst", weights["burst"],
+            f"{facts.recent_requests + 1} requests within an hour")  # fmt: skip
+    if facts.recent_denials:
+        add("recent_denial", weights["recent_denial"],
+            f"{facts.recent_denials} denial(s) in the last 7 days")  # fmt: skip
+    if facts.new_address:
+        add("new_address", weights["new_address"], "from an address not seen before")
+    if facts.other_sensitive:
+        add("several_sensitive", weights["several_sensitive"],
+            f"also holds or asks for {', '.join(facts.other_sensitive)}")  # fmt: skip
+    return Assessment(score=sum(f.points for f in factors), factors=factors)
+
+
+def risk_spec() -> RiskSpec:
+    state = CatalogState.objects.first()
+    return RiskSpec.model_validate(state.risk) if state and state.risk else RiskSpec()
+
+
+def user_zone(user) -> ZoneInfo:
+    name = getattr(getattr(user, "preferences", None), "timezone", "") or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def facts_for(
+    *, user, profile: AccessProfile, duration: timedelta, source: str, ip: str | None,
+    now: datetime, exclude_request=None,
+) -> Facts:  # fmt: skip
+    spec = risk_spec()
+    mine = AccessRequest.objects.filter(requester=user)
+    if exclude_request is not None:
+        mine = mine.exclude(pk=exclude_request)
+    same_profile = mine.filter(profile=profile)
+    usual = same_profile.aggregate(average=Avg("duration"))["average"]
+    sensitive_profiles = [
+        p.slug for p in AccessProfile.objects.filter(enabled=True).exclude(pk=profile.pk)
+        if p.policy.sensitivity >= spec.sensitive_from
+    ]  # fmt: skip
+    live = set(
+        Grant.objects.filter(
+            request__requester=user,
+            request__profile__slug__in=sensitive_profiles,
+            status__in=[Grant.Status.SCHEDULED, Grant.Status.ACTIVE],
+        ).values_list("request__profile__slug", flat=True)
+    ) | set(
+        mine.filter(
+            profile__slug__in=sensitive_profiles, status=AccessRequest.Status.PENDING
+        ).values_list("profile__slug", flat=True)
+    )
+    new_address = False
+    if source in (Source.WEB, Source.API) and ip:
+        seen = AuditEvent.objects.filter(
+            actor_id=user.pk, ip=ip, created_at__gte=now - ADDRESS_MEMORY
+        ).exists()
+        new_address = not seen
+    return Facts(
+        profile=profile.slug,
+        sensitivity=profile.policy.sensitivity,
+        duration=duration,
+        usual_duration=usual,
+        default_duration=profile.policy.duration_default,
+        first_time=not same_profile.exists(),
+        local_time=now.astimezone(user_zone(user)),
+        recent_requests=mine.filter(created_at__gte=now - BURST_WINDOW).count(),
+        recent_denials=mine.filter(
+            status=AccessRequest.Status.DENIED, decided_at__gte=now - DENIAL_WINDOW
+        ).count(),
+        new_address=new_address,
+        other_sensitive=tuple(sorted(live)),
+    )
