@@ -19,6 +19,15 @@ def can_approve(user, profile: AccessProfile) -> bool:
     )
 
 
+def profile_approvers(profile: AccessProfile) -> QuerySet:
+    """Everyone who approves the profile in some step."""
+    policy = profile.policy
+    combined = users_matching(policy.approvers)
+    for step in policy.policy.steps:
+        combined = combined | users_matching(step.approvers)
+    return combined.distinct()
+
+
 def step_needs(access_request: AccessRequest) -> list[tuple[Principals, int]]:
     """Each step's approvers and how many of them must approve. Approvals the
     risk adds go to the last step."""

@@ -4,15 +4,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db.models import Avg, Count, QuerySet
+from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from approvals.models import Approval
 from approvals.policy import can_approve
-from broker.durations import format_duration
 from broker.models import AccessProfile, AccessRequest
 
-BUSINESS_HOURS = range(8, 18)  # UTC until requesters' time zones are known
 HISTORY_LENGTH = 3
 
 
@@ -51,7 +49,7 @@ class QueueRow:
 
 
 def annotate_queue(requests: list[AccessRequest]) -> list[QueueRow]:
-    """Hints and history for one page of the queue, in a fixed number of queries."""
+    """Risk and history for one page of the queue, in a fixed number of queries."""
     if not requests:
         return []
     pairs = {(r.requester_id, r.profile_id) for r in requests}
@@ -59,12 +57,6 @@ def annotate_queue(requests: list[AccessRequest]) -> list[QueueRow]:
     earlier = AccessRequest.objects.filter(
         requester_id__in={p[0] for p in pairs}, profile_id__in={p[1] for p in pairs}
     ).exclude(pk__in=page_ids)
-    usual = {
-        (row["requester_id"], row["profile_id"]): row
-        for row in earlier.values("requester_id", "profile_id").annotate(
-            count=Count("pk"), average=Avg("duration")
-        )
-    }
     history = defaultdict(list)
     for past in earlier.select_related("profile").order_by("-created_at")[: 20 * len(pairs)]:
         key = (past.requester_id, past.profile_id)
@@ -75,31 +67,19 @@ def annotate_queue(requests: list[AccessRequest]) -> list[QueueRow]:
         .values_list("request_id")
         .annotate(n=Count("pk"))
     )
-    rows = []
-    for r in requests:
-        key = (r.requester_id, r.profile_id)
-        rows.append(
-            QueueRow(
-                request=r,
-                hints=_hints(r, usual.get(key)),
-                history=history[key],
-                approvals=approvals.get(r.pk, 0),
-            )
+    return [
+        QueueRow(
+            request=r,
+            hints=risk_hints(r),
+            history=history[(r.requester_id, r.profile_id)],
+            approvals=approvals.get(r.pk, 0),
         )
-    return rows
+        for r in requests
+    ]
 
 
-def _hints(r: AccessRequest, usual: dict | None) -> list[str]:
-    hints = []
-    if not usual:
-        hints.append(f"first request for {r.profile.slug}")
-    elif usual["average"] and r.duration > 2 * usual["average"]:
-        times = r.duration / usual["average"]
-        hints.append(f"{times:.0f}x usual duration ({format_duration(usual['average'])})")
-    if r.created_at.hour not in BUSINESS_HOURS or r.created_at.weekday() >= 5:
-        hints.append("asked off-hours (UTC)")
-    if r.duration > r.profile.policy.duration_default:
-        hints.append(
-            f"longer than the default {format_duration(r.profile.policy.duration_default)}"
-        )
-    return hints
+def risk_hints(access_request: AccessRequest) -> list[str]:
+    """What approvers read: the risk score, then each factor's reason."""
+    reasons = [factor["why"] for factor in access_request.risk_factors]
+    extension = ["more time on a live grant"] if access_request.extends_id else []
+    return [f"risk {access_request.risk_score}", *extension, *reasons]

@@ -26,7 +26,7 @@ from approvals.models import Approval
 from approvals.policy import can_approve, can_decide, current_step, eligible_approvers, step_needs
 from broker import audit, risk, rules
 from broker.durations import format_duration
-from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant
+from broker.models import AccessProfile, AccessRequest, AuditEvent, BreakGlassReview, Grant
 from broker.policy import can_request
 from broker.secrets import decrypt_secret, encrypt_secret
 from broker.sshkeys import normalize_public_key
@@ -90,23 +90,36 @@ def access_request_submit(
     ticket: str = "",
     ssh_public_key: str = "",
     start_at: datetime | None = None,
+    break_glass: bool = False,
     info: audit.RequestInfo,
 ) -> AccessRequest:
     """Validate, weigh the risk, apply the profile's rules, and record the request:
-    pending for approvers, approved by the policy, or denied by it."""
+    pending for approvers, approved by the policy, or denied by it.
+
+    With `break_glass` (profiles that allow it, after a fresh MFA step-up) the
+    rules and approvers are skipped: access at once, capped, alerted loudly,
+    and a review opened that an approver must close."""
     policy = profile.policy
     if not profile.enabled:
         raise InvalidRequest(f"profile {profile.slug} is disabled")
     if not can_request(requester, profile):
         raise NotAllowed(f"you may not request {profile.slug}")
+    emergency = policy.policy.break_glass
+    if break_glass and emergency is None:
+        raise NotAllowed(f"{profile.slug} has no break-glass access")
 
     duration = duration if duration is not None else policy.duration_default
     reason, ticket = (reason or "").strip(), (ticket or "").strip()
+    longest = emergency.max_duration if break_glass else policy.max_duration
     errors: dict[str, str] = {}
     if duration <= timedelta(0):
         errors["duration"] = "must be positive"
-    elif duration > policy.max_duration:
-        errors["duration"] = f"at most {format_duration(policy.max_duration)} for {profile.slug}"
+    elif duration > longest:
+        errors["duration"] = f"at most {format_duration(longest)} for {profile.slug}"
+    if break_glass and not reason:
+        errors["reason"] = "say what the emergency is"
+    elif break_glass and start_at is not None:
+        errors["start_at"] = "break-glass access starts now"
     if policy.reason_required and not reason:
         errors["reason"] = "a reason is required"
     elif len(reason) > MAX_REASON_LENGTH:
@@ -134,6 +147,8 @@ def access_request_submit(
         errors["start_at"] = f"must be in the future, at most {MAX_START_AHEAD.days} days ahead"
     if errors:
         raise InvalidRequest("the request is not valid", fields=errors)
+    if break_glass and recent_step_up(requester) is None:
+        raise StepUpRequired("break-glass needs a fresh MFA verification")
 
     with transaction.atomic():
         # Lock the requester's row so two submissions of the same profile queue up.
@@ -147,12 +162,16 @@ def access_request_submit(
                            source=info.source, ip=info.ip, now=now),
             risk.risk_spec(),
         )  # fmt: skip
-        outcome = rules.evaluate(
-            policy,
-            requester=requester,
-            assessment=assessment,
-            ticket=ticket,
-            local_time=now.astimezone(risk.user_zone(requester)),
+        outcome = (
+            rules.Outcome(action=rules.BREAK_GLASS, approvals_required=0)
+            if break_glass
+            else rules.evaluate(
+                policy,
+                requester=requester,
+                assessment=assessment,
+                ticket=ticket,
+                local_time=now.astimezone(risk.user_zone(requester)),
+            )
         )
         access_request = AccessRequest.objects.create(
             profile=profile,
@@ -169,6 +188,7 @@ def access_request_submit(
             risk_score=min(assessment.score, 32767),
             risk_factors=assessment.as_json(),
             policy_trace=outcome.trace,
+            break_glass=break_glass,
         )
         if outcome.action == rules.ASK:
             _check_approver_pool(access_request)
@@ -186,9 +206,12 @@ def access_request_submit(
                 "risk": assessment.score,
                 "risk_factors": [f.why for f in assessment.factors],
                 **({"start_at": start_at.isoformat()} if start_at else {}),
+                **({"break_glass": True} if break_glass else {}),
             },
         )
-        if outcome.action == rules.DENY:
+        if outcome.action == rules.BREAK_GLASS:
+            _break_glass(access_request, emergency, info)
+        elif outcome.action == rules.DENY:
             _close_request(
                 access_request, Status.DENIED, None, outcome.reason, info, "request.denied",
                 data={"by_policy": "deny_above", "trace": outcome.trace},
@@ -196,6 +219,60 @@ def access_request_submit(
         elif outcome.action == rules.AUTO_APPROVE:
             _approve(access_request, None, info, {"by_policy": outcome.reason})
     return access_request
+
+
+def _break_glass(access_request: AccessRequest, emergency, info: audit.RequestInfo) -> None:
+    requester = access_request.requester
+    review = BreakGlassReview.objects.create(
+        request=access_request, due_at=access_request.created_at + emergency.review_within
+    )
+    audit.record(
+        action="request.break_glass",
+        info=info,
+        actor=requester,
+        target=access_request,
+        reason=access_request.reason,
+        data={"review_due": review.due_at.isoformat(), "profile": access_request.profile.slug},
+    )
+    _approve(access_request, requester, info, {"by_policy": "break_glass"})
+    logger.error(
+        "ALERT break-glass: %s took %s for %s: %s",
+        requester.get_username(),
+        access_request.profile.slug,
+        format_duration(access_request.duration),
+        access_request.reason,
+    )
+
+
+def break_glass_review_close(
+    *, request_id: UUID | str, reviewer, notes: str, info: audit.RequestInfo
+) -> BreakGlassReview:
+    """An approver of the profile (never the one who broke the glass) closes the review."""
+    notes = (notes or "").strip()
+    if not notes:
+        raise InvalidRequest("write what you found", fields={"notes": "notes are required"})
+    with transaction.atomic():
+        access_request = _lock_request(request_id)
+        review = BreakGlassReview.objects.select_for_update().filter(request=access_request).first()
+        if review is None:
+            raise NotFound("no such review")
+        if reviewer.pk == access_request.requester_id:
+            raise NotAllowed("someone else must review your break-glass access")
+        if not can_approve(reviewer, access_request.profile):
+            raise NotAllowed(f"only approvers of {access_request.profile.slug} review it")
+        if review.closed_at is not None:
+            raise Conflict(f"closed already by {review.closed_by}")
+        review.closed_at, review.closed_by, review.notes = timezone.now(), reviewer, notes
+        review.save(update_fields=["closed_at", "closed_by", "notes"])
+        audit.record(
+            action="review.closed",
+            info=info,
+            actor=reviewer,
+            target=access_request,
+            reason=notes[:MAX_REASON_LENGTH],
+            data={"overdue": review.closed_at > review.due_at},
+        )
+    return review
 
 
 def _check_approver_pool(access_request: AccessRequest) -> None:
@@ -817,6 +894,80 @@ def sweep() -> dict[str, int]:
         with suppress(TryAgainLater):
             counts["extensions_retried"] += grant_extend_execute(request_id=pk) is not None
     return counts
+
+
+# --- reminders and reviews ------------------------------------------------------
+
+
+def remind_pending(now=None) -> dict[str, int]:
+    """Remind approvers of undecided requests with backoff (after `first_after`, then
+    each time after twice as long), and escalate once to the fallback group."""
+    now = now or timezone.now()
+    counts = {"reminded": 0, "escalated": 0}
+    pending = AccessRequest.objects.filter(status=Status.PENDING, pending_until__gt=now)
+    for access_request in pending.select_related("profile").order_by("created_at")[:500]:
+        reminders = access_request.profile.policy.policy.reminders
+        if reminders is None:
+            continue
+        waited = now - access_request.created_at
+        sent = access_request.reminders_sent
+        if waited >= reminders.first_after * (2**sent) and _claim_reminder(access_request, sent):
+            with transaction.atomic():
+                audit.record(
+                    action="request.reminder",
+                    info=audit.SYSTEM,
+                    target=access_request,
+                    data={"reminder": sent + 1, "waited": format_duration(waited)},
+                )
+            counts["reminded"] += 1
+        late = reminders.escalate_after is not None and waited >= reminders.escalate_after
+        if late and access_request.escalated_at is None:
+            with transaction.atomic():
+                if AccessRequest.objects.filter(pk=access_request.pk, escalated_at=None).update(
+                    escalated_at=now
+                ):
+                    audit.record(
+                        action="request.escalated",
+                        info=audit.SYSTEM,
+                        target=access_request,
+                        data=reminders.escalate_to.model_dump(),
+                    )
+                    counts["escalated"] += 1
+    return counts
+
+
+def _claim_reminder(access_request: AccessRequest, sent: int) -> bool:
+    # Conditional on the count seen, so two watchers never send the same reminder.
+    return bool(
+        AccessRequest.objects.filter(pk=access_request.pk, reminders_sent=sent).update(
+            reminders_sent=sent + 1
+        )
+    )
+
+
+REVIEW_REMINDER_EVERY = timedelta(hours=24)
+
+
+def remind_reviews(now=None) -> int:
+    """Overdue break-glass reviews: say so (again, once a day) until one is closed."""
+    now = now or timezone.now()
+    overdue = BreakGlassReview.objects.filter(closed_at=None, due_at__lte=now).filter(
+        Q(last_reminded_at=None) | Q(last_reminded_at__lte=now - REVIEW_REMINDER_EVERY)
+    )
+    reminded = 0
+    for review in overdue.select_related("request__profile")[:200]:
+        with transaction.atomic():
+            if BreakGlassReview.objects.filter(
+                pk=review.pk, last_reminded_at=review.last_reminded_at
+            ).update(last_reminded_at=now):
+                audit.record(
+                    action="review.overdue",
+                    info=audit.SYSTEM,
+                    target=review.request,
+                    data={"due_at": review.due_at.isoformat()},
+                )
+                reminded += 1
+    return reminded
 
 
 def _unapplied_extensions(now) -> list:

@@ -13,7 +13,7 @@ from broker.catalog import Principals, ProfileSpec
 from broker.policy import principal_matches
 from broker.risk import Assessment, in_business_hours, risk_spec
 
-DENY, AUTO_APPROVE, ASK = "deny", "auto_approve", "ask"
+DENY, AUTO_APPROVE, ASK, BREAK_GLASS = "deny", "auto_approve", "ask", "break_glass"
 
 
 @dataclass

@@ -167,9 +167,11 @@ CELERY_TIMEZONE = "UTC"
 
 AIRLOCK_SWEEP_SECONDS = env.float("AIRLOCK_SWEEP_SECONDS", default=15.0)
 AIRLOCK_RECONCILE_SECONDS = env.float("AIRLOCK_RECONCILE_SECONDS", default=600.0)
+AIRLOCK_WATCH_SECONDS = env.float("AIRLOCK_WATCH_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "broker.tasks.sweep", "schedule": AIRLOCK_SWEEP_SECONDS},
     "reconcile": {"task": "broker.tasks.reconcile", "schedule": AIRLOCK_RECONCILE_SECONDS},
+    "watch": {"task": "broker.tasks.watch", "schedule": AIRLOCK_WATCH_SECONDS},
 }
 
 # --- Airlock ----------------------------------------------------------------
@@ -199,6 +201,8 @@ AIRLOCK_LOGIN_LOCKOUT = timedelta(minutes=env.int("AIRLOCK_LOGIN_LOCKOUT_MINUTES
 SLACK_BOT_TOKEN = read_secret("SLACK_BOT_TOKEN", required=False)
 SLACK_SIGNING_SECRET = read_secret("SLACK_SIGNING_SECRET", required=False)
 SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api/")
+# Break-glass use, overdue reviews and anomaly alerts are posted here.
+SLACK_SECURITY_CHANNEL = env.str("SLACK_SECURITY_CHANNEL", default="")
 SLACK_ENABLED = bool(SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)
 AIRLOCK_BASE_URL = env.str("AIRLOCK_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # A request approved through Slack is reminded about this long before its grant expires.

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 from celery import Task, shared_task
 
-from broker import lifecycle
+from broker import anomalies, lifecycle
 from broker.reconcile import report_orphans
 
 
@@ -43,6 +43,15 @@ def extend_grant(self, request_id: str) -> None:
 @shared_task
 def sweep() -> dict[str, int]:
     return lifecycle.sweep()
+
+
+@shared_task
+def watch() -> dict[str, int]:
+    """Reminders, escalations, overdue reviews and anomaly alerts (Celery beat)."""
+    counts = lifecycle.remind_pending()
+    counts["reviews_reminded"] = lifecycle.remind_reviews()
+    counts["alerts"] = len(anomalies.detect())
+    return counts
 
 
 @shared_task

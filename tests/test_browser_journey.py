@@ -88,7 +88,7 @@ def test_request_approve_reveal_relinquish_in_chromium(
         sign_in(bob, base, "bob")
         bob_key = enrol(bob, base)
         bob.goto(f"{base}/approvals/")
-        bob.get_by_text("first request for test-db").wait_for()
+        bob.get_by_text("first time for test-db").wait_for()
         bob.screenshot(path=SHOTS / "2-approval-queue.png", full_page=True)
         bob.locator(f"a[href='{request_path}']").click()
 

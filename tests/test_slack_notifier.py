@@ -38,7 +38,7 @@ def test_a_new_request_goes_to_the_channel_the_approvers_and_the_requester(
     assert set(posted) == {"#access-approvals", "U_BOB", "U_CAROL", "U_ALICE"}
     channel = texts(posted["#access-approvals"]["blocks"])
     assert "alice" in channel and "test-db" in channel and "INC-1 payouts" in channel
-    assert "first request for test-db" in channel and "Waiting for approval 0/1" in channel
+    assert "first time for test-db" in channel and "Waiting for approval 0/1" in channel
     assert '"action_id": "approve"' in channel and '"action_id": "deny"' in channel
     assert '"action_id": "approve"' not in texts(posted["U_ALICE"]["blocks"])
     kinds = sorted(SlackMessage.objects.filter(request=request).values_list("kind", flat=True))

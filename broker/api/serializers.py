@@ -56,6 +56,9 @@ class RequestCreateSerializer(serializers.Serializer):
     )
     ticket = serializers.CharField(required=False, allow_blank=True, max_length=100)
     ssh_public_key = serializers.CharField(required=False, allow_blank=True, max_length=16000)
+    start_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="A change window: minted at this time."
+    )
 
 
 class DecisionSerializer(serializers.Serializer):
@@ -65,6 +68,18 @@ class DecisionSerializer(serializers.Serializer):
     source = serializers.CharField()
     mfa_method = serializers.CharField()
     created_at = serializers.DateTimeField()
+
+
+class RiskFactorSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    points = serializers.IntegerField()
+    why = serializers.CharField()
+
+
+class PolicyStepSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    applies = serializers.BooleanField()
+    why = serializers.CharField()
 
 
 class GrantSummarySerializer(serializers.Serializer):
@@ -86,7 +101,14 @@ class RequestSerializer(serializers.Serializer):
     pending_until = serializers.DateTimeField()
     decided_at = serializers.DateTimeField(allow_null=True)
     decision_reason = serializers.CharField()
-    approvals_required = serializers.IntegerField(source="profile.policy.approvals_required")
+    approvals_required = serializers.IntegerField(
+        help_text="The profile's approvals plus any the risk added."
+    )
+    risk_score = serializers.IntegerField()
+    risk_factors = RiskFactorSerializer(many=True)
+    policy_trace = PolicyStepSerializer(many=True, help_text="Each rule weighed, and why.")
+    start_at = serializers.DateTimeField(allow_null=True)
+    break_glass = serializers.BooleanField()
     decisions = DecisionSerializer(many=True)
     grant = serializers.SerializerMethodField()
     extends = serializers.UUIDField(

@@ -137,6 +137,17 @@ REQUEST_EXAMPLE = OpenApiExample(
         "decided_at": None,
         "decision_reason": "",
         "approvals_required": 1,
+        "risk_score": 35,
+        "risk_factors": [
+            {"name": "sensitivity", "points": 15, "why": "prod-db-readonly is sensitive (15/50)"},
+            {"name": "first_time", "points": 20, "why": "first time for prod-db-readonly"},
+        ],
+        "policy_trace": [
+            {"rule": "risk", "applies": True, "why": "score 35: ..."},
+            {"rule": "auto_approve", "applies": False, "why": "risk 35 > 20"},
+        ],
+        "start_at": None,
+        "break_glass": False,
         "decisions": [],
         "grant": None,
         "extends": None,
@@ -341,6 +352,7 @@ class RequestCreateView(ApiView):
             reason=data.get("reason", ""),
             ticket=data.get("ticket", ""),
             ssh_public_key=data.get("ssh_public_key", ""),
+            start_at=data.get("start_at"),
             info=self.info(),
         )
         return Response(s.RequestSerializer(REQUESTS.get(pk=access_request.pk)).data, status=201)

@@ -61,7 +61,7 @@ def status_line(access_request: AccessRequest) -> str:
     """Where the request stands now, in one line ("Approved by bob (MFA) 1/2")."""
     decisions = list(access_request.decisions.select_related("approver").order_by("created_at"))
     approvals = [d for d in decisions if d.decision == Approval.Decision.APPROVE]
-    needed = access_request.profile.policy.approvals_required
+    needed = access_request.approvals_required
     approved_by = ", ".join(f"{d.approver.get_username()} (MFA)" for d in approvals)
     status = access_request.status
     if status == AccessRequest.Status.PENDING:

@@ -9,8 +9,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.slack_links import slack_id_of
-from approvals.policy import current_step, eligible_approvers
+from approvals.policy import current_step, eligible_approvers, profile_approvers
 from broker.models import AccessRequest, AuditEvent, Grant
+from broker.policy import users_matching
 from integrations.slack import blocks
 from integrations.slack.models import SlackMessage
 
@@ -38,9 +39,18 @@ def request_of(event: AuditEvent) -> AccessRequest | None:
 
 
 def handle_event(client, event: AuditEvent) -> None:
+    if event.action == "alert.raised":
+        evidence = ", ".join(f"#{seq}" for seq in event.data.get("evidence", []))
+        kind = event.data.get("kind")
+        security(client, f":rotating_light: {kind}: {blocks.escape(event.reason)} ({evidence})")
+        return
     access_request = request_of(event)
     if access_request is None:
         return
+    if event.action in LOUD:
+        LOUD[event.action](client, access_request, event)
+        if event.action != "request.break_glass":
+            return
     if event.action == "request.submitted":
         post_request(client, access_request)
     else:
@@ -55,6 +65,56 @@ def handle_event(client, event: AuditEvent) -> None:
     news = REQUESTER_NEWS.get(event.action)
     if news:
         tell_requester(client, access_request, news, event)
+
+
+def security(client, text: str) -> None:
+    if settings.SLACK_SECURITY_CHANNEL:
+        client.chat_postMessage(channel=settings.SLACK_SECURITY_CHANNEL, text=text)
+
+
+def _dm_each(client, users, text: str, message: list | None = None) -> None:
+    for user in users:
+        if slack_user := slack_id_of(user):
+            client.chat_postMessage(channel=slack_user, text=text, blocks=message)
+
+
+def _break_glass(client, access_request: AccessRequest, event: AuditEvent) -> None:
+    text = (
+        f":rotating_light: BREAK-GLASS: {blocks.escape(event.actor)} took "
+        f"*{access_request.profile.slug}* for {access_request.duration} without approval: "
+        f"{blocks.escape(event.reason)}. A review is due by {event.data.get('review_due')}."
+    )
+    security(client, text)
+    _dm_each(client, profile_approvers(access_request.profile), text)
+
+
+def _reminder(client, access_request: AccessRequest, event: AuditEvent) -> None:
+    text, message = blocks.request_message(access_request)
+    _dm_each(client, eligible_approvers(access_request), f"Reminder: {text}", message)
+
+
+def _escalated(client, access_request: AccessRequest, event: AuditEvent) -> None:
+    text, message = blocks.request_message(access_request)
+    escalate_to = access_request.profile.policy.policy.reminders.escalate_to
+    _dm_each(client, users_matching(escalate_to), f"Escalated to you: {text}", message)
+    refresh_messages(client, access_request)
+
+
+def _review_overdue(client, access_request: AccessRequest, event: AuditEvent) -> None:
+    security(
+        client,
+        f"Break-glass review of {access_request.requester.get_username()}'s "
+        f"{access_request.profile.slug} access is overdue: "
+        f"{blocks.web_url('request-detail', request_id=access_request.pk)}",
+    )
+
+
+LOUD = {
+    "request.break_glass": _break_glass,
+    "request.reminder": _reminder,
+    "request.escalated": _escalated,
+    "review.overdue": _review_overdue,
+}
 
 
 def post_request(client, access_request: AccessRequest) -> None:

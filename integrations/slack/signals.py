@@ -12,7 +12,7 @@ from django.dispatch import receiver
 from broker.models import AuditEvent
 
 logger = logging.getLogger(__name__)
-WATCHED = ("request.", "grant.")
+WATCHED = ("request.", "grant.", "review.", "alert.")
 
 
 @receiver(post_save, sender=AuditEvent)

@@ -1,0 +1,146 @@
+"""Continuous monitoring: patterns in the audit trail worth a human look.
+
+Each detector names its evidence (audit event sequence numbers); an alert is
+raised once per occurrence (its key), recorded in the audit trail, listed on
+the auditors' page and posted to Slack's security channel.
+"""
+
+from collections import defaultdict
+from datetime import timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from broker import audit
+from broker.models import AccessProfile, AccessRequest, Alert, AuditEvent
+from broker.risk import risk_spec, user_zone
+
+FREQUENT_WINDOW, FREQUENT_COUNT = timedelta(days=7), 5
+PAIR_WINDOW, PAIR_COUNT = timedelta(days=30), 5
+QUICK_APPROVAL = timedelta(seconds=60)
+NIGHT_HOURS = range(0, 6)
+
+
+def detect(now=None) -> list[Alert]:
+    now = now or timezone.now()
+    raised = []
+    for kind, key, message, evidence in [
+        *_frequent_sensitive(now),
+        *_rubber_stamping(now),
+        *_break_glass(now),
+        *_reconciler_revocations(now),
+        *_night_quick_approvals(now),
+    ]:
+        alert = _raise(kind, key, message, evidence, now)
+        if alert is not None:
+            raised.append(alert)
+    return raised
+
+
+def _raise(kind: str, key: str, message: str, evidence: list[int], now) -> Alert | None:
+    try:
+        with transaction.atomic():
+            alert = Alert.objects.create(
+                kind=kind, key=key, message=message, evidence=evidence, created_at=now
+            )
+            audit.record(
+                action="alert.raised",
+                info=audit.SYSTEM,
+                reason=message,
+                data={"kind": kind, "evidence": evidence, "alert": alert.pk},
+            )
+    except IntegrityError:
+        return None  # raised before
+    return alert
+
+
+def _events(action: str, since):
+    return AuditEvent.objects.filter(action=action, created_at__gte=since)
+
+
+def _frequent_sensitive(now):
+    threshold = risk_spec().sensitive_from
+    sensitive = {
+        p.pk: p.slug for p in AccessProfile.objects.all() if p.policy.sensitivity >= threshold
+    }
+    by_pair = defaultdict(list)
+    activated = _events("grant.activated", now - FREQUENT_WINDOW).filter(target_type="grant")
+    grant_ids = list(activated.values_list("target_id", flat=True))
+    owners = {
+        str(pk): (user, profile)
+        for pk, user, profile in AccessRequest.objects.filter(
+            grant__pk__in=grant_ids, profile_id__in=sensitive
+        ).values_list("grant__pk", "requester__username", "profile_id")
+    }
+    for seq, target in activated.values_list("seq", "target_id"):
+        if target in owners:
+            by_pair[owners[target]].append(seq)
+    for (user, profile), seqs in by_pair.items():
+        if len(seqs) >= FREQUENT_COUNT:
+            week = now.strftime("%G-W%V")
+            yield ("frequent_sensitive", f"frequent:{user}:{profile}:{week}",
+                   f"{user} activated {sensitive[profile]} {len(seqs)} times in 7 days",
+                   seqs)  # fmt: skip
+
+
+def _rubber_stamping(now):
+    approved = _events("request.approved", now - PAIR_WINDOW).filter(target_type="accessrequest")
+    per_requester = defaultdict(list)
+    requests = {
+        str(r.pk): r
+        for r in AccessRequest.objects.filter(
+            pk__in=list(approved.values_list("target_id", flat=True))
+        ).select_related("requester")
+    }
+    for event in approved.order_by("seq"):
+        found = requests.get(event.target_id)
+        approvers = tuple(sorted(event.data.get("approvers", [])))
+        if found is not None and approvers:
+            per_requester[found.requester.get_username()].append((event.seq, approvers))
+    for requester, rows in per_requester.items():
+        last = rows[-PAIR_COUNT:]
+        if len(last) == PAIR_COUNT and len({approvers for _, approvers in last}) == 1:
+            approvers = ", ".join(last[0][1])
+            yield ("rubber_stamping", f"pair:{requester}:{approvers}:{last[-1][0]}",
+                   f"the last {PAIR_COUNT} requests of {requester} were all approved by "
+                   f"{approvers}", [seq for seq, _ in last])  # fmt: skip
+
+
+def _break_glass(now):
+    for event in _events("request.break_glass", now - PAIR_WINDOW):
+        yield ("break_glass", f"break_glass:{event.target_id}",
+               f"{event.actor} used break-glass on {event.data.get('profile')}: {event.reason}",
+               [event.seq])  # fmt: skip
+
+
+def _reconciler_revocations(now):
+    for event in _events("reconcile.orphan_revoked", now - PAIR_WINDOW):
+        yield ("reconciler_revoked", f"reconciled:{event.seq}",
+               f"the reconciler revoked a credential no grant explained: {event.reason}",
+               [event.seq])  # fmt: skip
+
+
+def _night_quick_approvals(now):
+    decisions = _events("request.decision.approve", now - PAIR_WINDOW).filter(
+        target_type="accessrequest"
+    )
+    requests = {
+        str(r.pk): r
+        for r in AccessRequest.objects.filter(
+            pk__in=list(decisions.values_list("target_id", flat=True))
+        ).select_related("requester")
+    }
+    users = {u.pk: u for u in get_user_model().objects.filter(
+        pk__in=set(decisions.values_list("actor_id", flat=True)))}  # fmt: skip
+    for event in decisions:
+        found = requests.get(event.target_id)
+        approver = users.get(event.actor_id)
+        if found is None or approver is None:
+            continue
+        local = event.created_at.astimezone(user_zone(approver))
+        if event.created_at - found.created_at <= QUICK_APPROVAL and local.hour in NIGHT_HOURS:
+            yield ("night_quick_approval", f"night:{event.seq}",
+                   f"{event.actor} approved {found.requester.get_username()}'s request "
+                   f"{int((event.created_at - found.created_at).total_seconds())} s after it "
+                   f"was asked, at {local:%H:%M} their time", [event.seq])  # fmt: skip
