@@ -24,15 +24,19 @@ def step_up_required(return_to: Callable[..., str]):
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if recent_step_up(request.user):
                 return view(request, *args, **kwargs)
-            page = return_to(request, *args, **kwargs)
-            if request.method == "POST":
-                fields = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
-                request.session[SAVED_FORM_KEY] = {"page": page, "fields": fields}
-            return redirect(f"{reverse('mfa-verify')}?{urlencode({'next': page})}")
+            return redirect_to_step_up(request, return_to(request, *args, **kwargs))
 
         return wrapper
 
     return decorator
+
+
+def redirect_to_step_up(request: HttpRequest, page: str) -> HttpResponse:
+    """Keep the submitted fields for `page`, and send the user to verify MFA first."""
+    if request.method == "POST":
+        fields = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
+        request.session[SAVED_FORM_KEY] = {"page": page, "fields": fields}
+    return redirect(f"{reverse('mfa-verify')}?{urlencode({'next': page})}")
 
 
 def saved_form(request: HttpRequest) -> dict[str, str]:

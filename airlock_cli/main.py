@@ -118,7 +118,7 @@ def wait_until_active(api: Api, request_id: str, timeout: float) -> dict:
             raise CliError(f"request {ENDED[request['status']]}{reason}", ExitCode.REFUSED)
         approvals = sum(1 for d in request["decisions"] if d["decision"] == "approve")
         if request["status"] == "approved":
-            names = ", ".join(d["approver"] for d in request["decisions"])
+            names = ", ".join(d["approver"] for d in request["decisions"]) or "the policy"
             return True, f"approved by {names}"
         return False, f"waiting for approval ({approvals}/{request['approvals_required']})…"
 
@@ -131,6 +131,8 @@ def wait_until_active(api: Api, request_id: str, timeout: float) -> dict:
             raise CliError(f"the grant is {grant['status']}: {grant['end_reason']}")
         if grant["status"] == "active":
             return True, f"active until {grant['expires_at']} (grant {grant_id})"
+        if state["request"]["start_at"]:
+            return False, f"approved; starts at {state['request']['start_at']}…"
         return False, "minting the credential…"
 
     wait_for(activated, timeout, "for the credential")
@@ -187,6 +189,13 @@ def submit(api: Api, args) -> dict:
     body = {"profile": args.profile, "duration": args.duration, "reason": args.reason or ""}
     if args.ticket:
         body["ticket"] = args.ticket
+    if getattr(args, "break_glass", False):
+        say("BREAK-GLASS: access without approval; security and every approver are told")
+        request = api.post("requests/break-glass/", {**body, "otp": ask_otp().strip()})
+        say(f"request {request['id']} granted by break-glass; a review is now open")
+        return request
+    if getattr(args, "start", None):
+        body["start_at"] = args.start
     if getattr(args, "ssh_key", None):
         try:
             with open(args.ssh_key) as key:
@@ -332,6 +341,12 @@ def parser() -> argparse.ArgumentParser:
 
     request = commands.add_parser("request", help="ask for access")
     add_request_arguments(request)
+    request.add_argument(
+        "--start", help="a change window's start, ISO 8601 (e.g. 2026-12-01T22:00Z)"
+    )
+    request.add_argument(
+        "--break-glass", action="store_true", help="emergency access, where the profile allows"
+    )
     request.add_argument("--wait", action="store_true", help="wait until the access is active")
     request.set_defaults(run=cmd_request)
 

@@ -9,13 +9,24 @@ from django.utils import timezone
 
 from approvals.models import Approval
 from approvals.policy import can_approve
-from broker.models import AccessProfile, AccessRequest
+from broker.models import AccessProfile, AccessRequest, BreakGlassReview
+from broker.selectors import is_auditor
 
 HISTORY_LENGTH = 3
 
 
 def approvable_profiles(user) -> list[AccessProfile]:
     return [p for p in AccessProfile.objects.filter(enabled=True) if can_approve(user, p)]
+
+
+def reviews_for(user) -> QuerySet:
+    """Break-glass reviews of profiles this user approves; auditors see them all."""
+    reviews = BreakGlassReview.objects.select_related(
+        "request__profile", "request__requester", "closed_by"
+    )
+    if is_auditor(user):
+        return reviews
+    return reviews.filter(request__profile__in=approvable_profiles(user))
 
 
 def approval_queue(

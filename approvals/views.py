@@ -1,11 +1,16 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 
-from approvals.selectors import annotate_queue, approvable_profiles, approval_queue
+from approvals.selectors import annotate_queue, approvable_profiles, approval_queue, reviews_for
+from broker import lifecycle
 from broker.durations import parse_duration
+from broker.web import lifecycle_error_response, request_info
 
 PAGE_SIZE = 25
 
@@ -33,3 +38,32 @@ def queue(request: HttpRequest) -> HttpResponse:
         "error": error,
     }
     return render(request, "approvals/queue.html", context, status=400 if error else 200)
+
+
+@login_required
+@require_GET
+def reviews(request: HttpRequest) -> HttpResponse:
+    """Break-glass reviews of the profiles I approve (auditors see all)."""
+    visible = reviews_for(request.user)
+    context = {
+        "open": visible.filter(closed_at=None).order_by("due_at"),
+        "closed": visible.exclude(closed_at=None).order_by("-closed_at")[:50],
+        "now": timezone.now(),
+    }
+    return render(request, "approvals/reviews.html", context)
+
+
+@login_required
+@require_POST
+def review_close(request: HttpRequest, request_id) -> HttpResponse:
+    try:
+        lifecycle.break_glass_review_close(
+            request_id=request_id,
+            reviewer=request.user,
+            notes=request.POST.get("notes", ""),
+            info=request_info(request),
+        )
+    except lifecycle.LifecycleError as exc:
+        return lifecycle_error_response(request, exc, reverse("reviews"))
+    messages.success(request, "Review closed.")
+    return redirect("reviews")

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from broker import audit, lifecycle
 from broker.audit_export import FORMATS, parse_moment
 from broker.health import provider_health
-from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant, Source
+from broker.models import AccessProfile, AccessRequest, Alert, AuditEvent, Grant, Source
 from broker.selectors import is_auditor
 from broker.web import lifecycle_error_response, request_info
 
@@ -85,6 +85,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         events, filters, error = AuditEvent.objects.none(), dict(request.GET.items()), str(exc)
     page = Paginator(events.order_by("-seq"), PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
+        "alerts": Alert.objects.all()[:20],
         "page": page,
         "filters": filters,
         "error": error,

@@ -19,6 +19,21 @@ class RequestForm(forms.Form):
         help_text="Only for SSH profiles: the contents of your .pub file, e.g. ssh-ed25519 AAAA…",
     )
 
+    start_at = forms.DateTimeField(
+        label="Start at (UTC, optional)",
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="For a change window: approved now, the credential is minted at this time.",
+    )
+    break_glass = forms.BooleanField(
+        label="Emergency: break-glass",
+        required=False,
+        help_text=(
+            "Only on profiles that allow it: access at once without approval, capped, "
+            "announced to security and all approvers, and reviewed afterwards. Asks for MFA."
+        ),
+    )
+
     def __init__(self, *args, profiles: list[AccessProfile], **kwargs):
         super().__init__(*args, **kwargs)
         self.profiles = {p.slug: p for p in profiles}

@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts.decorators import saved_form, step_up_required
+from accounts.decorators import redirect_to_step_up, saved_form, step_up_required
 from accounts.services import has_mfa
 from approvals.models import Approval
 from approvals.policy import can_decide
@@ -45,9 +45,8 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def request_new(request: HttpRequest) -> HttpResponse:
     profiles = requestable_profiles(request.user)
-    form = RequestForm(
-        request.POST or None, profiles=profiles, initial={"profile": request.GET.get("profile")}
-    )
+    initial = {"profile": request.GET.get("profile"), **saved_form(request)}
+    form = RequestForm(request.POST or None, profiles=profiles, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             access_request = lifecycle.access_request_submit(
@@ -57,8 +56,12 @@ def request_new(request: HttpRequest) -> HttpResponse:
                 reason=form.cleaned_data["reason"],
                 ticket=form.cleaned_data["ticket"],
                 ssh_public_key=form.cleaned_data["ssh_public_key"],
+                start_at=form.cleaned_data["start_at"],  # aware, in UTC (TIME_ZONE)
+                break_glass=form.cleaned_data["break_glass"],
                 info=request_info(request),
             )
+        except lifecycle.StepUpRequired:
+            return redirect_to_step_up(request, reverse("request-new"))
         except lifecycle.InvalidRequest as exc:
             for field, message in exc.fields.items():
                 form.add_error(field if field in form.fields else None, message)

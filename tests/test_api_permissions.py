@@ -44,6 +44,19 @@ MATRIX = {
             "admin": FORBIDDEN,
         },
     ),
+    # No profile of the test catalog has break-glass: alice, who may request, hears so.
+    "api-request-break-glass": (
+        "post",
+        None,
+        {"profile": "test-db", "duration": "30m", "reason": "down", "otp": "CODE"},
+        {
+            "alice": FORBIDDEN,
+            "bob": FORBIDDEN,
+            "charlie": FORBIDDEN,
+            "dave": FORBIDDEN,
+            "admin": FORBIDDEN,
+        },
+    ),
     "api-request": ("get", "request", None, VIEWERS),
     "api-request-cancel": (
         "post",

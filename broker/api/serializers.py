@@ -61,6 +61,14 @@ class RequestCreateSerializer(serializers.Serializer):
     )
 
 
+class BreakGlassSerializer(serializers.Serializer):
+    profile = serializers.SlugField(max_length=63)
+    duration = DurationField(required=False, help_text="At most the break-glass cap.")
+    reason = serializers.CharField(max_length=2000, help_text="What the emergency is.")
+    ticket = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    otp = serializers.CharField(max_length=32, help_text=OTP_HELP)
+
+
 class DecisionSerializer(serializers.Serializer):
     approver = serializers.CharField(source="approver.username")
     decision = serializers.CharField()

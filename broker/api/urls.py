@@ -10,6 +10,9 @@ urlpatterns = [
     path("v1/catalog/", views.CatalogStatusView.as_view(), name="api-catalog"),
     path("v1/requests/", views.RequestListView.as_view(), name="api-requests"),
     path("v1/requests/create/", views.RequestCreateView.as_view(), name="api-request-create"),
+    path(
+        "v1/requests/break-glass/", views.BreakGlassView.as_view(), name="api-request-break-glass"
+    ),
     path("v1/requests/<uuid:request_id>/", views.RequestDetailView.as_view(), name="api-request"),
     path(
         "v1/requests/<uuid:request_id>/cancel/",

@@ -358,6 +358,50 @@ class RequestCreateView(ApiView):
         return Response(s.RequestSerializer(REQUESTS.get(pk=access_request.pk)).data, status=201)
 
 
+class BreakGlassView(ApiView):
+    @extend_schema(
+        operation_id="requests_break_glass",
+        summary="Emergency access without approval (profiles that allow it)",
+        description=(
+            "After verifying `otp`: access at once, capped at the profile's break-glass "
+            "duration, announced to security and every approver, with a review an approver "
+            "must close afterwards."
+        ),
+        request=s.BreakGlassSerializer,
+        responses={201: s.RequestSerializer, **errors(400, 403, 409)},
+        examples=[
+            OpenApiExample(
+                "Production is down",
+                request_only=True,
+                value={
+                    "profile": "prod-db-readonly",
+                    "duration": "30m",
+                    "reason": "INC-500: payments down",
+                    "otp": "123456",
+                },
+            )
+        ],
+    )
+    def post(self, request):
+        body = s.BreakGlassSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        profile = AccessProfile.objects.filter(slug=data["profile"], enabled=True).first()
+        if profile is None:
+            raise serializers.ValidationError({"profile": f"no profile {data['profile']!r}"})
+        self.verify_otp(data["otp"])
+        access_request = lifecycle.access_request_submit(
+            requester=request.user,
+            profile=profile,
+            duration=data.get("duration"),
+            reason=data["reason"],
+            ticket=data.get("ticket", ""),
+            break_glass=True,
+            info=self.info(),
+        )
+        return Response(s.RequestSerializer(REQUESTS.get(pk=access_request.pk)).data, status=201)
+
+
 class RequestDetailView(ApiView):
     @extend_schema(
         operation_id="requests_retrieve",
