@@ -8,6 +8,7 @@ from slack_sdk.signature import SignatureVerifier
 
 from broker.models import AuditEvent
 from integrations.slack import tasks
+from integrations.slack.signals import WATCHED
 
 SECRET = "test-signing-secret"
 
@@ -79,11 +80,11 @@ def submit_view(client, user: str, callback_id: str, values: dict, metadata: str
 
 
 def deliver_notifications(after_seq: int = 0) -> int:
-    """Run the notifier for every request/grant event after `after_seq`, as the
+    """Run the notifier for every event it watches after `after_seq`, as the
     worker would after each commit; the last sequence number seen."""
     last = after_seq
     for event in AuditEvent.objects.filter(seq__gt=after_seq).order_by("seq"):
-        if event.action.startswith(("request.", "grant.")):
+        if event.action.startswith(WATCHED):
             tasks.notify.apply(args=[event.pk])
         last = event.seq
     return last
