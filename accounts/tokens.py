@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import ApiToken
 from broker import audit
 
-TOKEN_PREFIX = "airlock_"  # noqa: S105 (a marker, not a secret)
+TOKEN_PREFIX = "airlock_"  # noqa: S105  # nosec B105  # a marker, not a secret
 # Recording every use would turn each API call into a write; once a minute is enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 

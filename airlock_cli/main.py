@@ -11,7 +11,7 @@ import getpass
 import json
 import os
 import shlex
-import subprocess
+import subprocess  # nosec B404  # exec runs the user's own command
 import sys
 import time
 from collections.abc import Callable
@@ -290,7 +290,7 @@ def cmd_exec(args) -> int:
         kind, credential = reveal(api, grant["id"])
         env = {**os.environ, **credential_env(kind, credential)}
         try:
-            code = subprocess.call(args.command, env=env)  # noqa: S603 (the user's own command)
+            code = subprocess.call(args.command, env=env)  # noqa: S603  # nosec B603  # the user's own
         except FileNotFoundError:
             raise CliError(f"{args.command[0]}: command not found", 127) from None
         except KeyboardInterrupt:

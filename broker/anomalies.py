@@ -87,14 +87,14 @@ def _frequent_sensitive(now):
 def _rubber_stamping(now):
     approved = _events("request.approved", now - PAIR_WINDOW).filter(target_type="accessrequest")
     per_requester = defaultdict(list)
-    requests = {
+    by_id = {
         str(r.pk): r
         for r in AccessRequest.objects.filter(
             pk__in=list(approved.values_list("target_id", flat=True))
         ).select_related("requester")
     }
     for event in approved.order_by("seq"):
-        found = requests.get(event.target_id)
+        found = by_id.get(event.target_id)
         approvers = tuple(sorted(event.data.get("approvers", [])))
         if found is not None and approvers:
             per_requester[found.requester.get_username()].append((event.seq, approvers))
@@ -125,7 +125,7 @@ def _night_quick_approvals(now):
     decisions = _events("request.decision.approve", now - PAIR_WINDOW).filter(
         target_type="accessrequest"
     )
-    requests = {
+    by_id = {
         str(r.pk): r
         for r in AccessRequest.objects.filter(
             pk__in=list(decisions.values_list("target_id", flat=True))
@@ -134,7 +134,7 @@ def _night_quick_approvals(now):
     users = {u.pk: u for u in get_user_model().objects.filter(
         pk__in=set(decisions.values_list("actor_id", flat=True)))}  # fmt: skip
     for event in decisions:
-        found = requests.get(event.target_id)
+        found = by_id.get(event.target_id)
         approver = users.get(event.actor_id)
         if found is None or approver is None:
             continue

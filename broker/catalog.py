@@ -284,7 +284,7 @@ def load_catalog(path: str | Path) -> Catalog:
 
 def parse_catalog(raw: bytes) -> Catalog:
     try:
-        data = yaml.load(raw.decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
+        data = yaml.load(raw.decode("utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506  # nosec B506  # a SafeLoader
     except UnicodeDecodeError:
         raise CatalogError(["the file is not UTF-8 text"]) from None
     except yaml.YAMLError as exc:

@@ -16,7 +16,7 @@ def _run_or_retry(task: Task, step: Callable, **ids: str) -> None:
         step(**ids)
     except lifecycle.TryAgainLater as exc:
         # Exponential with full jitter, so retries of many grants do not stampede.
-        countdown = random.uniform(1, min(300, 2 ** (task.request.retries + 1)))  # noqa: S311
+        countdown = random.uniform(1, min(300, 2 ** (task.request.retries + 1)))  # noqa: S311  # nosec B311  # jitter
         raise task.retry(countdown=countdown) from exc
 
 

@@ -193,8 +193,8 @@ class MeView(ApiView):
                     "username": "alice",
                     "is_auditor": False,
                     "mfa_enrolled": True,
-                    "token_name": "laptop",
-                    "token_expires_at": "2027-01-28T09:00:00Z",
+                    "token_name": "laptop",  # nosec B105  # a documentation example
+                    "token_expires_at": "2027-01-28T09:00:00Z",  # nosec B105  # idem
                 },
             )
         ],
@@ -592,7 +592,7 @@ class GrantRevealView(ApiView):
                         "port": 5432,
                         "dbname": "payments",
                         "user": "airlock_alice_1a2b3c",
-                        "password": "…",
+                        "password": "…",  # nosec B105  # a documentation example
                     },
                 },
             ),

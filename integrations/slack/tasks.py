@@ -32,7 +32,7 @@ def _retry_or_give_up(task, exc: Exception) -> None:
     countdown = (
         float(retry_after)
         if retry_after
-        else random.uniform(  # noqa: S311
+        else random.uniform(  # noqa: S311  # nosec B311  # retry jitter
             1, min(300, 2 ** (task.request.retries + 1))
         )
     )
