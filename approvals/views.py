@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from approvals.selectors import annotate_queue, approvable_profiles, approval_queue, reviews_for
 from broker import lifecycle
 from broker.durations import parse_duration
+from broker.selectors import visible_request
 from broker.web import lifecycle_error_response, request_info
 
 PAGE_SIZE = 25
@@ -56,6 +57,7 @@ def reviews(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def review_close(request: HttpRequest, request_id) -> HttpResponse:
+    visible_request(request.user, request_id)
     try:
         lifecycle.break_glass_review_close(
             request_id=request_id,

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db.models import Q, QuerySet
+from django.http import Http404
 
 from approvals.policy import can_approve
 from broker.models import AccessRequest, AuditEvent, Grant
@@ -18,6 +19,28 @@ def can_view_request(user, access_request: AccessRequest) -> bool:
         or can_approve(user, access_request.profile)
         or is_auditor(user)
     )
+
+
+def visible_request(user, request_id) -> AccessRequest:
+    """The request, if `user` may see it; otherwise Http404, exactly as if it did not
+    exist, so nobody learns which ids are real."""
+    access_request = (
+        AccessRequest.objects.select_related("profile", "requester").filter(pk=request_id).first()
+    )
+    if access_request is None or not can_view_request(user, access_request):
+        raise Http404("no such request")
+    return access_request
+
+
+def visible_grant(user, grant_id) -> Grant:
+    grant = (
+        Grant.objects.select_related("request__profile", "request__requester")
+        .filter(pk=grant_id)
+        .first()
+    )
+    if grant is None or not can_view_request(user, grant.request):
+        raise Http404("no such grant")
+    return grant
 
 
 def requests_of(user, limit: int = 20) -> QuerySet:

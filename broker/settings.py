@@ -252,4 +252,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("AIRLOCK_LOG_LEVEL", default="INFO")},
+    # These client libraries log whole responses at DEBUG, and the responses are
+    # the credentials we mint (STS keys, Vault tokens): never below WARNING,
+    # whatever AIRLOCK_LOG_LEVEL says. tests/test_no_secret_leaks.py checks it.
+    "loggers": {
+        name: {"level": "WARNING"}
+        for name in ("botocore", "boto3", "urllib3", "hvac", "psycopg", "slack_sdk", "requests")
+    },
 }

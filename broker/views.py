@@ -3,8 +3,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.db import DatabaseError, connection
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -20,10 +20,11 @@ from broker.health import provider_health
 from broker.models import AccessRequest, Grant
 from broker.policy import requestable_profiles
 from broker.selectors import (
-    can_view_request,
     live_grants_of,
     request_timeline,
     requests_of,
+    visible_grant,
+    visible_request,
 )
 from broker.web import lifecycle_error_response, request_info
 
@@ -78,24 +79,10 @@ def request_new(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _visible(user, access_request: AccessRequest) -> None:
-    """Someone who may not see it learns nothing, not even that it exists."""
-    if not can_view_request(user, access_request):
-        raise Http404("not found")
-
-
-def _request_for(user, request_id) -> AccessRequest:
-    access_request = get_object_or_404(
-        AccessRequest.objects.select_related("profile", "requester"), pk=request_id
-    )
-    _visible(user, access_request)
-    return access_request
-
-
 @login_required
 @require_GET
 def request_detail(request: HttpRequest, request_id) -> HttpResponse:
-    access_request = _request_for(request.user, request_id)
+    access_request = visible_request(request.user, request_id)
     grant = Grant.objects.filter(request=access_request).first()
     may_decide = (
         access_request.status == AccessRequest.Status.PENDING
@@ -123,6 +110,7 @@ def _request_page(request, request_id) -> str:
 @require_POST
 @step_up_required(return_to=_request_page)
 def request_decide(request: HttpRequest, request_id) -> HttpResponse:
+    visible_request(request.user, request_id)  # 404 for those who may not even see it
     decision = request.POST.get("decision")
     info = request_info(request)
     try:
@@ -152,6 +140,7 @@ def request_decide(request: HttpRequest, request_id) -> HttpResponse:
 @login_required
 @require_POST
 def request_cancel(request: HttpRequest, request_id) -> HttpResponse:
+    visible_request(request.user, request_id)
     try:
         lifecycle.access_request_cancel(
             request_id=request_id, actor=request.user, info=request_info(request)
@@ -162,18 +151,10 @@ def request_cancel(request: HttpRequest, request_id) -> HttpResponse:
     return redirect("request-detail", request_id=request_id)
 
 
-def _grant_for(user, grant_id) -> Grant:
-    grant = get_object_or_404(
-        Grant.objects.select_related("request__profile", "request__requester"), pk=grant_id
-    )
-    _visible(user, grant.request)
-    return grant
-
-
 @login_required
 @require_GET
 def grant_detail(request: HttpRequest, grant_id) -> HttpResponse:
-    grant = _grant_for(request.user, grant_id)
+    grant = visible_grant(request.user, grant_id)
     extension = grant.profile.policy.extension
     context = {
         "grant": grant,
@@ -195,6 +176,7 @@ def _grant_page(request, grant_id) -> str:
 @require_POST
 @step_up_required(return_to=_grant_page)
 def grant_reveal(request: HttpRequest, grant_id) -> HttpResponse:
+    visible_grant(request.user, grant_id)
     try:
         credential = lifecycle.grant_reveal(
             grant_id=grant_id, user=request.user, info=request_info(request)
@@ -214,6 +196,7 @@ def grant_reveal(request: HttpRequest, grant_id) -> HttpResponse:
 @login_required
 @require_POST
 def grant_revoke(request: HttpRequest, grant_id) -> HttpResponse:
+    visible_grant(request.user, grant_id)
     try:
         lifecycle.grant_revoke(
             grant_id=grant_id,
@@ -230,6 +213,7 @@ def grant_revoke(request: HttpRequest, grant_id) -> HttpResponse:
 @login_required
 @require_POST
 def grant_extend(request: HttpRequest, grant_id) -> HttpResponse:
+    visible_grant(request.user, grant_id)
     try:
         duration = parse_duration(request.POST.get("duration", "").strip())
     except ValueError as exc:

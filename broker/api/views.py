@@ -24,7 +24,7 @@ from broker.audit_views import export_response, filtered_events
 from broker.catalog import CatalogError, load_catalog
 from broker.models import AccessProfile, AccessRequest, Grant, Source
 from broker.policy import requestable_profiles
-from broker.selectors import can_view_request, is_auditor
+from broker.selectors import is_auditor, visible_grant, visible_request
 from broker.web import request_info
 
 
@@ -101,23 +101,6 @@ def choice_param(request, name: str, choices: list[str], default: str = "") -> s
     if value not in choices:
         raise serializers.ValidationError({name: f"one of {', '.join(choices)}"})
     return value
-
-
-def visible_request(user, request_id) -> AccessRequest:
-    """Someone who may not see it learns nothing, not even that it exists."""
-    access_request = (
-        AccessRequest.objects.select_related("profile", "requester").filter(pk=request_id).first()
-    )
-    if access_request is None or not can_view_request(user, access_request):
-        raise Http404("no such request")
-    return access_request
-
-
-def visible_grant(user, grant_id) -> Grant:
-    grant = GRANTS.filter(pk=grant_id).first()
-    if grant is None or not can_view_request(user, grant.request):
-        raise Http404("no such grant")
-    return grant
 
 
 REQUEST_EXAMPLE = OpenApiExample(

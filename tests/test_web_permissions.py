@@ -1,0 +1,134 @@
+"""Who may open or post what on the web: every URL x every persona, with the
+answer expected. The rows come from the URL conf: a page added without a row
+fails `test_every_web_url_has_a_row`. (The API has its own matrix; Slack's
+endpoint its own tests.)"""
+
+import pytest
+from django.urls import URLPattern, URLResolver, reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.tokens import token_create
+from broker import lifecycle
+from broker import urls as web_urls
+from broker.models import Grant
+from tests.conftest import WEB
+
+# anonymous; alice asks; charlie is nobody here; bob approves test-db; erin approves
+# another profile; dave audits; admin; carol approves test-db but has no MFA.
+PERSONAS = ["anonymous", "alice", "charlie", "bob", "erin", "dave", "admin", "carol"]
+SIGNED_IN = PERSONAS[1:]
+OK, FOUND, FORBIDDEN, MISSING = 200, 302, 403, 404
+TO_LOGIN = "login"  # a 302 to the sign-in page
+TO_MFA = "mfa"  # a 302 to the MFA verify page
+
+
+def every(status, **exceptions):
+    return {p: exceptions.get(p, status) for p in SIGNED_IN} | {"anonymous": TO_LOGIN}
+
+
+VIEWERS = every(OK, charlie=MISSING, erin=MISSING)
+AUDITORS = every(FORBIDDEN, dave=OK, admin=OK)
+
+# name -> (method, needs, body, expected per persona)
+MATRIX = {
+    "home": ("get", None, None, every(OK)),
+    "login": ("get", None, None, {**{p: FOUND for p in SIGNED_IN}, "anonymous": OK}),
+    "logout": ("post", None, {}, {p: FOUND for p in PERSONAS}),
+    "request-new": ("get", None, None, every(OK)),
+    "request-detail": ("get", "request", None, VIEWERS),
+    "request-decide": (
+        "post", "request", {"decision": "approve"},
+        every(FORBIDDEN, bob=FOUND, charlie=MISSING, erin=MISSING, carol=TO_MFA),
+    ),
+    "request-cancel": (
+        "post", "request", {}, every(FORBIDDEN, alice=FOUND, charlie=MISSING, erin=MISSING)
+    ),
+    "grant-detail": ("get", "grant", None, VIEWERS),
+    # The grant is scheduled: its owner is told (a message); for anyone else, even
+    # its approver or an admin, there is no credential to see.
+    "grant-reveal": ("post", "grant", {}, every(MISSING, alice=FOUND, carol=TO_MFA)),
+    "grant-revoke": (
+        "post", "grant", {}, every(FORBIDDEN, alice=FOUND, bob=FOUND, admin=FOUND,
+                                   carol=FOUND, charlie=MISSING, erin=MISSING),
+    ),
+    "grant-extend": (
+        "post", "grant", {"duration": "30m", "reason": "x"},
+        every(MISSING, alice=FOUND, bob=MISSING, dave=MISSING, admin=MISSING, carol=MISSING),
+    ),
+    "approval-queue": ("get", None, None, every(OK)),
+    "reviews": ("get", None, None, every(OK)),
+    # No break-glass here, so no review: 404 for all (for charlie the request too).
+    "review-close": ("post", "request", {"notes": "x"}, every(MISSING)),
+    "audit-log": ("get", None, None, AUDITORS),
+    "audit-verify": ("post", None, {}, every(FORBIDDEN, dave=FOUND, admin=FOUND)),
+    "audit-export": ("get", None, None, AUDITORS),
+    "ops": ("get", None, None, every(FORBIDDEN, admin=OK)),
+    "ops-retry": ("post", "grant", {}, every(FORBIDDEN, admin=FOUND)),
+    "mfa-settings": ("get", None, None, every(OK)),
+    "mfa-verify": ("get", None, None, every(OK, carol=FOUND)),
+    "mfa-enrol": ("get", None, None, every(OK)),
+    "mfa-backup-codes": ("post", None, {}, every(OK, carol=TO_MFA)),
+    "mfa-remove": ("post", None, {}, every(FOUND, carol=TO_MFA)),
+    "api-tokens": ("get", None, None, every(OK)),
+    "api-token-create": ("post", None, {"name": "x", "days": "1"}, every(OK, carol=TO_MFA)),
+    # Revoking someone else's token id just says "no such token": nothing to learn.
+    "api-token-revoke": ("post", "token", {}, every(FOUND)),
+    "slack-link": ("get", None, None, every(OK)),
+    "slack-events": ("post", None, {}, {p: MISSING for p in PERSONAS}),
+    "healthz": ("get", None, None, {p: OK for p in PERSONAS}),
+    "readyz": ("get", None, None, {p: (OK, 503) for p in PERSONAS}),
+}  # fmt: skip
+SKIPPED_INCLUDES = {"admin", "api"}  # Django's admin; the API has tests/test_api_permissions.py
+
+
+def web_url_names() -> set[str]:
+    names = set()
+    for entry in web_urls.urlpatterns:
+        if isinstance(entry, URLResolver):
+            prefix = str(entry.pattern).strip("/")
+            assert prefix in SKIPPED_INCLUDES | {"oidc"}, f"unexpected include {prefix}"
+        elif isinstance(entry, URLPattern) and entry.name:
+            names.add(entry.name)
+    return names
+
+
+def test_every_web_url_has_a_row():
+    assert web_url_names() == set(MATRIX)
+
+
+@pytest.fixture
+def world(people, submit, step_up):
+    pending = submit(people.alice)
+    approved = submit(people.alice, slug="vault-token")
+    step_up(people.bob)
+    lifecycle.access_request_approve(request_id=approved.id, approver=people.bob, info=WEB)
+    for name in ("alice", "charlie", "erin", "dave", "admin"):
+        step_up(getattr(people, name))
+    TOTPDevice.objects.filter(user=people.carol).delete()
+    token, _ = token_create(user=people.alice, name="laptop", days=1, info=WEB)
+    return {
+        "request": pending.id,
+        "grant": Grant.objects.get(request=approved).id,
+        "token": token.pk,
+    }
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_web_permission_matrix(client, people, world, name, persona):
+    method, needs, body, expected = MATRIX[name]
+    path = reverse(name, kwargs={f"{needs}_id": world[needs]} if needs else None)
+    if persona != "anonymous":
+        client.force_login(getattr(people, persona))
+    response = (
+        getattr(client, method)(path, body) if body is not None else (getattr(client, method)(path))
+    )
+    want = expected[persona]
+    if want == TO_LOGIN:
+        assert response.status_code == FOUND and "/login/" in response["Location"], name
+    elif want == TO_MFA:
+        assert response.status_code == FOUND and "/mfa/verify/" in response["Location"], name
+    elif isinstance(want, tuple):
+        assert response.status_code in want, (name, persona, response.status_code)
+    else:
+        assert response.status_code == want, (name, persona, response.status_code)
