@@ -34,6 +34,7 @@ from integrations.providers import GrantContext, get_provider
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 EXPORT_EVENTS = int(os.environ.get("BENCH_EXPORT_EVENTS", "200000"))
 PENDING_REQUESTS = int(os.environ.get("BENCH_PENDING_REQUESTS", "10000"))
+API_REQUESTS = int(os.environ.get("BENCH_API_REQUESTS", "2000"))
 CATALOG = """
 version: 1
 groups: {engineers: [alice], sre: [bob, carol]}
@@ -59,8 +60,8 @@ def reset() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE broker_auditevent, broker_auditchainhead, approvals_approval, broker_grant,"
-            " broker_accessrequest, broker_accessprofile, accounts_stepup, auth_user, auth_group"
-            " CASCADE"
+            " broker_accessrequest, broker_accessprofile, accounts_stepup, auth_user, auth_group,"
+            " broker_alert, broker_catalogstate CASCADE"
         )
 
 
@@ -204,12 +205,23 @@ def bench_queue() -> dict:
             timings.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200
         queries.append(len(captured))
+    api_timings, api_queries = [], []
+    for page in range(1, 41):
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = client.get(f"/api/v1/requests/?scope=awaiting&page={page}")
+            api_timings.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+        api_queries.append(len(captured))
     return {
         "pending_requests": PENDING_REQUESTS,
         "p50_ms": round(statistics.median(timings), 1),
         "p95_ms": round(pct(timings, 0.95), 1),
         "target_p95_ms": 100,
         "queries_per_page": sorted(set(queries)),
+        "api_p50_ms": round(statistics.median(api_timings), 1),
+        "api_p95_ms": round(pct(api_timings, 0.95), 1),
+        "api_queries_per_page": sorted(set(api_queries)),
     }
 
 
@@ -265,6 +277,148 @@ def bench_activation(samples: int = 40) -> dict:
     }
 
 
+class Gunicorn:
+    """Airlock under gunicorn on a free port, Slack pointed at the local fake."""
+
+    def __init__(self, slack_url: str, workers: int = 4):
+        import socket
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "SLACK_BOT_TOKEN": "xoxb-bench",
+            "SLACK_SIGNING_SECRET": SLACK_SECRET,
+            "SLACK_API_URL": slack_url,
+            "AIRLOCK_API_RATE": "1000000/minute",
+            "AIRLOCK_LOG_LEVEL": "WARNING",
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        }
+        self.process = subprocess.Popen(  # noqa: S603 (our own server, fixed arguments)
+            [sys.executable, "-m", "gunicorn", "broker.wsgi", "--workers", str(workers),
+             "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning"],
+            env=env,
+        )  # fmt: skip
+        import requests
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).ok:
+                    return
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError("gunicorn did not come up")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+SLACK_SECRET = "bench-signing-secret"  # noqa: S105 (a throwaway for the local fake)
+
+
+def timed_posts(calls, concurrency: int) -> list[float]:
+    """Run the zero-argument calls `concurrency` at a time; their durations in ms."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def timed(call):
+        started = time.perf_counter()
+        call()
+        return (time.perf_counter() - started) * 1000
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(pool.map(timed, calls))
+
+
+def bench_over_http() -> dict:
+    """Slack acknowledgement latency and API submissions per second, against
+    gunicorn (4 workers) and PostgreSQL, with Slack's Web API faked locally."""
+    import json as json_module
+    from urllib.parse import urlencode
+
+    import requests
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+    from slack_sdk.signature import SignatureVerifier
+
+    from accounts.models import SlackIdentity
+    from accounts.tokens import token_create
+    from tests.slack_fake import FakeSlack
+
+    reset()
+    profile, users = seed_catalog()
+    TOTPDevice.objects.create(user=users["bob"], name="phone", confirmed=True)
+    SlackIdentity.objects.create(user=users["bob"], team_id="T1", slack_user_id="U_BOB",
+                                 linked_at=timezone.now(), linked_by="email")  # fmt: skip
+    pending = lifecycle.access_request_submit(requester=users["alice"], profile=profile,
+                                              info=audit.SYSTEM)  # fmt: skip
+    engineers = users["alice"].groups.get(name="engineers")
+    clients = get_user_model().objects.bulk_create(
+        get_user_model()(username=f"api{i}") for i in range(API_REQUESTS)
+    )
+    engineers.user_set.add(*clients)
+    tokens = [token_create(user=u, name="bench", days=1, info=audit.SYSTEM)[1] for u in clients]
+    analyze()
+    fake = FakeSlack()
+    server = Gunicorn(fake.url)
+    verifier = SignatureVerifier(SLACK_SECRET)
+    session = requests.Session()
+
+    def click(n: int):
+        payload = {"type": "block_actions", "team": {"id": "T1"}, "user": {"id": "U_BOB"},
+                   "trigger_id": f"t{n}-{uuid.uuid4()}", "channel": {"id": "C1"},
+                   "actions": [{"action_id": "approve", "value": str(pending.pk)}]}  # fmt: skip
+        body = urlencode({"payload": json_module.dumps(payload)})
+        stamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": verifier.generate_signature(timestamp=stamp, body=body),
+        }
+        return lambda: _ok(session.post(f"{server.url}/slack/events", data=body,
+                                        headers=headers, timeout=10))  # fmt: skip
+
+    def submit(token: str):
+        def call():
+            _ok(requests.post(f"{server.url}/api/v1/requests/create/",
+                              json={"profile": "bench-db", "duration": "30m"},
+                              headers={"Authorization": f"Bearer {token}"}, timeout=30),
+                201)  # fmt: skip
+
+        return call
+
+    try:
+        timed_posts([click(n) for n in range(20)], 1)  # warm every worker up
+        single = timed_posts([click(n) for n in range(200)], 1)
+        burst = timed_posts([click(n) for n in range(400)], 20)
+        started = time.perf_counter()
+        timed_posts([submit(t) for t in tokens], 32)
+        submit_seconds = time.perf_counter() - started
+    finally:
+        server.stop()
+        fake.stop()
+    opened = len(fake.made("views.open"))
+    return {
+        "slack_ack_1_p50_ms": round(statistics.median(single), 1),
+        "slack_ack_1_p99_ms": round(pct(single, 0.99), 1),
+        "slack_ack_20_p50_ms": round(statistics.median(burst), 1),
+        "slack_ack_20_p99_ms": round(pct(burst, 0.99), 1),
+        "slack_modals_opened": opened,
+        "target_ack_p99_ms": 100,
+        "api_requests": API_REQUESTS,
+        "api_submissions_per_second": round(API_REQUESTS / submit_seconds),
+        "target_api_per_second": 300,
+        "pending_after": AccessRequest.objects.filter(status="pending").count(),
+    }
+
+
+def _ok(response, status: int = 200) -> None:
+    if response.status_code != status:
+        raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
+
+
 def table(results: dict) -> str:
     """The headline figures beside their targets."""
     exports = results["exports"]
@@ -277,6 +431,11 @@ def table(results: dict) -> str:
         ),
         ("approver queue p95 ms, 10k pending", results["approver_queue"]["p95_ms"], "< 100"),
         ("approver queue queries/page", results["approver_queue"]["queries_per_page"], "flat"),
+        ("API awaiting list p95 ms, 10k", results["approver_queue"]["api_p95_ms"], "< 100"),
+        ("API list queries/page", results["approver_queue"]["api_queries_per_page"], "flat"),
+        ("Slack ack p99 ms, 1 at a time", results["http"]["slack_ack_1_p99_ms"], "< 100"),
+        ("Slack ack p99 ms, 20 at once", results["http"]["slack_ack_20_p99_ms"], "< 100"),
+        ("API submissions/s, gunicorn x4", results["http"]["api_submissions_per_second"], ">= 300"),
         *[
             (f"export {fmt} events/s", exports[fmt]["events_per_second"], ">= 50000")
             for fmt in ("csv", "jsonl", "ocsf")
@@ -304,6 +463,7 @@ def main() -> None:
         ("audit_append", bench_audit_append),
         ("activation_postgres", bench_activation),
         ("approver_queue", bench_queue),
+        ("http", bench_over_http),
         ("exports", bench_exports),
     ):
         print(f"running {name}...", flush=True)
