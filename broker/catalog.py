@@ -376,6 +376,27 @@ def _check_semantics(catalog: Catalog) -> list[str]:
         )  # fmt: skip
         for field_name, approvers, needed in checks:
             errors.extend(_pool_errors(spec, profile, where, field_name, approvers, needed))
+        errors.extend(_step_overlaps(spec, where, steps))
+    return errors
+
+
+def _step_overlaps(spec, where, steps) -> list[str]:
+    """An approver decides once: if an earlier step's approvals may be taken by
+    people also in a later step's pool, that step must still have enough left."""
+    errors = []
+    for later_index, later in enumerate(steps):
+        if any(group not in spec.groups for group in later.approvers.groups):
+            continue
+        later_pool = members(spec, later.approvers)
+        for earlier in steps[:later_index]:
+            shared = later_pool & members(spec, earlier.approvers)
+            left = len(later_pool) - min(earlier.approvals, len(shared))
+            if left < later.approvals:
+                errors.append(
+                    f"{where}: policy.steps[{later_index + 1}]: if {', '.join(sorted(shared))} "
+                    f"decide(s) an earlier step, only {left} approver(s) are left for this one "
+                    f"({later.approvals} needed)"
+                )
     return errors
 
 

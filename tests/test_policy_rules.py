@@ -98,6 +98,21 @@ def policy_catalog(people):
     catalog_sync(catalog=parse_catalog(POLICY_CATALOG.encode()), info=audit.SYSTEM)
 
 
+def test_overlapping_steps_that_could_strand_a_later_step_are_refused():
+    # carol is both an SRE (step 1) and the only security approver (step 2).
+    text = POLICY_CATALOG.replace("  oncall: [alice]\n", "  oncall: [alice]\n  security: [carol]\n")
+    text = text.replace(
+        "        - {approvers: {groups: [dba]}, approvals: 1}\n",
+        "        - {approvers: {groups: [security]}, approvals: 1}\n",
+    )
+    with pytest.raises(CatalogError, match=r"if carol decide\(s\) an earlier step, only 0"):
+        parse_catalog(text.encode())
+    # Two SREs for two SRE steps is fine: each decides one.
+    parse_catalog(
+        text.replace("groups: [security]}, approvals", "groups: [sre]}, approvals").encode()
+    )
+
+
 def test_explain_policy_prints_the_decision_without_submitting(policy_catalog):
     from broker.models import AccessRequest
 
