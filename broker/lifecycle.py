@@ -769,18 +769,8 @@ def grant_extend_request(
             },
         )
         if rules.approval == "auto":
-            extension.status = Status.APPROVED
-            extension.decided_at = now
-            extension.save(update_fields=["status", "decided_at"])
-            audit.record(
-                action="request.approved",
-                info=info,
-                target=extension,
-                from_status=Status.PENDING,
-                to_status=Status.APPROVED,
-                data={"by_policy": f"{grant.profile.slug}: extension.approval auto"},
-            )
-            _schedule_extension(extension)
+            by_policy = f"{grant.profile.slug}: extension.approval auto"
+            _approve(extension, None, info, {"by_policy": by_policy})
     return extension
 
 
