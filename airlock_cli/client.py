@@ -109,6 +109,21 @@ class Api:
     def post(self, path: str, body: dict | None = None) -> Any:
         return self._call("POST", path, json=body or {})
 
+    def download(self, path: str, params: dict, output: Path) -> dict[str, str]:
+        """Stream an answer into `output` (created 0600); the response headers."""
+        url = f"{self.login.url}/api/v1/{path.lstrip('/')}"
+        try:
+            with self.session.get(url, params=params, stream=True, timeout=HTTP_TIMEOUT) as answer:
+                if not answer.ok:
+                    raise api_error(answer)
+                descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(descriptor, "wb") as out:
+                    for chunk in answer.iter_content(chunk_size=1 << 16):
+                        out.write(chunk)
+                return dict(answer.headers)
+        except requests.RequestException as exc:
+            raise CliError(f"cannot reach {self.login.url}: {exc.__class__.__name__}") from None
+
     def _call(self, method: str, path: str, **kwargs) -> Any:
         url = f"{self.login.url}/api/v1/{path.lstrip('/')}"
         try:

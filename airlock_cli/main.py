@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from pathlib import Path
 from urllib.parse import quote
 
 from airlock_cli.client import Api, CliError, ExitCode, Login, forget_login, load_login, save_login
@@ -273,6 +274,26 @@ def extension_done(api: Api, request_id: str, grant_id: str, before: int) -> tup
     return False, "re-issuing the credential…"
 
 
+def cmd_audit_export(args) -> int:
+    """A range of the audit trail and its sealed manifest, for offline checking."""
+    api = Api(load_login())
+    output = Path(args.output)
+    params = {"format": args.format}
+    for name in ("since", "until"):
+        if getattr(args, name):
+            params[name] = getattr(args, name)
+    headers = api.download("audit/export/", params, output)
+    through = headers.get("X-Airlock-Through-Seq")
+    if through is None:
+        raise CliError("the server did not pin the export; is it an Airlock of this version?")
+    manifest = api.get("audit/manifest/", **params, through_seq=through)
+    manifest_file = output.with_name(output.name + ".manifest.json")
+    manifest_file.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    say(f"{manifest['count']} event(s) in {output}; manifest {manifest_file}")
+    say("check it offline with: python manage.py verify_audit --export " + str(output))
+    return ExitCode.OK
+
+
 def cmd_exec(args) -> int:
     if not args.command:
         raise CliError("give the command after --, e.g. airlock exec prod-db -- psql",
@@ -359,6 +380,17 @@ def parser() -> argparse.ArgumentParser:
     revoke.add_argument("grant")
     revoke.add_argument("--reason")
     revoke.set_defaults(run=cmd_revoke)
+
+    export = commands.add_parser(
+        "audit-export", help="auditors: a time range of the audit trail, sealed"
+    )
+    export.add_argument("--format", choices=["csv", "jsonl", "ocsf"], default="jsonl")
+    export.add_argument("--since", help="first day or moment (ISO 8601)")
+    export.add_argument("--until", help="last day or moment (inclusive)")
+    export.add_argument(
+        "--output", required=True, help="the file to write (and FILE.manifest.json)"
+    )
+    export.set_defaults(run=cmd_audit_export)
 
     extend = commands.add_parser("extend", help="ask for more time on a grant")
     extend.add_argument("grant")

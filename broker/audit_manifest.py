@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from broker.audit import ChainReport, check_links
-from broker.audit_export import read_export
+from broker.audit_export import FORMATS, read_export
 from broker.secrets import read_secret
 
 HMAC_KEY = "AIRLOCK_EXPORT_HMAC_KEY"
@@ -39,6 +39,48 @@ class Sealer:
     def update(self, chunk: bytes) -> None:
         self.sha256.update(chunk)
         self.hmac.update(chunk)
+
+
+class SealedExport:
+    """The bytes of an export, with its manifest once they have all been read.
+
+    The command writes them to a file; the API streams them, and computes the
+    same manifest again for a client that asks (rows never change, and the
+    rendering is deterministic, so the same range gives the same bytes)."""
+
+    def __init__(self, events, export_format: str, since: str = "", until: str = ""):
+        self.events, self.format, self.since, self.until = events, export_format, since, until
+        self.sealer = Sealer()
+        self.count, self.first, self.last = 0, None, None
+
+    def _tracked(self):
+        for event in self.events:
+            self.count += 1
+            self.first = self.first or event
+            self.last = event
+            yield event
+
+    def chunks(self) -> Iterator[bytes]:
+        rows, _, _ = FORMATS[self.format]
+        for line in rows(self._tracked()):
+            chunk = line.encode()
+            self.sealer.update(chunk)
+            yield chunk
+
+    def manifest(self) -> Manifest:
+        first, last = self.first, self.last
+        return Manifest(
+            format=self.format,
+            since=self.since,
+            until=self.until,
+            count=self.count,
+            first_seq=first.seq if first else None,
+            last_seq=last.seq if last else None,
+            first_prev_hash=first.prev_hash if first else None,
+            last_hash=last.hash if last else None,
+            file_sha256=self.sealer.sha256.hexdigest(),
+            hmac_sha256=self.sealer.hmac.hexdigest(),
+        )
 
 
 def manifest_path(export_path: str | Path) -> Path:

@@ -61,3 +61,33 @@ def test_an_unknown_export_format_is_a_400(api, people, catalog):
     assert response.status_code == 400
     assert "format" in response.json()["error"]["fields"]
     assert not AuditEvent.objects.filter(action="audit.exported").exists()
+
+
+def test_a_range_export_and_its_manifest_verify_offline(api, people, submit, tmp_path):
+    from broker.audit_manifest import verify_export
+
+    submit(people.alice)
+    dave = api(people.dave)
+    response = dave.get("/api/v1/audit/export/", {"format": "csv", "since": "2000-01-01"})
+    through = response["X-Airlock-Through-Seq"]
+    exported = tmp_path / "audit.csv"
+    exported.write_bytes(b"".join(response.streaming_content))
+    submit(people.alice, slug="vault-token")  # later events do not change that export
+    manifest = dave.get(
+        "/api/v1/audit/manifest/", {"format": "csv", "since": "2000-01-01", "through_seq": through}
+    ).json()
+    assert manifest["last_seq"] == int(through)
+    (tmp_path / "audit.csv.manifest.json").write_text(json.dumps(manifest))
+    assert verify_export(exported).intact
+    lines = exported.read_text().splitlines(keepends=True)
+    exported.write_text("".join(lines[:-1]))  # the last event dropped
+    assert "removed from the end" in verify_export(exported).error
+
+
+def test_filtered_exports_are_not_sealed(api, people, submit):
+    submit(people.alice)
+    dave = api(people.dave)
+    response = dave.get("/api/v1/audit/export/", {"actor": "alice"})
+    assert "X-Airlock-Through-Seq" not in response
+    refused = dave.get("/api/v1/audit/manifest/", {"actor": "alice", "through_seq": "5"})
+    assert refused.status_code == 400 and "actor" in refused.json()["error"]["fields"]

@@ -232,3 +232,23 @@ def test_extend_waits_for_the_new_credential(
     assert "extended until" in capsys.readouterr().err
     grant.refresh_from_db()
     assert grant.extensions == 1 and grant.secret is not None
+
+
+def test_audit_export_is_sealed_and_verifies_offline(airlock, people, submit, tmp_path, capsys):
+    from broker.audit_manifest import verify_export
+
+    submit(people.alice)
+    assert airlock.login(people.dave) == ExitCode.OK
+    output = tmp_path / "audit.jsonl"
+    assert airlock("audit-export", "--format", "jsonl", "--output", str(output)) == ExitCode.OK
+    assert stat.S_IMODE(output.stat().st_mode) == 0o600
+    report = verify_export(output)
+    assert report.intact and report.count >= 2, report.error
+    # One byte changed: the HMAC and the chain both say so.
+    text = output.read_text().replace("investigating", "investigatinG", 1)
+    output.write_text(text)
+    assert not verify_export(output).intact
+    # Not an auditor: refused with the reason.
+    airlock.login(people.alice)
+    assert airlock("audit-export", "--output", str(tmp_path / "x")) == ExitCode.REFUSED
+    assert "auditors only" in capsys.readouterr().err

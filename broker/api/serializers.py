@@ -195,6 +195,19 @@ class AuditEventSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
+class ManifestSerializer(serializers.Serializer):
+    format = serializers.CharField()
+    since = serializers.CharField()
+    until = serializers.CharField()
+    count = serializers.IntegerField()
+    first_seq = serializers.IntegerField(allow_null=True)
+    last_seq = serializers.IntegerField(allow_null=True)
+    first_prev_hash = serializers.CharField(allow_null=True)
+    last_hash = serializers.CharField(allow_null=True)
+    file_sha256 = serializers.CharField()
+    hmac_sha256 = serializers.CharField()
+
+
 class MeSerializer(serializers.Serializer):
     username = serializers.CharField()
     is_auditor = serializers.BooleanField()

@@ -4,6 +4,8 @@ Approve, deny and reveal take the caller's MFA code in the body (`otp`) and
 verify it exactly like the web's step-up before the lifecycle acts.
 """
 
+from dataclasses import asdict
+
 from django.conf import settings
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
@@ -20,9 +22,10 @@ from approvals.selectors import approval_queue
 from broker import lifecycle
 from broker.api import serializers as s
 from broker.audit_export import FORMATS
+from broker.audit_manifest import SealedExport
 from broker.audit_views import export_response, filtered_events
 from broker.catalog import CatalogError, load_catalog
-from broker.models import AccessProfile, AccessRequest, Grant, Source
+from broker.models import AccessProfile, AccessRequest, AuditChainHead, Grant, Source
 from broker.policy import requestable_profiles
 from broker.selectors import is_auditor, visible_grant, visible_request
 from broker.web import request_info
@@ -661,6 +664,23 @@ class IgnoreAcceptHeader(BaseContentNegotiation):
         return parsers[0]
 
 
+RANGE_ONLY = {"format", "since", "until", "through_seq"}
+THROUGH_SEQ = OpenApiParameter(
+    "through_seq", int, description="Only events up to this sequence number (see the header)."
+)
+
+
+def _through_seq(request) -> int:
+    """Pin the export to the chain as it is now, or as an earlier answer said."""
+    text = request.query_params.get("through_seq")
+    if text is None:
+        head = AuditChainHead.objects.filter(pk=1).first()
+        return head.seq if head else 0
+    if not text.isdigit() or len(text) > 18:
+        raise serializers.ValidationError({"through_seq": "a sequence number"})
+    return int(text)
+
+
 class AuditExportView(ApiView):
     permission_classes = [permissions.IsAuthenticated, IsAuditor]
     content_negotiation_class = IgnoreAcceptHeader
@@ -669,12 +689,15 @@ class AuditExportView(ApiView):
         operation_id="audit_export",
         summary="Export audit events, streamed (auditors)",
         description=(
-            "CSV, JSON Lines or OCSF (JSON Lines). For a file sealed with a manifest, "
-            "use `python manage.py export_audit` on the server."
+            "CSV, JSON Lines or OCSF (JSON Lines). With only `since`/`until`, the export "
+            "covers the whole range up to `X-Airlock-Through-Seq` (a header), and "
+            "`/api/v1/audit/manifest/` with the same parameters and that `through_seq` "
+            "gives its sealed manifest for `manage.py verify_audit --export FILE`."
         ),
         parameters=[
             OpenApiParameter("format", str, enum=sorted(FORMATS), description="Default: csv."),
             *AUDIT_FILTERS,
+            THROUGH_SEQ,
         ],
         responses={
             (200, "text/csv"): OpenApiTypes.STR,
@@ -694,4 +717,52 @@ class AuditExportView(ApiView):
         export_format = choice_param(request, "format", sorted(FORMATS), default="csv")
         choice_param(request, "source", Source.values)
         events, filters = filtered_events(request.query_params)
-        return export_response(request, events, filters, export_format, source=Source.API)
+        sealable = set(request.query_params) <= RANGE_ONLY
+        if sealable:
+            through = _through_seq(request)
+            events = events.filter(seq__lte=through)
+        response = export_response(request, events, filters, export_format, source=Source.API)
+        if sealable:
+            response["X-Airlock-Through-Seq"] = str(through)
+        return response
+
+
+class AuditManifestView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsAuditor]
+
+    @extend_schema(
+        operation_id="audit_manifest",
+        summary="The sealed manifest of a range export (auditors)",
+        description=(
+            "The manifest `export_audit` writes beside a file (count, first and last "
+            "sequence numbers and hashes, sha256 and HMAC-SHA256 of the file), for the "
+            "export with the same `format`, `since`, `until` and `through_seq`."
+        ),
+        parameters=[
+            OpenApiParameter("format", str, enum=sorted(FORMATS), description="Default: csv."),
+            *AUDIT_FILTERS[:2],
+            OpenApiParameter("through_seq", int, required=True),
+        ],
+        responses={200: s.ManifestSerializer, **errors(400, 403)},
+    )
+    def get(self, request):
+        extra = sorted(set(request.query_params) - RANGE_ONLY)
+        if extra:
+            raise serializers.ValidationError(
+                {name: "a sealed export covers a whole time range: no other filters"
+                 for name in extra}
+            )  # fmt: skip
+        if "through_seq" not in request.query_params:
+            raise serializers.ValidationError({"through_seq": "required"})
+        export_format = choice_param(request, "format", sorted(FORMATS), default="csv")
+        events, filters = filtered_events(request.query_params)
+        events = events.filter(seq__lte=_through_seq(request)).order_by("seq")
+        export = SealedExport(
+            events.iterator(chunk_size=2000),
+            export_format,
+            since=filters["since"],
+            until=filters["until"],
+        )
+        for _ in export.chunks():
+            pass  # only the digests are wanted
+        return Response(asdict(export.manifest()))
