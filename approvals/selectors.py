@@ -8,7 +8,7 @@ from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from approvals.models import Approval
-from approvals.policy import can_approve
+from approvals.policy import can_approve, can_decide
 from broker.models import AccessProfile, AccessRequest, BreakGlassReview
 from broker.selectors import is_auditor
 
@@ -33,15 +33,19 @@ def approval_queue(
     user, *, profile: str = "", requester: str = "", older_than: timedelta | None = None
 ) -> QuerySet:
     """Pending requests this user may decide and has not decided yet, oldest first."""
+    profiles = approvable_profiles(user)
     queryset = (
-        AccessRequest.objects.filter(
-            status=AccessRequest.Status.PENDING, profile__in=approvable_profiles(user)
-        )
+        AccessRequest.objects.filter(status=AccessRequest.Status.PENDING, profile__in=profiles)
         .exclude(requester=user)
         .exclude(decisions__approver=user)
         .select_related("profile", "requester")
         .order_by("created_at")
     )
+    stepped = [p for p in profiles if p.policy.policy.steps]
+    if stepped:
+        # Multi-step profiles: only the requests whose current step is this user's.
+        waiting = [r.pk for r in queryset.filter(profile__in=stepped) if not can_decide(user, r)]
+        queryset = queryset.exclude(pk__in=waiting)
     if profile:
         queryset = queryset.filter(profile__slug=profile)
     if requester:

@@ -159,7 +159,7 @@ def access_request_submit(
             raise Conflict(f"you already have a pending request for {profile.slug}")
         assessment = risk.assess(
             risk.facts_for(user=requester, profile=profile, duration=duration,
-                           source=info.source, ip=info.ip, now=now),
+                           source=info.source, ip=info.ip, user_agent=info.user_agent, now=now),
             risk.risk_spec(),
         )  # fmt: skip
         outcome = (

@@ -22,7 +22,7 @@ DEFAULT_WEIGHTS = {
     "off_hours": 10,  # outside business hours in the requester's time zone
     "burst": 15,  # three or more requests by the user in the last hour
     "recent_denial": 20,  # a request of theirs was denied in the last 7 days
-    "new_address": 10,  # web/API from an address not seen for the user in 30 days
+    "new_address": 10,  # web/API from an address or device not seen for the user in 30 days
     "several_sensitive": 15,  # other sensitive profiles pending or live at the same time
 }
 BURST_WINDOW, BURST_COUNT = timedelta(hours=1), 3
@@ -96,7 +96,7 @@ def assess(facts: Facts, spec: RiskSpec) -> Assessment:
         add("recent_denial", weights["recent_denial"],
             f"{facts.recent_denials} denial(s) in the last 7 days")  # fmt: skip
     if facts.new_address:
-        add("new_address", weights["new_address"], "from an address not seen before")
+        add("new_address", weights["new_address"], "from an address or device not seen before")
     if facts.other_sensitive:
         add("several_sensitive", weights["several_sensitive"],
             f"also holds or asks for {', '.join(facts.other_sensitive)}")  # fmt: skip
@@ -118,7 +118,7 @@ def user_zone(user) -> ZoneInfo:
 
 def facts_for(
     *, user, profile: AccessProfile, duration: timedelta, source: str, ip: str | None,
-    now: datetime, exclude_request=None,
+    now: datetime, user_agent: str = "", exclude_request=None,
 ) -> Facts:  # fmt: skip
     spec = risk_spec()
     mine = AccessRequest.objects.filter(requester=user)
@@ -143,10 +143,10 @@ def facts_for(
     )
     new_address = False
     if source in (Source.WEB, Source.API) and ip:
-        seen = AuditEvent.objects.filter(
-            actor_id=user.pk, ip=ip, created_at__gte=now - ADDRESS_MEMORY
-        ).exists()
-        new_address = not seen
+        recent = AuditEvent.objects.filter(actor_id=user.pk, created_at__gte=now - ADDRESS_MEMORY)
+        new_address = not recent.filter(ip=ip).exists() or bool(
+            user_agent and not recent.filter(user_agent=user_agent[:300]).exists()
+        )
     return Facts(
         profile=profile.slug,
         sensitivity=profile.policy.sensitivity,

@@ -61,8 +61,11 @@ def test_a_high_risk_request_needs_the_extra_approver(policy_catalog, people, st
 
 
 def test_steps_are_decided_in_order(policy_catalog, people, step_up):
+    from approvals.selectors import approval_queue
+
     request = ask(people.alice, "steps-db")
     assert can_decide(people.bob, request) and not can_decide(people.erin, request)
+    assert request in approval_queue(people.bob) and request not in approval_queue(people.erin)
     step_up(people.erin)
     with pytest.raises(lifecycle.NotAllowed, match="waits for step 1"):
         lifecycle.access_request_approve(request_id=request.pk, approver=people.erin, info=WEB)
@@ -73,6 +76,7 @@ def test_steps_are_decided_in_order(policy_catalog, people, step_up):
     step_up(people.carol)
     with pytest.raises(lifecycle.NotAllowed, match="waits for step 2 approvers"):
         lifecycle.access_request_approve(request_id=request.pk, approver=people.carol, info=WEB)
+    assert request in approval_queue(people.erin)  # step 2 is hers now
     approve(request, people.erin, step_up)
     assert AccessRequest.objects.get(pk=request.pk).status == "approved"
     assert list(request.decisions.order_by("step").values_list("step", "approver__username")) == [
@@ -210,3 +214,25 @@ def test_frequent_use_of_a_sensitive_profile_is_flagged(policy_catalog, people, 
         lifecycle.grant_revoke_execute(grant_id=grant.pk)
     kinds = [a.kind for a in anomalies.detect()]
     assert "frequent_sensitive" in kinds and "rubber_stamping" not in kinds
+
+
+def test_a_new_address_or_device_adds_risk(policy_catalog, people):
+    from django.db import transaction
+
+    from broker.models import CatalogState, Source
+
+    CatalogState.objects.update(risk={"weights": {"off_hours": 0}})  # new_address counts
+    seen = audit.RequestInfo(source=Source.WEB, ip="198.51.100.1", user_agent="laptop")
+    with transaction.atomic():
+        audit.record(action="auth.login", info=seen, actor=people.alice, target=people.alice)
+    test_db = AccessProfile.objects.get(slug="test-db")
+    first = lifecycle.access_request_submit(
+        requester=people.alice, profile=test_db, reason="INC-1", info=seen
+    )
+    assert "new_address" not in [f["name"] for f in first.risk_factors]
+    lifecycle.access_request_cancel(request_id=first.pk, actor=people.alice, info=seen)
+    kiosk = audit.RequestInfo(source=Source.WEB, ip="198.51.100.1", user_agent="kiosk")
+    second = lifecycle.access_request_submit(
+        requester=people.alice, profile=test_db, reason="INC-2", info=kiosk
+    )
+    assert "from an address or device not seen before" in [f["why"] for f in second.risk_factors]

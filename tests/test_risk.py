@@ -47,7 +47,7 @@ def test_a_quiet_request_has_no_risk():
          "off-hours (Sun 12:00 UTC)"),
         ({"recent_requests": 2}, "burst", 15, "3 requests within an hour"),
         ({"recent_denials": 1}, "recent_denial", 20, "1 denial(s) in the last 7 days"),
-        ({"new_address": True}, "new_address", 10, "from an address not seen before"),
+        ({"new_address": True}, "new_address", 10, "from an address or device not seen before"),
         ({"other_sensitive": ("aws-admin", "vault-root")}, "several_sensitive", 15,
          "also holds or asks for aws-admin, vault-root"),
     ],
