@@ -17,6 +17,7 @@ TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 # Benchmarks run on a database of their own, and the machine's PostgreSQL as provider target.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/airlock_bench
 BENCH_TARGET_DSN ?= postgresql://postgres@127.0.0.1:5432/airlock_bench
+BENCH_BROKER_URL ?= redis://127.0.0.1:6379/14
 
 .PHONY: run test bench lint audit audit-deps install clean
 
@@ -48,7 +49,7 @@ bench: $(STAMP) $(KEYS)
 	psql "$(BENCH_DATABASE_URL)" -qc "DO \$$\$$ BEGIN CREATE ROLE bench_reader NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$$\$$"
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py migrate --noinput -v0
 	DATABASE_URL=$(BENCH_DATABASE_URL) AIRLOCK_PG_DSN_BENCH=$(BENCH_TARGET_DSN) \
-		CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} $(BIN)/python -m bench.run
+		CELERY_BROKER_URL=$(BENCH_BROKER_URL) $(BIN)/python -m bench.run
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -419,6 +419,93 @@ def _ok(response, status: int = 200) -> None:
         raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
 
 
+def bench_revocation_lag(grants: int = 1000, window: float = 10.0, kill: bool = False) -> dict:
+    """`grants` active postgres.role grants set to expire within the same `window`
+    seconds, a real Celery worker (and beat, for the sweeper) in processes of their
+    own; lag = when the role could no longer log in at the source minus expires_at.
+    With `kill`, the worker is killed -9 two seconds in and restarted 20 s later."""
+    import random
+    import signal
+
+    from celery import current_app
+
+    reset()
+    profile, users = seed_catalog()
+    now = timezone.now()
+    requests_ = AccessRequest.objects.bulk_create(
+        AccessRequest(profile=profile, requester=users["alice"], duration=timedelta(hours=1),
+                      source="web", created_at=now, pending_until=now + timedelta(hours=1),
+                      status=AccessRequest.Status.APPROVED)
+        for _ in range(grants)
+    )  # fmt: skip
+    pending = lifecycle.Grant.objects.bulk_create(
+        lifecycle.Grant(request=r, duration=r.duration, created_at=now) for r in requests_
+    )
+    for grant in pending:
+        lifecycle.grant_activate(grant_id=grant.id)
+    start = timezone.now() + timedelta(seconds=15)
+    expiry = {}
+    for grant in lifecycle.Grant.objects.filter(status="active"):
+        moment = start + timedelta(seconds=random.uniform(0, window))  # noqa: S311
+        lifecycle.Grant.objects.filter(pk=grant.pk).update(expires_at=moment)
+        current_app.send_task("broker.tasks.expire_grant", args=[str(grant.pk)], eta=moment)
+        expiry[grant.handle["role"]] = moment
+    live_roles = set(expiry)
+    gone_at: dict[str, object] = {}
+
+    def poll() -> None:
+        import psycopg
+
+        with psycopg.connect(os.environ["AIRLOCK_PG_DSN_BENCH"], autocommit=True) as conn:
+            while len(gone_at) < len(live_roles) and time.monotonic() < deadline:
+                rows = conn.execute(
+                    "SELECT rolname FROM pg_roles WHERE rolcanlogin AND rolname = ANY(%s)",
+                    [list(live_roles - set(gone_at))],
+                ).fetchall()
+                still = {name for (name,) in rows}
+                moment = timezone.now()
+                for role in live_roles - set(gone_at) - still:
+                    gone_at[role] = moment
+                time.sleep(0.05)
+
+    def spawn(*args: str) -> subprocess.Popen:
+        return subprocess.Popen(  # noqa: S603 (our own worker, fixed arguments)
+            [sys.executable, "-m", "celery", "-A", "broker", *args, "--loglevel=WARNING"],
+            start_new_session=True,
+        )
+
+    schedule = tempfile.TemporaryDirectory(prefix="bench-beat-")
+    worker = spawn("worker", "--concurrency=4")
+    beat = spawn("beat", "--schedule", f"{schedule.name}/celerybeat-schedule")
+    deadline = time.monotonic() + 15 + window + (80 if kill else 60)
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        if kill:
+            time.sleep(max(0.0, (start - timezone.now()).total_seconds()) + 2)
+            os.killpg(worker.pid, signal.SIGKILL)
+            time.sleep(20)
+            worker = spawn("worker", "--concurrency=4")
+        poller.join()
+    finally:
+        for process in (worker, beat):
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(30)
+        current_app.control.purge()
+        schedule.cleanup()
+    lags = [(gone_at[r] - expiry[r]).total_seconds() for r in gone_at]
+    return {
+        "grants": len(expiry),
+        "window_s": window,
+        "worker_killed_for_s": 20 if kill else 0,
+        "lag_p50_s": round(statistics.median(lags), 2),
+        "lag_p99_s": round(pct(lags, 0.99), 2),
+        "lag_max_s": round(max(lags), 2),
+        "left_live": len(live_roles) - len(gone_at),
+        "target": "p99 < 1 s, max < 3 s, none left live",
+    }
+
+
 def table(results: dict) -> str:
     """The headline figures beside their targets."""
     exports = results["exports"]
@@ -464,6 +551,8 @@ def main() -> None:
         ("activation_postgres", bench_activation),
         ("approver_queue", bench_queue),
         ("http", bench_over_http),
+        ("revocation_lag", bench_revocation_lag),
+        ("revocation_lag_worker_killed", lambda: bench_revocation_lag(kill=True)),
         ("exports", bench_exports),
     ):
         print(f"running {name}...", flush=True)
