@@ -524,6 +524,20 @@ def table(results: dict) -> str:
         ("Slack ack p99 ms, 20 at once", results["http"]["slack_ack_20_p99_ms"], "< 100"),
         ("API submissions/s, gunicorn x4", results["http"]["api_submissions_per_second"], ">= 300"),
         *[
+            (f"revocation lag {stat} s, {label}", results[key][f"lag_{stat}_s"], target)
+            for key, label in (
+                ("revocation_lag", "1000 in 10 s"),
+                ("revocation_lag_worker_killed", "worker down 20 s"),
+            )
+            for stat, target in (("p99", "< 1"), ("max", "< 3"))
+        ],
+        (
+            "grants left live after expiry",
+            results["revocation_lag"]["left_live"]
+            + results["revocation_lag_worker_killed"]["left_live"],
+            "0",
+        ),
+        *[
             (f"export {fmt} events/s", exports[fmt]["events_per_second"], ">= 50000")
             for fmt in ("csv", "jsonl", "ocsf")
         ],

@@ -75,7 +75,12 @@ class Conflict(LifecycleError):
 
 
 class TryAgainLater(Exception):
-    """A provider failed transiently; the attempt is recorded and the caller should retry."""
+    """A provider failed transiently (the attempt is recorded), or it is too early:
+    the caller should retry, after `retry_in` seconds when that is known."""
+
+    def __init__(self, message: str, retry_in: float | None = None):
+        super().__init__(message)
+        self.retry_in = retry_in
 
 
 # --- requests ---------------------------------------------------------------
@@ -654,8 +659,13 @@ def grant_expire(*, grant_id: UUID | str) -> Grant | None:
     """Revoke an active grant whose time is up (the ETA task and the sweeper)."""
     with transaction.atomic():
         grant = _claim_grant(grant_id, [GrantStatus.ACTIVE])
-        if grant is None or grant.expires_at > timezone.now():
-            return None  # not due: an early redelivery, or someone else has it
+        if grant is None:
+            return None  # someone else has it, or it has ended
+        early = (grant.expires_at - timezone.now()).total_seconds()
+        if early > 0:
+            # An ETA task can fire a little early (or be redelivered): come back at
+            # the expiry rather than leave it to the next sweep.
+            raise TryAgainLater("not due yet", retry_in=early)
         grant.end_reason = "expired"
         retry = _revoke_at_source(grant)
     if retry:
@@ -860,7 +870,11 @@ def sweep() -> dict[str, int]:
     counts = {"requests_expired": access_requests_expire_pending()}
 
     overdue = Grant.objects.filter(status=GrantStatus.ACTIVE, expires_at__lte=now)
-    counts["grants_expired"] = sum(grant_expire(grant_id=pk) is not None for pk in _ids(overdue))
+    counts["grants_expired"] = 0
+    for pk in _ids(overdue):
+        # A transient failure is recorded; the next sweep tries again.
+        with suppress(TryAgainLater):
+            counts["grants_expired"] += grant_expire(grant_id=pk) is not None
     stalled_revocations = Grant.objects.filter(
         status__in=[GrantStatus.REVOKING, GrantStatus.REVOKE_FAILED]
     ).exclude(last_attempt_at__gt=now - settings.AIRLOCK_REVOKE_RETRY_AFTER)

@@ -15,6 +15,8 @@ def _run_or_retry(task: Task, step: Callable, **ids: str) -> None:
     try:
         step(**ids)
     except lifecycle.TryAgainLater as exc:
+        if exc.retry_in is not None:
+            raise task.retry(countdown=exc.retry_in) from exc
         # Exponential with full jitter, so retries of many grants do not stampede.
         countdown = random.uniform(1, min(300, 2 ** (task.request.retries + 1)))  # noqa: S311  # nosec B311  # jitter
         raise task.retry(countdown=countdown) from exc
