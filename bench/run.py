@@ -443,13 +443,31 @@ def bench_revocation_lag(grants: int = 1000, window: float = 10.0, kill: bool = 
     )
     for grant in pending:
         lifecycle.grant_activate(grant_id=grant.id)
-    start = timezone.now() + timedelta(seconds=15)
-    expiry = {}
-    for grant in lifecycle.Grant.objects.filter(status="active"):
-        moment = start + timedelta(seconds=random.uniform(0, window))  # noqa: S311
-        lifecycle.Grant.objects.filter(pk=grant.pk).update(expires_at=moment)
-        current_app.send_task("broker.tasks.expire_grant", args=[str(grant.pk)], eta=moment)
-        expiry[grant.handle["role"]] = moment
+
+    def spawn(*args: str) -> subprocess.Popen:
+        return subprocess.Popen(  # noqa: S603 (our own worker, fixed arguments)
+            [sys.executable, "-m", "celery", "-A", "broker", *args, "--loglevel=WARNING"],
+            start_new_session=True,
+        )
+
+    # The worker and beat run before anything is due, so that their start-up is
+    # not measured as lag.
+    schedule = tempfile.TemporaryDirectory(prefix="bench-beat-")
+    worker = spawn("worker", "--concurrency=4")
+    beat = spawn("beat", "--schedule", f"{schedule.name}/celerybeat-schedule")
+    while not current_app.control.ping(timeout=1):
+        time.sleep(0.5)
+    start = timezone.now() + timedelta(seconds=10)  # time enough to schedule them all
+    active = list(lifecycle.Grant.objects.filter(status="active"))
+    for grant in active:
+        grant.expires_at = start + timedelta(seconds=random.uniform(0, window))  # noqa: S311
+    lifecycle.Grant.objects.bulk_update(active, ["expires_at"], batch_size=500)
+    for grant in active:
+        current_app.send_task(
+            "broker.tasks.expire_grant", args=[str(grant.pk)], eta=grant.expires_at
+        )
+    expiry = {grant.handle["role"]: grant.expires_at for grant in active}
+    deadline = time.monotonic() + 10 + window + (80 if kill else 60)
     live_roles = set(expiry)
     gone_at: dict[str, object] = {}
 
@@ -468,16 +486,6 @@ def bench_revocation_lag(grants: int = 1000, window: float = 10.0, kill: bool = 
                     gone_at[role] = moment
                 time.sleep(0.05)
 
-    def spawn(*args: str) -> subprocess.Popen:
-        return subprocess.Popen(  # noqa: S603 (our own worker, fixed arguments)
-            [sys.executable, "-m", "celery", "-A", "broker", *args, "--loglevel=WARNING"],
-            start_new_session=True,
-        )
-
-    schedule = tempfile.TemporaryDirectory(prefix="bench-beat-")
-    worker = spawn("worker", "--concurrency=4")
-    beat = spawn("beat", "--schedule", f"{schedule.name}/celerybeat-schedule")
-    deadline = time.monotonic() + 15 + window + (80 if kill else 60)
     poller = threading.Thread(target=poll)
     poller.start()
     try:
