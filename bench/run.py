@@ -514,6 +514,98 @@ def bench_revocation_lag(grants: int = 1000, window: float = 10.0, kill: bool = 
     }
 
 
+VAULT_CATALOG = """
+version: 1
+groups: {engineers: [alice], sre: [bob, carol]}
+profiles:
+  - id: bench-vault-token
+    title: Vault token
+    provider: {kind: vault.token, config: {policies: [payments-read]}}
+    requesters: {groups: [engineers]}
+    approvers: {groups: [sre]}
+    max_duration: 1h
+    reason_required: false
+  - id: bench-vault-db
+    title: Vault database credentials
+    provider: {kind: vault.database, config: {mount: database, role: reader}}
+    requesters: {groups: [engineers]}
+    approvers: {groups: [sre]}
+    max_duration: 1h
+    reason_required: false
+"""
+
+
+def bench_vault_activation(samples: int = 30) -> dict:
+    """Click to credential for vault.token and vault.database: Airlock's activation
+    beside the same hvac calls made straight to OpenBao, alternated in one run."""
+    from integrations.providers import reset_providers
+    from tests.pg_target import TargetCluster
+    from tests.vault_server import DevVault
+
+    reset()
+    users = people()
+    catalog_sync(catalog=parse_catalog(VAULT_CATALOG.encode()), info=audit.SYSTEM)
+    target, vault = TargetCluster(), DevVault()
+    target.start()
+    try:
+        vault.start(target)
+        os.environ["VAULT_ADDR"], os.environ["VAULT_TOKEN"] = vault.address, vault.root_token
+        reset_providers()
+        client = vault.client()
+
+        def bare_token():
+            auth = client.auth.token.create_orphan(
+                policies=["payments-read"], ttl="600s", explicit_max_ttl="600s", renewable=False
+            )["auth"]
+            return lambda: client.auth.token.revoke_accessor(auth["accessor"])
+
+        def bare_database():
+            lease = client.secrets.database.generate_credentials(name="reader")["lease_id"]
+            client.sys.renew_lease(lease_id=lease, increment=600)
+            return lambda: client.sys.revoke_lease(lease_id=lease)
+
+        results = {}
+        for slug, bare in (("bench-vault-token", bare_token), ("bench-vault-db", bare_database)):
+            profile = AccessProfile.objects.get(slug=slug)
+            results[profile.provider_kind] = activation_beside(profile, users, bare, samples)
+        return results
+    finally:
+        vault.stop()
+        target.stop()
+
+
+def activation_beside(profile, users, bare, samples: int) -> dict:
+    airlock_ms, bare_ms, cleanups = [], [], []
+    provider = get_provider(profile.provider_kind)
+    for _ in range(samples):
+        request = AccessRequest.objects.create(
+            profile=profile, requester=users["alice"], duration=timedelta(minutes=10),
+            source="web", created_at=timezone.now(),
+            pending_until=timezone.now() + timedelta(hours=1),
+            status=AccessRequest.Status.APPROVED,
+        )  # fmt: skip
+        grant = lifecycle.Grant.objects.create(
+            request=request, duration=request.duration, created_at=timezone.now()
+        )
+        started = time.perf_counter()
+        lifecycle.grant_activate(grant_id=grant.id)
+        airlock_ms.append((time.perf_counter() - started) * 1000)
+        grant.refresh_from_db()
+        cleanups.append(lambda handle=grant.handle: provider.revoke(handle))
+        started = time.perf_counter()
+        cleanups.append(bare())
+        bare_ms.append((time.perf_counter() - started) * 1000)
+    for cleanup in cleanups:
+        cleanup()
+    return {
+        "samples": samples,
+        "airlock_median_ms": round(statistics.median(airlock_ms), 1),
+        "bare_call_median_ms": round(statistics.median(bare_ms), 1),
+        "overhead_median_ms": round(statistics.median(airlock_ms) - statistics.median(bare_ms), 1),
+        "target_overhead_ms": 50,
+    }
+
+
 def table(results: dict) -> str:
     """The headline figures beside their targets."""
     exports = results["exports"]
@@ -524,6 +616,10 @@ def table(results: dict) -> str:
             results["activation_postgres"]["overhead_median_ms"],
             "<= 50",
         ),
+        *[
+            (f"activation overhead {kind}, median ms", figures["overhead_median_ms"], "<= 50")
+            for kind, figures in results["activation_vault"].items()
+        ],
         ("approver queue p95 ms, 10k pending", results["approver_queue"]["p95_ms"], "< 100"),
         ("approver queue queries/page", results["approver_queue"]["queries_per_page"], "flat"),
         ("API awaiting list p95 ms, 10k", results["approver_queue"]["api_p95_ms"], "< 100"),
@@ -571,6 +667,7 @@ def main() -> None:
     for name, bench in (
         ("audit_append", bench_audit_append),
         ("activation_postgres", bench_activation),
+        ("activation_vault", bench_vault_activation),
         ("approver_queue", bench_queue),
         ("http", bench_over_http),
         ("revocation_lag", bench_revocation_lag),
