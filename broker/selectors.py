@@ -2,7 +2,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from approvals.policy import can_approve
+from approvals.policy import can_approve, can_decide
 from broker.models import AccessRequest, AuditEvent, Grant
 
 LIVE = [Grant.Status.SCHEDULED, Grant.Status.ACTIVE, Grant.Status.REVOKING]
@@ -13,11 +13,13 @@ def is_auditor(user) -> bool:
 
 
 def can_view_request(user, access_request: AccessRequest) -> bool:
-    """The requester, approvers of the profile, auditors and admins."""
+    """The requester, approvers of the profile, auditors and admins, and whoever
+    may decide it now (a fallback group it was escalated to)."""
     return (
         access_request.requester_id == user.pk
         or can_approve(user, access_request.profile)
         or is_auditor(user)
+        or (access_request.escalated_at is not None and can_decide(user, access_request))
     )
 
 

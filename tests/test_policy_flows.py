@@ -15,6 +15,7 @@ from broker.catalog import parse_catalog
 from broker.catalog_sync import catalog_sync
 from broker.durations import parse_duration
 from broker.models import AccessProfile, AccessRequest, Alert, AuditEvent, BreakGlassReview, Grant
+from broker.selectors import can_view_request
 from tests.conftest import WEB
 from tests.pg_target import wait_until
 from tests.policy_catalog import POLICY_CATALOG
@@ -171,6 +172,7 @@ def test_reminders_back_off_and_escalate_once(policy_catalog, people, step_up):
     assert AuditEvent.objects.filter(action="request.reminder").count() == 4
     request.refresh_from_db()
     assert can_decide(people.erin, request)  # the fallback group may now decide
+    assert can_view_request(people.erin, request)  # and see it on the web and the API
     approve(request, people.erin, step_up)
     assert AccessRequest.objects.get(pk=request.pk).status == "approved"
 
