@@ -73,10 +73,11 @@ def _team(body: dict) -> str:
     return body.get("team_id") or (body.get("team") or {}).get("id") or ""
 
 
-def _find_request(value: str) -> AccessRequest | None:
+def _find(queryset, value: str):
+    """The object a button names, or None (also for a value that is not a UUID)."""
     try:
-        return AccessRequest.objects.select_related("profile", "requester").filter(pk=value).first()
-    except ValidationError:  # not a UUID: no such request
+        return queryset.filter(pk=value).first()
+    except ValidationError:
         return None
 
 
@@ -206,7 +207,10 @@ def _decider(body, client) -> tuple[object, AccessRequest] | None:
     if user is None:
         tell(client, body, unknown_user_text())
         return None
-    access_request = _find_request(body["actions"][0].get("value", ""))
+    access_request = _find(
+        AccessRequest.objects.select_related("profile", "requester"),
+        body["actions"][0].get("value", ""),
+    )
     if access_request is None:
         tell(client, body, "That request does not exist.")
         return None
@@ -360,7 +364,9 @@ def relinquish_clicked(ack, body, client):
 def extend_clicked(ack, body, client):
     ack()
     user = identify(client, _team(body), body["user"]["id"])
-    grant = _find_grant(body["actions"][0].get("value", ""))
+    grant = _find(
+        Grant.objects.select_related("request__profile"), body["actions"][0].get("value", "")
+    )
     if user is None or grant is None or grant.request.requester_id != user.pk:
         tell(client, body, "That grant is not yours, or it does not exist.")
         return
@@ -390,13 +396,6 @@ def extend_submitted(ack, body, view, client):
         message = "; ".join(exc.fields.values()) or exc.message
         return ack(response_action="errors", errors={"duration": message})
     return ack()
-
-
-def _find_grant(value: str) -> Grant | None:
-    try:
-        return Grant.objects.select_related("request__profile").filter(pk=value).first()
-    except ValidationError:  # not a UUID: no such grant
-        return None
 
 
 def link_clicked(ack):

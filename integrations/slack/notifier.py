@@ -49,8 +49,6 @@ def handle_event(client, event: AuditEvent) -> None:
         return
     if event.action in LOUD:
         LOUD[event.action](client, access_request, event)
-        if event.action != "request.break_glass":
-            return
     if event.action == "request.submitted":
         post_request(client, access_request)
     else:
@@ -97,7 +95,6 @@ def _escalated(client, access_request: AccessRequest, event: AuditEvent) -> None
     text, message = blocks.request_message(access_request)
     escalate_to = access_request.profile.policy.policy.reminders.escalate_to
     _dm_each(client, users_matching(escalate_to), f"Escalated to you: {text}", message)
-    refresh_messages(client, access_request)
 
 
 def _review_overdue(client, access_request: AccessRequest, event: AuditEvent) -> None:
