@@ -41,8 +41,16 @@ def test_home_shows_grants_requests_and_the_queue(client, slack, submit, people,
 def test_relinquish_from_home_revokes_and_refreshes(client, slack, submit, people, step_up,
                                                     pg_target):  # fmt: skip
     grant = active_grant(people, submit, step_up)
+    from django.utils import timezone
+
+    from accounts.models import SlackIdentity
+
+    SlackIdentity.objects.create(user=people.charlie, team_id="T1", slack_user_id="U_CHARLIE",
+                                 linked_at=timezone.now(), linked_by="code")  # fmt: skip
     click(client, "U_CHARLIE", "relinquish", str(grant.pk), channel=None)
     assert Grant.objects.get(pk=grant.pk).status == "active"  # charlie is nobody here
+    # Not even told that the grant exists, as on the web and the API.
+    assert slack.made("chat.postMessage")[-1]["text"] == "Not revoked: no such grant."
     click(client, "U_ALICE", "relinquish", str(grant.pk), channel=None)
     assert Grant.objects.get(pk=grant.pk).status == "revoking"
     assert slack.made("views.publish")[-1]["user_id"] == "U_ALICE"

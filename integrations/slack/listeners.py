@@ -18,7 +18,7 @@ from broker import audit, lifecycle
 from broker.durations import format_duration, parse_duration
 from broker.models import AccessProfile, AccessRequest, Grant, Source
 from broker.policy import can_request, requestable_profiles
-from broker.selectors import live_grants_of
+from broker.selectors import can_view_request, live_grants_of
 from integrations.slack import blocks
 
 HELP = (
@@ -107,12 +107,9 @@ def access_command(ack, body, command, client):
     if words[:1] == ["revoke"]:
         if len(words) != 2:
             return ack("Use `/access revoke GRANT` (see `/access status` for ids).")
-        try:
-            lifecycle.grant_revoke(
-                grant_id=words[1], actor=user, reason="", info=info_for(team, slack_user)
-            )
-        except lifecycle.LifecycleError as exc:
-            return ack(f"Not revoked: {exc.message}.")
+        refused = revoke(user, words[1], "", info_for(team, slack_user))
+        if refused:
+            return ack(f"Not revoked: {refused}.")
         return ack("Revoking; the credential stops working in a moment.")
     if not words:
         profiles = requestable_profiles(user)
@@ -348,17 +345,25 @@ def relinquish_clicked(ack, body, client):
     if user is None:
         tell(client, body, unknown_user_text())
         return
-    try:
-        lifecycle.grant_revoke(
-            grant_id=body["actions"][0].get("value", ""),
-            actor=user,
-            reason=f"relinquished by {user.get_username()}",
-            info=info_for(team, slack_user),
-        )
-    except lifecycle.LifecycleError as exc:
-        tell(client, body, f"Not revoked: {exc.message}.")
+    reason = f"relinquished by {user.get_username()}"
+    refused = revoke(user, body["actions"][0].get("value", ""), reason, info_for(team, slack_user))
+    if refused:
+        tell(client, body, f"Not revoked: {refused}.")
         return
     publish_home(client, user, slack_user)
+
+
+def revoke(user, grant_id: str, reason: str, info: audit.RequestInfo) -> str | None:
+    """Revoke a grant for a Slack user; why not, if not. Like the web and the API,
+    someone who may not see the grant is told it does not exist."""
+    grant = _find(Grant.objects.select_related("request__profile"), grant_id)
+    if grant is None or not can_view_request(user, grant.request):
+        return "no such grant"
+    try:
+        lifecycle.grant_revoke(grant_id=grant.pk, actor=user, reason=reason, info=info)
+    except lifecycle.LifecycleError as exc:
+        return exc.message
+    return None
 
 
 def extend_clicked(ack, body, client):
