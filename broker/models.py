@@ -185,6 +185,22 @@ class Alert(models.Model):
         return f"{self.kind}: {self.message[:60]}"
 
 
+class OrphanSighting(models.Model):
+    """A credential live at its source that no grant explained when the reconciler
+    looked. Kept until it is explained, gone, or revoked, so that the periodic
+    reconciler revokes only what stayed unexplained longer than any activation
+    takes to record the credential it minted."""
+
+    key = models.CharField(max_length=64, unique=True)  # sha256 of kind and handle
+    kind = models.CharField(max_length=32)
+    profile = models.CharField(max_length=100)
+    handle = models.JSONField()
+    first_seen = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.kind} orphan seen {self.first_seen:%Y-%m-%d %H:%M:%S}"
+
+
 class AuditEvent(models.Model):
     """One link of the hash chain. Rows are never updated or deleted.
 

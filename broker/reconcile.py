@@ -3,21 +3,31 @@
 Airlock asks each provider configuration in the catalog which Airlock-made
 credentials are still live (PostgreSQL roles with Airlock's prefix, Vault
 tokens carrying Airlock's metadata, leases of the Vault roles Airlock uses)
-and compares them with the handles of active and revoking grants.
+and compares them with the handles of the grants that hold a live credential.
+
+A credential no grant explains is either made behind Airlock's back or left by
+a worker that died between minting it and recording it. The periodic check
+revokes it once it has stayed unexplained for AIRLOCK_RECONCILE_REVOKE_AFTER:
+longer than any activation takes to record what it minted, so an activation in
+flight is never mistaken for an orphan.
 """
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from broker import audit
-from broker.models import AccessProfile, Grant
+from broker.models import AccessProfile, Grant, OrphanSighting
 from integrations.providers import ProviderError, get_provider
 
 logger = logging.getLogger(__name__)
-EXPLAINING = [Grant.Status.ACTIVE, Grant.Status.REVOKING]
+# The sweeper keeps retrying revoke_failed grants itself, with their own alert.
+EXPLAINING = [Grant.Status.ACTIVE, Grant.Status.REVOKING, Grant.Status.REVOKE_FAILED]
 
 
 @dataclass(frozen=True)
@@ -75,8 +85,12 @@ def revoke_orphan(orphan: Orphan, *, actor=None, info: audit.RequestInfo) -> Non
         )
 
 
-def report_orphans() -> Findings:
-    """The periodic check: alert on findings and record them; change nothing."""
+def reconcile_orphans() -> Findings:
+    """The periodic check: alert on orphans, record them, and revoke those seen
+    unexplained for longer than AIRLOCK_RECONCILE_REVOKE_AFTER (0: report only).
+
+    Returns the orphans still live afterwards.
+    """
     findings = find_orphans()
     if findings.orphans:
         logger.error(
@@ -92,4 +106,50 @@ def report_orphans() -> Findings:
             )
     for problem in findings.unreachable:
         logger.warning("reconcile could not check %s", problem)
+    findings.orphans = _revoke_long_unexplained(findings.orphans)
     return findings
+
+
+def _revoke_long_unexplained(orphans: list[Orphan]) -> list[Orphan]:
+    now = timezone.now()
+    keys = {_sighting_key(orphan): orphan for orphan in orphans}
+    # Explained since, or gone at the source: forget them.
+    OrphanSighting.objects.exclude(key__in=keys).delete()
+    grace = settings.AIRLOCK_RECONCILE_REVOKE_AFTER
+    remaining = []
+    for key, orphan in keys.items():
+        sighting, _ = OrphanSighting.objects.get_or_create(
+            key=key,
+            defaults={
+                "kind": orphan.kind,
+                "profile": orphan.profile,
+                "handle": orphan.handle,
+                "first_seen": now,
+            },
+        )
+        if not grace or now - sighting.first_seen < grace or _explained_now(orphan):
+            remaining.append(orphan)
+            continue
+        try:
+            revoke_orphan(orphan, info=audit.SYSTEM)
+        except ProviderError as exc:
+            logger.error("ALERT could not revoke orphan %s: %s", orphan, exc)
+            remaining.append(orphan)
+        else:
+            logger.warning("revoked orphan %s, unexplained since %s", orphan, sighting.first_seen)
+            sighting.delete()
+    return remaining
+
+
+def _explained_now(orphan: Orphan) -> bool:
+    # A retried activation may have just recorded a handle it reuses (a
+    # PostgreSQL role named after the grant) since the scan read the grants.
+    return Grant.objects.filter(
+        status__in=EXPLAINING,
+        request__profile__provider_kind=orphan.kind,
+        handle=orphan.handle,
+    ).exists()
+
+
+def _sighting_key(orphan: Orphan) -> str:
+    return hashlib.sha256(_key(orphan.kind, orphan.handle).encode()).hexdigest()

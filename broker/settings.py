@@ -178,9 +178,10 @@ CELERY_BEAT_SCHEDULE = {
 AIRLOCK_CATALOG = env.str("AIRLOCK_CATALOG", default=str(BASE_DIR / "examples" / "access.yaml"))
 # An approval or a credential reveal needs an MFA verification this recent.
 AIRLOCK_STEP_UP_WINDOW = timedelta(minutes=env.int("AIRLOCK_STEP_UP_MINUTES", default=5))
-# A grant stuck in "activating" this long (worker died mid-call) is failed by the sweeper.
-AIRLOCK_ACTIVATION_TIMEOUT = timedelta(
-    seconds=env.int("AIRLOCK_ACTIVATION_TIMEOUT_SECONDS", default=300)
+# The periodic reconciler revokes a credential no grant has explained for this long
+# (a worker that died between minting and recording it); 0 only reports.
+AIRLOCK_RECONCILE_REVOKE_AFTER = timedelta(
+    seconds=env.int("AIRLOCK_RECONCILE_REVOKE_AFTER_SECONDS", default=300)
 )
 # A grant stuck in "revoking" this long (its task was lost) is retried by the sweeper.
 AIRLOCK_REVOKE_RETRY_AFTER = timedelta(seconds=env.int("AIRLOCK_REVOKE_RETRY_SECONDS", default=60))

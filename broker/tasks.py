@@ -6,7 +6,7 @@ from collections.abc import Callable
 from celery import Task, shared_task
 
 from broker import anomalies, lifecycle
-from broker.reconcile import report_orphans
+from broker.reconcile import reconcile_orphans
 
 
 def _run_or_retry(task: Task, step: Callable, **ids: str) -> None:
@@ -58,4 +58,4 @@ def watch() -> dict[str, int]:
 
 @shared_task
 def reconcile() -> int:
-    return len(report_orphans().orphans)
+    return len(reconcile_orphans().orphans)
