@@ -19,7 +19,7 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/airlock_bench
 BENCH_TARGET_DSN ?= postgresql://postgres@127.0.0.1:5432/airlock_bench
 BENCH_BROKER_URL ?= redis://127.0.0.1:6379/14
 
-.PHONY: run test bench lint audit audit-deps install clean
+.PHONY: run test test-faults bench lint audit audit-deps install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ test: $(STAMP) $(KEYS)
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The chaos suite: workers killed, Redis restarted, OpenBao frozen (a few minutes).
+test-faults: $(STAMP) $(KEYS)
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} \
+	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
+	$(BIN)/pytest -m faults -s $(PYTEST_ARGS)
 
 bench: $(STAMP) $(KEYS)
 	psql "$(BENCH_DATABASE_URL)" -c "SELECT 1" >/dev/null 2>&1 || \

@@ -4,6 +4,7 @@ import random
 from collections.abc import Callable
 
 from celery import Task, shared_task
+from django.db import InterfaceError, OperationalError
 
 from broker import anomalies, lifecycle
 from broker.reconcile import reconcile_orphans
@@ -12,10 +13,12 @@ from broker.reconcile import reconcile_orphans
 def _run_or_retry(task: Task, step: Callable, **ids: str) -> None:
     # The lifecycle records every attempt and gives up by itself (failed /
     # revoke_failed) when retrying cannot help, so the task only backs off.
+    # A lost database connection (a restart, a failover) rolled everything
+    # back: trying again later is safe, and sooner than the sweeper.
     try:
         step(**ids)
-    except lifecycle.TryAgainLater as exc:
-        if exc.retry_in is not None:
+    except (lifecycle.TryAgainLater, OperationalError, InterfaceError) as exc:
+        if getattr(exc, "retry_in", None) is not None:
             raise task.retry(countdown=exc.retry_in) from exc
         # Exponential with full jitter, so retries of many grants do not stampede.
         countdown = random.uniform(1, min(300, 2 ** (task.request.retries + 1)))  # noqa: S311  # nosec B311  # jitter

@@ -18,6 +18,7 @@ from broker.models import Grant, OrphanSighting
 from broker.reconcile import find_orphans, reconcile_orphans
 from integrations.providers import get_provider
 from tests.conftest import WEB
+from tests.pg_target import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -127,3 +128,27 @@ def test_a_database_lost_mid_activation_revokes_what_was_minted(
     assert grant.status == "active" and provider.check(grant.handle)
     lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=WEB)
     lifecycle.grant_revoke_execute(grant_id=grant.id)
+
+
+def test_the_activation_task_retries_at_once_after_losing_its_database(
+    pg_target, celery_worker, people, submit, step_up, monkeypatch
+):
+    """The task itself backs off and retries (no beat runs here, so no sweeper)."""
+    provider = get_provider("postgres.role")
+    mint, attempts = provider.grant, []
+
+    def lose_the_database_once(context):
+        issued = mint(context)
+        attempts.append(issued.handle)
+        if len(attempts) == 1:
+            with psycopg.connect(database_url(), autocommit=True) as admin:
+                backend = connection.connection.info.backend_pid  # the worker thread's
+                admin.execute("SELECT pg_terminate_backend(%s)", [backend])
+        return issued
+
+    monkeypatch.setattr(provider, "grant", lose_the_database_once)
+    grant = approved_grant(people, submit, step_up, "test-db")
+    assert wait_until(lambda: Grant.objects.get(pk=grant.pk).status == "active", timeout=15)
+    assert len(attempts) == 2
+    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=WEB)
+    assert wait_until(lambda: Grant.objects.get(pk=grant.pk).status == "revoked")

@@ -127,3 +127,14 @@ def test_airlock_can_log_in_with_approle(vault, monkeypatch):
     with pytest.raises(ProviderError) as caught:
         VaultTokenProvider().grant(context({"policies": ["payments-read"]}))
     assert caught.value.permanent and "wrong" not in str(caught.value)
+
+
+def test_vault_errors_are_reported_without_their_header():
+    from hvac import exceptions as vault_errors
+
+    from integrations.vault.client import _message
+
+    listed = vault_errors.InvalidRequest("1 error occurred:\n\t* invalid accessor\n\n")
+    assert _message(listed) == "invalid accessor"
+    assert _message(vault_errors.Forbidden(errors=["permission denied"])) == "permission denied"
+    assert _message(vault_errors.VaultDown()) == "VaultDown"

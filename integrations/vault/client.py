@@ -74,7 +74,12 @@ def vault_errors_mapped() -> Iterator[None]:
         raise ProviderError(f"cannot reach Vault: {type(exc).__name__}") from None
 
 
-def _message(exc: Exception) -> str:
+def _message(exc: vault_errors.VaultError) -> str:
     errors = getattr(exc, "errors", None)
-    text = "; ".join(str(e) for e in errors) if errors else str(exc)
-    return (text.strip().splitlines() or [type(exc).__name__])[0][:300]
+    message = exc.args[0] if exc.args else None
+    text = "; ".join(str(e) for e in errors) if errors else str(message or "")
+    # Vault lists its errors under a header ("1 error occurred:\n\t* invalid
+    # accessor"): keep the errors, drop the header.
+    lines = [line.strip(" \t*") for line in text.splitlines()]
+    reasons = [line for line in lines if line and not line.endswith("occurred:")]
+    return "; ".join(reasons or [type(exc).__name__])[:300]
