@@ -6,20 +6,20 @@ import logging
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from broker.audit import event_recorded
 from broker.models import AuditEvent
 
 logger = logging.getLogger(__name__)
 WATCHED = ("request.", "grant.", "review.", "alert.")
 
 
-@receiver(post_save, sender=AuditEvent)
-def audit_event_written(sender, instance: AuditEvent, created: bool, **kwargs) -> None:
-    if not (created and settings.SLACK_ENABLED and instance.action.startswith(WATCHED)):
+@receiver(event_recorded)
+def audit_event_written(sender, event: AuditEvent, **kwargs) -> None:
+    if not (settings.SLACK_ENABLED and event.action.startswith(WATCHED)):
         return
-    transaction.on_commit(lambda: enqueue_notification(instance.pk))
+    transaction.on_commit(lambda: enqueue_notification(event.pk))
 
 
 def enqueue_notification(event_id: int) -> None:
