@@ -22,6 +22,13 @@ from tests.pg_target import _free_port
 WORKER_APPLICATION_NAME = "airlock-chaos-worker"
 
 
+def airlock_database_url(application_name: str = "") -> str:
+    """Airlock's (test) database, for another process or connection."""
+    db = connection.settings_dict
+    url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return f"{url}?application_name={application_name}" if application_name else url
+
+
 class RedisServer:
     """redis-server on a free port, keeping nothing on disk (like the machine's)."""
 
@@ -63,11 +70,9 @@ class CeleryProcesses:
 
     def __init__(self, broker_url: str, env: dict[str, str]):
         self.dir = Path(tempfile.mkdtemp(prefix="airlock-chaos-"))
-        db = connection.settings_dict
         self.env = {
             **os.environ,
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-            f"?application_name={WORKER_APPLICATION_NAME}",
+            "DATABASE_URL": airlock_database_url(WORKER_APPLICATION_NAME),
             "CELERY_BROKER_URL": broker_url,
             "AIRLOCK_LOG_LEVEL": "WARNING",
             **env,

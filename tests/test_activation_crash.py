@@ -17,6 +17,7 @@ from broker import lifecycle
 from broker.models import Grant, OrphanSighting
 from broker.reconcile import find_orphans, reconcile_orphans
 from integrations.providers import get_provider
+from tests.chaos import airlock_database_url
 from tests.conftest import WEB
 from tests.pg_target import wait_until
 
@@ -41,12 +42,6 @@ lifecycle.grant_activate(grant_id=sys.argv[2])
 """
 
 
-def database_url() -> str:
-    """Airlock's (test) database, for another process or connection."""
-    db = connection.settings_dict
-    return f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
 def approved_grant(people, submit, step_up, slug: str) -> Grant:
     request = submit(people.alice, slug=slug)
     step_up(people.bob)
@@ -62,7 +57,7 @@ def test_a_worker_killed_between_minting_and_recording_leaves_nothing_live(
     provider = get_provider(grant.profile.provider_kind)
     died = subprocess.run(
         [sys.executable, "-c", DIE_AFTER_MINTING, provider.kind, str(grant.id)],
-        env={**os.environ, "DATABASE_URL": database_url()},
+        env={**os.environ, "DATABASE_URL": airlock_database_url()},
         capture_output=True,
         text=True,
         timeout=60,
@@ -110,7 +105,7 @@ def test_a_database_lost_mid_activation_revokes_what_was_minted(
         issued = mint(context)
         minted.append(issued.handle)
         backend = connection.connection.info.backend_pid
-        with psycopg.connect(database_url(), autocommit=True) as admin:
+        with psycopg.connect(airlock_database_url(), autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", [backend])
         return issued
 
@@ -141,7 +136,7 @@ def test_the_activation_task_retries_at_once_after_losing_its_database(
         issued = mint(context)
         attempts.append(issued.handle)
         if len(attempts) == 1:
-            with psycopg.connect(database_url(), autocommit=True) as admin:
+            with psycopg.connect(airlock_database_url(), autocommit=True) as admin:
                 backend = connection.connection.info.backend_pid  # the worker thread's
                 admin.execute("SELECT pg_terminate_backend(%s)", [backend])
         return issued

@@ -28,7 +28,7 @@ from datetime import timedelta
 import psycopg
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection, connections
+from django.db import connections
 
 from broker import audit, lifecycle
 from broker.catalog import parse_catalog
@@ -39,7 +39,12 @@ from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant
 from broker.reconcile import find_orphans
 from integrations.providers import get_provider
 from integrations.vault.client import TIMEOUT_SECONDS as VAULT_TIMEOUT_SECONDS
-from tests.chaos import WORKER_APPLICATION_NAME, CeleryProcesses, RedisServer
+from tests.chaos import (
+    WORKER_APPLICATION_NAME,
+    CeleryProcesses,
+    RedisServer,
+    airlock_database_url,
+)
 from tests.conftest import WEB
 from tests.grants import credential_works
 from tests.pg_target import wait_until
@@ -238,11 +243,9 @@ def try_the_credential(user, grant, step_up, tally, outages, pg_target, vault) -
 def cut_worker_database_connections(seconds: float) -> int:
     """Terminate every connection the workers open for a while, as a database
     restart does; returns how many were cut."""
-    db = connection.settings_dict
-    url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     cut = 0
     deadline = time.monotonic() + seconds
-    with psycopg.connect(url, autocommit=True) as admin:
+    with psycopg.connect(airlock_database_url(), autocommit=True) as admin:
         while time.monotonic() < deadline:
             cut += len(
                 admin.execute(
