@@ -57,6 +57,12 @@ def click(client, user: str, action: str, value: str, channel: str | None = "C_A
     return interaction(client, payload)
 
 
+def open_home(client, user: str):
+    event = {"type": "app_home_opened", "user": user, "tab": "home"}
+    body = json.dumps({"type": "event_callback", "team_id": "T1", "event": event})
+    return signed_post(client, body, "application/json")
+
+
 def submit_view(client, user: str, callback_id: str, values: dict, metadata: str = ""):
     state = {
         block: {"value": {"type": "static_select", "selected_option": {"value": value}}}

@@ -7,18 +7,7 @@ from broker.models import Grant
 from integrations.slack import notifier
 from integrations.slack.client import slack_client
 from tests.grants import active_grant
-from tests.slack_requests import click, signed_post
-
-
-def open_home(client, user: str):
-    body = json.dumps(
-        {
-            "type": "event_callback",
-            "team_id": "T1",
-            "event": {"type": "app_home_opened", "user": user, "tab": "home"},
-        }
-    )
-    return signed_post(client, body, "application/json")  # fmt: skip
+from tests.slack_requests import click, open_home
 
 
 def test_home_shows_grants_requests_and_the_queue(client, slack, submit, people, step_up,

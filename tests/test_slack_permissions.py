@@ -5,7 +5,6 @@ The entry points are read from `register()`, so a listener added without a row
 here fails `test_every_slack_entry_point_has_a_row`.
 """
 
-import json
 import re
 from datetime import timedelta
 
@@ -16,7 +15,7 @@ from accounts.models import SlackIdentity
 from broker.models import AccessRequest, Grant
 from integrations.slack.listeners import register
 from tests.grants import active_grant
-from tests.slack_requests import click, command, signed_post, submit_view
+from tests.slack_requests import click, command, open_home, submit_view
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,12 +71,6 @@ def linked_everyone(slack, people, step_up):
     return slack
 
 
-def home_opened(client, user: str):
-    event = {"type": "app_home_opened", "user": user, "tab": "home"}
-    body = json.dumps({"type": "event_callback", "team_id": "T1", "event": event})
-    return signed_post(client, body, "application/json")
-
-
 def act(client, entry, user: str, request: AccessRequest, grant: Grant):
     kind, name = entry
     on_grant = name in ("relinquish", "extend", "extend_modal")
@@ -87,7 +80,7 @@ def act(client, entry, user: str, request: AccessRequest, grant: Grant):
     if kind == "action":
         return click(client, user, name, target, channel=None)
     if kind == "event":
-        return home_opened(client, user)
+        return open_home(client, user)
     values = {
         "request_modal": {"profile": "vault-token", "duration": "1h", "reason": "x"},
         "approve_modal": {"comment": "ok"},
