@@ -12,6 +12,8 @@ from urllib.parse import urlparse
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core import signals
+from django.db import close_old_connections
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -316,3 +318,15 @@ def slack(slack_server, settings, people):
         )
     yield slack_server
     bolt_app.cache_clear()
+
+
+@pytest.fixture
+def in_test_transaction():
+    """Schemathesis (tests/api_schema.py) calls the WSGI app directly: keep Django
+    from closing the test's connection at the end of each request (as Django's own
+    test client does)."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)

@@ -3,11 +3,6 @@ alice and as bob, about 2,900 calls): no 5xx, and every
 answer (status, content type, body) matches what the schema promises."""
 
 import pytest
-import schemathesis
-from django.core import signals
-from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections
-from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from rest_framework.throttling import SimpleRateThrottle
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -15,34 +10,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from accounts.tokens import token_create
 from broker import lifecycle
 from broker.models import Grant
+from tests.api_schema import persona, schema
 from tests.conftest import WEB
-
-schema = schemathesis.openapi.from_dict(SchemaGenerator().get_schema(public=True))
-schema.app = get_wsgi_application()
-# Whose token the next call carries (the tests switch personas).
-persona = {"token": ""}
-
-
-@schema.auth(refresh_interval=None)
-class PersonaToken:
-    """Applied by schemathesis itself, so its auth checks know the token is real."""
-
-    def get(self, case, context) -> str:
-        return persona["token"]
-
-    def set(self, case, token: str, context) -> None:
-        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-def in_test_transaction():
-    """Schemathesis calls the WSGI app directly: keep Django from closing the test's
-    connection at the end of each request (as Django's own test client does)."""
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
 
 
 @pytest.fixture
