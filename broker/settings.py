@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from kombu import Queue
 
 from broker.secrets import read_secret
 
@@ -158,6 +159,13 @@ else:
     # task re-reads its row and exits when nothing is due.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_TIMEOUT = 5
+# Slack messages wait in a queue of their own, so that a backlog of them (Slack
+# down or rate-limiting, or a burst of changes) never holds up an activation or
+# a revocation queued behind it. Workers take from both queues in turn unless
+# started with -Q; `-Q celery` and `-Q slack` split them onto workers of their own.
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("slack"))
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {"integrations.slack.tasks.*": {"queue": "slack"}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True

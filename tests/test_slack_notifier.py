@@ -145,3 +145,18 @@ def test_an_outage_of_slack_never_blocks_a_web_approval(settings, slack, submit,
     lifecycle.access_request_approve(request_id=request.pk, approver=people.bob, info=WEB)
     request.refresh_from_db()
     assert request.status == "approved"
+
+
+def test_slack_messages_wait_in_a_queue_of_their_own():
+    """A backlog of Slack messages must not hold up activations and revocations,
+    which stay on the default queue; workers consume both."""
+    from broker.celery import app
+
+    def queue_of(task: str) -> str:
+        return app.amqp.router.route({}, task)["queue"].name
+
+    assert queue_of("integrations.slack.tasks.notify") == "slack"
+    assert queue_of("integrations.slack.tasks.warn_before_expiry") == "slack"
+    assert queue_of("broker.tasks.expire_grant") == "celery"
+    assert queue_of("broker.tasks.activate_grant") == "celery"
+    assert set(app.amqp.queues) == {"celery", "slack"}
