@@ -163,7 +163,9 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 5
 # down or rate-limiting, or a burst of changes) never holds up an activation or
 # a revocation queued behind it. Workers take from both queues in turn unless
 # started with -Q; `-Q celery` and `-Q slack` split them onto workers of their own.
-CELERY_TASK_QUEUES = (Queue("celery"), Queue("slack"))
+# A routing key of its own for each queue: with AMQP routing (RabbitMQ), a
+# key bound to both queues would deliver every message to both.
+CELERY_TASK_QUEUES = (Queue("celery", routing_key="celery"), Queue("slack", routing_key="slack"))
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_ROUTES = {"integrations.slack.tasks.*": {"queue": "slack"}}
 CELERY_TASK_ACKS_LATE = True

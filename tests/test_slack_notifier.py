@@ -160,3 +160,5 @@ def test_slack_messages_wait_in_a_queue_of_their_own():
     assert queue_of("broker.tasks.expire_grant") == "celery"
     assert queue_of("broker.tasks.activate_grant") == "celery"
     assert set(app.amqp.queues) == {"celery", "slack"}
+    # With AMQP routing, a key bound to both queues would deliver every message to both.
+    assert {queue.routing_key for queue in app.amqp.queues.values()} == {"celery", "slack"}
