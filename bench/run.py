@@ -189,6 +189,19 @@ def seed_catalog() -> AccessProfile:
     return AccessProfile.objects.get(slug="bench-db"), users
 
 
+def timed_pages(client: Client, url: str, pages: int = 40) -> tuple[list[float], list[int]]:
+    """Milliseconds and queries for pages 1 to `pages` of `url` (with a {page} slot)."""
+    timings, queries = [], []
+    for page in range(1, pages + 1):
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = client.get(url.format(page=page))
+            timings.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200
+        queries.append(len(captured))
+    return timings, queries
+
+
 def bench_queue() -> dict:
     reset()
     profile, users = seed_catalog()
@@ -214,22 +227,8 @@ def bench_queue() -> dict:
     analyze()
     client = Client(HTTP_HOST="localhost")
     client.force_login(users["bob"])
-    timings, queries = [], []
-    for page in range(1, 41):
-        with CaptureQueriesContext(connection) as captured:
-            started = time.perf_counter()
-            response = client.get(f"/approvals/?page={page}")
-            timings.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200
-        queries.append(len(captured))
-    api_timings, api_queries = [], []
-    for page in range(1, 41):
-        with CaptureQueriesContext(connection) as captured:
-            started = time.perf_counter()
-            response = client.get(f"/api/v1/requests/?scope=awaiting&page={page}")
-            api_timings.append((time.perf_counter() - started) * 1000)
-        assert response.status_code == 200
-        api_queries.append(len(captured))
+    timings, queries = timed_pages(client, "/approvals/?page={page}")
+    api_timings, api_queries = timed_pages(client, "/api/v1/requests/?scope=awaiting&page={page}")
     return {
         "pending_requests": PENDING_REQUESTS,
         "p50_ms": round(statistics.median(timings), 1),
