@@ -10,9 +10,6 @@ from typing import Any
 
 from django.utils.dateparse import parse_date, parse_datetime
 
-from broker.audit import event_payload
-from broker.models import AuditEvent
-
 CSV_COLUMNS = [
     "seq", "created_at", "actor", "actor_id", "action", "target_type", "target_id",
     "from_status", "to_status", "reason", "source", "ip", "user_agent", "data",
@@ -59,76 +56,76 @@ def csv_cell(value) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-def event_dict(event: AuditEvent) -> dict[str, Any]:
-    """Every hashed field as the chain hashed it, plus the hash: enough to re-verify."""
-    return {**event_payload(event), "hash": event.hash}
+# Rows take the records of `audit.event_records`: every hashed field as the chain
+# hashed it, plus the hash, so that each exported event can be re-verified.
+Record = dict[str, Any]
 
 
-def csv_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
+def csv_rows(records: Iterable[Record]) -> Iterator[str]:
     writer = csv.writer(Echo())
     yield writer.writerow(CSV_COLUMNS)
-    for event in events:
-        record = event_dict(event)
+    for record in records:
         yield writer.writerow([csv_cell(record[column]) for column in CSV_COLUMNS])
 
 
-def jsonl_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
-    for event in events:
-        yield json.dumps(event_dict(event), sort_keys=True, ensure_ascii=False) + "\n"
+def jsonl_rows(records: Iterable[Record]) -> Iterator[str]:
+    for record in records:
+        yield json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def ocsf_event(event: AuditEvent) -> dict[str, Any]:
+def ocsf_event(record: Record) -> dict[str, Any]:
     """One event in the Open Cybersecurity Schema Framework (IAM category).
 
     Sign-ins and MFA are Authentication (3002); everything else is User Access
     Management (3005): a grant becoming active assigns privileges, a grant
     ending revokes them. The original event rides along under `unmapped`.
     """
-    if event.action.startswith(("auth.", "mfa.")):
+    action = record["action"]
+    if action.startswith(("auth.", "mfa.")):
         class_uid, class_name = 3002, "Authentication"
-        activity_id = 1 if event.action in ("auth.login", "mfa.verified") else 99
-        failed = event.action.endswith("failed")
+        activity_id = 1 if action in ("auth.login", "mfa.verified") else 99
+        failed = action.endswith("failed")
     else:
         class_uid, class_name = 3005, "User Access Management"
-        activity_id = {"grant.activated": 1, "grant.revoked": 2, "grant.expired": 2}.get(
-            event.action, 99
-        )
-        failed = event.action in ("grant.failed", "grant.revoke_failed")
-    record: dict[str, Any] = {
+        activity_id = {"grant.activated": 1, "grant.revoked": 2, "grant.expired": 2}.get(action, 99)
+        failed = action in ("grant.failed", "grant.revoke_failed")
+    ocsf: dict[str, Any] = {
         "category_uid": 3,
         "category_name": "Identity & Access Management",
         "class_uid": class_uid,
         "class_name": class_name,
         "activity_id": activity_id,
         "type_uid": class_uid * 100 + activity_id,
-        "time": int(event.created_at.timestamp() * 1000),
-        "severity_id": 4 if event.action == "grant.revoke_failed" else 1,
+        "time": int(datetime.fromisoformat(record["created_at"]).timestamp() * 1000),
+        "severity_id": 4 if action == "grant.revoke_failed" else 1,
         "status_id": 2 if failed else 1,
-        "message": event.action,
+        "message": action,
         "metadata": {
             "version": OCSF_VERSION,
             "product": {"name": "Airlock", "vendor_name": "Airlock"},
-            "uid": event.hash,
-            "sequence": event.seq,
+            "uid": record["hash"],
+            "sequence": record["seq"],
             "log_name": "airlock-audit",
         },
-        "actor": {"user": {"name": event.actor or "airlock", "uid": str(event.actor_id or "")}},
-        "unmapped": event_dict(event),
+        "actor": {
+            "user": {"name": record["actor"] or "airlock", "uid": str(record["actor_id"] or "")}
+        },
+        "unmapped": record,
     }
-    if event.ip:
-        record["src_endpoint"] = {"ip": event.ip}
-    if event.user_agent:
-        record["http_request"] = {"user_agent": event.user_agent}
-    return record
+    if record["ip"]:
+        ocsf["src_endpoint"] = {"ip": record["ip"]}
+    if record["user_agent"]:
+        ocsf["http_request"] = {"user_agent": record["user_agent"]}
+    return ocsf
 
 
-def ocsf_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
-    for event in events:
-        yield json.dumps(ocsf_event(event), sort_keys=True, ensure_ascii=False) + "\n"
+def ocsf_rows(records: Iterable[Record]) -> Iterator[str]:
+    for record in records:
+        yield json.dumps(ocsf_event(record), sort_keys=True, ensure_ascii=False) + "\n"
 
 
 # format -> (rows, content type, file extension)
-FORMATS: dict[str, tuple[Callable[[Iterable[AuditEvent]], Iterator[str]], str, str]] = {
+FORMATS: dict[str, tuple[Callable[[Iterable[Record]], Iterator[str]], str, str]] = {
     "csv": (csv_rows, "text/csv", "csv"),
     "jsonl": (jsonl_rows, "application/x-ndjson", "jsonl"),
     "ocsf": (ocsf_rows, "application/x-ndjson", "ocsf.jsonl"),

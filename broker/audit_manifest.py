@@ -4,12 +4,12 @@ file can be checked offline, without the database."""
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from broker.audit import ChainReport, check_links
-from broker.audit_export import FORMATS, read_export
+from broker.audit_export import FORMATS, Record, read_export
 from broker.secrets import read_secret
 
 HMAC_KEY = "AIRLOCK_EXPORT_HMAC_KEY"
@@ -48,17 +48,19 @@ class SealedExport:
     same manifest again for a client that asks (rows never change, and the
     rendering is deterministic, so the same range gives the same bytes)."""
 
-    def __init__(self, events, export_format: str, since: str = "", until: str = ""):
-        self.events, self.format, self.since, self.until = events, export_format, since, until
+    def __init__(
+        self, records: Iterable[Record], export_format: str, since: str = "", until: str = ""
+    ):
+        self.records, self.format, self.since, self.until = records, export_format, since, until
         self.sealer = Sealer()
         self.count, self.first, self.last = 0, None, None
 
     def _tracked(self):
-        for event in self.events:
+        for record in self.records:
             self.count += 1
-            self.first = self.first or event
-            self.last = event
-            yield event
+            self.first = self.first or record
+            self.last = record
+            yield record
 
     def chunks(self) -> Iterator[bytes]:
         rows, _, _ = FORMATS[self.format]
@@ -74,10 +76,10 @@ class SealedExport:
             since=self.since,
             until=self.until,
             count=self.count,
-            first_seq=first.seq if first else None,
-            last_seq=last.seq if last else None,
-            first_prev_hash=first.prev_hash if first else None,
-            last_hash=last.hash if last else None,
+            first_seq=first["seq"] if first else None,
+            last_seq=last["seq"] if last else None,
+            first_prev_hash=first["prev_hash"] if first else None,
+            last_hash=last["hash"] if last else None,
             file_sha256=self.sealer.sha256.hexdigest(),
             hmac_sha256=self.sealer.hmac.hexdigest(),
         )

@@ -142,7 +142,7 @@ def export_response(
         )
     rows, content_type, extension = FORMATS[export_format]
     response = StreamingHttpResponse(
-        rows(events.order_by("seq").iterator(chunk_size=2000)), content_type=content_type
+        rows(audit.event_records(events.order_by("seq"))), content_type=content_type
     )
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="airlock-audit-{stamp}.{extension}"'

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken
 from accounts.services import has_mfa, mfa_step_up
 from approvals.selectors import approval_queue
-from broker import lifecycle
+from broker import audit, lifecycle
 from broker.api import serializers as s
 from broker.audit_export import FORMATS
 from broker.audit_manifest import SealedExport
@@ -758,7 +758,7 @@ class AuditManifestView(ApiView):
         events, filters = filtered_events(request.query_params)
         events = events.filter(seq__lte=_through_seq(request)).order_by("seq")
         export = SealedExport(
-            events.iterator(chunk_size=2000),
+            audit.event_records(events),
             export_format,
             since=filters["since"],
             until=filters["until"],

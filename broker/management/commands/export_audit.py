@@ -29,7 +29,7 @@ class Command(BaseCommand):
             events = events.filter(created_at__lte=end)
         try:
             export = SealedExport(
-                events.iterator(chunk_size=5000), format, since=since or "", until=until or ""
+                audit.event_records(events), format, since=since or "", until=until or ""
             )
         except MissingSecret as exc:
             raise CommandError(f"exports are sealed with an HMAC: {exc}") from None
