@@ -162,10 +162,11 @@ def access_request_submit(
             requester=requester, profile=profile, status=Status.PENDING
         ).exists():
             raise Conflict(f"you already have a pending request for {profile.slug}")
+        spec = risk.risk_spec()
         assessment = risk.assess(
-            risk.facts_for(user=requester, profile=profile, duration=duration,
+            risk.facts_for(user=requester, profile=profile, duration=duration, spec=spec,
                            source=info.source, ip=info.ip, user_agent=info.user_agent, now=now),
-            risk.risk_spec(),
+            spec,
         )  # fmt: skip
         outcome = (
             rules.Outcome(action=rules.BREAK_GLASS, approvals_required=0)

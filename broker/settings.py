@@ -82,6 +82,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
 else:
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+# Keep each process's connection between requests: a new PostgreSQL connection
+# per request cost more than the request itself (bench/README.md, submissions).
+# A connection broken meanwhile is noticed and replaced before it is used.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=300)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -80,8 +80,11 @@ def test_the_periodic_check_alerts_first_and_revokes_what_stays_unexplained(
     findings = reconcile_orphans()
     assert orphan["handle"] not in [o.handle for o in findings.orphans]
     assert not credential_works(orphan["credential"], pg_target, vault)
-    revoked = AuditEvent.objects.get(action="reconcile.orphan_revoked")
-    assert revoked.data["handle"] == orphan["handle"] and revoked.source == "system"
+    # Credentials other tests left on the shared target may be revoked beside it.
+    revoked = AuditEvent.objects.get(
+        action="reconcile.orphan_revoked", data__handle=orphan["handle"]
+    )
+    assert revoked.source == "system"
     assert not OrphanSighting.objects.exists()
 
 

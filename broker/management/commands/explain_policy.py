@@ -35,9 +35,10 @@ class Command(BaseCommand):
             self.stdout.write(f"{user} may not request {profile}: refused before any rule.")
             return
         now = timezone.now()
+        spec = risk.risk_spec()
         facts = risk.facts_for(user=requester, profile=found, duration=length, source=source,
-                               ip=ip, now=now)  # fmt: skip
-        assessment = risk.assess(facts, risk.risk_spec())
+                               ip=ip, now=now, spec=spec)  # fmt: skip
+        assessment = risk.assess(facts, spec)
         outcome = rules.evaluate(
             found.policy,
             requester=requester,
