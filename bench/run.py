@@ -309,6 +309,7 @@ class Gunicorn:
             "SLACK_SIGNING_SECRET": SLACK_SECRET,
             "SLACK_API_URL": slack_url,
             "AIRLOCK_API_RATE": "1000000/minute",
+            "CACHE_URL": os.environ["CELERY_BROKER_URL"],  # shared by the workers, as advised
             "AIRLOCK_LOG_LEVEL": "WARNING",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         }

@@ -115,6 +115,26 @@ def request_message(access_request: AccessRequest, *, buttons: bool = True) -> t
     profile = access_request.profile
     who = access_request.requester.get_username()
     text = f"{who} asks for {profile.slug} for {format_duration(access_request.duration)}"
+    blocks = [*request_summary(access_request), _section(status_line(access_request))]
+    actions = [
+        _button("Open in Airlock", "open_web",
+                url=web_url("request-detail", request_id=access_request.pk)),
+    ]  # fmt: skip
+    if buttons and access_request.status == AccessRequest.Status.PENDING:
+        value = str(access_request.pk)
+        actions = [
+            _button("Approve", "approve", value, "primary"),
+            _button("Deny", "deny", value, "danger"),
+            *actions,
+        ]
+    blocks.append({"type": "actions", "block_id": "decide", "elements": actions})
+    return text, blocks
+
+
+def request_summary(access_request: AccessRequest) -> list:
+    """Who asks for what, for how long and why, then the risk and their history."""
+    profile = access_request.profile
+    who = access_request.requester.get_username()
     more = " more on a live grant" if access_request.extends_id else ""
     lines = [
         f"*{escape(who)}* asks for *{escape(profile.title)}* (`{profile.slug}`) "
@@ -130,21 +150,7 @@ def request_message(access_request: AccessRequest, *, buttons: bool = True) -> t
         for past in row.history
     )
     facts = [*row.hints, f"recent: {history}" if history else "no earlier requests"]
-    blocks.append(_context(escape(" · ".join(facts))))
-    blocks.append(_section(status_line(access_request)))
-    actions = [
-        _button("Open in Airlock", "open_web",
-                url=web_url("request-detail", request_id=access_request.pk)),
-    ]  # fmt: skip
-    if buttons and access_request.status == AccessRequest.Status.PENDING:
-        value = str(access_request.pk)
-        actions = [
-            _button("Approve", "approve", value, "primary"),
-            _button("Deny", "deny", value, "danger"),
-            *actions,
-        ]
-    blocks.append({"type": "actions", "block_id": "decide", "elements": actions})
-    return text, blocks
+    return [*blocks, _context(escape(" · ".join(facts)))]
 
 
 def _input(block_id: str, label: str, element: dict, *, optional=False, hint="") -> dict:
@@ -209,17 +215,16 @@ def otp_input() -> dict:
 
 
 def approve_modal(access_request: AccessRequest, *, needs_otp: bool) -> dict:
-    _, summary = request_message(access_request, buttons=False)
+    summary = request_summary(access_request)
     last_step = _context("You passed MFA in the last few minutes; confirm to approve.")
     comment = _input("comment", "Comment", _text_input(multiline=True), optional=True)
-    blocks = [*summary[:2], comment, otp_input() if needs_otp else last_step]
+    blocks = [*summary, comment, otp_input() if needs_otp else last_step]
     return _modal("approve_modal", "Approve with MFA", "Approve", blocks, str(access_request.pk))
 
 
 def deny_modal(access_request: AccessRequest, *, needs_otp: bool) -> dict:
-    _, summary = request_message(access_request, buttons=False)
     blocks = [
-        *summary[:2],
+        *request_summary(access_request),
         _input("reason", "Why not? (the requester sees this)", _text_input(multiline=True)),
     ]
     if needs_otp:

@@ -211,14 +211,15 @@ def _decider(body, client) -> tuple[object, AccessRequest] | None:
     if access_request is None:
         tell(client, body, "That request does not exist.")
         return None
-    may_decide = can_approve(user, access_request.profile) or can_decide(user, access_request)
+    deciding = can_decide(user, access_request)
+    may_decide = deciding or can_approve(user, access_request.profile)
     if user.pk == access_request.requester_id or not may_decide:
         tell(client, body, f"You are not an approver for {access_request.profile.slug}.")
         return None
     if access_request.status != AccessRequest.Status.PENDING:
         tell(client, body, f"This request is already {access_request.status}.")
         return None
-    if not can_decide(user, access_request):
+    if not deciding:
         tell(client, body, "This request waits for another step's approvers.")
         return None
     if access_request.decisions.filter(approver=user).exists():
