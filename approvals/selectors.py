@@ -67,16 +67,8 @@ def annotate_queue(requests: list[AccessRequest]) -> list[QueueRow]:
     """Risk and history for one page of the queue, in a fixed number of queries."""
     if not requests:
         return []
-    pairs = {(r.requester_id, r.profile_id) for r in requests}
     page_ids = [r.pk for r in requests]
-    earlier = AccessRequest.objects.filter(
-        requester_id__in={p[0] for p in pairs}, profile_id__in={p[1] for p in pairs}
-    ).exclude(pk__in=page_ids)
-    history = defaultdict(list)
-    for past in earlier.select_related("profile").order_by("-created_at")[: 20 * len(pairs)]:
-        key = (past.requester_id, past.profile_id)
-        if len(history[key]) < HISTORY_LENGTH:
-            history[key].append(past)
+    history = recent_history(requests)
     approvals = dict(
         Approval.objects.filter(request_id__in=page_ids, decision=Approval.Decision.APPROVE)
         .values_list("request_id")
@@ -91,6 +83,21 @@ def annotate_queue(requests: list[AccessRequest]) -> list[QueueRow]:
         )
         for r in requests
     ]
+
+
+def recent_history(requests: list[AccessRequest]) -> dict[tuple, list[AccessRequest]]:
+    """The last few earlier requests of each requester for the same profile, keyed by
+    (requester id, profile id), in one query."""
+    pairs = {(r.requester_id, r.profile_id) for r in requests}
+    earlier = AccessRequest.objects.filter(
+        requester_id__in={p[0] for p in pairs}, profile_id__in={p[1] for p in pairs}
+    ).exclude(pk__in=[r.pk for r in requests])
+    history = defaultdict(list)
+    for past in earlier.select_related("profile").order_by("-created_at")[: 20 * len(pairs)]:
+        key = (past.requester_id, past.profile_id)
+        if len(history[key]) < HISTORY_LENGTH:
+            history[key].append(past)
+    return history
 
 
 def risk_hints(access_request: AccessRequest) -> list[str]:

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from approvals.models import Approval
-from approvals.selectors import annotate_queue
+from approvals.selectors import recent_history, risk_hints
 from broker.durations import format_duration
 from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant
 
@@ -144,12 +144,15 @@ def request_summary(access_request: AccessRequest) -> list:
     if access_request.ticket:
         lines.append(f"*Ticket:* {escape(access_request.ticket)}")
     blocks = [_section("\n".join(lines))]
-    row = annotate_queue([access_request])[0]
+    earlier = recent_history([access_request])[access_request.requester_id, profile.pk]
     history = "; ".join(
         f"{format_duration(past.duration)} {past.status} {past.created_at:%Y-%m-%d}"
-        for past in row.history
+        for past in earlier
     )
-    facts = [*row.hints, f"recent: {history}" if history else "no earlier requests"]
+    facts = [
+        *risk_hints(access_request),
+        f"recent: {history}" if history else "no earlier requests",
+    ]
     return [*blocks, _context(escape(" · ".join(facts)))]
 
 
