@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, time
 from typing import Any
 
+import orjson
 from django.utils.dateparse import parse_date, parse_datetime
 
 CSV_COLUMNS = [
@@ -49,10 +50,22 @@ class Echo:
         return value
 
 
+def json_text(value: Any, *, line: bool = False) -> str:
+    """JSON with sorted keys, as exports write it. orjson encodes four to eight
+    times faster than the standard library (bench/README.md, exports); a number
+    beyond 64 bits, which it refuses, goes through the standard library. The
+    hash chain's own canonical form stays `audit.payload_hash`'s."""
+    try:
+        text = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text + "\n" if line else text
+
+
 def csv_cell(value) -> str:
     if value is None:
         return ""
-    text = json.dumps(value, sort_keys=True) if isinstance(value, dict) else str(value)
+    text = json_text(value) if isinstance(value, dict) else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
@@ -70,7 +83,7 @@ def csv_rows(records: Iterable[Record]) -> Iterator[str]:
 
 def jsonl_rows(records: Iterable[Record]) -> Iterator[str]:
     for record in records:
-        yield json.dumps(record, sort_keys=True, ensure_ascii=False) + "\n"
+        yield json_text(record, line=True)
 
 
 def ocsf_event(record: Record) -> dict[str, Any]:
@@ -121,7 +134,7 @@ def ocsf_event(record: Record) -> dict[str, Any]:
 
 def ocsf_rows(records: Iterable[Record]) -> Iterator[str]:
     for record in records:
-        yield json.dumps(ocsf_event(record), sort_keys=True, ensure_ascii=False) + "\n"
+        yield json_text(ocsf_event(record), line=True)
 
 
 # format -> (rows, content type, file extension)
