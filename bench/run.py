@@ -34,7 +34,7 @@ from broker.models import AccessProfile, AccessRequest, AuditChainHead, AuditEve
 from integrations.providers import GrantContext, get_provider
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
-EXPORT_EVENTS = int(os.environ.get("BENCH_EXPORT_EVENTS", "200000"))
+EXPORT_EVENTS = int(os.environ.get("BENCH_EXPORT_EVENTS", "1000000"))
 PENDING_REQUESTS = int(os.environ.get("BENCH_PENDING_REQUESTS", "10000"))
 API_REQUESTS = int(os.environ.get("BENCH_API_REQUESTS", "2000"))
 CATALOG = """
