@@ -108,3 +108,53 @@ def test_missing_dsn_is_a_permanent_error(monkeypatch):
     with pytest.raises(ProviderError, match="Set AIRLOCK_PG_DSN_UNSET") as caught:
         PostgresRoleProvider().grant(context(config={**CONFIG, "dsn_env": "AIRLOCK_PG_DSN_UNSET"}))
     assert caught.value.permanent is True
+
+
+def airlock_sessions(cluster) -> list[int]:
+    with psycopg.connect(cluster.admin_dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'airlock'"
+        ).fetchall()
+    return [pid for (pid,) in rows]
+
+
+def test_one_connection_serves_call_after_call(pg_target):
+    provider = PostgresRoleProvider()
+    first = provider.grant(context())
+    sessions = airlock_sessions(pg_target)
+    assert len(sessions) == 1
+    second = provider.grant(context())
+    provider.revoke(first.handle)
+    provider.revoke(second.handle)
+    assert airlock_sessions(pg_target) == sessions
+    assert not can_login(credential_dsn(first.credential))
+
+
+def test_a_connection_the_server_ended_is_replaced_without_a_failed_call(pg_target):
+    provider = PostgresRoleProvider()
+    provider.healthcheck(CONFIG)
+    [ended] = airlock_sessions(pg_target)
+    with psycopg.connect(pg_target.admin_dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", [ended])
+    issued = provider.grant(context())  # no error: a fresh connection took over
+    assert can_login(credential_dsn(issued.credential))
+    provider.revoke(issued.handle)
+    assert ended not in airlock_sessions(pg_target)
+
+
+def test_a_changed_dsn_gets_a_connection_of_its_own(pg_target, monkeypatch):
+    provider = PostgresRoleProvider()
+    provider.healthcheck(CONFIG)
+    [before] = airlock_sessions(pg_target)
+    monkeypatch.setenv("AIRLOCK_PG_DSN_TEST", pg_target.admin_dsn + "?connect_timeout=4")
+    provider.healthcheck(CONFIG)
+    assert airlock_sessions(pg_target) != [before]
+    assert len(airlock_sessions(pg_target)) == 1  # the old one was closed
+
+
+def test_a_failed_call_closes_its_connection(pg_target):
+    provider = PostgresRoleProvider()
+    provider.healthcheck(CONFIG)
+    with pytest.raises(ProviderError):
+        provider.grant(context(config={**CONFIG, "granted_roles": ["no_such_role"]}))
+    assert airlock_sessions(pg_target) == []

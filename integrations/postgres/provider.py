@@ -11,8 +11,10 @@ the plaintext never appears in a statement that the server could log.
 import base64
 import hashlib
 import hmac
+import os
 import re
 import secrets
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -86,7 +88,7 @@ class PostgresRoleProvider:
             verifier=sql.Literal(scram_sha256_verifier(password)),
         )
         granted = sql.SQL(", ").join(sql.Identifier(name) for name in config["granted_roles"])
-        with self._connect(config["dsn_env"]) as conn:
+        with self._connection(config["dsn_env"]) as conn:
             with _errors_mapped():
                 # The role name is derived from the grant id, so a retried
                 # activation updates the role it created before instead of failing.
@@ -117,7 +119,7 @@ class PostgresRoleProvider:
 
     def revoke(self, handle: dict[str, Any]) -> None:
         role = handle["role"]
-        with self._connect(handle["dsn_env"]) as conn, _errors_mapped():
+        with self._connection(handle["dsn_env"]) as conn, _errors_mapped():
             if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
                 return  # already gone: revocation is idempotent
             ident = sql.Identifier(role)
@@ -133,7 +135,7 @@ class PostgresRoleProvider:
                 conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(ident))
 
     def check(self, handle: dict[str, Any]) -> bool:
-        with self._connect(handle["dsn_env"]) as conn, _errors_mapped():
+        with self._connection(handle["dsn_env"]) as conn, _errors_mapped():
             row = conn.execute(
                 "SELECT rolcanlogin AND (rolvaliduntil IS NULL OR rolvaliduntil > now())"
                 " FROM pg_roles WHERE rolname = %s",
@@ -142,7 +144,7 @@ class PostgresRoleProvider:
         return bool(row and row[0])
 
     def healthcheck(self, config: dict[str, Any]) -> None:
-        with self._connect(config["dsn_env"]) as conn, _errors_mapped():
+        with self._connection(config["dsn_env"]) as conn, _errors_mapped():
             conn.execute("SELECT 1")
 
     def validate_at_source(self, config: dict[str, Any], max_duration: timedelta) -> None:
@@ -150,23 +152,59 @@ class PostgresRoleProvider:
 
     def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
         prefix = config.get("role_prefix", "airlock_")
-        with self._connect(config["dsn_env"]) as conn, _errors_mapped():
+        with self._connection(config["dsn_env"]) as conn, _errors_mapped():
             rows = conn.execute(
                 "SELECT rolname FROM pg_roles WHERE starts_with(rolname, %s)", [prefix]
             ).fetchall()
         return [{"role": name, "dsn_env": config["dsn_env"]} for (name,) in rows]
 
-    def _connect(self, dsn_env: str) -> psycopg.Connection:
+    @contextmanager
+    def _connection(self, dsn_env: str) -> Iterator[psycopg.Connection]:
+        """This thread's connection to the server `dsn_env` names, opened once and
+        reused while it answers: a new one for every call cost the server a new
+        process each time (bench/README.md, revocation lag). A call that fails
+        closes it, so the next one starts afresh."""
         try:
             dsn = read_secret(dsn_env)
         except MissingSecret as exc:
             raise ProviderError(str(exc), permanent=True) from None
+        # Keyed by process too: a connection inherited across fork() belongs to
+        # the parent, and closing it here would end the parent's session.
+        key = (os.getpid(), dsn_env)
+        held = _held.connections.get(key) if hasattr(_held, "connections") else None
+        if held is not None and (held[0] != dsn or not _answers(held[1])):
+            held[1].close()
+            held = None
+        if held is None:
+            held = (dsn, _open(dsn))
+            _held.__dict__.setdefault("connections", {})[key] = held
         try:
-            return psycopg.connect(
-                dsn, autocommit=True, connect_timeout=5, application_name="airlock"
-            )
-        except psycopg.OperationalError as exc:
-            raise ProviderError(f"cannot connect to PostgreSQL: {_first_line(exc)}") from None
+            yield held[1]
+        except BaseException:
+            del _held.connections[key]
+            held[1].close()
+            raise
+
+
+# Each thread's open connections, by (process id, dsn_env): (dsn, connection).
+_held = threading.local()
+
+
+def _open(dsn: str) -> psycopg.Connection:
+    try:
+        return psycopg.connect(dsn, autocommit=True, connect_timeout=5, application_name="airlock")
+    except psycopg.OperationalError as exc:
+        raise ProviderError(f"cannot connect to PostgreSQL: {_first_line(exc)}") from None
+
+
+def _answers(conn: psycopg.Connection) -> bool:
+    if conn.closed or conn.broken:
+        return False
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
 
 
 @contextmanager
