@@ -104,12 +104,14 @@ def test_a_token_is_never_in_an_error_message(vault, monkeypatch):
     assert caught.value.permanent
 
 
-def test_airlock_can_log_in_with_approle(vault, monkeypatch):
+@pytest.fixture
+def airlock_approle(vault, monkeypatch):
+    """Airlock logs in to Vault with an AppRole instead of a token."""
     client = vault.client()
     if "approle/" not in client.sys.list_auth_methods()["data"]:
         client.sys.enable_auth_method(method_type="approle")
     client.sys.create_or_update_policy(
-        "airlock", 'path "auth/token/create-orphan" { capabilities = ["update"] }'
+        "airlock", 'path "auth/token/*" { capabilities = ["update", "sudo"] }'
     )
     client.auth.approle.create_or_update_approle(
         "airlock", token_policies=["airlock", "payments-read"], token_ttl="10m"
@@ -120,6 +122,8 @@ def test_airlock_can_log_in_with_approle(vault, monkeypatch):
     monkeypatch.setenv("VAULT_ROLE_ID", role_id)
     monkeypatch.setenv("VAULT_SECRET_ID", secret_id)
 
+
+def test_airlock_can_log_in_with_approle(vault, airlock_approle, monkeypatch):
     issued = VaultTokenProvider().grant(context({"policies": ["payments-read"]}))
     assert read_payments(vault, issued.credential["token"]) == {"api_key": "k-123"}
 
@@ -127,6 +131,40 @@ def test_airlock_can_log_in_with_approle(vault, monkeypatch):
     with pytest.raises(ProviderError) as caught:
         VaultTokenProvider().grant(context({"policies": ["payments-read"]}))
     assert caught.value.permanent and "wrong" not in str(caught.value)
+
+
+def approle_logins(vault) -> int:
+    """Live Vault tokens made by an AppRole login, counted at the source."""
+    client = vault.client()
+    accessors = client.auth.token.list_accessors()["data"]["keys"]
+    paths = [client.auth.token.lookup_accessor(a)["data"]["path"] for a in accessors]
+    return sum(path.startswith("auth/approle/login") for path in paths)
+
+
+def test_one_approle_login_serves_call_after_call(vault, airlock_approle):
+    before = approle_logins(vault)
+    for _ in range(3):
+        issued = VaultTokenProvider().grant(context({"policies": ["payments-read"]}))
+        VaultTokenProvider().revoke(issued.handle)
+    assert approle_logins(vault) == before + 1
+
+
+def test_a_login_revoked_at_the_source_fails_once_then_airlock_logs_in_again(
+    vault, airlock_approle
+):
+    provider = VaultTokenProvider()
+    provider.revoke(provider.grant(context({"policies": ["payments-read"]})).handle)
+    root = vault.client()
+    for accessor in root.auth.token.list_accessors()["data"]["keys"]:
+        if root.auth.token.lookup_accessor(accessor)["data"]["path"].startswith("auth/approle"):
+            root.auth.token.revoke_accessor(accessor)
+
+    with pytest.raises(ProviderError) as caught:
+        provider.grant(context({"policies": ["payments-read"]}))
+    assert not caught.value.permanent  # the task retries...
+    issued = provider.grant(context({"policies": ["payments-read"]}))  # ...with a new login
+    assert read_payments(vault, issued.credential["token"]) == {"api_key": "k-123"}
+    provider.revoke(issued.handle)
 
 
 def test_vault_errors_are_reported_without_their_header():

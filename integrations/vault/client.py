@@ -6,7 +6,10 @@ VAULT_TOKEN or an AppRole login (VAULT_ROLE_ID + VAULT_SECRET_ID,
 VAULT_APPROLE_MOUNT, default `approle`).
 """
 
+import math
 import os
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,45 +24,78 @@ TIMEOUT_SECONDS = 10
 
 
 def vault_client() -> hvac.Client:
+    """This thread's client, made once and reused while its login lasts: one per
+    call cost a new connection (and with AppRole a new login, so a new Vault
+    token) every time. A call that fails forgets it (`vault_errors_mapped`)."""
     address = os.environ.get("VAULT_ADDR")
     if not address:
         raise ProviderError("VAULT_ADDR is not set", permanent=True)
     verify: bool | str = os.environ.get("VAULT_CACERT") or True
     if os.environ.get("VAULT_SKIP_VERIFY", "").lower() in {"1", "true", "yes"}:
         verify = False
-    client = hvac.Client(
-        url=address,
-        namespace=os.environ.get("VAULT_NAMESPACE") or None,
-        verify=verify,
-        timeout=TIMEOUT_SECONDS,
-    )
+    namespace = os.environ.get("VAULT_NAMESPACE") or None
     try:
         token = read_secret("VAULT_TOKEN", required=False)
-        if token:
-            client.token = token
-            return client
-        role_id = read_secret("VAULT_ROLE_ID")
-        secret_id = read_secret("VAULT_SECRET_ID")
+        login = None if token else (read_secret("VAULT_ROLE_ID"), read_secret("VAULT_SECRET_ID"))
     except MissingSecret as exc:
         raise ProviderError(
             f"Vault credentials for Airlock: set VAULT_TOKEN, or VAULT_ROLE_ID and "
             f"VAULT_SECRET_ID ({exc})",
             permanent=True,
         ) from None
-    with vault_errors_mapped():
-        client.auth.approle.login(
-            role_id=role_id,
-            secret_id=secret_id,
-            mount_point=os.environ.get("VAULT_APPROLE_MOUNT", "approle"),
-        )
+    # The process id is part of the key: a client inherited across fork() shares
+    # its connection with the parent.
+    key = (os.getpid(), address, namespace, verify, token, login)
+    held = getattr(_held, "client", None)
+    _held.reused = held is not None and held[0] == key and time.monotonic() < held[2]
+    if _held.reused:
+        return held[1]
+    client = hvac.Client(url=address, namespace=namespace, verify=verify, timeout=TIMEOUT_SECONDS)
+    renew_at = math.inf
+    if token:
+        client.token = token
+    else:
+        role_id, secret_id = login
+        with vault_errors_mapped():
+            auth = client.auth.approle.login(
+                role_id=role_id,
+                secret_id=secret_id,
+                mount_point=os.environ.get("VAULT_APPROLE_MOUNT", "approle"),
+            )["auth"]
+        if auth.get("lease_duration"):  # log in again before the token expires
+            renew_at = time.monotonic() + auth["lease_duration"] * 0.75
+    _held.client = (key, client, renew_at)
     return client
+
+
+def _forget_client() -> None:
+    _held.client = None
+
+
+# This thread's client: (what it was made from, the client, when to log in again).
+_held = threading.local()
+# Errors after which the next call starts with a new client (and login); a
+# refusal of the request itself, such as an unknown lease, keeps the client.
+LOST_CLIENT = (
+    vault_errors.Unauthorized,
+    vault_errors.Forbidden,
+    vault_errors.VaultDown,
+    vault_errors.InternalServerError,
+    vault_errors.BadGateway,
+    vault_errors.UnexpectedError,
+    requests.RequestException,
+)
 
 
 @contextmanager
 def vault_errors_mapped() -> Iterator[None]:
     """Vault errors as ProviderErrors: outages and throttling retry, refusals do not."""
     try:
-        yield
+        try:
+            yield
+        except LOST_CLIENT:
+            _forget_client()  # a login revoked or expired, or a dead connection
+            raise
     except (
         vault_errors.VaultDown,
         vault_errors.InternalServerError,
@@ -69,7 +105,11 @@ def vault_errors_mapped() -> Iterator[None]:
     ) as exc:
         raise ProviderError(f"Vault unavailable: {_message(exc)}") from None
     except vault_errors.VaultError as exc:
-        raise ProviderError(f"Vault refused: {_message(exc)}", permanent=True) from None
+        # Refused with a login made earlier (revoked since, or Vault restarted):
+        # the retry logs in afresh, and only its refusal is final.
+        stale = isinstance(exc, vault_errors.Unauthorized | vault_errors.Forbidden)
+        stale = stale and getattr(_held, "reused", False)
+        raise ProviderError(f"Vault refused: {_message(exc)}", permanent=not stale) from None
     except requests.RequestException as exc:
         raise ProviderError(f"cannot reach Vault: {type(exc).__name__}") from None
 
