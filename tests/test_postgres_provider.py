@@ -1,5 +1,6 @@
 """postgres.role against a real password-authenticated PostgreSQL."""
 
+import os
 import time
 import uuid
 from datetime import timedelta
@@ -8,7 +9,7 @@ import psycopg
 import pytest
 from django.utils import timezone
 
-from integrations.postgres.provider import PostgresRoleProvider
+from integrations.postgres.provider import PostgresRoleProvider, _held
 from integrations.providers import GrantContext, ProviderError
 from tests.grants import credential_dsn
 from tests.pg_target import can_login
@@ -110,51 +111,60 @@ def test_missing_dsn_is_a_permanent_error(monkeypatch):
     assert caught.value.permanent is True
 
 
-def airlock_sessions(cluster) -> list[int]:
+def airlock_sessions(cluster) -> set[int]:
+    """Backend pids of the sessions Airlock's provider holds, seen by the server."""
     with psycopg.connect(cluster.admin_dsn, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE application_name = 'airlock'"
         ).fetchall()
-    return [pid for (pid,) in rows]
+    return {pid for (pid,) in rows}
+
+
+def held_session() -> int:
+    """The backend pid of this thread's provider connection (other processes of
+    the suite, such as its Celery worker, hold sessions of their own)."""
+    [(_, conn)] = [held for (pid, _), held in _held.connections.items() if pid == os.getpid()]
+    return conn.info.backend_pid
 
 
 def test_one_connection_serves_call_after_call(pg_target):
     provider = PostgresRoleProvider()
     first = provider.grant(context())
-    sessions = airlock_sessions(pg_target)
-    assert len(sessions) == 1
+    session = held_session()
     second = provider.grant(context())
     provider.revoke(first.handle)
     provider.revoke(second.handle)
-    assert airlock_sessions(pg_target) == sessions
+    assert held_session() == session and session in airlock_sessions(pg_target)
     assert not can_login(credential_dsn(first.credential))
 
 
 def test_a_connection_the_server_ended_is_replaced_without_a_failed_call(pg_target):
     provider = PostgresRoleProvider()
     provider.healthcheck(CONFIG)
-    [ended] = airlock_sessions(pg_target)
+    ended = held_session()
     with psycopg.connect(pg_target.admin_dsn, autocommit=True) as conn:
         conn.execute("SELECT pg_terminate_backend(%s)", [ended])
     issued = provider.grant(context())  # no error: a fresh connection took over
     assert can_login(credential_dsn(issued.credential))
     provider.revoke(issued.handle)
-    assert ended not in airlock_sessions(pg_target)
+    assert held_session() != ended and ended not in airlock_sessions(pg_target)
 
 
 def test_a_changed_dsn_gets_a_connection_of_its_own(pg_target, monkeypatch):
     provider = PostgresRoleProvider()
     provider.healthcheck(CONFIG)
-    [before] = airlock_sessions(pg_target)
+    before = held_session()
     monkeypatch.setenv("AIRLOCK_PG_DSN_TEST", pg_target.admin_dsn + "?connect_timeout=4")
     provider.healthcheck(CONFIG)
-    assert airlock_sessions(pg_target) != [before]
-    assert len(airlock_sessions(pg_target)) == 1  # the old one was closed
+    assert held_session() != before
+    assert before not in airlock_sessions(pg_target)  # the old one was closed
 
 
 def test_a_failed_call_closes_its_connection(pg_target):
     provider = PostgresRoleProvider()
     provider.healthcheck(CONFIG)
+    session = held_session()
     with pytest.raises(ProviderError):
         provider.grant(context(config={**CONFIG, "granted_roles": ["no_such_role"]}))
-    assert airlock_sessions(pg_target) == []
+    assert session not in airlock_sessions(pg_target)
+    assert not _held.connections  # the next call opens a new one
