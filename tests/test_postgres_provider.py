@@ -123,7 +123,7 @@ def airlock_sessions(cluster) -> set[int]:
 def held_session() -> int:
     """The backend pid of this thread's provider connection (other processes of
     the suite, such as its Celery worker, hold sessions of their own)."""
-    [(_, conn)] = [held for (pid, _), held in _held.connections.items() if pid == os.getpid()]
+    _, conn = _held.connections[os.getpid(), CONFIG["dsn_env"]]
     return conn.info.backend_pid
 
 
@@ -167,4 +167,4 @@ def test_a_failed_call_closes_its_connection(pg_target):
     with pytest.raises(ProviderError):
         provider.grant(context(config={**CONFIG, "granted_roles": ["no_such_role"]}))
     assert session not in airlock_sessions(pg_target)
-    assert not _held.connections  # the next call opens a new one
+    assert (os.getpid(), CONFIG["dsn_env"]) not in _held.connections  # the next opens anew
