@@ -78,7 +78,7 @@ def event_hash(event: AuditEvent) -> str:
 # conversion for the database.
 _quote = db_connection.ops.quote_name
 HEAD_TABLE = _quote(AuditChainHead._meta.db_table)
-FIELDS = [AuditEvent._meta.get_field(name) for name in (*HASHED_FIELDS, "hash")]
+FIELDS = [AuditEvent._meta.get_field(name) for name in RECORD_FIELDS]
 COLUMNS = ", ".join(_quote(field.column) for field in FIELDS)
 INSERT_EVENT = (
     f"INSERT INTO {_quote(AuditEvent._meta.db_table)} ({COLUMNS}) "  # noqa: S608  # nosec B608  # our own names

@@ -1,4 +1,4 @@
-"""Deployment checks Django runs at start-up (and `manage.py check --deploy`)."""
+"""Checks of the settings for a deployment, run by `manage.py check --deploy`."""
 
 from django.conf import settings
 from django.core import checks

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from django.utils import timezone
 
-from integrations.postgres.provider import PostgresRoleProvider, _held
+from integrations.postgres.provider import PostgresRoleProvider, _thread_connections
 from integrations.providers import GrantContext, ProviderError
 from tests.grants import credential_dsn
 from tests.pg_target import can_login
@@ -123,7 +123,7 @@ def airlock_sessions(cluster) -> set[int]:
 def held_session() -> int:
     """The backend pid of this thread's provider connection (other processes of
     the suite, such as its Celery worker, hold sessions of their own)."""
-    _, conn = _held.connections[os.getpid(), CONFIG["dsn_env"]]
+    _, conn = _thread_connections()[os.getpid(), CONFIG["dsn_env"]]
     return conn.info.backend_pid
 
 
@@ -167,4 +167,4 @@ def test_a_failed_call_closes_its_connection(pg_target):
     with pytest.raises(ProviderError):
         provider.grant(context(config={**CONFIG, "granted_roles": ["no_such_role"]}))
     assert session not in airlock_sessions(pg_target)
-    assert (os.getpid(), CONFIG["dsn_env"]) not in _held.connections  # the next opens anew
+    assert (os.getpid(), CONFIG["dsn_env"]) not in _thread_connections()  # the next opens anew

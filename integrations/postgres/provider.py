@@ -170,24 +170,27 @@ class PostgresRoleProvider:
             raise ProviderError(str(exc), permanent=True) from None
         # Keyed by process too: a connection inherited across fork() belongs to
         # the parent, and closing it here would end the parent's session.
-        key = (os.getpid(), dsn_env)
-        held = _held.connections.get(key) if hasattr(_held, "connections") else None
+        connections, key = _thread_connections(), (os.getpid(), dsn_env)
+        held = connections.get(key)
         if held is not None and (held[0] != dsn or not _answers(held[1])):
             held[1].close()
             held = None
         if held is None:
-            held = (dsn, _open(dsn))
-            _held.__dict__.setdefault("connections", {})[key] = held
+            held = connections[key] = (dsn, _open(dsn))
         try:
             yield held[1]
         except BaseException:
-            del _held.connections[key]
+            del connections[key]
             held[1].close()
             raise
 
 
-# Each thread's open connections, by (process id, dsn_env): (dsn, connection).
 _held = threading.local()
+
+
+def _thread_connections() -> dict[tuple[int, str], tuple[str, psycopg.Connection]]:
+    """This thread's open connections, by (process id, dsn_env): (dsn, connection)."""
+    return _held.__dict__.setdefault("connections", {})
 
 
 def _open(dsn: str) -> psycopg.Connection:
