@@ -13,7 +13,7 @@ from django.db.models import Avg, Count, Q
 
 from broker.catalog import BusinessHours, RiskSpec
 from broker.durations import format_duration
-from broker.models import AccessProfile, AccessRequest, AuditEvent, CatalogState, Grant, Source
+from broker.models import AccessProfile, AccessRequest, AuditEvent, CatalogState, Grant
 
 DEFAULT_WEIGHTS = {
     "sensitivity": 1,  # points per point of the profile's declared sensitivity (0-50)
@@ -22,7 +22,8 @@ DEFAULT_WEIGHTS = {
     "off_hours": 10,  # outside business hours in the requester's time zone
     "burst": 15,  # three or more requests by the user in the last hour
     "recent_denial": 20,  # a request of theirs was denied in the last 7 days
-    "new_address": 10,  # web/API from an address or device not seen for the user in 30 days
+    # from an address or device not seen for the user in 30 days, or with no address at all
+    "new_address": 10,
     "several_sensitive": 15,  # other sensitive profiles pending or live at the same time
 }
 BURST_WINDOW, BURST_COUNT = timedelta(hours=1), 3
@@ -35,14 +36,19 @@ class Facts:
     profile: str
     sensitivity: int
     duration: timedelta
-    usual_duration: timedelta | None  # the user's average for this profile, if any
+    # The user's average for this profile over grants that became active, if any:
+    # a request cancelled or refused is no history (it would let a throwaway
+    # request make the next one look usual).
+    usual_duration: timedelta | None
     default_duration: timedelta
-    first_time: bool
+    first_time: bool  # no grant of this profile ever became active for the user
     local_time: datetime  # when asked, in the requester's time zone
     recent_requests: int  # by the user in the last hour, this one excluded
     recent_denials: int
     new_address: bool
     other_sensitive: tuple[str, ...] = ()
+    # The channel gave no client address (Slack): unknown, so never lower than unseen.
+    no_address_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,7 +101,10 @@ def assess(facts: Facts, spec: RiskSpec) -> Assessment:
     if facts.recent_denials:
         add("recent_denial", weights["recent_denial"],
             f"{facts.recent_denials} denial(s) in the last 7 days")  # fmt: skip
-    if facts.new_address:
+    if facts.no_address_from:
+        add("new_address", weights["new_address"],
+            f"no client address ({facts.no_address_from}): counted as not seen before")  # fmt: skip
+    elif facts.new_address:
         add("new_address", weights["new_address"], "from an address or device not seen before")
     if facts.other_sensitive:
         add("several_sensitive", weights["several_sensitive"],
@@ -121,11 +130,12 @@ def facts_for(
     now: datetime, spec: RiskSpec, user_agent: str = "",
 ) -> Facts:  # fmt: skip
     mine = AccessRequest.objects.filter(requester=user)
-    # The requester's history in one query: it runs for every submission.
-    this_profile = Q(profile=profile)
+    # Only access that was really held lowers the risk ("first time", "usual
+    # duration"); anything asked for raises it (bursts, denials).
+    held = Grant.objects.filter(
+        request__requester=user, request__profile=profile, activated_at__isnull=False
+    ).aggregate(usual=Avg("request__duration"), before=Count("pk"))
     history = mine.aggregate(
-        usual=Avg("duration", filter=this_profile),
-        before=Count("pk", filter=this_profile),
         recent=Count("pk", filter=Q(created_at__gte=now - BURST_WINDOW)),
         denials=Count(
             "pk",
@@ -147,8 +157,10 @@ def facts_for(
             profile__slug__in=sensitive_profiles, status=AccessRequest.Status.PENDING
         ).values_list("profile__slug", flat=True)
     )
-    new_address = False
-    if source in (Source.WEB, Source.API) and ip:
+    new_address, no_address_from = False, ""
+    if not ip:
+        no_address_from = source
+    else:
         recent = AuditEvent.objects.filter(actor_id=user.pk, created_at__gte=now - ADDRESS_MEMORY)
         new_address = not recent.filter(ip=ip).exists() or bool(
             user_agent and not recent.filter(user_agent=user_agent[:300]).exists()
@@ -157,12 +169,13 @@ def facts_for(
         profile=profile.slug,
         sensitivity=profile.policy.sensitivity,
         duration=duration,
-        usual_duration=history["usual"],
+        usual_duration=held["usual"],
         default_duration=profile.policy.duration_default,
-        first_time=not history["before"],
+        first_time=not held["before"],
         local_time=now.astimezone(user_zone(user)),
         recent_requests=history["recent"],
         recent_denials=history["denials"],
         new_address=new_address,
         other_sensitive=tuple(sorted(live)),
+        no_address_from=no_address_from,
     )

@@ -1,0 +1,76 @@
+"""Risk cannot be gamed: only history that really happened lowers it, and a
+channel that gives no address never counts as a known one."""
+
+import pytest
+from django.utils import timezone
+
+from broker import audit, lifecycle
+from broker.catalog import parse_catalog
+from broker.catalog_sync import catalog_sync
+from broker.durations import parse_duration
+from broker.models import AccessProfile, CatalogState, Grant, Source
+from tests.conftest import WEB
+from tests.policy_catalog import POLICY_CATALOG
+
+SLACK = audit.RequestInfo(source=Source.SLACK, user_agent="slack:T1/U_ALICE")
+
+
+@pytest.fixture
+def policy_catalog(people):
+    from django.contrib.auth.models import Group
+
+    catalog_sync(catalog=parse_catalog(POLICY_CATALOG.encode()), info=audit.SYSTEM)
+    people.alice.groups.add(Group.objects.get(name="oncall"))
+
+
+def ask(user, duration="3h", info=WEB):
+    return lifecycle.access_request_submit(
+        requester=user, profile=AccessProfile.objects.get(slug="auto-db"),
+        duration=parse_duration(duration), reason="INC-1 payouts", ticket="INC-1", info=info,
+    )  # fmt: skip
+
+
+def factor_names(access_request) -> list[str]:
+    return [factor["name"] for factor in access_request.risk_factors]
+
+
+def test_a_cancelled_throwaway_request_does_not_lower_the_next_ones_risk(policy_catalog, people):
+    throwaway = ask(people.alice)
+    assert throwaway.status == "pending"  # first time (20) and 3x the default (15): 35
+    lifecycle.access_request_cancel(request_id=throwaway.pk, actor=people.alice, info=WEB)
+
+    again = ask(people.alice)
+
+    assert factor_names(again) == ["first_time", "long_duration"]
+    assert again.status == "pending" and again.approvals_required == 2
+
+
+def test_a_grant_that_never_became_active_makes_no_history(policy_catalog, people):
+    never_active = ask(people.alice, duration="1h")
+    assert never_active.status == "approved"  # auto-approved: first time only, 20 <= 25
+    Grant.objects.filter(request=never_active).update(status="failed")  # never activated
+    assert factor_names(ask(people.alice, duration="1h")) == ["first_time"]
+
+
+def test_grants_that_were_activated_do_lower_it(policy_catalog, people):
+    first = ask(people.alice, duration="3h")
+    first.status = "approved"
+    first.save(update_fields=["status"])
+    Grant.objects.create(
+        request=first, duration=first.duration, created_at=timezone.now(),
+        activated_at=timezone.now(), status="revoked",
+    )  # fmt: skip
+
+    again = ask(people.alice, duration="3h")
+
+    assert "first_time" not in factor_names(again)
+    assert "long_duration" not in factor_names(again)  # 3h is her usual now
+
+
+def test_a_request_without_an_address_says_so_and_counts_as_unseen(policy_catalog, people):
+    CatalogState.objects.update(risk={"weights": {"off_hours": 0}})  # new_address counts
+    from_slack = ask(people.alice, duration="1h", info=SLACK)
+
+    reasons = {factor["name"]: factor["why"] for factor in from_slack.risk_factors}
+    assert reasons["new_address"] == "no client address (slack): counted as not seen before"
+    assert from_slack.risk_score == 20 + 10
