@@ -27,7 +27,7 @@ from approvals.policy import can_approve, can_decide, current_step, eligible_app
 from broker import audit, risk, rules
 from broker.durations import format_duration
 from broker.models import AccessProfile, AccessRequest, AuditEvent, BreakGlassReview, Grant
-from broker.policy import can_request
+from broker.policy import can_request, standing_problem
 from broker.secrets import decrypt_secret, encrypt_secret
 from broker.sshkeys import normalize_public_key
 from integrations.providers import GrantContext, Issued, ProviderError, get_provider
@@ -41,6 +41,8 @@ ACTIVATION_MAX_ATTEMPTS = 5
 # A grant approved this long ago and still scheduled lost its activation task.
 SCHEDULED_GRACE = timedelta(seconds=30)
 MAX_START_AHEAD = timedelta(days=7)
+# An approved extension is settled once it was applied or failed for good.
+EXTENSION_SETTLED = ("grant.extended", "grant.extension_failed")
 
 
 class LifecycleError(Exception):
@@ -330,6 +332,9 @@ def access_request_approve(
     with transaction.atomic():
         access_request = _lock_request(request_id)
         step_up = _check_decider(access_request, approver)
+        problem = standing_problem(access_request.requester, access_request.profile)
+        if problem:
+            raise Conflict(f"this request can no longer be approved: {problem}")
         _record_decision(
             access_request, approver, Approval.Decision.APPROVE, comment, step_up, info
         )
@@ -444,8 +449,6 @@ def _check_decider(access_request: AccessRequest, approver):
             step = (current_step(access_request) or 0) + 1
             raise NotAllowed(f"this request waits for step {step} approvers; you are not one")
         raise NotAllowed(f"you are not an approver for {profile.slug}")
-    if not access_request.profile.enabled:
-        raise Conflict(f"{access_request.profile.slug} was removed from the catalog")
     if access_request.pending_until <= timezone.now():
         raise Conflict("the request has expired")
     if access_request.decisions.filter(approver=approver).exists():
@@ -519,10 +522,10 @@ def grant_activate(*, grant_id: UUID | str) -> Grant | None:
             starts = grant.request.start_at
             if starts is not None and timezone.now() < starts:
                 return None  # a change window not open yet: its ETA task or the sweeper
-            if not grant.request.requester.is_active:
-                # Offboarded between approval and activation: mint nothing.
-                message = "the requester's account is disabled"
-                _end_grant(grant, GrantStatus.FAILED, message, "grant.failed")
+            problem = standing_problem(grant.request.requester, grant.profile)
+            if problem:
+                # Offboarded, moved team or profile removed since the approval: mint nothing.
+                _end_grant(grant, GrantStatus.FAILED, problem, "grant.failed")
                 return grant
             now = timezone.now()
             grant.expires_at = now + grant.duration
@@ -696,6 +699,9 @@ def grant_reveal(*, grant_id: UUID | str, user, info: audit.RequestInfo) -> dict
             raise NotFound("no such grant")
         if grant.status != GrantStatus.ACTIVE:
             raise Conflict(f"the grant is {grant.status}")
+        problem = standing_problem(grant.request.requester, grant.profile)
+        if problem:
+            raise NotAllowed(f"the credential can no longer be shown: {problem}")
         if grant.secret is None:
             shown = grant.revealed_at.isoformat() if grant.revealed_at else "before"
             raise Conflict(f"the credential was already shown ({shown})")
@@ -726,20 +732,23 @@ def grant_extend_request(
         grant = _lock_grant(grant_id)
         if grant.request.requester_id != actor.pk:
             raise NotFound("no such grant")
-        rules = grant.profile.policy.extension
-        if rules is None:
+        extension_rules = grant.profile.policy.extension
+        if extension_rules is None:
             raise NotAllowed(f"{grant.profile.slug} does not allow extensions")
+        problem = standing_problem(grant.request.requester, grant.profile)
+        if problem:
+            raise NotAllowed(f"this grant cannot be extended: {problem}")
         if grant.status != GrantStatus.ACTIVE:
             raise Conflict(f"the grant is {grant.status}")
+        longest, cap = _extension_cap(grant, extension_rules)
         now = timezone.now()
         errors: dict[str, str] = {}
         if duration <= timedelta(0):
             errors["duration"] = "must be positive"
-        elif grant.duration + duration > rules.max_total:
-            room = max(rules.max_total - grant.duration, timedelta(0))
+        elif grant.duration + duration > longest:
+            room = max(longest - grant.duration, timedelta(0))
             errors["duration"] = (
-                f"at most {format_duration(room)} more "
-                f"({format_duration(rules.max_total)} in all for {grant.profile.slug})"
+                f"at most {format_duration(room)} more ({format_duration(longest)} in all {cap})"
             )
         if grant.profile.policy.reason_required and not reason:
             errors["reason"] = "a reason is required"
@@ -750,9 +759,12 @@ def grant_extend_request(
         asked = grant.extension_requests.filter(status__in=[Status.PENDING, Status.APPROVED])
         if asked.filter(status=Status.PENDING).exists() or asked.count() > grant.extensions:
             raise Conflict("an extension of this grant is already under way")
-        if grant.extensions >= rules.max_count:
+        if grant.extensions >= extension_rules.max_count:
             raise Conflict(f"this grant was already extended {grant.extensions} time(s)")
-        opens_at = grant.activated_at + (grant.expires_at - grant.activated_at) * rules.after_share
+        opens_at = (
+            grant.activated_at
+            + (grant.expires_at - grant.activated_at) * extension_rules.after_share
+        )
         if now < opens_at:
             raise Conflict(f"an extension can be asked from {opens_at:%H:%M:%S} UTC")
         extension = AccessRequest.objects.create(
@@ -779,10 +791,22 @@ def grant_extend_request(
                 "extends": str(grant.pk),
             },
         )
-        if rules.approval == "auto":
+        # Break-glass skipped every approver once; more time always needs a human.
+        if extension_rules.approval == "auto" and not grant.request.break_glass:
             by_policy = f"{grant.profile.slug}: extension.approval auto"
             _approve(extension, None, info, {"by_policy": by_policy})
     return extension
+
+
+def _extension_cap(grant: Grant, extension_rules) -> tuple[timedelta, str]:
+    """How long the grant may last in all, extensions included, and why."""
+    if not grant.request.break_glass:
+        return extension_rules.max_total, f"for {grant.profile.slug}"
+    emergency = grant.profile.policy.policy.break_glass
+    if emergency is None:
+        raise NotAllowed(f"{grant.profile.slug} no longer allows break-glass access")
+    longest = min(extension_rules.max_total, emergency.max_duration)
+    return longest, f"for break-glass access to {grant.profile.slug}"
 
 
 def _schedule_extension(extension: AccessRequest) -> None:
@@ -807,11 +831,15 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
             if Grant.objects.filter(pk=extension.extends_id, status=GrantStatus.ACTIVE).exists():
                 raise TryAgainLater("the grant is busy")  # someone holds its lock
             return None  # it ended meanwhile: nothing to extend
-        applied = AuditEvent.objects.filter(
-            action="grant.extended", target_id=str(grant.pk), data__request=str(extension.pk)
+        settled = AuditEvent.objects.filter(
+            action__in=EXTENSION_SETTLED, target_id=str(grant.pk), data__request=str(extension.pk)
         )
-        if applied.exists():
+        if settled.exists():
             return None
+        problem = standing_problem(grant.request.requester, grant.profile)
+        if problem:
+            _record_extension_failure(grant, extension, problem)
+            return grant
         provider = get_provider(grant.profile.provider_kind)
         new_expiry = grant.expires_at + extension.duration
         context = replace(_context(grant), expires_at=new_expiry, serial=grant.extensions + 1)
@@ -820,13 +848,7 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
         except ProviderError as exc:
             if not exc.permanent:
                 raise TryAgainLater(str(exc)) from exc
-            audit.record(
-                action="grant.extension_failed",
-                info=audit.SYSTEM,
-                target=grant,
-                reason=str(exc),
-                data={"request": str(extension.pk)},
-            )
+            _record_extension_failure(grant, extension, str(exc))
             return grant
         old_handle = grant.handle
         old_expiry = grant.expires_at
@@ -858,6 +880,16 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
     except ProviderError as exc:
         logger.error("ALERT old credential of extended grant %s not revoked: %s", grant.id, exc)
     return grant
+
+
+def _record_extension_failure(grant: Grant, extension: AccessRequest, reason: str) -> None:
+    audit.record(
+        action="grant.extension_failed",
+        info=audit.SYSTEM,
+        target=grant,
+        reason=reason,
+        data={"request": str(extension.pk)},
+    )
 
 
 def sweep() -> dict[str, int]:
@@ -976,18 +1008,18 @@ def remind_reviews(now=None) -> int:
 
 
 def _unapplied_extensions(now) -> list:
-    """Approved extension requests of active grants that no grant.extended event names."""
+    """Approved extension requests of active grants that no settling event names."""
     candidates = AccessRequest.objects.filter(
         status=Status.APPROVED,
         extends__status=GrantStatus.ACTIVE,
         decided_at__lte=now - SCHEDULED_GRACE,
     ).values_list("pk", flat=True)[:500]
-    applied = set(
+    settled = set(
         AuditEvent.objects.filter(
-            action="grant.extended", data__request__in=[str(pk) for pk in candidates]
+            action__in=EXTENSION_SETTLED, data__request__in=[str(pk) for pk in candidates]
         ).values_list("data__request", flat=True)
     )
-    return [pk for pk in candidates if str(pk) not in applied]
+    return [pk for pk in candidates if str(pk) not in settled]
 
 
 def _ids(queryset, limit: int = 500) -> list:

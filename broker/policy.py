@@ -26,8 +26,23 @@ def principal_matches(user, principals: Principals) -> bool:
 
 
 def can_request(user, profile: AccessProfile) -> bool:
-    return profile.enabled and principal_matches(user, profile.policy.requesters)
+    return standing_problem(user, profile) is None
 
 
 def requestable_profiles(user) -> list[AccessProfile]:
     return [p for p in AccessProfile.objects.filter(enabled=True) if can_request(user, p)]
+
+
+def standing_problem(user, profile: AccessProfile) -> str | None:
+    """Why `user` may no longer ask for or hold `profile`, or None while they may.
+
+    Submission is not the only gate: approval, activation, extension and reveal
+    each ask again, so a requester who left the group, an account disabled, or a
+    profile removed from the catalog stops the access at the next step."""
+    if not user.is_active:
+        return f"{user.get_username()}'s account is disabled"
+    if not profile.enabled:
+        return f"{profile.slug} was removed from the catalog"
+    if not principal_matches(user, profile.policy.requesters):
+        return f"{user.get_username()} may no longer request {profile.slug}"
+    return None
