@@ -6,4 +6,4 @@ class BrokerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from broker import checks  # noqa: F401 (registers the deployment checks)
+        from broker import checks, signals  # noqa: F401 (registers the checks and receivers)

@@ -264,6 +264,10 @@ class RiskSpec(Strict):
 
 class CatalogSpec(Strict):
     version: Literal[1]
+    # What happens to live grants whose requester loses their standing (leaves a
+    # requesting group, account disabled, profile removed): revoked at once, or
+    # kept until they expire. Pending requests are withdrawn either way.
+    on_eligibility_lost: Literal["revoke", "keep"] = "revoke"
     groups: dict[Name, list[Name]] = {}
     risk: RiskSpec = RiskSpec()
     profiles: list[ProfileSpec]

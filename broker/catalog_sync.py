@@ -7,9 +7,10 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from broker import audit
+from broker import audit, lifecycle
 from broker.catalog import Catalog
-from broker.models import AccessProfile, AccessRequest, CatalogState, Grant
+from broker.lifecycle import StandingChange
+from broker.models import AccessProfile, CatalogState
 
 
 @dataclass
@@ -17,8 +18,9 @@ class CatalogDiff:
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    # Removed profiles' requests and grants that stay as they are (nothing is revoked silently).
-    still_open: list[str] = field(default_factory=list)
+    # Requests withdrawn and grants revoked (or kept, by the catalog's rule) because
+    # their requester lost standing in this sync: each said, nothing silent.
+    standing: list[StandingChange] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -55,16 +57,18 @@ def catalog_sync(*, catalog: Catalog, actor=None, info: audit.RequestInfo) -> Ca
             diff.removed.append(slug)
             profile.enabled = False
             profile.save(update_fields=["enabled", "updated_at"])
-            diff.still_open.extend(_open_items(profile))
         diff.warnings.extend(_sync_groups(catalog))
         CatalogState.objects.update_or_create(
             pk=1,
             defaults={
                 "risk": catalog.spec.risk.model_dump(mode="json"),
+                "on_eligibility_lost": catalog.spec.on_eligibility_lost,
                 "sha256": catalog.sha256,
                 "synced_at": timezone.now(),
             },
         )
+        # With profiles, groups and the rule all applied: whoever lost standing.
+        diff.standing = lifecycle.access_enforce_standing()
         audit.record(
             action="catalog.synced",
             info=info,
@@ -78,24 +82,6 @@ def catalog_sync(*, catalog: Catalog, actor=None, info: audit.RequestInfo) -> Ca
             },
         )
     return diff
-
-
-def _open_items(profile: AccessProfile) -> list[str]:
-    items = [
-        f"{profile.slug}: pending request {r.id} by {r.requester} (can no longer be approved)"
-        for r in profile.requests.filter(status=AccessRequest.Status.PENDING)
-    ]
-    live = Grant.objects.filter(
-        request__profile=profile,
-        status__in=[Grant.Status.SCHEDULED, Grant.Status.ACTIVE, Grant.Status.REVOKING],
-    ).select_related("request__requester")
-    for grant in live:
-        until = f" until {grant.expires_at:%Y-%m-%d %H:%M} UTC" if grant.expires_at else ""
-        items.append(
-            f"{profile.slug}: grant {grant.id} of {grant.request.requester} "
-            f"stays {grant.status}{until}"
-        )
-    return items
 
 
 def _sync_groups(catalog: Catalog) -> list[str]:

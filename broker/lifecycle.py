@@ -10,7 +10,7 @@ import json
 import logging
 import re
 from contextlib import suppress
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -26,7 +26,14 @@ from approvals.models import Approval
 from approvals.policy import can_approve, can_decide, current_step, eligible_approvers, step_needs
 from broker import audit, risk, rules
 from broker.durations import format_duration
-from broker.models import AccessProfile, AccessRequest, AuditEvent, BreakGlassReview, Grant
+from broker.models import (
+    AccessProfile,
+    AccessRequest,
+    AuditEvent,
+    BreakGlassReview,
+    CatalogState,
+    Grant,
+)
 from broker.policy import can_request, standing_problem
 from broker.secrets import decrypt_secret, encrypt_secret
 from broker.sshkeys import normalize_public_key
@@ -613,26 +620,117 @@ def grant_revoke(
         ):
             raise NotAllowed("only the owner, an approver of this profile or an admin can revoke")
         reason = (reason or "").strip()[:MAX_REASON_LENGTH] or f"revoked by {actor.get_username()}"
-        if grant.status == GrantStatus.SCHEDULED:
-            # Nothing was minted yet: end it here and the activation task will skip it.
-            _end_grant(grant, GrantStatus.REVOKED, reason, "grant.revoked", actor=actor, info=info)
-            return grant
-        if grant.status != GrantStatus.ACTIVE:
+        if grant.status not in (GrantStatus.SCHEDULED, GrantStatus.ACTIVE):
             raise Conflict(f"the grant is already {grant.status}")
-        grant.status = GrantStatus.REVOKING
-        grant.end_reason = reason[:200]
-        grant.save(update_fields=["status", "end_reason"])
-        audit.record(
-            action="grant.revoke_requested",
-            info=info,
-            actor=actor,
-            target=grant,
-            from_status=GrantStatus.ACTIVE,
-            to_status=GrantStatus.REVOKING,
-            reason=reason,
-        )
-        transaction.on_commit(lambda: _enqueue("broker.tasks.revoke_grant", grant.id))
+        _begin_revocation(grant, actor=actor, reason=reason, info=info)
     return grant
+
+
+def _begin_revocation(grant: Grant, *, actor, reason: str, info: audit.RequestInfo) -> None:
+    """End a locked scheduled grant here, or hand an active one to the worker
+    that revokes it at its source."""
+    if grant.status == GrantStatus.SCHEDULED:
+        # Nothing was minted yet: end it here and the activation task will skip it.
+        _end_grant(grant, GrantStatus.REVOKED, reason, "grant.revoked", actor=actor, info=info)
+        return
+    grant.status = GrantStatus.REVOKING
+    grant.end_reason = reason[:200]
+    grant.save(update_fields=["status", "end_reason"])
+    audit.record(
+        action="grant.revoke_requested",
+        info=info,
+        actor=actor,
+        target=grant,
+        from_status=GrantStatus.ACTIVE,
+        to_status=GrantStatus.REVOKING,
+        reason=reason,
+    )
+    transaction.on_commit(lambda: _enqueue("broker.tasks.revoke_grant", grant.id))
+
+
+@dataclass(frozen=True)
+class StandingChange:
+    """What `access_enforce_standing` did to one request or grant: withdrawn,
+    revoked, or kept (the catalog says `on_eligibility_lost: keep`)."""
+
+    action: str
+    line: str
+
+
+def access_enforce_standing(
+    *, user_ids: list | None = None, profile_ids: list | None = None, grants_only: bool = False
+) -> list[StandingChange]:
+    """Withdraw the pending requests and end the live grants of requesters who
+    lost their standing (left a requesting group, account disabled, profile
+    removed), whatever made the change: sync_catalog, the admin, OIDC, or a
+    change behind Airlock's back that the periodic watch finds. Live grants
+    follow the catalog's one rule, `on_eligibility_lost`. Limited to some users
+    or profiles when given. Each item changes in a transaction of its own."""
+    keep = getattr(CatalogState.objects.first(), "on_eligibility_lost", "revoke") == "keep"
+
+    def scope(prefix: str) -> dict:
+        limits = {}
+        if user_ids is not None:
+            limits[f"{prefix}requester__in"] = user_ids
+        if profile_ids is not None:
+            limits[f"{prefix}profile__in"] = profile_ids
+        return limits
+
+    live = Grant.objects.filter(
+        status__in=[GrantStatus.SCHEDULED, GrantStatus.ACTIVE], **scope("request__")
+    ).select_related("request__requester", "request__profile")
+    pending = AccessRequest.objects.filter(status=Status.PENDING, **scope(""))
+    if grants_only:
+        pending = pending.none()
+    problems: dict[tuple, str | None] = {}
+
+    def problem_of(access_request: AccessRequest) -> str | None:
+        key = (access_request.requester_id, access_request.profile_id)
+        if key not in problems:
+            problems[key] = standing_problem(access_request.requester, access_request.profile)
+        return problems[key]
+
+    changes = []
+    for access_request in pending.select_related("requester", "profile").order_by("created_at"):
+        if problem := problem_of(access_request):
+            changes += _withdraw(access_request.pk, problem)
+    for grant in live.order_by("created_at"):
+        if problem := problem_of(grant.request):
+            changes += _keep(grant, problem) if keep else _revoke_for_standing(grant.pk, problem)
+    return changes
+
+
+def _who_what(access_request: AccessRequest) -> str:
+    return f"of {access_request.requester.get_username()} for {access_request.profile.slug}"
+
+
+def _withdraw(request_id, problem: str) -> list[StandingChange]:
+    with transaction.atomic():
+        access_request = _lock_request(request_id)
+        if access_request.status != Status.PENDING:
+            return []  # decided meanwhile
+        _close_request(
+            access_request, Status.CANCELLED, None, problem, audit.SYSTEM, "request.withdrawn"
+        )
+    line = f"request {access_request.pk} {_who_what(access_request)} ({problem})"
+    return [StandingChange("withdrawn", line)]
+
+
+def _revoke_for_standing(grant_id, problem: str) -> list[StandingChange]:
+    with transaction.atomic():
+        grant = _lock_grant(grant_id)
+        if grant.status not in (GrantStatus.SCHEDULED, GrantStatus.ACTIVE):
+            return []  # ended meanwhile
+        _begin_revocation(grant, actor=None, reason=problem, info=audit.SYSTEM)
+    return [StandingChange("revoked", f"grant {grant.pk} {_who_what(grant.request)} ({problem})")]
+
+
+def _keep(grant: Grant, problem: str) -> list[StandingChange]:
+    until = f" until {grant.expires_at:%Y-%m-%d %H:%M} UTC" if grant.expires_at else ""
+    line = (
+        f"grant {grant.pk} {_who_what(grant.request)}{until} ({problem}; on_eligibility_lost: keep)"
+    )
+    return [StandingChange("kept", line)]
 
 
 def grant_retry_revocation(*, grant_id: UUID | str, actor, info: audit.RequestInfo) -> Grant:

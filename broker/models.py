@@ -41,9 +41,12 @@ class AccessProfile(models.Model):
 
 
 class CatalogState(models.Model):
-    """The catalog-wide settings last applied (one row): risk weights, business hours."""
+    """The catalog-wide settings last applied (one row): risk weights, business
+    hours, what happens to grants of people who lose their standing."""
 
     risk = models.JSONField(default=dict)
+    # The catalog's `on_eligibility_lost`: "revoke" or "keep" (see broker/catalog.py).
+    on_eligibility_lost = models.CharField(max_length=16, default="revoke")
     sha256 = models.CharField(max_length=64, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
 

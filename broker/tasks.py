@@ -55,6 +55,10 @@ def watch() -> dict[str, int]:
     """Reminders, escalations, overdue reviews and anomaly alerts (Celery beat)."""
     counts = lifecycle.remind_pending()
     counts["reviews_reminded"] = lifecycle.remind_reviews()
+    # The safety net for standing changed behind Airlock's back (raw SQL, a
+    # restore); pending requests need none, approval checks standing itself.
+    ended = lifecycle.access_enforce_standing(grants_only=True)
+    counts["grants_ended_for_standing"] = sum(change.action != "kept" for change in ended)
     counts["alerts"] = len(anomalies.detect())
     return counts
 

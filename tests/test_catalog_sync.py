@@ -1,5 +1,5 @@
 """sync_catalog: applies a checked catalog, prints the diff, records it, never
-deletes history and revokes nothing silently."""
+deletes history, and says what it withdrew or revoked."""
 
 import hashlib
 
@@ -60,12 +60,15 @@ def test_changed_and_removed_profiles(catalog_file, capsys, people, step_up):
 
     assert "changed: test-db" in out
     assert "removed (disabled): other-db" in out
-    assert f"still open: other-db: pending request {request.id} by alice" in out
+    assert (
+        f"withdrawn: request {request.id} of alice for other-db "
+        "(other-db was removed from the catalog)" in out
+    )
     other = AccessProfile.objects.get(slug="other-db")  # history is kept
     assert other.enabled is False
     assert AccessProfile.objects.get(slug="test-db").policy.max_duration.total_seconds() == 5400
     request.refresh_from_db()
-    assert request.status == "pending"  # nothing changed silently
+    assert request.status == "cancelled"  # it could never be approved, and it says so
 
     catalog_file.write_text(TEST_CATALOG)
     assert "changed: other-db" in sync(catalog_file, capsys)

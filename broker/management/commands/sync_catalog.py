@@ -24,8 +24,9 @@ class Command(BaseCommand):
         ):
             for slug in slugs:
                 self.stdout.write(f"{label}: {slug}")
-        for item in diff.still_open:
-            self.stdout.write(f"still open: {item}")
+        for change in diff.standing:
+            label = "still open" if change.action == "kept" else change.action
+            self.stdout.write(f"{label}: {change.line}")
         for warning in diff.warnings:
             self.stderr.write(f"warning: {warning}")
         summary = (

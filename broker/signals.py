@@ -1,0 +1,44 @@
+"""Standing follows every change of who may request what, whatever makes it:
+the admin, the ORM from a shell, OIDC group sync, sync_catalog. The check runs
+once the change commits, so a catalog sync that moves people between groups is
+judged on its result, not half-way."""
+
+from functools import partial
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_save
+from django.dispatch import receiver
+
+from broker import lifecycle
+from broker.models import AccessProfile
+
+User = get_user_model()
+
+
+def _enforce_after_commit(**scope) -> None:
+    transaction.on_commit(partial(lifecycle.access_enforce_standing, **scope))
+
+
+@receiver(m2m_changed, sender=User.groups.through)
+def group_membership_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    if action not in ("post_remove", "post_clear"):
+        return
+    if not reverse:
+        _enforce_after_commit(user_ids=[instance.pk])
+    else:
+        # A group lost members: those removed, or (cleared) anyone who was in it.
+        _enforce_after_commit(user_ids=list(pk_set) if pk_set else None)
+
+
+@receiver(post_save, sender=User)
+def account_saved(sender, instance, created, update_fields, **kwargs) -> None:
+    if created or instance.is_active or (update_fields and "is_active" not in update_fields):
+        return
+    _enforce_after_commit(user_ids=[instance.pk])
+
+
+@receiver(post_save, sender=AccessProfile)
+def profile_saved(sender, instance, created, **kwargs) -> None:
+    if not created:
+        _enforce_after_commit(profile_ids=[instance.pk])
