@@ -8,10 +8,8 @@ from datetime import datetime
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_otp import devices_for_user, match_token
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import BackupCode, StepUp
+from accounts.models import Authenticator, BackupCode, StepUp
 from broker import audit
 
 BACKUP_CODE_COUNT = 10
@@ -23,32 +21,37 @@ class MfaError(Exception):
 
 
 def has_mfa(user) -> bool:
-    return any(devices_for_user(user, confirmed=True))
+    return Authenticator.objects.filter(user=user, confirmed=True).exists()
 
 
 def mfa_step_up(*, user, code: str, info: audit.RequestInfo) -> datetime:
     """Verify a TOTP or backup code for `user` and remember when. Failures are audited.
 
-    django-otp refuses a TOTP code already used in its time step and throttles
-    repeated failures; a backup code works once. Neither replay nor guessing
-    gets far.
+    A TOTP code already used in its time step is refused; a backup code works
+    once; wrong codes of either kind back off exponentially on the person's
+    authenticator, whatever the channel. Neither replay nor guessing gets far.
     """
-    if not has_mfa(user):
+    device = Authenticator.objects.filter(user=user, confirmed=True).first()
+    if device is None:
         raise MfaError("no MFA device is enrolled for this account; enrol one first")
     code = (code or "").strip().replace(" ", "").replace("-", "").lower()
     if not (code.isalnum() and len(code) <= 16):
         code = ""
     now = timezone.now()
-    locked_until = _totp_locked_until(user)
+    allowed, throttled = device.verify_is_allowed()
+    locked_until = None if allowed else (throttled or {}).get("locked_until")
     with transaction.atomic():
-        # TOTP codes are 6-8 digits, backup codes 10 characters: try only the one that fits,
-        # so a backup code never counts as a failed TOTP attempt (which throttles).
+        # TOTP codes are 6-8 digits, backup codes 10 characters: try only the one that fits.
         if locked_until:
             method = None  # throttled after repeated failures: do not even try
         elif code.isdigit() and len(code) <= 8:
-            method = "totp" if match_token(user, code) else None
+            method = "totp" if device.verify_token(code) else None  # counts its own failures
+        elif code and _use_backup_code(user, code, now):
+            method = "backup_code"
+            device.throttle_reset()
         else:
-            method = "backup_code" if code and _use_backup_code(user, code, now) else None
+            method = None
+            device.throttle_increment()  # a wrong backup code is a guess like any other
         if method is None:
             audit.record(action="mfa.failed", info=info, actor=user, target=user)
         else:
@@ -84,23 +87,15 @@ def backup_codes_left(user) -> int:
     return BackupCode.objects.filter(user=user, used_at=None).count()
 
 
-def _totp_locked_until(user) -> datetime | None:
-    for device in TOTPDevice.objects.filter(user=user, confirmed=True):
-        allowed, details = device.verify_is_allowed()
-        if not allowed and details and details.get("locked_until"):
-            return details["locked_until"]
-    return None
-
-
-def mfa_enrol_start(*, user) -> TOTPDevice:
-    """A new, unconfirmed TOTP device; it counts only once a code confirms it."""
-    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
-    return TOTPDevice.objects.create(user=user, name="authenticator", confirmed=False)
+def mfa_enrol_start(*, user) -> Authenticator:
+    """A new, unconfirmed authenticator; it counts only once a code confirms it."""
+    Authenticator.objects.filter(user=user, confirmed=False).delete()
+    return Authenticator.objects.create(user=user, name="authenticator", confirmed=False)
 
 
 def mfa_enrol_confirm(*, user, device_id: int, code: str, info: audit.RequestInfo) -> list[str]:
     """Confirm the new device with a code from it; replace any old one; new backup codes."""
-    device = TOTPDevice.objects.filter(user=user, pk=device_id, confirmed=False).first()
+    device = Authenticator.objects.filter(user=user, pk=device_id, confirmed=False).first()
     if device is None:
         raise MfaError("this enrolment has expired; start again")
     code = (code or "").strip().replace(" ", "")
@@ -109,7 +104,7 @@ def mfa_enrol_confirm(*, user, device_id: int, code: str, info: audit.RequestInf
             audit.record(action="mfa.enrol_failed", info=info, actor=user, target=user)
         raise MfaError("that code does not match; check the time on your phone and try again")
     with transaction.atomic():
-        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
+        Authenticator.objects.filter(user=user).exclude(pk=device.pk).delete()
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         codes = _new_backup_codes(user)
@@ -130,7 +125,7 @@ def mfa_backup_codes_regenerate(*, user, info: audit.RequestInfo) -> list[str]:
 
 def mfa_remove(*, user, info: audit.RequestInfo) -> None:
     with transaction.atomic():
-        TOTPDevice.objects.filter(user=user).delete()
+        Authenticator.objects.filter(user=user).delete()
         BackupCode.objects.filter(user=user).delete()
         StepUp.objects.filter(user=user).delete()
         audit.record(action="mfa.removed", info=info, actor=user, target=user)

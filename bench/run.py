@@ -414,16 +414,15 @@ def bench_over_http() -> dict:
     from urllib.parse import urlencode
 
     import requests
-    from django_otp.plugins.otp_totp.models import TOTPDevice
     from slack_sdk.signature import SignatureVerifier
 
-    from accounts.models import SlackIdentity
+    from accounts.models import Authenticator, SlackIdentity
     from accounts.tokens import token_create
     from tests.slack_fake import FakeSlack
 
     reset()
     profile, users = seed_catalog()
-    TOTPDevice.objects.create(user=users["bob"], name="phone", confirmed=True)
+    Authenticator.objects.create(user=users["bob"], name="phone", confirmed=True)
     SlackIdentity.objects.create(user=users["bob"], team_id="T1", slack_user_id="U_BOB",
                                  linked_at=timezone.now(), linked_by="email")  # fmt: skip
     pending = lifecycle.access_request_submit(requester=users["alice"], profile=profile,

@@ -15,8 +15,8 @@ from django.contrib.auth import get_user_model
 from django.core import signals
 from django.db import close_old_connections
 from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import Authenticator
 from accounts.selectors import recent_step_up
 from accounts.services import mfa_step_up
 from broker import audit, lifecycle
@@ -200,7 +200,7 @@ def catalog(people) -> dict[str, AccessProfile]:
     return {profile.slug: profile for profile in AccessProfile.objects.all()}
 
 
-def current_code(device: TOTPDevice, steps_ahead: int = 0) -> str:
+def current_code(device: Authenticator, steps_ahead: int = 0) -> str:
     """The code the user's phone shows now (or `steps_ahead` steps later, which the
     device's tolerance accepts: a code is good only once, so a second verification
     within the same 30 s uses the next one)."""
@@ -209,9 +209,9 @@ def current_code(device: TOTPDevice, steps_ahead: int = 0) -> str:
     return f"{code:0{device.digits}d}"
 
 
-def phone_of(user) -> TOTPDevice:
+def phone_of(user) -> Authenticator:
     """The user's enrolled authenticator (enrolled on first use)."""
-    device, _ = TOTPDevice.objects.get_or_create(user=user, name="phone", confirmed=True)
+    device, _ = Authenticator.objects.get_or_create(user=user, name="phone", confirmed=True)
     return device
 
 

@@ -1,8 +1,8 @@
 """The REST API over requests: submit, list, see, cancel, approve and deny with an MFA code."""
 
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import Authenticator
 from approvals.models import Approval
 from broker.models import AccessRequest, AuditEvent, Grant
 from tests.conftest import current_code, phone_of
@@ -162,7 +162,7 @@ def test_approve_needs_an_otp_field(api, people, submit):
 
 def test_an_approver_without_mfa_is_told_to_enrol(api, people, submit):
     request = submit(people.alice)
-    TOTPDevice.objects.filter(user=people.bob).delete()
+    Authenticator.objects.filter(user=people.bob).delete()
     response = api(people.bob).post(
         f"/api/v1/requests/{request.id}/approve/", {"otp": "123456"}, format="json"
     )

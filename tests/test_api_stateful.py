@@ -9,7 +9,6 @@ the state machine is ours and each answer is checked by Schemathesis.
 """
 
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -24,6 +23,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from schemathesis.auths import AuthContext
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from accounts.models import Authenticator
 from accounts.tokens import token_create
 from approvals.models import Approval
 from broker import lifecycle
@@ -57,7 +57,7 @@ def a_fresh_code(user) -> str:
     """The code the phone shows; the device forgets the last one used, as it
     would 30 seconds later, so that every step may use a good code."""
     device = phone_of(user)
-    TOTPDevice.objects.filter(pk=device.pk).update(last_t=-1, throttling_failure_count=0)
+    Authenticator.objects.filter(pk=device.pk).update(last_t=-1, throttling_failure_count=0)
     device.refresh_from_db()
     return current_code(device)
 

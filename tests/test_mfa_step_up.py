@@ -1,9 +1,8 @@
 """MFA step-up: a real TOTP code, verified server-side, audited either way."""
 
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import StepUp
+from accounts.models import Authenticator, StepUp
 from accounts.selectors import recent_step_up
 from accounts.services import MfaError, mfa_step_up
 from broker.models import AuditEvent
@@ -12,7 +11,7 @@ from tests.conftest import WEB, current_code
 
 @pytest.fixture
 def device(people):
-    return TOTPDevice.objects.create(user=people.bob, name="phone", confirmed=True)
+    return Authenticator.objects.create(user=people.bob, name="phone", confirmed=True)
 
 
 def test_a_current_code_records_the_step_up(people, device):
@@ -42,6 +41,6 @@ def test_no_device_means_no_step_up(people):
 
 
 def test_an_unconfirmed_device_does_not_count(people):
-    device = TOTPDevice.objects.create(user=people.carol, name="new", confirmed=False)
+    device = Authenticator.objects.create(user=people.carol, name="new", confirmed=False)
     with pytest.raises(MfaError, match="no MFA device"):
         mfa_step_up(user=people.carol, code=current_code(device), info=WEB)

@@ -4,8 +4,8 @@ reviews and alerts pages, and the loud Slack messages."""
 import json
 
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import Authenticator
 from broker import anomalies, audit, lifecycle
 from broker.catalog import parse_catalog
 from broker.catalog_sync import catalog_sync
@@ -46,7 +46,7 @@ def test_break_glass_through_the_api_needs_a_code(api, policy_catalog, people):
     assert client.post("/api/v1/requests/break-glass/", body, format="json").status_code == 403
     assert not AccessRequest.objects.exists()
     # (django-otp slows the next try after a failure; the throttle is not under test here.)
-    TOTPDevice.objects.filter(user=people.alice).update(
+    Authenticator.objects.filter(user=people.alice).update(
         throttling_failure_count=0, throttling_failure_timestamp=None
     )
     body["otp"] = current_code(phone_of(people.alice))

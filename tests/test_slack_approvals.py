@@ -1,9 +1,8 @@
 """Approve and deny from Slack: only eligible approvers, always after MFA."""
 
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import StepUp
+from accounts.models import Authenticator, StepUp
 from approvals.models import Approval
 from broker.models import AccessRequest, AuditEvent
 from tests.conftest import current_code, phone_of
@@ -76,7 +75,7 @@ def test_without_a_recent_step_up_an_empty_code_is_refused(client, slack, pendin
 
 
 def test_an_approver_without_mfa_is_sent_to_enrol(client, slack, pending, people):
-    TOTPDevice.objects.filter(user=people.bob).delete()
+    Authenticator.objects.filter(user=people.bob).delete()
     click(client, "U_BOB", "approve", str(pending.pk))
     assert not slack.made("views.open")
     (told,) = slack.made("chat.postEphemeral")

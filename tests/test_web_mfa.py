@@ -3,9 +3,8 @@
 import re
 
 import pytest
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import BackupCode, StepUp
+from accounts.models import Authenticator, BackupCode, StepUp
 from broker.models import AuditEvent
 from tests.conftest import current_code
 
@@ -13,7 +12,7 @@ from tests.conftest import current_code
 def enrol(client) -> list[str]:
     page = client.get("/mfa/enrol/").content.decode()
     assert 'src="data:image/svg+xml' in page  # the QR code, rendered server-side
-    device = TOTPDevice.objects.get(confirmed=False)
+    device = Authenticator.objects.get(confirmed=False)
     response = client.post("/mfa/enrol/", {"code": current_code(device)})
     return re.findall(r"<li>([0-9a-f]{10})</li>", response.content.decode())
 
@@ -22,7 +21,7 @@ def test_bob_enrols_with_a_code_and_gets_backup_codes_once(client, people):
     client.force_login(people.bob)
     codes = enrol(client)
     assert len(codes) == 10
-    assert TOTPDevice.objects.get(user=people.bob).confirmed
+    assert Authenticator.objects.get(user=people.bob).confirmed
     assert not BackupCode.objects.filter(code_hash__in=codes).exists()  # only hashes stored
     assert AuditEvent.objects.filter(action="mfa.enrolled", actor="bob").exists()
     assert "backup codes left: <strong>10</strong>" in client.get("/mfa/").content.decode().lower()
@@ -33,14 +32,14 @@ def test_a_wrong_enrolment_code_confirms_nothing(client, people):
     client.get("/mfa/enrol/")
     response = client.post("/mfa/enrol/", {"code": "000000"}, follow=True)
     assert b"does not match" in response.content
-    assert not TOTPDevice.objects.filter(confirmed=True).exists()
+    assert not Authenticator.objects.filter(confirmed=True).exists()
 
 
 def test_verify_page_steps_up_and_returns_to_a_safe_next(client, people, step_up):
     step_up(people.bob)
     StepUp.objects.all().delete()
     client.force_login(people.bob)
-    device = TOTPDevice.objects.get(user=people.bob)
+    device = Authenticator.objects.get(user=people.bob)
     wrong = client.post("/mfa/verify/", {"code": "000000", "next": "/approvals/"})
     assert wrong.status_code == 400 and b"not valid" in wrong.content
     device.throttling_failure_count = 0
@@ -70,13 +69,13 @@ def test_replacing_or_removing_mfa_needs_a_fresh_verification(client, people):
     assert client.get("/mfa/enrol/").url.startswith("/mfa/verify/")
     response = client.post("/mfa/remove/")
     assert response.status_code == 302 and response.url.startswith("/mfa/verify/")
-    assert TOTPDevice.objects.filter(user=people.bob).exists()
+    assert Authenticator.objects.filter(user=people.bob).exists()
 
-    device = TOTPDevice.objects.get(user=people.bob)
+    device = Authenticator.objects.get(user=people.bob)
     # The enrolment used the current code already.
     assert client.post("/mfa/verify/", {"code": current_code(device, 1)}).status_code == 302
     client.post("/mfa/remove/")
-    assert not TOTPDevice.objects.filter(user=people.bob).exists()
+    assert not Authenticator.objects.filter(user=people.bob).exists()
     assert not BackupCode.objects.filter(user=people.bob).exists()
     assert AuditEvent.objects.filter(action="mfa.removed", actor="bob").exists()
 

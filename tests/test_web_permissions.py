@@ -5,8 +5,8 @@ endpoint its own tests.)"""
 
 import pytest
 from django.urls import URLPattern, URLResolver, reverse
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import Authenticator
 from accounts.tokens import token_create
 from broker import lifecycle
 from broker import urls as web_urls
@@ -104,7 +104,7 @@ def world(people, submit, step_up):
     lifecycle.access_request_approve(request_id=approved.id, approver=people.bob, info=WEB)
     for name in ("alice", "charlie", "erin", "dave", "admin"):
         step_up(getattr(people, name))
-    TOTPDevice.objects.filter(user=people.carol).delete()
+    Authenticator.objects.filter(user=people.carol).delete()
     token, _ = token_create(user=people.alice, name="laptop", days=1, info=WEB)
     return {
         "request": pending.id,
