@@ -5,6 +5,9 @@ from django.utils import timezone
 
 from accounts.models import StepUp
 
+# Set in a web session once its user has passed MFA in it (the admin needs it).
+MFA_SESSION_KEY = "mfa_verified_at"
+
 
 def recent_step_up_record(user) -> StepUp | None:
     """The user's last MFA verification, if it is within the step-up window."""

@@ -5,12 +5,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import throttle
 from accounts.decorators import saved_form, step_up_required
-from accounts.selectors import recent_step_up
+from accounts.selectors import MFA_SESSION_KEY, recent_step_up
 from accounts.services import (
     MfaError,
     backup_codes_left,
@@ -82,12 +83,13 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
     error = None
     if request.method == "POST":
         try:
-            mfa_step_up(
+            verified_at = mfa_step_up(
                 user=request.user, code=request.POST.get("code", ""), info=request_info(request)
             )
         except MfaError as exc:
             error = str(exc)
         else:
+            request.session[MFA_SESSION_KEY] = verified_at.isoformat()
             return redirect(next_url)
     status = 400 if error else 200
     return render(
@@ -114,6 +116,7 @@ def mfa_enrol(request: HttpRequest) -> HttpResponse:
             messages.error(request, str(exc))
             return redirect("mfa-enrol")
         request.session.pop(ENROL_SESSION_KEY, None)
+        request.session[MFA_SESSION_KEY] = timezone.now().isoformat()  # the code just proved it
         return render(request, "accounts/backup_codes.html", {"codes": codes, "enrolled": True})
     device = mfa_enrol_start(user=request.user)
     request.session[ENROL_SESSION_KEY] = device.pk

@@ -24,7 +24,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 VAR_DIR = Path(env.str("AIRLOCK_VAR_DIR", default=str(BASE_DIR / "var")))
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "accounts.admin_config.AirlockAdminConfig",  # the admin behind Airlock's sign-in and MFA
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -49,6 +49,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "broker.model_audit.AuditContextMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -203,6 +204,8 @@ AIRLOCK_REVOKE_RETRY_AFTER = timedelta(seconds=env.int("AIRLOCK_REVOKE_RETRY_SEC
 AIRLOCK_REVOKE_MAX_ATTEMPTS = env.int("AIRLOCK_REVOKE_MAX_ATTEMPTS", default=8)
 
 OTP_TOTP_ISSUER = "Airlock"
+# The Django admin edits who may do what; off unless asked for (accounts/admin_site.py).
+AIRLOCK_ADMIN_ENABLED = env.bool("AIRLOCK_ADMIN_ENABLED", default=False)
 # Set by `make run` when it runs its throwaway OpenBao; every page then says so.
 AIRLOCK_SANDBOX = env.bool("AIRLOCK_SANDBOX", default=False)
 # Members of this group see the audit log and export it.

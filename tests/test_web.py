@@ -6,6 +6,7 @@ from django.urls import reverse
 from broker import lifecycle
 from broker.models import Grant
 from tests.grants import active_grant
+from tests.test_admin_side_door import verified
 
 
 def test_anonymous_users_are_sent_to_sign_in(client, db):
@@ -42,9 +43,12 @@ def test_healthz(client, db):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_admin_revoke_action_goes_through_the_lifecycle(client, pg_target, people, submit, step_up):
+def test_admin_revoke_action_goes_through_the_lifecycle(
+    client, pg_target, people, submit, step_up, settings
+):
+    settings.AIRLOCK_ADMIN_ENABLED = True
     grant = active_grant(people, submit, step_up)
-    client.force_login(people.admin)
+    verified(client, people.admin)
     changelist = reverse("admin:broker_grant_changelist")
     page = client.get(reverse("admin:broker_grant_change", args=[grant.pk])).content.decode()
     assert grant.secret and "Secret" not in page  # the encrypted credential is not shown
@@ -57,7 +61,8 @@ def test_admin_revoke_action_goes_through_the_lifecycle(client, pg_target, peopl
     lifecycle.grant_revoke_execute(grant_id=grant.pk)
 
 
-def test_non_staff_cannot_use_the_admin(client, people):
+def test_non_staff_cannot_use_the_admin(client, people, settings):
+    settings.AIRLOCK_ADMIN_ENABLED = True
     client.force_login(people.bob)
     response = client.get("/admin/broker/grant/")
     assert response.status_code == 302 and "/admin/login/" in response.url

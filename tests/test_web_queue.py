@@ -10,6 +10,7 @@ from django.utils import timezone
 from broker import lifecycle
 from broker.models import AccessRequest
 from tests.conftest import WEB
+from tests.grants import active_grant
 
 
 def test_bob_sees_alices_pending_request_with_hints(client, people, submit):
@@ -40,9 +41,11 @@ def test_decided_requests_leave_my_queue(client, people, submit, step_up):
     assert f"/requests/{request.id}/" in page and "1/2 approvals" in page
 
 
-def test_history_and_usual_duration(client, people, submit):
-    old = submit(people.alice, duration="10m")
-    lifecycle.access_request_cancel(request_id=old.id, actor=people.alice, info=WEB)
+def test_history_and_usual_duration(client, people, submit, step_up, pg_target):
+    held = active_grant(people, submit, step_up, duration="10m")  # what she really held
+    lifecycle.grant_revoke(grant_id=held.pk, actor=people.alice, info=WEB)
+    cancelled = submit(people.alice, duration="5m")
+    lifecycle.access_request_cancel(request_id=cancelled.id, actor=people.alice, info=WEB)
     submit(people.alice, duration="1h")
     client.force_login(people.bob)
     page = client.get("/approvals/").content.decode()
