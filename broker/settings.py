@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
 from broker.secrets import read_secret
@@ -88,6 +89,25 @@ else:
 # A connection broken meanwhile is noticed and replaced before it is used.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=300)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The owner of Airlock's tables, for `migrate` only: Airlock itself runs as the
+# role of DATABASE_URL, which may append to the audit trail but not rewrite it
+# (broker/database_roles.py, README "Two database roles"). Give this URL to the
+# migrate job alone, never to the web or worker processes.
+_owner_url = env.str("DATABASE_MIGRATE_URL", default="")
+AIRLOCK_DATABASE_OWNER = env.db_url_config(_owner_url) if _owner_url else None
+if AIRLOCK_DATABASE_OWNER is not None:
+    _owner, _runtime = AIRLOCK_DATABASE_OWNER, DATABASES["default"]
+    if not (
+        _owner["ENGINE"] == _runtime["ENGINE"] == "django.db.backends.postgresql"
+        and _owner["NAME"] == _runtime["NAME"]
+        and _owner["USER"]
+        and _runtime["USER"]
+        and _owner["USER"] != _runtime["USER"]
+    ):
+        raise ImproperlyConfigured(
+            "DATABASE_MIGRATE_URL must name the same PostgreSQL database as DATABASE_URL, "
+            "each URL with a user of its own: the tables' owner, and the role Airlock runs as"
+        )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -22,10 +22,11 @@ from tests.pg_target import _free_port
 WORKER_APPLICATION_NAME = "airlock-chaos-worker"
 
 
-def airlock_database_url(application_name: str = "") -> str:
-    """Airlock's (test) database, for another process or connection."""
+def airlock_database_url(application_name: str = "", user: str = "") -> str:
+    """Airlock's (test) database, for another process or connection (as `user`,
+    by default the suite's own role)."""
     db = connection.settings_dict
-    url = f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    url = f"postgresql://{user or db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
     return f"{url}?application_name={application_name}" if application_name else url
 
 
