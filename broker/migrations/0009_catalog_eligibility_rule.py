@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("broker", "0007_orphan_sightings"),
+        ("broker", "0008_audit_guards"),
     ]
 
     operations = [
