@@ -85,9 +85,12 @@ class FakeSlack:
             return 200, {}, {"ok": True, "message_ts": ts}
         return 200, {}, {"ok": True}
 
-    def add_user(self, slack_id: str, email: str, confirmed: bool = True) -> None:
+    def add_user(self, slack_id: str, email: str, confirmed: bool = True, team: str = "T1") -> None:
+        """A Slack user as users.info describes them; `team` is their own workspace
+        (another one for a Slack Connect user from a partner's workspace)."""
         self.users[slack_id] = {
             "id": slack_id,
+            "team_id": team,
             "deleted": False,
             "is_bot": False,
             "is_email_confirmed": confirmed,

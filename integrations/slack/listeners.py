@@ -20,6 +20,7 @@ from broker.models import AccessProfile, AccessRequest, Grant, Source
 from broker.policy import can_request, requestable_profiles
 from broker.selectors import can_view_request, live_grants_of
 from integrations.slack import blocks
+from integrations.slack.workspaces import serves
 
 HELP = (
     "*/access* opens the request form. Or in one line: "
@@ -44,7 +45,9 @@ def unknown_user_text() -> str:
 
 
 def identify(client, team_id: str, slack_user_id: str):
-    """The linked Airlock user; on first contact, link by the email Slack vouches for."""
+    """The linked Airlock user; on first contact, link by the email Slack vouches for,
+    if Slack places the user in a workspace Airlock serves (an event such as App Home
+    does not say where its user is from; users.info does)."""
     user = linked_user(team_id, slack_user_id)
     if user is not None:
         return user
@@ -53,6 +56,8 @@ def identify(client, team_id: str, slack_user_id: str):
     except SlackApiError:
         return None
     if found.get("deleted") or found.get("is_bot") or not found.get("is_email_confirmed"):
+        return None
+    if not serves(found.get("team_id")):
         return None
     return slack_link_by_email(
         team_id=team_id, slack_user_id=slack_user_id, email=found.get("profile", {}).get("email")
