@@ -123,6 +123,9 @@ if OIDC_ENABLED:
     INSTALLED_APPS.append("mozilla_django_oidc")
     AUTHENTICATION_BACKENDS.insert(0, "accounts.oidc.AirlockOIDCBackend")
     OIDC_RP_CLIENT_SECRET = read_secret("OIDC_RP_CLIENT_SECRET")
+    # The `iss` of the IdP's ID tokens, exactly (e.g. https://idp.example.com/realms/x):
+    # a token from any other issuer is refused, and accounts are bound to issuer+subject.
+    OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER")
     OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT")
     OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT")
     OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT")
