@@ -123,7 +123,7 @@ def access_command(ack, body, command, client):
         ack()
         client.views_open(trigger_id=body["trigger_id"], view=blocks.request_modal(profiles))
         return None
-    return ack(submit_from_text(user, words, info_for(team, slack_user)))
+    return ack(**submit_from_text(user, words, info_for(team, slack_user)))
 
 
 def status_text(user) -> str:
@@ -139,23 +139,26 @@ def status_text(user) -> str:
     return "\n".join(lines) or "No pending requests and no active grants."
 
 
-def submit_from_text(user, words: list[str], info: audit.RequestInfo) -> str:
-    """`/access PROFILE DURATION REASON...`: submit at once if nothing is missing."""
+def submit_from_text(user, words: list[str], info: audit.RequestInfo) -> dict:
+    """`/access PROFILE DURATION REASON...`: submit at once if nothing is missing.
+    The answer, as ack()'s arguments: what the user typed is only ever quoted
+    (blocks.with_said), never part of the mrkdwn."""
     profile = AccessProfile.objects.filter(slug=words[0], enabled=True).first()
     if profile is None or not can_request(user, profile):
-        return f"There is no profile `{blocks.escape(words[0])}` you may request. {HELP}"
+        return blocks.with_said(f"There is no such profile you may request. {HELP}",
+                                ("You typed", words[0]))  # fmt: skip
     if len(words) < 2:
-        return f"How long? e.g. `/access {profile.slug} 1h your reason`."
+        return {"text": f"How long? e.g. `/access {profile.slug} 1h your reason`."}
     try:
         duration = parse_duration(words[1])
     except ValueError as exc:
-        return f"{blocks.escape(str(exc))}."
+        return blocks.with_said("Not submitted: that is not a duration.", ("Why", str(exc)))
     reason = " ".join(words[2:])
     pattern = re.compile(profile.policy.ticket_pattern) if profile.policy.ticket_pattern else TICKET
     ticket = next((w.strip(".,;:()") for w in words[2:] if pattern.fullmatch(w.strip(".,;:()"))),
                   "")  # fmt: skip
     if profile.provider_kind == "vault.ssh":
-        return "SSH profiles need your public key: type `/access` and use the form."
+        return {"text": "SSH profiles need your public key: type `/access` and use the form."}
     try:
         access_request = lifecycle.access_request_submit(
             requester=user, profile=profile, duration=duration, reason=reason, ticket=ticket,
@@ -163,11 +166,11 @@ def submit_from_text(user, words: list[str], info: audit.RequestInfo) -> str:
         )  # fmt: skip
     except lifecycle.LifecycleError as exc:
         details = "; ".join(f"{field}: {text}" for field, text in exc.fields.items())
-        return blocks.escape(f"Not submitted: {details or exc.message}.")
-    return (
-        f"Asked for *{profile.slug}* for {format_duration(duration)}; approvers have been "
-        f"notified (request `{access_request.pk}`)."
-    )
+        return blocks.with_said("Not submitted.", ("Why", details or exc.message))
+    return {
+        "text": f"Asked for *{profile.slug}* for {format_duration(duration)}; approvers have "
+        f"been notified (request `{access_request.pk}`)."
+    }
 
 
 def request_submission(ack, body, view, client):
