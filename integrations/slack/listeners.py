@@ -2,11 +2,13 @@
 who is asking, call the lifecycle, and answer; messages are updated by the
 notifier after the change commits."""
 
+import json
 import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 
 from accounts.selectors import recent_step_up
@@ -430,18 +432,51 @@ def register(app: App) -> None:
     app.event("app_home_opened")(home_opened)
 
 
+SLACK_UNREACHABLE = "Slack's Web API cannot be reached; try again in a moment"
+
+
+def authorize(enterprise_id, team_id, user_id) -> AuthorizeResult:
+    """The app's identity in a request, without asking Slack. Bolt's own asks
+    auth.test on the first request, and while Slack could not be reached every
+    request failed with a 500 before any listener ran. The bot token is Airlock's
+    own, for the workspaces it serves (views.py refuses the others first)."""
+    return AuthorizeResult(
+        enterprise_id=enterprise_id,
+        team_id=team_id,
+        user_id=user_id,
+        bot_token=settings.SLACK_BOT_TOKEN,
+    )
+
+
+def listener_failed(error: Exception, logger) -> BoltResponse | None:
+    """Slack out of reach (refused, timed out: an OSError from the Web API client)
+    is a 503 that says so, and the next request tries again; anything else stays
+    Bolt's 500."""
+    if isinstance(error, OSError):
+        logger.warning("Slack's Web API cannot be reached: %s", error)
+        return BoltResponse(
+            status=503,
+            body=json.dumps({"ok": False, "error": SLACK_UNREACHABLE}),
+            headers={"content-type": "application/json"},
+        )
+    logger.error("A Slack listener failed", exc_info=error)
+    return None
+
+
 def build_app() -> App:
-    """The Bolt app, from settings. Listeners run before the HTTP answer
-    (process_before_response): they only touch the database and open modals,
-    so they answer well within Slack's 3 seconds; slow work is in Celery."""
+    """The Bolt app, from settings; building it asks nothing of Slack. Listeners
+    run before the HTTP answer (process_before_response): they only touch the
+    database and open modals, so they answer well within Slack's 3 seconds; slow
+    work is in Celery."""
     from integrations.slack.client import slack_client
 
     app = App(
         signing_secret=settings.SLACK_SIGNING_SECRET,
         client=slack_client(),
-        token_verification_enabled=False,
+        authorize=authorize,
         process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
+    app.error(listener_failed)
     register(app)
     return app
