@@ -26,9 +26,11 @@ class SignInRefused(SuspiciousOperation):
 
 def verified_email(claims: dict) -> str:
     """The email, if the IdP vouches for it with a real JSON true ("false" is a
-    non-empty string, and some IdPs send strings)."""
+    non-empty string, and some IdPs send strings) and it fits an account."""
     email = claims.get("email")
-    return email if claims.get("email_verified") is True and isinstance(email, str) else ""
+    if claims.get("email_verified") is not True or not isinstance(email, str):
+        return ""
+    return email if len(email) <= 254 else ""
 
 
 def username_from_claims(claims: dict) -> str:
@@ -66,7 +68,9 @@ class AirlockOIDCBackend(OIDCAuthenticationBackend):
         signature and nonce the library has checked; userinfo need not carry `iss`).
 
         The token must come from the configured issuer, for this client, and be
-        about the subject userinfo describes (OpenID Connect Core 3.1.3.7, 5.3.2)."""
+        about the subject userinfo describes (OpenID Connect Core 3.1.3.7, 5.3.2).
+        Without an ID token (the library's DRF path) nothing proves them: refused."""
+        payload = payload or {}
         issuer = self.get_settings("OIDC_OP_ISSUER")
         if payload.get("iss") != issuer:
             self._refuse("The sign-in came from another identity provider.")
@@ -75,8 +79,10 @@ class AirlockOIDCBackend(OIDCAuthenticationBackend):
         if not isinstance(audiences, list) or self.OIDC_RP_CLIENT_ID not in audiences:
             self._refuse("The identity provider's token is for another application.")
         subject = payload.get("sub")
+        if not (isinstance(subject, str) and 0 < len(subject) <= 255):  # OIDC's own bounds
+            self._refuse("The identity provider's token names nobody.")
         claims = super().get_userinfo(access_token, id_token, payload)
-        if not (isinstance(subject, str) and subject) or claims.get("sub") != subject:
+        if not isinstance(claims, dict) or claims.get("sub") != subject:
             self._refuse("The identity provider's answers are about different people.")
         return {**claims, "iss": issuer, "sub": subject}
 

@@ -161,7 +161,8 @@ def test_a_refused_sign_in_says_why(client, idp, people):
         ({"aud": "another-client"}, {}, "for another application"),
         ({"aud": ["another-client", "third"]}, {}, "for another application"),
         ({}, {"sub": "sub-admin"}, "about different people"),  # userinfo about someone else
-        ({"sub": None}, {}, "about different people"),  # no subject at all
+        ({"sub": None}, {}, "names nobody"),  # no subject at all
+        ({"sub": "x" * 256}, {"sub": "x" * 256}, "names nobody"),
     ],
 )
 def test_tokens_not_about_this_subject_for_this_client_from_this_issuer_are_refused(
