@@ -86,6 +86,29 @@ class SlackIdentity(models.Model):
         return f"{self.team_id}/{self.slack_user_id} → {self.user}"
 
 
+class OidcIdentity(models.Model):
+    """Who someone is at the identity provider: the issuer and the subject it gives
+    them (`iss`, `sub`), which OpenID Connect promises are never reassigned. Bound
+    at the first sign-in (or by an admin); sign-ins match on this pair only, never
+    on a username or an email the IdP may let people change."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="oidc_identities"
+    )
+    issuer = models.CharField(max_length=512)
+    subject = models.CharField(max_length=255)  # OIDC caps `sub` at 255 ASCII characters
+    linked_at = models.DateTimeField()
+    linked_by = models.CharField(max_length=16)  # created, email or admin
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="one_user_per_oidc_subject")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.issuer} {self.subject} → {self.user}"
+
+
 class SlackLinkCode(models.Model):
     """A one-time code from the web page that links the Slack user who types it."""
 

@@ -1,6 +1,7 @@
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from accounts.models import StepUp
@@ -21,3 +22,30 @@ def recent_step_up(user) -> datetime | None:
     """When `user` last passed MFA, if that is within the step-up window."""
     step_up = recent_step_up_record(user)
     return step_up.verified_at if step_up else None
+
+
+def normalised_email(address: str) -> str:
+    """An email address as Airlock compares it: exactly as given, but for the domain
+    in lower case (DNS names are case-insensitive; only ASCII ones are lowered).
+
+    The local part is compared as is: RFC 5321 leaves its case to the receiving
+    server, so `Bob@` and `bob@` may be two mailboxes, and Unicode case mapping
+    would make different addresses equal (SQL's UPPER() turns "charlie" spelt with
+    a dotless i, U+0131, into "CHARLIE"). "" for anything that is not local@domain."""
+    local, at, domain = address.rpartition("@")
+    if not (local and at and domain):
+        return ""
+    return f"{local}@{domain.lower() if domain.isascii() else domain}"
+
+
+def active_user_with_email(address: str):
+    """The one active user whose email is exactly `address` (see normalised_email),
+    or None: also when several share it, since a shared address names nobody."""
+    wanted = normalised_email(address or "")
+    if not wanted:
+        return None
+    # iexact narrows the search in SQL (it finds every exact match, and more);
+    # the exact comparison is made here.
+    candidates = get_user_model().objects.filter(email__iexact=wanted, is_active=True)
+    matches = [user for user in candidates if normalised_email(user.email) == wanted]
+    return matches[0] if len(matches) == 1 else None

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import SlackIdentity, SlackLinkCode
+from accounts.selectors import active_user_with_email
 from broker import audit
 from broker.models import Source
 
@@ -37,6 +38,12 @@ def _info(team_id: str, slack_user_id: str) -> audit.RequestInfo:
 def _link(user, team_id: str, slack_user_id: str, how: str):
     try:
         with transaction.atomic():
+            if how == "email":
+                # Serialised per user: two Slack users with the same email arriving
+                # at once must not both be linked.
+                get_user_model().objects.select_for_update().get(pk=user.pk)
+                if SlackIdentity.objects.filter(user=user).exists():
+                    return None  # a second identity only by a code from the web
             SlackIdentity.objects.create(
                 user=user,
                 team_id=team_id,
@@ -57,15 +64,14 @@ def _link(user, team_id: str, slack_user_id: str, how: str):
 
 
 def slack_link_by_email(*, team_id: str, slack_user_id: str, email: str):
-    """Link on first contact when Slack vouches for the email and exactly one
-    active Airlock account has it; otherwise nobody."""
-    email = (email or "").strip()
-    if not email:
+    """Link on first contact when Slack vouches for the email (the caller checks
+    that it is confirmed and that the user is in a workspace Airlock serves) and
+    exactly one active Airlock account has exactly that address, and that account
+    has no Slack identity yet; otherwise nobody."""
+    user = active_user_with_email(email)
+    if user is None:
         return None
-    matches = list(get_user_model().objects.filter(email__iexact=email, is_active=True)[:2])
-    if len(matches) != 1:
-        return None
-    return _link(matches[0], team_id, slack_user_id, "email")
+    return _link(user, team_id, slack_user_id, "email")
 
 
 def _code_hash(code: str) -> str:

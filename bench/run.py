@@ -339,6 +339,7 @@ class Gunicorn:
             **os.environ,
             "SLACK_BOT_TOKEN": "xoxb-bench",
             "SLACK_SIGNING_SECRET": SLACK_SECRET,
+            "SLACK_TEAM_IDS": "T1",  # the workspace of the bench's signed requests
             "SLACK_API_URL": slack_url,
             "AIRLOCK_API_RATE": "1000000/minute",
             "CACHE_URL": os.environ["CELERY_BROKER_URL"],  # shared by the workers, as advised

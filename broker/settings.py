@@ -144,6 +144,9 @@ if OIDC_ENABLED:
     INSTALLED_APPS.append("mozilla_django_oidc")
     AUTHENTICATION_BACKENDS.insert(0, "accounts.oidc.AirlockOIDCBackend")
     OIDC_RP_CLIENT_SECRET = read_secret("OIDC_RP_CLIENT_SECRET")
+    # The `iss` of the IdP's ID tokens, exactly (e.g. https://idp.example.com/realms/x):
+    # a token from any other issuer is refused, and accounts are bound to issuer+subject.
+    OIDC_OP_ISSUER = env.str("OIDC_OP_ISSUER")
     OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT")
     OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT")
     OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT")
@@ -235,14 +238,26 @@ AIRLOCK_AUDITOR_GROUP = env.str("AIRLOCK_AUDITOR_GROUP", default="auditors")
 AIRLOCK_LOGIN_MAX_FAILURES = env.int("AIRLOCK_LOGIN_MAX_FAILURES", default=5)
 AIRLOCK_LOGIN_LOCKOUT = timedelta(minutes=env.int("AIRLOCK_LOGIN_LOCKOUT_MINUTES", default=15))
 
-# Slack (off unless both are set; also as *_FILE). SLACK_API_URL points the Web API
-# client elsewhere (the tests' local fake). AIRLOCK_BASE_URL makes links in messages.
+# Slack (off unless the token, the secret and the workspaces are set; the first two
+# also as *_FILE). SLACK_API_URL points the Web API client elsewhere (the tests'
+# local fake). AIRLOCK_BASE_URL makes links in messages.
 SLACK_BOT_TOKEN = read_secret("SLACK_BOT_TOKEN", required=False)
 SLACK_SIGNING_SECRET = read_secret("SLACK_SIGNING_SECRET", required=False)
 SLACK_API_URL = env.str("SLACK_API_URL", default="https://slack.com/api/")
+
+
+def _comma_separated(name: str) -> list[str]:
+    return [item.strip() for item in env.str(name, default="").split(",") if item.strip()]
+
+
+# The workspaces (team ids, T...) Airlock serves and, on Enterprise Grid, their orgs
+# (E...), comma-separated. Requests from anywhere else are refused; with no
+# workspace named, Slack stays off (fail closed) and `manage.py check` says why.
+SLACK_TEAM_IDS = _comma_separated("SLACK_TEAM_IDS")
+SLACK_ENTERPRISE_IDS = _comma_separated("SLACK_ENTERPRISE_IDS")
 # Break-glass use, overdue reviews and anomaly alerts are posted here.
 SLACK_SECURITY_CHANNEL = env.str("SLACK_SECURITY_CHANNEL", default="")
-SLACK_ENABLED = bool(SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)
+SLACK_ENABLED = bool(SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET and SLACK_TEAM_IDS)
 AIRLOCK_BASE_URL = env.str("AIRLOCK_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # A request approved through Slack is reminded about this long before its grant expires.
 AIRLOCK_EXPIRY_WARNING = timedelta(minutes=env.int("AIRLOCK_EXPIRY_WARNING_MINUTES", default=10))

@@ -301,6 +301,8 @@ def slack(slack_server, settings, people):
     settings.SLACK_BOT_TOKEN = "xoxb-test"
     settings.SLACK_SIGNING_SECRET = "test-signing-secret"
     settings.SLACK_API_URL = slack_server.url
+    settings.SLACK_TEAM_IDS = ["T1"]
+    settings.SLACK_ENTERPRISE_IDS = []
     settings.SLACK_ENABLED = True
     bolt_app.cache_clear()
     cache.clear()

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs
 
 
 class FakeSlack:
-    def __init__(self):
+    def __init__(self, port: int = 0):
         self.calls: list[tuple[str, dict]] = []
         self.users: dict[str, dict] = {}
         self.failures: dict[str, list[tuple[int, dict, dict]]] = {}
@@ -42,7 +42,7 @@ class FakeSlack:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/api/"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -85,9 +85,12 @@ class FakeSlack:
             return 200, {}, {"ok": True, "message_ts": ts}
         return 200, {}, {"ok": True}
 
-    def add_user(self, slack_id: str, email: str, confirmed: bool = True) -> None:
+    def add_user(self, slack_id: str, email: str, confirmed: bool = True, team: str = "T1") -> None:
+        """A Slack user as users.info describes them; `team` is their own workspace
+        (another one for a Slack Connect user from a partner's workspace)."""
         self.users[slack_id] = {
             "id": slack_id,
+            "team_id": team,
             "deleted": False,
             "is_bot": False,
             "is_email_confirmed": confirmed,

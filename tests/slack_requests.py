@@ -43,11 +43,22 @@ def interaction(client, payload: dict):
     )
 
 
-def click(client, user: str, action: str, value: str, channel: str | None = "C_APPROVALS"):
+def click(
+    client,
+    user: str,
+    action: str,
+    value: str,
+    channel: str | None = "C_APPROVALS",
+    *,
+    team: str = "T1",
+    user_team: str | None = None,
+):
+    """A button clicked in workspace `team` by a user of workspace `user_team` (another
+    one when a Slack Connect user clicks in a shared channel)."""
     payload = {
         "type": "block_actions",
-        "team": {"id": "T1"},
-        "user": {"id": user},
+        "team": {"id": team},
+        "user": {"id": user, "team_id": user_team or team},
         "trigger_id": "trigger-2",
         "actions": [{"action_id": action, "value": value, "type": "button"}],
     }
@@ -57,9 +68,9 @@ def click(client, user: str, action: str, value: str, channel: str | None = "C_A
     return interaction(client, payload)
 
 
-def open_home(client, user: str):
+def open_home(client, user: str, team: str = "T1"):
     event = {"type": "app_home_opened", "user": user, "tab": "home"}
-    body = json.dumps({"type": "event_callback", "team_id": "T1", "event": event})
+    body = json.dumps({"type": "event_callback", "team_id": team, "event": event})
     return signed_post(client, body, "application/json")
 
 

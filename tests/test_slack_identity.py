@@ -1,13 +1,15 @@
 """Who a Slack user is: a verified email on first contact, or a one-time code
 from the web; never a display name. Unknown users can do nothing."""
 
+import pytest
+
 from accounts.models import SlackIdentity
 from broker.models import AccessRequest, AuditEvent
 from tests.slack_requests import command
 
 
 def test_first_contact_links_by_a_verified_email(client, slack, people, catalog):
-    slack.add_user("U_DAVE", "DAVE@example.com")
+    slack.add_user("U_DAVE", "dave@EXAMPLE.com")  # domains are case-insensitive
     response = command(client, "U_DAVE", "status")
     assert response.content.decode() == "No pending requests and no active grants."
     link = SlackIdentity.objects.get(slack_user_id="U_DAVE")
@@ -26,6 +28,41 @@ def test_an_unverified_or_ambiguous_email_links_nobody(client, slack, people, ca
     assert "don't know who you are" in command(client, "U_Y", "test-db 1h x").content.decode()
     assert not SlackIdentity.objects.filter(slack_user_id__in=["U_X", "U_Y"]).exists()
     assert not AccessRequest.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "DAVE@example.com",  # another mailbox, as far as RFC 5321 is concerned
+        "charl\u0131e@example.com",  # a dotless i: SQL's UPPER() makes it charlie's
+        " dave@example.com\n",
+        "dave@example.com.evil.test",
+    ],
+)
+def test_email_matching_is_exact(client, slack, people, catalog, email):
+    slack.add_user("U_X", email)
+    assert "don't know who you are" in command(client, "U_X", "status").content.decode()
+    assert not SlackIdentity.objects.filter(slack_user_id="U_X").exists()
+
+
+def test_an_account_already_linked_gets_another_slack_identity_only_with_a_code(
+    client, slack, people, catalog
+):
+    """bob is linked as U_BOB; a second Slack user with bob's verified email (another
+    workspace of his, or someone who made Slack confirm bob's address) is not linked
+    by email. bob can link it himself with a code from the web, and that is audited."""
+    slack.add_user("U_BOB_2", "bob@example.com")
+    assert "don't know who you are" in command(client, "U_BOB_2", "status").content.decode()
+    assert not SlackIdentity.objects.filter(slack_user_id="U_BOB_2").exists()
+    client.force_login(people.bob)
+    code = client.post("/slack/link/", {"action": "code"}).context["code"]
+    client.logout()
+    answer = command(client, "U_BOB_2", f"link {code}").content.decode()
+    assert answer == "Linked: in Airlock you are bob."
+    link = SlackIdentity.objects.get(slack_user_id="U_BOB_2")
+    assert link.user == people.bob and link.linked_by == "code"
+    linked = AuditEvent.objects.get(action="slack.linked", data__slack_user_id="U_BOB_2")
+    assert linked.actor == "bob" and linked.data["by"] == "code"
 
 
 def test_link_with_a_code_from_the_web(client, slack, people, catalog):

@@ -69,7 +69,7 @@ def test_one_line_request_with_something_missing_says_what(client, slack, catalo
     text = command(client, "U_ALICE", "test-db-critical 30m no ticket here").content.decode()
     assert "ticket: a ticket reference is required" in text
     text = command(client, "U_ALICE", "prod-everything 1h x").content.decode()
-    assert "no profile `prod-everything` you may request" in text
+    assert "no such profile you may request" in text and "prod-everything" in text
     text = command(client, "U_CHARLIE", "test-db 1h x").content.decode()
     assert "don't know who you are" in text
     assert not AccessRequest.objects.exists()

@@ -2,15 +2,31 @@
 stale and replayed timestamps, malformed payloads. Never a 500, never a change."""
 
 import json
+import re
 import time
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.models import AccessRequest, AuditEvent
-from tests.slack_requests import SECRET, command, signed_post
+from broker import audit, lifecycle
+from broker.catalog import parse_catalog
+from broker.catalog_sync import catalog_sync
+from broker.durations import parse_duration
+from broker.models import AccessProfile, AccessRequest, AuditEvent
+from tests.conftest import WEB, phone_of
+from tests.grants import active_grant
+from tests.policy_catalog import POLICY_CATALOG
+from tests.slack_requests import (
+    SECRET,
+    click,
+    command,
+    deliver_notifications,
+    open_home,
+    signed_post,
+)
 
 
 def test_a_bad_signature_is_refused(client, slack, catalog):
@@ -104,13 +120,107 @@ def test_without_slack_settings_the_endpoint_says_so(client, db):
     assert response.json()["error"] == "Slack is not configured on this Airlock"
 
 
-def test_user_text_is_escaped_in_blocks(client, slack, submit, people):
-    from integrations.slack.blocks import request_message
+# What people type (reasons, tickets, comments, deny and revoke reasons, slash
+# command words) with every trick Slack's mrkdwn knows, and a fake status line.
+HOSTILE = "*PWN* _it_ ~gone~ `code` :skull: <!channel> <http://evil|here> &amp; & \n" \
+          ":white_check_mark: Approved by bob (MFA) 1/1"  # fmt: skip
+BROKEN_ENTITY = re.compile(r"&(?!amp;|lt;|gt;)")
 
-    request = submit(people.alice, reason="<!channel> look <http://evil|here> & now")
-    text = json.dumps(request_message(request)[1])
-    assert "<!channel>" not in text and "<http://evil" not in text
-    assert "&lt;!channel&gt;" in text and "&amp; now" in text
+
+def _text_objects(value) -> Iterator[dict]:
+    if isinstance(value, dict):
+        if value.get("type") in ("mrkdwn", "plain_text") and isinstance(value.get("text"), str):
+            yield value
+        for inner in value.values():
+            yield from _text_objects(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _text_objects(inner)
+
+
+def assert_typed_text_is_plain(message: dict) -> int:
+    """What someone typed is only ever in plain_text objects (emoji off, on one line),
+    never in mrkdwn nor in the message's own text; no mrkdwn ends in half an entity.
+    How many plain_text objects carry it."""
+    objects = list(_text_objects(message))
+    mrkdwn = [o["text"] for o in objects if o["type"] == "mrkdwn"]
+    for text in [message.get("text") or "", *mrkdwn]:
+        assert "PWN" not in text, text
+        assert not BROKEN_ENTITY.search(text), text
+    typed = [o for o in objects if o["type"] == "plain_text" and "PWN" in o["text"]]
+    for plain in typed:
+        assert plain["emoji"] is False and "\n" not in plain["text"], plain
+        assert 0 < len(plain["text"]) <= 2000
+    return len(typed)
+
+
+def test_what_people_type_is_shown_as_plain_text_everywhere(
+    client, slack, settings, submit, people, step_up, catalog
+):
+    profile = catalog["test-db"]
+    profile.spec = {**profile.spec, "slack_channel": "#access-approvals",
+                    "slack_dm_approvers": True}  # fmt: skip
+    profile.save()
+    request = submit(people.alice, reason=HOSTILE, ticket="INC-1")
+    deliver_notifications()
+    phone_of(people.bob)
+    click(client, "U_BOB", "deny", str(request.pk))  # the modal shows the request
+    open_home(client, "U_BOB")  # bob's queue shows the reason
+    step_up(people.bob)
+    lifecycle.access_request_deny(request_id=request.pk, approver=people.bob,
+                                  reason=HOSTILE, info=WEB)  # fmt: skip
+    deliver_notifications()
+    # Each surface did show it: the posts and their updates, the modal, App Home.
+    shown = dict.fromkeys(("chat.postMessage", "chat.update", "views.open", "views.publish"), 0)
+    for method, params in slack.calls:
+        count = assert_typed_text_is_plain(params)
+        if method in shown:
+            shown[method] += count
+    assert all(shown.values()), shown
+
+
+def test_a_revoke_reason_and_a_break_glass_reason_are_plain_text(
+    slack, settings, submit, people, step_up, pg_target
+):
+    settings.SLACK_SECURITY_CHANNEL = "#security"
+    grant = active_grant(people, submit, step_up)
+    seen = deliver_notifications()
+    slack.clear()
+    lifecycle.grant_revoke(grant_id=grant.pk, actor=people.bob, reason=HOSTILE, info=WEB)
+    lifecycle.grant_revoke_execute(grant_id=grant.pk)
+    catalog_sync(catalog=parse_catalog(POLICY_CATALOG.encode()), info=audit.SYSTEM)
+    step_up(people.alice)
+    lifecycle.access_request_submit(
+        requester=people.alice, profile=AccessProfile.objects.get(slug="crown-jewels"),
+        duration=parse_duration("30m"), reason=HOSTILE, info=WEB, break_glass=True,
+    )  # fmt: skip
+    deliver_notifications(seen)
+    shown = sum(assert_typed_text_is_plain(params) for _, params in slack.calls)
+    revoked = [p for p in slack.made("chat.postMessage") if "Revoked by bob" in p["text"]]
+    alerts = [p for p in slack.made("chat.postMessage") if p["channel"] == "#security"]
+    assert revoked and alerts and shown >= 2
+
+
+def test_slash_command_answers_do_not_echo_typed_text_as_mrkdwn(client, slack, catalog):
+    for text in ["*PWN*:skull: 1h", "test-db *PWN*<!here>", "test-db 1h x"]:
+        response = command(client, "U_ALICE", text)
+        body = response.content.decode()
+        message = json.loads(body) if body.startswith("{") else {"text": body}
+        assert_typed_text_is_plain(message)
+
+
+def test_long_typed_text_is_cut_on_a_character_never_in_an_entity(submit, people, catalog):
+    from integrations.slack.blocks import home_view, request_message
+
+    request = submit(people.alice, reason="x" + "<&>" * 666)  # 1,999 characters
+    for message in (
+        request_message(request)[1],
+        home_view(people.bob, grants=[], pending=[], awaiting=[request])["blocks"],
+    ):
+        for text in _text_objects(message):
+            if text["type"] == "mrkdwn":
+                assert not BROKEN_ENTITY.search(text["text"]), text["text"][-12:]
+            assert len(text["text"]) <= 3000
 
 
 json_values = st.recursive(

@@ -7,4 +7,4 @@ class SlackConfig(AppConfig):
     verbose_name = "Slack"
 
     def ready(self) -> None:
-        from integrations.slack import signals  # noqa: F401 (connects the notifier)
+        from integrations.slack import checks, signals  # noqa: F401 (connects the notifier, registers the checks)

@@ -1,5 +1,10 @@
-"""Block Kit for requests, modals and App Home. Everything a user typed is escaped:
-a reason can never mention @channel or forge a link."""
+"""Block Kit for requests, modals and App Home.
+
+What people type (reasons, tickets, comments) is only ever shown in plain_text
+objects: Slack renders those literally, so typed text can never mention
+@channel, forge a link, or pass for Airlock's own formatting or status. Airlock's
+own sentences are mrkdwn, and the account names and catalog titles in them are
+escaped."""
 
 from datetime import timedelta
 
@@ -12,13 +17,40 @@ from approvals.selectors import recent_history, risk_hints
 from broker.durations import format_duration
 from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant
 
-MAX_TEXT = 2900  # Slack refuses section text over 3000 characters
+MAX_TEXT = 3000  # Slack refuses a section's text over 3000 characters
+MAX_FIELD = 2000  # and a field's over 2000
 
 
 def escape(text: str) -> str:
     """Slack's mrkdwn escaping: with these three replaced, <!channel>, <@U1> and
-    <http://x|y> cannot be forged."""
+    <http://x|y> cannot be forged. For names in Airlock's own sentences; what
+    people type goes in typed() instead."""
     return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def mrkdwn(text: str, limit: int = MAX_TEXT) -> dict:
+    """Airlock's words, formatted. A cut never ends in half an entity (`&lt;&g`):
+    it backs up to the `&` that starts one."""
+    if len(text) > limit:
+        cut = text[: limit - 1]
+        entity = cut.rfind("&")
+        if entity != -1 and ";" not in cut[entity:]:
+            cut = cut[:entity]
+        text = cut + "…"
+    return {"type": "mrkdwn", "text": text}
+
+
+def typed(text: str, limit: int = MAX_FIELD) -> dict:
+    """What someone typed, shown as typed: plain_text is never parsed for mentions,
+    links or formatting, `emoji: false` keeps `:skull:` as text, and every run of
+    whitespace (newlines too) becomes one space, so it cannot fake another line of
+    the message. Cut before it is sent, so nothing needs escaping."""
+    flat = " ".join((text or "").split()) or "-"
+    return {"type": "plain_text", "text": _clip(flat, limit), "emoji": False}
 
 
 def web_url(name: str, **kwargs) -> str:
@@ -26,7 +58,23 @@ def web_url(name: str, **kwargs) -> str:
 
 
 def _section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:MAX_TEXT]}}
+    return {"type": "section", "text": mrkdwn(text)}
+
+
+def _said(*pairs: tuple[str, str], limit: int = MAX_FIELD) -> dict:
+    """Typed text under Airlock's labels, side by side: "*Reason*" | what was typed."""
+    fields: list[dict] = []
+    for label, text in pairs:
+        fields += [mrkdwn(f"*{label}*"), typed(text, limit)]
+    return {"type": "section", "fields": fields}
+
+
+def with_said(text: str, *pairs: tuple[str, str]) -> dict:
+    """A message: Airlock's sentence (also the notification's text), then what
+    someone typed, if anything. The arguments of chat.postMessage and ack()."""
+    if not pairs:
+        return {"text": text}
+    return {"text": text, "blocks": [_section(text), _said(*pairs)]}
 
 
 def _header(text: str) -> dict:
@@ -34,7 +82,7 @@ def _header(text: str) -> dict:
 
 
 def _context(text: str) -> dict:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:MAX_TEXT]}]}
+    return {"type": "context", "elements": [mrkdwn(text)]}
 
 
 def _button(text: str, action_id: str, value: str = "", style: str = "", url: str = "") -> dict:
@@ -58,11 +106,12 @@ def _utc(moment) -> str:
 
 
 def status_line(access_request: AccessRequest) -> str:
-    """Where the request stands now, in one line ("Approved by bob (MFA) 1/2")."""
+    """Where the request stands now, in one line ("Approved by bob (MFA) 1/2").
+    Why it was denied or revoked is typed text: see status_note."""
     decisions = list(access_request.decisions.select_related("approver").order_by("created_at"))
     approvals = [d for d in decisions if d.decision == Approval.Decision.APPROVE]
     needed = access_request.approvals_required
-    approved_by = ", ".join(f"{d.approver.get_username()} (MFA)" for d in approvals)
+    approved_by = ", ".join(f"{escape(d.approver.get_username())} (MFA)" for d in approvals)
     status = access_request.status
     if status == AccessRequest.Status.PENDING:
         if approvals:
@@ -70,8 +119,8 @@ def status_line(access_request: AccessRequest) -> str:
         return f":hourglass: Waiting for approval 0/{needed}"
     if status == AccessRequest.Status.DENIED:
         denier = next((d for d in decisions if d.decision == Approval.Decision.DENY), None)
-        who = denier.approver.get_username() if denier else "an approver"
-        return f":no_entry: Denied by {who}: {escape(access_request.decision_reason)}"
+        who = escape(denier.approver.get_username()) if denier else "an approver"
+        return f":no_entry: Denied by {who}"
     if status == AccessRequest.Status.CANCELLED:
         return ":heavy_multiplication_x: Cancelled by the requester"
     if status == AccessRequest.Status.EXPIRED:
@@ -88,14 +137,29 @@ def status_line(access_request: AccessRequest) -> str:
     if grant.status in (Grant.Status.REVOKING, Grant.Status.REVOKED):
         if grant.end_reason == "expired":
             return ":checkered_flag: Expired"
-        return f":stop_sign: {revocation(grant)}"
+        return f":stop_sign: {revocation(grant)[0]}"
     if grant.status == Grant.Status.FAILED:
         return ":warning: Could not be activated; see the web page"
     return ":rotating_light: Revocation failing; operators are on it"
 
 
-def revocation(grant: Grant) -> str:
-    """ "Revoked by alice" (and her reason, when it says more than that)."""
+def status_note(access_request: AccessRequest) -> str:
+    """What the approver who denied, or the person who revoked, typed as the reason."""
+    if access_request.status == AccessRequest.Status.DENIED:
+        return access_request.decision_reason
+    grant = Grant.objects.filter(request=access_request).first()
+    revoked = grant is not None and grant.status in (Grant.Status.REVOKING, Grant.Status.REVOKED)
+    return revocation(grant)[1] if revoked and grant.end_reason != "expired" else ""
+
+
+def _status(access_request: AccessRequest) -> list:
+    note = status_note(access_request)
+    return [_section(status_line(access_request)), *([_said(("Why", note))] if note else [])]
+
+
+def revocation(grant: Grant) -> tuple[str, str]:
+    """Who revoked the grant ("Revoked by alice"), and the reason they typed when it
+    says more than that ("" if not)."""
     asked = (
         AuditEvent.objects.filter(
             target_type="grant", target_id=str(grant.pk), action="grant.revoke_requested"
@@ -106,16 +170,16 @@ def revocation(grant: Grant) -> str:
     )
     who = asked.actor if asked else "Airlock"
     reason = grant.end_reason
-    said = "" if not reason or reason == f"revoked by {who}" else f": {escape(reason)}"
-    return f"Revoked by {escape(who)}{said}"
+    said = "" if not reason or reason == f"revoked by {who}" else reason
+    return f"Revoked by {escape(who)}", said
 
 
 def request_message(access_request: AccessRequest, *, buttons: bool = True) -> tuple[str, list]:
     """The message approvers see: who, what, how long, why, the ticket, history."""
     profile = access_request.profile
     who = access_request.requester.get_username()
-    text = f"{who} asks for {profile.slug} for {format_duration(access_request.duration)}"
-    blocks = [*request_summary(access_request), _section(status_line(access_request))]
+    text = f"{escape(who)} asks for {profile.slug} for {format_duration(access_request.duration)}"
+    blocks = [*request_summary(access_request), *_status(access_request)]
     actions = [
         _button("Open in Airlock", "open_web",
                 url=web_url("request-detail", request_id=access_request.pk)),
@@ -136,14 +200,13 @@ def request_summary(access_request: AccessRequest) -> list:
     profile = access_request.profile
     who = access_request.requester.get_username()
     more = " more on a live grant" if access_request.extends_id else ""
-    lines = [
+    headline = (
         f"*{escape(who)}* asks for *{escape(profile.title)}* (`{profile.slug}`) "
-        f"for *{format_duration(access_request.duration)}*{more}",
-        f"*Reason:* {escape(access_request.reason) or '_none given_'}",
-    ]
+        f"for *{format_duration(access_request.duration)}*{more}"
+    )
+    said = [("Reason", access_request.reason or "none given")]
     if access_request.ticket:
-        lines.append(f"*Ticket:* {escape(access_request.ticket)}")
-    blocks = [_section("\n".join(lines))]
+        said.append(("Ticket", access_request.ticket))
     earlier = recent_history([access_request])[access_request.requester_id, profile.pk]
     history = "; ".join(
         f"{format_duration(past.duration)} {past.status} {past.created_at:%Y-%m-%d}"
@@ -153,7 +216,7 @@ def request_summary(access_request: AccessRequest) -> list:
         *risk_hints(access_request),
         f"recent: {history}" if history else "no earlier requests",
     ]
-    return [*blocks, _context(escape(" · ".join(facts)))]
+    return [_section(headline), _said(*said), _context(escape(" · ".join(facts)))]
 
 
 def _input(block_id: str, label: str, element: dict, *, optional=False, hint="") -> dict:
@@ -267,9 +330,7 @@ def home_view(user, *, grants, pending, awaiting) -> dict:
             minutes = max(0, int((grant.expires_at - timezone.now()).total_seconds() // 60))
             left = f", {minutes} min left (until {_utc(grant.expires_at)})"
         blocks.append({
-            "type": "section",
-            "text": {"type": "mrkdwn",
-                     "text": f"*{grant.request.profile.slug}*: {grant.status}{left}"},
+            **_section(f"*{grant.request.profile.slug}*: {grant.status}{left}"),
             "accessory": _button("Relinquish", "relinquish", str(grant.pk), "danger"),
         })  # fmt: skip
     blocks.append(_header("Pending requests"))
@@ -283,12 +344,10 @@ def home_view(user, *, grants, pending, awaiting) -> dict:
         if not awaiting:
             blocks.append(_context("Nothing to decide."))
         for r in awaiting:
-            blocks.append({
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": (
-                    f"*{escape(r.requester.get_username())}* asks for *{r.profile.slug}* for "
-                    f"{format_duration(r.duration)}: {escape(r.reason)[:200]}")},
-            })  # fmt: skip
+            who = escape(r.requester.get_username())
+            blocks.append(_section(f"*{who}* asks for *{r.profile.slug}* for "
+                                   f"{format_duration(r.duration)}"))  # fmt: skip
+            blocks.append(_said(("Reason", r.reason or "none given"), limit=200))
             blocks.append({"type": "actions", "elements": [
                 _button("Approve", "approve", str(r.pk), "primary"),
                 _button("Deny", "deny", str(r.pk), "danger"),

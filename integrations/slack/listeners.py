@@ -2,11 +2,13 @@
 who is asking, call the lifecycle, and answer; messages are updated by the
 notifier after the change commits."""
 
+import json
 import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
+from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError
 
 from accounts.selectors import recent_step_up
@@ -20,6 +22,7 @@ from broker.models import AccessProfile, AccessRequest, Grant, Source
 from broker.policy import can_request, requestable_profiles
 from broker.selectors import can_view_request, live_grants_of
 from integrations.slack import blocks
+from integrations.slack.workspaces import serves
 
 HELP = (
     "*/access* opens the request form. Or in one line: "
@@ -44,7 +47,9 @@ def unknown_user_text() -> str:
 
 
 def identify(client, team_id: str, slack_user_id: str):
-    """The linked Airlock user; on first contact, link by the email Slack vouches for."""
+    """The linked Airlock user; on first contact, link by the email Slack vouches for,
+    if Slack places the user in a workspace Airlock serves (an event such as App Home
+    does not say where its user is from; users.info does)."""
     user = linked_user(team_id, slack_user_id)
     if user is not None:
         return user
@@ -53,6 +58,8 @@ def identify(client, team_id: str, slack_user_id: str):
     except SlackApiError:
         return None
     if found.get("deleted") or found.get("is_bot") or not found.get("is_email_confirmed"):
+        return None
+    if not serves(found.get("team_id")):
         return None
     return slack_link_by_email(
         team_id=team_id, slack_user_id=slack_user_id, email=found.get("profile", {}).get("email")
@@ -118,7 +125,7 @@ def access_command(ack, body, command, client):
         ack()
         client.views_open(trigger_id=body["trigger_id"], view=blocks.request_modal(profiles))
         return None
-    return ack(submit_from_text(user, words, info_for(team, slack_user)))
+    return ack(**submit_from_text(user, words, info_for(team, slack_user)))
 
 
 def status_text(user) -> str:
@@ -134,23 +141,26 @@ def status_text(user) -> str:
     return "\n".join(lines) or "No pending requests and no active grants."
 
 
-def submit_from_text(user, words: list[str], info: audit.RequestInfo) -> str:
-    """`/access PROFILE DURATION REASON...`: submit at once if nothing is missing."""
+def submit_from_text(user, words: list[str], info: audit.RequestInfo) -> dict:
+    """`/access PROFILE DURATION REASON...`: submit at once if nothing is missing.
+    The answer, as ack()'s arguments: what the user typed is only ever quoted
+    (blocks.with_said), never part of the mrkdwn."""
     profile = AccessProfile.objects.filter(slug=words[0], enabled=True).first()
     if profile is None or not can_request(user, profile):
-        return f"There is no profile `{blocks.escape(words[0])}` you may request. {HELP}"
+        return blocks.with_said(f"There is no such profile you may request. {HELP}",
+                                ("You typed", words[0]))  # fmt: skip
     if len(words) < 2:
-        return f"How long? e.g. `/access {profile.slug} 1h your reason`."
+        return {"text": f"How long? e.g. `/access {profile.slug} 1h your reason`."}
     try:
         duration = parse_duration(words[1])
     except ValueError as exc:
-        return f"{blocks.escape(str(exc))}."
+        return blocks.with_said("Not submitted: that is not a duration.", ("Why", str(exc)))
     reason = " ".join(words[2:])
     pattern = re.compile(profile.policy.ticket_pattern) if profile.policy.ticket_pattern else TICKET
     ticket = next((w.strip(".,;:()") for w in words[2:] if pattern.fullmatch(w.strip(".,;:()"))),
                   "")  # fmt: skip
     if profile.provider_kind == "vault.ssh":
-        return "SSH profiles need your public key: type `/access` and use the form."
+        return {"text": "SSH profiles need your public key: type `/access` and use the form."}
     try:
         access_request = lifecycle.access_request_submit(
             requester=user, profile=profile, duration=duration, reason=reason, ticket=ticket,
@@ -158,11 +168,11 @@ def submit_from_text(user, words: list[str], info: audit.RequestInfo) -> str:
         )  # fmt: skip
     except lifecycle.LifecycleError as exc:
         details = "; ".join(f"{field}: {text}" for field, text in exc.fields.items())
-        return blocks.escape(f"Not submitted: {details or exc.message}.")
-    return (
-        f"Asked for *{profile.slug}* for {format_duration(duration)}; approvers have been "
-        f"notified (request `{access_request.pk}`)."
-    )
+        return blocks.with_said("Not submitted.", ("Why", details or exc.message))
+    return {
+        "text": f"Asked for *{profile.slug}* for {format_duration(duration)}; approvers have "
+        f"been notified (request `{access_request.pk}`)."
+    }
 
 
 def request_submission(ack, body, view, client):
@@ -422,18 +432,51 @@ def register(app: App) -> None:
     app.event("app_home_opened")(home_opened)
 
 
+SLACK_UNREACHABLE = "Slack's Web API cannot be reached; try again in a moment"
+
+
+def authorize(enterprise_id, team_id, user_id) -> AuthorizeResult:
+    """The app's identity in a request, without asking Slack. Bolt's own asks
+    auth.test on the first request, and while Slack could not be reached every
+    request failed with a 500 before any listener ran. The bot token is Airlock's
+    own, for the workspaces it serves (views.py refuses the others first)."""
+    return AuthorizeResult(
+        enterprise_id=enterprise_id,
+        team_id=team_id,
+        user_id=user_id,
+        bot_token=settings.SLACK_BOT_TOKEN,
+    )
+
+
+def listener_failed(error: Exception, logger) -> BoltResponse | None:
+    """Slack out of reach (refused, timed out: an OSError from the Web API client)
+    is a 503 that says so, and the next request tries again; anything else stays
+    Bolt's 500."""
+    if isinstance(error, OSError):
+        logger.warning("Slack's Web API cannot be reached: %s", error)
+        return BoltResponse(
+            status=503,
+            body=json.dumps({"ok": False, "error": SLACK_UNREACHABLE}),
+            headers={"content-type": "application/json"},
+        )
+    logger.error("A Slack listener failed", exc_info=error)
+    return None
+
+
 def build_app() -> App:
-    """The Bolt app, from settings. Listeners run before the HTTP answer
-    (process_before_response): they only touch the database and open modals,
-    so they answer well within Slack's 3 seconds; slow work is in Celery."""
+    """The Bolt app, from settings; building it asks nothing of Slack. Listeners
+    run before the HTTP answer (process_before_response): they only touch the
+    database and open modals, so they answer well within Slack's 3 seconds; slow
+    work is in Celery."""
     from integrations.slack.client import slack_client
 
     app = App(
         signing_secret=settings.SLACK_SIGNING_SECRET,
         client=slack_client(),
-        token_verification_enabled=False,
+        authorize=authorize,
         process_before_response=True,
         raise_error_for_unhandled_request=False,
     )
+    app.error(listener_failed)
     register(app)
     return app

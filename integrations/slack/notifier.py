@@ -42,7 +42,7 @@ def handle_event(client, event: AuditEvent) -> None:
     if event.action == "alert.raised":
         evidence = ", ".join(f"#{seq}" for seq in event.data.get("evidence", []))
         kind = event.data.get("kind")
-        security(client, f":rotating_light: {kind}: {blocks.escape(event.reason)} ({evidence})")
+        security(client, f":rotating_light: {kind} ({evidence})", ("What", event.reason))
         return
     access_request = request_of(event)
     if access_request is None:
@@ -65,9 +65,11 @@ def handle_event(client, event: AuditEvent) -> None:
         tell_requester(client, access_request, news, event)
 
 
-def security(client, text: str) -> None:
+def security(client, text: str, *said: tuple[str, str]) -> None:
     if settings.SLACK_SECURITY_CHANNEL:
-        client.chat_postMessage(channel=settings.SLACK_SECURITY_CHANNEL, text=text)
+        client.chat_postMessage(
+            channel=settings.SLACK_SECURITY_CHANNEL, **blocks.with_said(text, *said)
+        )
 
 
 def _dm_each(client, users, text: str, message: list | None = None) -> None:
@@ -79,11 +81,13 @@ def _dm_each(client, users, text: str, message: list | None = None) -> None:
 def _break_glass(client, access_request: AccessRequest, event: AuditEvent) -> None:
     text = (
         f":rotating_light: BREAK-GLASS: {blocks.escape(event.actor)} took "
-        f"*{access_request.profile.slug}* for {access_request.duration} without approval: "
-        f"{blocks.escape(event.reason)}. A review is due by {event.data.get('review_due')}."
+        f"*{access_request.profile.slug}* for {access_request.duration} without approval. "
+        f"A review is due by {event.data.get('review_due')}."
     )
-    security(client, text)
-    _dm_each(client, profile_approvers(access_request.profile), text)
+    said = ("Reason", event.reason)
+    security(client, text, said)
+    _dm_each(client, profile_approvers(access_request.profile), text,
+             blocks.with_said(text, said)["blocks"])  # fmt: skip
 
 
 def _reminder(client, access_request: AccessRequest, event: AuditEvent) -> None:
@@ -185,13 +189,12 @@ def tell_requester(client, access_request: AccessRequest, news: str, event: Audi
     if slack_user is None:
         return
     slug = access_request.profile.slug
+    said: list[tuple[str, str]] = []
     if news == "approved":
         text = f"Your request for *{slug}* was approved; the credential is being minted."
     elif news == "denied":
-        text = (
-            f"Your request for *{slug}* was denied by {blocks.escape(event.actor)}: "
-            f"{blocks.escape(event.reason)}"
-        )
+        text = f"Your request for *{slug}* was denied by {blocks.escape(event.actor)}."
+        said = [("Why", event.reason)] if event.reason else []
     elif news == "active":
         grant = Grant.objects.get(request=access_request)
         text = (
@@ -211,9 +214,10 @@ def tell_requester(client, access_request: AccessRequest, news: str, event: Audi
     elif news == "expired":
         text = f"Your access to *{slug}* expired."
     else:
-        grant = Grant.objects.get(request=access_request)
-        text = f"Your access to *{slug}*: {blocks.revocation(grant)}."
-    client.chat_postMessage(channel=slack_user, text=text)
+        who, reason = blocks.revocation(Grant.objects.get(request=access_request))
+        text = f"Your access to *{slug}*: {who}."
+        said = [("Why", reason)] if reason else []
+    client.chat_postMessage(channel=slack_user, **blocks.with_said(text, *said))
 
 
 def warn_before_expiry(client, grant: Grant) -> None:

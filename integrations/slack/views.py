@@ -11,6 +11,8 @@ from django.views.decorators.http import require_POST
 from slack_bolt.adapter.django.handler import to_bolt_request, to_django_response
 from slack_sdk.signature import SignatureVerifier
 
+from integrations.slack.workspaces import workspace_problem
+
 # Slack signs each request with its timestamp; older than this is refused.
 MAX_AGE_SECONDS = 300
 MAX_BODY_BYTES = 1 << 20
@@ -45,7 +47,11 @@ def slack_events(request: HttpRequest) -> HttpResponse:
     problem = payload_problem(request)
     if problem:
         return _refuse(400, f"malformed payload: {problem}")
-    return to_django_response(bolt_app().dispatch(to_bolt_request(request)))
+    bolt_request = to_bolt_request(request)
+    foreign = workspace_problem(bolt_request.body)
+    if foreign:
+        return _refuse(403, foreign)
+    return to_django_response(bolt_app().dispatch(bolt_request))
 
 
 def _is_object(value, *keys: str) -> bool:

@@ -40,7 +40,7 @@ def move_totp_devices(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("otp_totp", "0003_add_timestamps"),
-        ("accounts", "0004_risk_policy"),
+        ("accounts", "0005_identity_binding"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
