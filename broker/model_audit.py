@@ -3,7 +3,7 @@
 Services record what happened in words ("mfa.enrolled", "catalog.synced").
 These receivers also record what changed in the data, for the models that
 decide who may do what (accounts, groups, MFA devices, API tokens, Slack links,
-the catalog's profiles and state, time zones), on every path that goes through
+OIDC links, the catalog's profiles and state, time zones), on every path that goes through
 the ORM: the admin, a management command, a shell. Each event names the actor
 (the signed-in user of the web request or API call, else the command that ran),
 the object, and the fields changed with their old and new values; secret
@@ -24,7 +24,14 @@ from django.db import models, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 from django.http import HttpRequest
 
-from accounts.models import ApiToken, Authenticator, BackupCode, Preferences, SlackIdentity
+from accounts.models import (
+    ApiToken,
+    Authenticator,
+    BackupCode,
+    OidcIdentity,
+    Preferences,
+    SlackIdentity,
+)
 from broker import audit
 from broker.models import AccessProfile, CatalogState
 from broker.web import request_info
@@ -59,6 +66,7 @@ WATCHED: dict[type[models.Model], Watched] = {
     ApiToken: Watched("api_token", frozenset({"last_used_at"}), frozenset({"token_hash"}),
                       names=("user", "name", "prefix")),
     SlackIdentity: Watched("slack_link", names=("user", "team_id", "slack_user_id")),
+    OidcIdentity: Watched("oidc_link", names=("user", "issuer", "subject")),
     Preferences: Watched("preferences", names=("user",)),
     AccessProfile: Watched("profile", frozenset({"updated_at", "created_at"}), names=("slug",)),
     CatalogState: Watched("catalog_state", frozenset({"synced_at"})),

@@ -10,7 +10,14 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 
-from accounts.models import ApiToken, Authenticator, BackupCode, Preferences, SlackIdentity
+from accounts.models import (
+    ApiToken,
+    Authenticator,
+    BackupCode,
+    OidcIdentity,
+    Preferences,
+    SlackIdentity,
+)
 from broker import audit
 from broker.models import AccessProfile, AuditEvent
 from tests.chaos import airlock_database_url
@@ -100,6 +107,8 @@ def test_tokens_slack_links_time_zones_and_profiles(people, catalog):
                                     expires_at=timezone.now())  # fmt: skip
     SlackIdentity.objects.create(user=people.charlie, team_id="T1", slack_user_id="U_BOB",
                                  linked_at=timezone.now(), linked_by="shell")  # fmt: skip
+    OidcIdentity.objects.create(user=people.charlie, issuer="https://idp.example",
+                                subject="bob", linked_at=timezone.now(), linked_by="shell")  # fmt: skip
     Preferences.objects.create(user=people.alice, timezone="Asia/Tokyo")
     profile = AccessProfile.objects.get(slug="test-db")
     profile.spec = {**profile.spec, "requesters": {"groups": ["everyone"], "users": []}}

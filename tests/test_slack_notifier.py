@@ -163,3 +163,22 @@ def test_slack_messages_wait_in_a_queue_of_their_own():
     assert set(app.amqp.queues) == {"celery", "slack"}
     # With AMQP routing, a key bound to both queues would deliver every message to both.
     assert {queue.routing_key for queue in app.amqp.queues.values()} == {"celery", "slack"}
+
+
+def test_a_request_withdrawn_by_airlock_says_so_everywhere(
+    slack, channel_profile, submit, people, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth.models import Group
+
+    submit(people.alice)
+    seen = deliver_notifications()
+    slack.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        Group.objects.get(name="engineers").user_set.remove(people.alice)
+    deliver_notifications(seen)
+    updates = [texts(u["blocks"]) for u in slack.made("chat.update")]
+    assert updates and all("Withdrawn by Airlock" in update for update in updates)
+    assert all("alice may no longer request test-db" in update for update in updates)
+    told = [m for m in slack.made("chat.postMessage") if m["channel"] == "U_ALICE"]
+    assert "was withdrawn by Airlock" in told[-1]["text"]
+    assert "alice may no longer request test-db" in texts(told[-1]["blocks"])

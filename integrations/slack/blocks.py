@@ -122,6 +122,8 @@ def status_line(access_request: AccessRequest) -> str:
         who = escape(denier.approver.get_username()) if denier else "an approver"
         return f":no_entry: Denied by {who}"
     if status == AccessRequest.Status.CANCELLED:
+        if withdrawn(access_request):
+            return ":heavy_multiplication_x: Withdrawn by Airlock"
         return ":heavy_multiplication_x: Cancelled by the requester"
     if status == AccessRequest.Status.EXPIRED:
         return ":zzz: Expired without a decision"
@@ -143,9 +145,18 @@ def status_line(access_request: AccessRequest) -> str:
     return ":rotating_light: Revocation failing; operators are on it"
 
 
+def withdrawn(access_request: AccessRequest) -> bool:
+    """Cancelled by Airlock because the requester lost standing, not by the requester."""
+    return access_request.status == AccessRequest.Status.CANCELLED and (
+        AuditEvent.objects.filter(
+            action="request.withdrawn", target_type="accessrequest", target_id=str(access_request.pk)
+        ).exists()
+    )
+
+
 def status_note(access_request: AccessRequest) -> str:
     """What the approver who denied, or the person who revoked, typed as the reason."""
-    if access_request.status == AccessRequest.Status.DENIED:
+    if access_request.status == AccessRequest.Status.DENIED or withdrawn(access_request):
         return access_request.decision_reason
     grant = Grant.objects.filter(request=access_request).first()
     revoked = grant is not None and grant.status in (Grant.Status.REVOKING, Grant.Status.REVOKED)

@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 REQUESTER_NEWS = {
     "request.approved": "approved",
     "request.denied": "denied",
+    "request.withdrawn": "withdrawn",
     "grant.activated": "active",
     "grant.revoked": "revoked",
     "grant.expired": "expired",
@@ -195,6 +196,9 @@ def tell_requester(client, access_request: AccessRequest, news: str, event: Audi
     elif news == "denied":
         text = f"Your request for *{slug}* was denied by {blocks.escape(event.actor)}."
         said = [("Why", event.reason)] if event.reason else []
+    elif news == "withdrawn":
+        text = f"Your request for *{slug}* was withdrawn by Airlock."
+        said = [("Why", event.reason)]
     elif news == "active":
         grant = Grant.objects.get(request=access_request)
         text = (
