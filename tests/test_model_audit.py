@@ -107,8 +107,10 @@ def test_tokens_slack_links_time_zones_and_profiles(people, catalog):
                                     expires_at=timezone.now())  # fmt: skip
     SlackIdentity.objects.create(user=people.charlie, team_id="T1", slack_user_id="U_BOB",
                                  linked_at=timezone.now(), linked_by="shell")  # fmt: skip
-    OidcIdentity.objects.create(user=people.charlie, issuer="https://idp.example",
-                                subject="bob", linked_at=timezone.now(), linked_by="shell")  # fmt: skip
+    OidcIdentity.objects.create(
+        user=people.charlie, issuer="https://idp.example", subject="bob",
+        linked_at=timezone.now(), linked_by="shell",
+    )  # fmt: skip
     Preferences.objects.create(user=people.alice, timezone="Asia/Tokyo")
     profile = AccessProfile.objects.get(slug="test-db")
     profile.spec = {**profile.spec, "requesters": {"groups": ["everyone"], "users": []}}
