@@ -66,9 +66,7 @@ def test_signing_in_is_not_enough_mfa_comes_first(client, people, admin_on):
 
 def test_a_change_needs_a_fresh_step_up(client, people, admin_on):
     verified(client, people.admin)
-    StepUp.objects.filter(user=people.admin).update(
-        verified_at=timezone.now() - timedelta(hours=1)
-    )
+    StepUp.objects.filter(user=people.admin).update(verified_at=timezone.now() - timedelta(hours=1))
     response = add_user(client)
     assert response.status_code == 302 and response.url.startswith("/mfa/verify/")
     assert not User.objects.filter(username="mallory").exists()

@@ -140,4 +140,3 @@ def test_a_management_command_is_named(tmp_path):
     (created,) = events("data.account.created", root)
     assert created.data["via"] == "manage.py createsuperuser"
     assert created.data["fields"]["is_superuser"] is True
-

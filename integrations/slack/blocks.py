@@ -149,8 +149,9 @@ def withdrawn(access_request: AccessRequest) -> bool:
     """Cancelled by Airlock because the requester lost standing, not by the requester."""
     if access_request.status != AccessRequest.Status.CANCELLED:
         return False
-    events = AuditEvent.objects.filter(target_type="accessrequest", target_id=str(access_request.pk))
-    return events.filter(action="request.withdrawn").exists()
+    return AuditEvent.objects.filter(
+        action="request.withdrawn", target_type="accessrequest", target_id=str(access_request.pk)
+    ).exists()
 
 
 def status_note(access_request: AccessRequest) -> str:
