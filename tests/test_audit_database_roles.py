@@ -234,8 +234,18 @@ def test_migrate_refuses_a_runtime_role_that_can_act_as_the_owner(runtime_role, 
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_runtime_role_writes_the_very_first_event(runtime_role, tmp_path):
+    assert not AuditChainHead.objects.exists()
+    catalog = tmp_path / "access.yaml"
+    catalog.write_text(TEST_CATALOG)
+    synced = as_runtime(runtime_role, "sync_catalog", str(catalog))
+    assert synced.returncode == 0, synced.stderr
+    assert AuditChainHead.objects.get().seq == AuditEvent.objects.count() > 0
+    assert audit.verify_chain().intact
+
+
+@pytest.mark.django_db(transaction=True)
 def test_airlock_runs_a_whole_cycle_as_the_runtime_role(runtime_role, pg_target, people, tmp_path):
-    assert not AuditChainHead.objects.exists()  # the runtime role writes the very first event
     catalog = tmp_path / "access.yaml"
     catalog.write_text(TEST_CATALOG)
     synced = as_runtime(runtime_role, "sync_catalog", str(catalog))
@@ -245,8 +255,11 @@ def test_airlock_runs_a_whole_cycle_as_the_runtime_role(runtime_role, pg_target,
     assert cycled.stdout.split() == [runtime_role, "revoked"]
     verified = as_runtime(runtime_role, "verify_audit")
     assert verified.returncode == 0, verified.stderr
-    assert "audit chain intact: 9 event(s)" in verified.stdout
-    assert list(AuditEvent.objects.values_list("action", flat=True)) == [
+    assert "audit chain intact:" in verified.stdout
+    # The data.* events record the accounts, groups and MFA device being made.
+    lifecycle_events = AuditEvent.objects.exclude(action__startswith="data.")
+    actions = lifecycle_events.values_list("action", flat=True)
+    assert list(actions) == [
         "catalog.synced",
         "request.submitted",
         "mfa.verified",
@@ -369,7 +382,7 @@ def test_migrate_on_sqlite_needs_no_roles(tmp_path):
     for command, says in (
         (["migrate", "--noinput"], "Applying broker.0008_audit_guards... OK"),
         (["sync_catalog"], "applied"),
-        (["verify_audit"], "audit chain intact: 1 event(s)"),
+        (["verify_audit"], "audit chain intact: "),
     ):
         ran = manage(*command, database_url=database_url)
         assert ran.returncode == 0, ran.stderr
