@@ -249,8 +249,10 @@ READYZ_CACHE_SECONDS = 10
 
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: the database and every provider source answer. Anyone may ask,
-    so only yes/no per source; the errors are on the admins' operations page."""
+    """Readiness: the database and every provider source answer (for postgres.role,
+    a revocation dry run passes). Anyone may ask, so anyone learns ready or not;
+    signed-in operators also see yes/no per profile, and the errors are on the
+    admins' operations page."""
     checks = {}
     try:
         with connection.cursor() as cursor:
@@ -264,6 +266,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
         for result in cache.get_or_set("airlock:readyz", provider_health, READYZ_CACHE_SECONDS):
             checks[f"{result['kind']}:{result['profile']}"] = not result["error"]
     ready = all(checks.values())
-    return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
-    )
+    body: dict = {"status": "ok" if ready else "unavailable"}
+    # Which profiles exist and which sources they use is for operators only.
+    if request.user.is_authenticated and (request.user.is_staff or request.user.is_superuser):
+        body["checks"] = checks
+    return JsonResponse(body, status=200 if ready else 503)
