@@ -8,10 +8,15 @@ import hvac
 import psycopg
 import pytest
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from hvac import exceptions as vault_errors
 
 from integrations.providers import GrantContext, ProviderError
-from integrations.vault.providers import VaultDatabaseProvider, VaultTokenProvider
+from integrations.vault.providers import (
+    VALID_UNTIL_PAD,
+    VaultDatabaseProvider,
+    VaultTokenProvider,
+)
 from tests.pg_target import can_login
 
 pytestmark = pytest.mark.django_db
@@ -84,6 +89,46 @@ def test_database_credentials_connect_with_a_bounded_lease_then_die(vault, pg_ta
     assert not can_login(dsn)
     assert not provider.check(issued.handle)
     provider.revoke(issued.handle)
+
+
+def test_neither_the_lease_nor_valid_until_outlives_the_grant(vault, pg_target):
+    """OpenBao sets the role's VALID UNTIL some seconds past the lease's end at each
+    renewal: the renewal asks for that much less, measured here, not guessed."""
+    ctx = context({"mount": "database", "role": "reader"}, seconds=300)
+    issued = VaultDatabaseProvider().grant(ctx)
+    with psycopg.connect(pg_target.admin_dsn) as conn:
+        (valid_until,) = conn.execute(
+            "SELECT rolvaliduntil FROM pg_roles WHERE rolname = %s",
+            [issued.credential["username"]],
+        ).fetchone()
+    lease = vault.client().sys.read_lease(issued.handle["lease_id"])["data"]
+    lease_end = parse_datetime(lease["expire_time"])
+    assert valid_until <= ctx.expires_at and lease_end <= ctx.expires_at
+    assert issued.expires_at <= ctx.expires_at
+    # What OpenBao adds fits the pad with a second to spare for the call itself...
+    added = (valid_until - lease_end).total_seconds()
+    assert 0 < added <= VALID_UNTIL_PAD - 1
+    # ...and the grant loses no more than the pad.
+    assert ctx.expires_at - lease_end <= timedelta(seconds=VALID_UNTIL_PAD + 1)
+    VaultDatabaseProvider().revoke(issued.handle)
+
+
+def reader_leases(vault) -> set[str]:
+    try:
+        listed = vault.client().sys.list_leases(prefix="database/creds/reader/")
+    except vault_errors.InvalidPath:
+        return set()
+    return set(listed["data"]["keys"])
+
+
+def test_a_grant_too_short_for_the_pad_is_refused_before_minting(vault):
+    before = reader_leases(vault)
+    with pytest.raises(ProviderError, match="too short") as caught:
+        VaultDatabaseProvider().grant(
+            context({"mount": "database", "role": "reader"}, seconds=VALID_UNTIL_PAD)
+        )
+    assert caught.value.permanent
+    assert reader_leases(vault) <= before  # nothing minted
 
 
 def test_unknown_role_is_permanent_and_an_outage_is_transient(vault, monkeypatch):
