@@ -27,6 +27,7 @@ from broker.selectors import (
     visible_request,
 )
 from broker.web import lifecycle_error_response, request_info
+from integrations.providers import get_provider
 
 
 @login_required
@@ -159,6 +160,7 @@ def grant_detail(request: HttpRequest, grant_id) -> HttpResponse:
     context = {
         "grant": grant,
         "req": grant.request,
+        "revocation_note": get_provider(grant.profile.provider_kind).revocation_note,
         "extension": extension,
         "may_extend": extension is not None
         and grant.status == Grant.Status.ACTIVE

@@ -59,6 +59,10 @@ def scram_sha256_verifier(password: str) -> str:
 
 class PostgresRoleProvider:
     kind = "postgres.role"
+    revocation_note = (
+        "Revoking ends the role's open sessions and drops the role. PostgreSQL also"
+        " refuses new logins at the grant's end by itself."
+    )
     needs_public_key = False
     min_duration = timedelta(seconds=1)
 

@@ -78,6 +78,9 @@ class VaultTokenProvider:
     depend on) Airlock's own token; not renewable; `explicit_max_ttl` caps it."""
 
     kind = "vault.token"
+    revocation_note = (
+        "Revoking revokes the Vault token at once. It also expires by itself at the grant's end."
+    )
     needs_public_key = False
     min_duration = timedelta(seconds=1)
 
@@ -157,6 +160,11 @@ class VaultDatabaseProvider:
     outlives the grant: the credential ends those few seconds early."""
 
     kind = "vault.database"
+    revocation_note = (
+        "Revoking revokes the Vault lease, and OpenBao drops the database user; sessions"
+        " already open end only if the Vault role's revocation statements end them."
+        " The credential ends a few seconds before the grant."
+    )
     needs_public_key = False
     # Less would leave no lease once the pad is taken off (a second for activation).
     min_duration = timedelta(seconds=VALID_UNTIL_PAD + 2)
@@ -244,6 +252,11 @@ class VaultSshProvider:
     """
 
     kind = "vault.ssh"
+    revocation_note = (
+        "An SSH certificate cannot be recalled: after revoking, it stays valid until it"
+        " expires at the grant's end, unless the hosts load the revoked-keys list (KRL)"
+        " Airlock publishes."
+    )
     needs_public_key = True
     min_duration = timedelta(seconds=1)
 
