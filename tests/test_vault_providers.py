@@ -1,8 +1,10 @@
 """vault.token and vault.database against a real OpenBao server."""
 
+import json
 import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import hvac
 import psycopg
@@ -17,6 +19,7 @@ from integrations.vault.providers import (
     VaultDatabaseProvider,
     VaultTokenProvider,
 )
+from integrations.vault.sandbox import DATABASE_CREATION
 from tests.pg_target import can_login
 
 pytestmark = pytest.mark.django_db
@@ -111,6 +114,64 @@ def test_neither_the_lease_nor_valid_until_outlives_the_grant(vault, pg_target):
     # ...and the grant loses no more than the pad.
     assert ctx.expires_at - lease_end <= timedelta(seconds=VALID_UNTIL_PAD + 1)
     VaultDatabaseProvider().revoke(issued.handle)
+
+
+# README.md (`vault.database`) recommends these for the Vault role, so that revoking
+# the lease also ends the sessions opened with the credential.
+ENDING_SESSIONS = [
+    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = '{{name}}';",
+    'DROP ROLE IF EXISTS "{{name}}";',
+]
+
+
+@pytest.fixture
+def reader_revocation(vault):
+    """Set the `reader` role's revocation statements for one test."""
+    client = vault.client()
+
+    def set_statements(statements: list[str]) -> None:
+        client.secrets.database.create_role(
+            name="reader",
+            db_name="target",
+            creation_statements=[DATABASE_CREATION],
+            revocation_statements=statements,
+            default_ttl="1h",
+            max_ttl="24h",
+        )
+
+    yield set_statements
+    set_statements([])
+
+
+@pytest.mark.parametrize("statements", [[], ENDING_SESSIONS], ids=["default", "readme"])
+def test_what_revoking_the_lease_does_to_a_session_that_switched_roles(
+    vault, pg_target, reader_revocation, statements
+):
+    reader_revocation(statements)
+    provider = VaultDatabaseProvider()
+    issued = provider.grant(context({"mount": "database", "role": "reader"}))
+    c = issued.credential
+    dsn = f"postgresql://{c['username']}:{c['password']}@127.0.0.1:{pg_target.port}/postgres"
+    session = psycopg.connect(dsn, autocommit=True)
+    session.execute("SET ROLE app_reader")
+
+    provider.revoke(issued.handle)
+
+    assert not can_login(dsn)
+    if statements:
+        with pytest.raises(psycopg.OperationalError):
+            session.execute("SELECT 1")
+    else:
+        # OpenBao's default drops the user but leaves its sessions: why the README
+        # asks for revocation statements that end them.
+        assert session.execute("SELECT count(*) FROM payments").fetchone() == (2,)
+        session.close()
+
+
+def test_the_readme_recommends_these_revocation_statements():
+    section = Path("README.md").read_text().split("### Provider `vault.database`")[1]
+    block = section.split("```json\n")[1].split("```")[0]
+    assert json.loads("{" + block + "}")["revocation_statements"] == ENDING_SESSIONS
 
 
 def reader_leases(vault) -> set[str]:
