@@ -185,9 +185,10 @@ class PostgresRoleProvider:
         would, log in as it and switch to a granted role, revoke it with the same
         code as a grant, and check that its session ended and the role is gone.
 
-        The probe lives PROBE_LIFETIME at most at the source (VALID UNTIL), is
-        dropped here whatever happens, and is named so that reconciliation leaves
-        it alone while it may be in use and takes it for an orphan after.
+        The probe can log in for PROBE_LIFETIME at most (VALID UNTIL), is dropped
+        here whatever happens (if this admin can), and is named so that
+        reconciliation leaves it alone while it may be in use and takes it for an
+        orphan after.
         """
         role = config.get("role_prefix", "airlock_") + PROBE_MARK + secrets.token_hex(6)
         handle = {"role": role, "dsn_env": config["dsn_env"]}
@@ -351,7 +352,10 @@ def _drop(conn: psycopg.Connection, role: str) -> None:
 def _probe_session(config: dict[str, Any], role: str, password: str) -> psycopg.Connection:
     """A session of the dry run's probe role, logged in as an engineer would."""
     dsn = make_conninfo(
-        read_secret(config["dsn_env"]), user=role, password=password, application_name="airlock"
+        read_secret(config["dsn_env"]),
+        user=role,
+        password=password,
+        application_name="airlock-probe",  # not one of the admin sessions Airlock keeps
     )
     try:
         session = psycopg.connect(dsn, autocommit=True, connect_timeout=5)
