@@ -2,7 +2,9 @@
 
 The role is created with `VALID UNTIL` the grant's expiry, so PostgreSQL
 itself refuses password logins after that moment even if Airlock is down.
-Revocation blocks new logins, ends the role's sessions and drops it.
+Revocation blocks new logins, ends the role's sessions (which VALID UNTIL does
+not) and drops it, as the least-privileged admin README.md documents as well as
+a superuser; the health check and `check_catalog --online` prove it with a dry run.
 
 The password goes to the server as a SCRAM-SHA-256 verifier computed here, so
 the plaintext never appears in a statement that the server could log.
