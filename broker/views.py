@@ -27,6 +27,7 @@ from broker.selectors import (
     visible_request,
 )
 from broker.web import lifecycle_error_response, request_info
+from integrations.providers import get_provider
 
 
 @login_required
@@ -159,6 +160,7 @@ def grant_detail(request: HttpRequest, grant_id) -> HttpResponse:
     context = {
         "grant": grant,
         "req": grant.request,
+        "revocation_note": get_provider(grant.profile.provider_kind).revocation_note,
         "extension": extension,
         "may_extend": extension is not None
         and grant.status == Grant.Status.ACTIVE
@@ -249,8 +251,10 @@ READYZ_CACHE_SECONDS = 10
 
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: the database and every provider source answer. Anyone may ask,
-    so only yes/no per source; the errors are on the admins' operations page."""
+    """Readiness: the database and every provider source answer (for postgres.role,
+    a revocation dry run passes). Anyone may ask, so anyone learns ready or not;
+    signed-in operators also see yes/no per profile, and the errors are on the
+    admins' operations page."""
     checks = {}
     try:
         with connection.cursor() as cursor:
@@ -264,6 +268,8 @@ def readyz(request: HttpRequest) -> JsonResponse:
         for result in cache.get_or_set("airlock:readyz", provider_health, READYZ_CACHE_SECONDS):
             checks[f"{result['kind']}:{result['profile']}"] = not result["error"]
     ready = all(checks.values())
-    return JsonResponse(
-        {"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503
-    )
+    body: dict = {"status": "ok" if ready else "unavailable"}
+    # Which profiles exist and which sources they use is for operators only.
+    if request.user.is_authenticated and (request.user.is_staff or request.user.is_superuser):
+        body["checks"] = checks
+    return JsonResponse(body, status=200 if ready else 503)

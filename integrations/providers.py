@@ -60,6 +60,8 @@ class Provider(Protocol):
     needs_public_key: bool
     # The shortest grant the source can enforce (AWS STS sessions last 15 minutes at least).
     min_duration: timedelta
+    # What revoking does at the source, in a sentence or two for the grant page.
+    revocation_note: str
 
     def validate_config(self, config: dict[str, Any]) -> None: ...
 

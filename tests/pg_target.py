@@ -16,8 +16,22 @@ from glob import glob
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
+
+from integrations.postgres.provider import scram_sha256_verifier
 
 ADMIN_PASSWORD = "target-admin-password"  # a throwaway cluster that lives for one test run
+# The statements README.md ("Provider `postgres.role`") gives to create the least-privileged
+# admin role, by server version: `{admin}` is its name, `{granted_role}` stands for each of
+# the profiles' granted roles. The tests make their non-superuser admin with exactly these,
+# and tests/test_postgres_revocation.py checks that the README shows them as written here.
+README_ADMIN_STATEMENTS = {
+    "PostgreSQL 14 and 15": ["CREATE ROLE {admin} LOGIN CREATEROLE;"],
+    "PostgreSQL 16 and later": [
+        "CREATE ROLE {admin} LOGIN CREATEROLE;",
+        "GRANT {granted_role} TO {admin} WITH ADMIN TRUE, INHERIT FALSE, SET FALSE;",
+    ],
+}
 # Log every statement, so a test can prove no password ever reaches the server log.
 SERVER_OPTIONS = "-c listen_addresses=127.0.0.1 -c fsync=off -c log_statement=all"
 
@@ -78,12 +92,42 @@ class TargetCluster:
             conn.execute("CREATE ROLE app_reader NOLOGIN")
             conn.execute("GRANT SELECT ON payments TO app_reader")
 
+    def create_admin(self, name: str, statements: list[str] | None = None) -> str:
+        """Make a role for Airlock to manage this cluster as, and return its DSN: by
+        default the README's least-privileged admin for this server's version, for
+        the granted role `app_reader`. Its password is set the way psql's
+        `\\password` sets one: as a SCRAM verifier."""
+        with psycopg.connect(self.admin_dsn, autocommit=True) as conn:
+            if statements is None:
+                statements = readme_admin_statements(conn.info.server_version)
+            # An earlier one's sessions first: a dropped role's session goes on unnamed.
+            conn.execute(
+                "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = %s",
+                [name],
+            )
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+            for statement in statements:
+                conn.execute(statement.format(admin=name, granted_role="app_reader"))
+            verifier = scram_sha256_verifier(ADMIN_PASSWORD)
+            conn.execute(
+                sql.SQL("ALTER ROLE {} PASSWORD {}").format(
+                    sql.Identifier(name), sql.Literal(verifier)
+                )
+            )
+        return f"postgresql://{name}:{ADMIN_PASSWORD}@127.0.0.1:{self.port}/postgres"
+
     def stop(self) -> None:
         subprocess.run(
             _as_postgres([_pg_bin("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]),
             capture_output=True, timeout=60,
         )  # fmt: skip
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def readme_admin_statements(server_version: int) -> list[str]:
+    """The README's statements for a server of this version (`server_version_num`)."""
+    key = "PostgreSQL 16 and later" if server_version >= 160000 else "PostgreSQL 14 and 15"
+    return README_ADMIN_STATEMENTS[key]
 
 
 def can_login(dsn: str) -> bool:

@@ -1,17 +1,25 @@
 """vault.token and vault.database against a real OpenBao server."""
 
+import json
 import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import hvac
 import psycopg
 import pytest
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from hvac import exceptions as vault_errors
 
 from integrations.providers import GrantContext, ProviderError
-from integrations.vault.providers import VaultDatabaseProvider, VaultTokenProvider
+from integrations.vault.providers import (
+    VALID_UNTIL_PAD,
+    VaultDatabaseProvider,
+    VaultTokenProvider,
+)
+from integrations.vault.sandbox import DATABASE_CREATION
 from tests.pg_target import can_login
 
 pytestmark = pytest.mark.django_db
@@ -84,6 +92,104 @@ def test_database_credentials_connect_with_a_bounded_lease_then_die(vault, pg_ta
     assert not can_login(dsn)
     assert not provider.check(issued.handle)
     provider.revoke(issued.handle)
+
+
+def test_neither_the_lease_nor_valid_until_outlives_the_grant(vault, pg_target):
+    """OpenBao sets the role's VALID UNTIL some seconds past the lease's end at each
+    renewal: the renewal asks for that much less, measured here, not guessed."""
+    ctx = context({"mount": "database", "role": "reader"}, seconds=300)
+    issued = VaultDatabaseProvider().grant(ctx)
+    with psycopg.connect(pg_target.admin_dsn) as conn:
+        (valid_until,) = conn.execute(
+            "SELECT rolvaliduntil FROM pg_roles WHERE rolname = %s",
+            [issued.credential["username"]],
+        ).fetchone()
+    lease = vault.client().sys.read_lease(issued.handle["lease_id"])["data"]
+    lease_end = parse_datetime(lease["expire_time"])
+    assert valid_until <= ctx.expires_at and lease_end <= ctx.expires_at
+    assert issued.expires_at <= ctx.expires_at
+    # What OpenBao adds fits the pad with a second to spare for the call itself...
+    added = (valid_until - lease_end).total_seconds()
+    assert 0 < added <= VALID_UNTIL_PAD - 1
+    # ...and the grant loses no more than the pad.
+    assert ctx.expires_at - lease_end <= timedelta(seconds=VALID_UNTIL_PAD + 1)
+    VaultDatabaseProvider().revoke(issued.handle)
+
+
+# README.md (`vault.database`) recommends these for the Vault role, so that revoking
+# the lease also ends the sessions opened with the credential.
+ENDING_SESSIONS = [
+    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = '{{name}}';",
+    'DROP ROLE IF EXISTS "{{name}}";',
+]
+
+
+@pytest.fixture
+def reader_revocation(vault):
+    """Set the `reader` role's revocation statements for one test."""
+    client = vault.client()
+
+    def set_statements(statements: list[str]) -> None:
+        client.secrets.database.create_role(
+            name="reader",
+            db_name="target",
+            creation_statements=[DATABASE_CREATION],
+            revocation_statements=statements,
+            default_ttl="1h",
+            max_ttl="24h",
+        )
+
+    yield set_statements
+    set_statements([])
+
+
+@pytest.mark.parametrize("statements", [[], ENDING_SESSIONS], ids=["default", "readme"])
+def test_what_revoking_the_lease_does_to_a_session_that_switched_roles(
+    vault, pg_target, reader_revocation, statements
+):
+    reader_revocation(statements)
+    provider = VaultDatabaseProvider()
+    issued = provider.grant(context({"mount": "database", "role": "reader"}))
+    c = issued.credential
+    dsn = f"postgresql://{c['username']}:{c['password']}@127.0.0.1:{pg_target.port}/postgres"
+    session = psycopg.connect(dsn, autocommit=True)
+    session.execute("SET ROLE app_reader")
+
+    provider.revoke(issued.handle)
+
+    assert not can_login(dsn)
+    if statements:
+        with pytest.raises(psycopg.OperationalError):
+            session.execute("SELECT 1")
+    else:
+        # OpenBao's default drops the user but leaves its sessions: why the README
+        # asks for revocation statements that end them.
+        assert session.execute("SELECT count(*) FROM payments").fetchone() == (2,)
+        session.close()
+
+
+def test_the_readme_recommends_these_revocation_statements():
+    section = Path("README.md").read_text().split("### Provider `vault.database`")[1]
+    block = section.split("```json\n")[1].split("```")[0]
+    assert json.loads("{" + block + "}")["revocation_statements"] == ENDING_SESSIONS
+
+
+def reader_leases(vault) -> set[str]:
+    try:
+        listed = vault.client().sys.list_leases(prefix="database/creds/reader/")
+    except vault_errors.InvalidPath:
+        return set()
+    return set(listed["data"]["keys"])
+
+
+def test_a_grant_too_short_for_the_pad_is_refused_before_minting(vault):
+    before = reader_leases(vault)
+    with pytest.raises(ProviderError, match="too short") as caught:
+        VaultDatabaseProvider().grant(
+            context({"mount": "database", "role": "reader"}, seconds=VALID_UNTIL_PAD)
+        )
+    assert caught.value.permanent
+    assert reader_leases(vault) <= before  # nothing minted
 
 
 def test_unknown_role_is_permanent_and_an_outage_is_transient(vault, monkeypatch):

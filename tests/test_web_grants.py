@@ -5,6 +5,7 @@ import pytest
 from accounts.models import StepUp
 from broker import lifecycle
 from broker.models import Grant
+from integrations.providers import PROVIDERS, get_provider
 from tests.grants import active_grant
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -67,3 +68,29 @@ def test_the_dashboard_counts_down_and_offers_relinquish(
     assert "Relinquish" in page
     lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=lifecycle.audit.SYSTEM)
     lifecycle.grant_revoke_execute(grant_id=grant.id)
+
+
+@pytest.mark.parametrize(
+    ("slug", "says"),
+    [
+        ("test-db", "ends the role&#x27;s open sessions and drops the role"),
+        ("vault-token", "revokes the Vault token at once"),
+        ("vault-db", "revokes the Vault lease"),
+    ],
+)
+def test_the_grant_page_says_what_revoking_does_at_this_source(
+    client, pg_target, vault, people, submit, step_up, slug, says
+):
+    grant = active_grant(people, submit, step_up, slug=slug)
+    for viewer in (people.alice, people.bob):  # the owner and an approver
+        client.force_login(viewer)
+        page = client.get(f"/grants/{grant.id}/").content.decode()
+        assert says in page
+    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=lifecycle.audit.SYSTEM)
+    lifecycle.grant_revoke_execute(grant_id=grant.id)
+
+
+@pytest.mark.parametrize("kind", sorted(PROVIDERS))
+def test_every_provider_says_what_revoking_does(kind):
+    note = get_provider(kind).revocation_note
+    assert len(note) > 40 and note.endswith(".")

@@ -4,7 +4,7 @@ import pytest
 from django.core.cache import cache
 
 from broker import lifecycle
-from broker.models import Grant
+from broker.models import AccessProfile, Grant
 from tests.grants import active_grant
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,23 +43,44 @@ def test_health_and_a_failed_revocation_retried(
     assert b"not revoke_failed" in response.content
 
 
-def test_readyz_says_which_source_is_down_without_details(
-    client, pg_target, vault, aws, catalog, monkeypatch
+def test_readyz_tells_anyone_ready_or_not_and_only_operators_which_source(
+    client, pg_target, vault, aws, catalog, people, monkeypatch
 ):
+    AccessProfile.objects.filter(slug="broken-db").update(enabled=False)  # see below
     cache.delete("airlock:readyz")
     response = client.get("/readyz")
-    assert response.status_code == 200
-    checks = response.json()["checks"]
-    assert (
-        checks["database"] and checks["postgres.role:test-db"] and checks["vault.token:vault-token"]
-    )
-    assert checks["postgres.role:broken-db"]  # reachable; its missing role shows only on use
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    client.force_login(people.bob)  # signed in, but not an operator
+    assert client.get("/readyz").json() == {"status": "ok"}
+    people.dave.is_staff = True
+    people.dave.save()
+    for operator in (people.admin, people.dave):
+        client.force_login(operator)
+        checks = client.get("/readyz").json()["checks"]
+        assert checks["database"] and checks["postgres.role:test-db"]
+        assert checks["vault.token:vault-token"]
 
     monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:1")
     assert client.get("/readyz").status_code == 200  # answered from the short cache
     cache.delete("airlock:readyz")
     response = client.get("/readyz")
     assert response.status_code == 503
-    body = response.json()
-    assert body["status"] == "unavailable" and body["checks"]["vault.token:vault-token"] is False
+    assert response.json()["checks"]["vault.token:vault-token"] is False
     assert "127.0.0.1:1" not in response.content.decode()
+    client.logout()
+    response = client.get("/readyz")
+    assert response.status_code == 503 and response.json() == {"status": "unavailable"}
+
+
+def test_readyz_fails_a_profile_whose_revocation_dry_run_fails(
+    client, pg_target, vault, aws, catalog, people
+):
+    cache.delete("airlock:readyz")
+    client.force_login(people.admin)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    # The server answers, but a role cannot be granted what does not exist.
+    assert checks["postgres.role:broken-db"] is False and checks["postgres.role:test-db"]
+    page = client.get("/ops/").content.decode()
+    assert "revocation dry run" in page and "no_such_role" in page

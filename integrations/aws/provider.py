@@ -70,6 +70,11 @@ def cutoff_of(document: dict[str, Any]) -> datetime | None:
 
 class AwsStsProvider:
     kind = "aws.sts"
+    revocation_note = (
+        "An STS session cannot be recalled: revoking puts a policy on the role that denies"
+        " every session of it issued before that moment, other people's too. The session"
+        " also expires by itself at the grant's end."
+    )
     needs_public_key = False
     # STS sessions last 15 minutes at least. A grant gets a session no longer than
     # itself, and activation takes a moment after the grant's clock starts, so

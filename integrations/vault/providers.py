@@ -25,6 +25,11 @@ from integrations.vault.client import vault_client, vault_errors_mapped
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 MOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_/-]{0,127}$")
+# OpenBao sets a database role's VALID UNTIL 5 s past the lease's end, at creation
+# and at each renewal (builtin/logical/database/secret_creds.go: "a small buffer";
+# tests/test_vault_providers.py measures it). So the renewal asks for this many
+# seconds less than the grant has left: those 5 and 1 for the call's own time.
+VALID_UNTIL_PAD = 6
 
 
 def _check_keys(config: dict[str, Any], allowed: set[str]) -> None:
@@ -55,11 +60,27 @@ def _still_live(lookup: Callable[[], dict]) -> bool:
     return data["ttl"] > 0
 
 
+def _renewal_increment(expires_at: datetime) -> int:
+    """The lease's new TTL: what the grant has left, less VALID_UNTIL_PAD."""
+    increment = seconds_left(expires_at) - VALID_UNTIL_PAD
+    if increment < 1:
+        raise ProviderError(
+            f"the grant is too short for vault.database: OpenBao keeps VALID UNTIL "
+            f"{VALID_UNTIL_PAD - 1} s past the lease, so it needs {VALID_UNTIL_PAD + 1} s "
+            "left at least",
+            permanent=True,
+        )
+    return increment
+
+
 class VaultTokenProvider:
     """A token with the profile's policies. Orphan, so it does not die with (or
     depend on) Airlock's own token; not renewable; `explicit_max_ttl` caps it."""
 
     kind = "vault.token"
+    revocation_note = (
+        "Revoking revokes the Vault token at once. It also expires by itself at the grant's end."
+    )
     needs_public_key = False
     min_duration = timedelta(seconds=1)
 
@@ -134,12 +155,19 @@ class VaultTokenProvider:
 
 class VaultDatabaseProvider:
     """Dynamic database credentials. The lease is renewed at once to the grant's
-    remaining time, which Vault applies to the lease and the database plugin to
-    the role's `VALID UNTIL`, so neither outlives the grant."""
+    remaining time less VALID_UNTIL_PAD, which Vault applies to the lease and the
+    database plugin to the role's `VALID UNTIL` (plus its own buffer), so neither
+    outlives the grant: the credential ends those few seconds early."""
 
     kind = "vault.database"
+    revocation_note = (
+        "Revoking revokes the Vault lease, and OpenBao drops the database user; sessions"
+        " already open end only if the Vault role's revocation statements end them."
+        " The credential ends a few seconds before the grant."
+    )
     needs_public_key = False
-    min_duration = timedelta(seconds=1)
+    # Less would leave no lease once the pad is taken off (a second for activation).
+    min_duration = timedelta(seconds=VALID_UNTIL_PAD + 2)
 
     def validate_config(self, config: dict[str, Any]) -> None:
         _check_keys(config, {"mount", "role"})
@@ -152,15 +180,16 @@ class VaultDatabaseProvider:
     def grant(self, context: GrantContext) -> Issued:
         mount = context.config.get("mount", "database")
         role = context.config["role"]
+        _renewal_increment(context.expires_at)  # refuse a grant too short before minting
         client = vault_client()
         with vault_errors_mapped():
             issued = client.secrets.database.generate_credentials(name=role, mount_point=mount)
         lease_id = issued["lease_id"]
         try:
             with vault_errors_mapped():
-                renewed = client.sys.renew_lease(
-                    lease_id=lease_id, increment=seconds_left(context.expires_at)
-                )
+                # Counted at the last moment: minting took some of the time left.
+                increment = _renewal_increment(context.expires_at)
+                renewed = client.sys.renew_lease(lease_id=lease_id, increment=increment)
         except ProviderError:
             self.revoke({"lease_id": lease_id})  # never keep a lease we could not bound
             raise
@@ -223,6 +252,11 @@ class VaultSshProvider:
     """
 
     kind = "vault.ssh"
+    revocation_note = (
+        "An SSH certificate cannot be recalled: after revoking, it stays valid until it"
+        " expires at the grant's end, unless the hosts load the revoked-keys list (KRL)"
+        " Airlock publishes."
+    )
     needs_public_key = True
     min_duration = timedelta(seconds=1)
 

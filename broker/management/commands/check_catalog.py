@@ -17,7 +17,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--online",
             action="store_true",
-            help="also check at the sources (reachable, roles exist, session limits)",
+            help=(
+                "also check at the sources (reachable, roles exist, session limits; "
+                "postgres.role: a revocation dry run with a probe role)"
+            ),
         )
 
     def handle(self, *args, path=None, online=False, **options):
