@@ -196,9 +196,11 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 
 class ManifestSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
     format = serializers.CharField()
-    since = serializers.CharField()
-    until = serializers.CharField()
+    since = serializers.CharField(help_text="ISO date-time (UTC); empty when open")
+    until = serializers.CharField(help_text="ISO date-time (UTC); empty when open")
+    through_seq = serializers.IntegerField(help_text="the chain's head the export is pinned to")
     count = serializers.IntegerField()
     first_seq = serializers.IntegerField(allow_null=True)
     last_seq = serializers.IntegerField(allow_null=True)
