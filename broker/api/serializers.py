@@ -1,5 +1,6 @@
 """What the API reads and writes. Input serializers only parse; the lifecycle decides."""
 
+from django.core.validators import RegexValidator
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -11,15 +12,37 @@ from integrations.providers import get_provider
 OTP_HELP = "Your current TOTP code (or an unused backup code)."
 
 
+JSON_KINDS = {
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    list: "a list",
+    dict: "an object",
+}
+
+
+class StrictCharField(serializers.CharField):
+    """A string, and only a string. DRF's CharField turns 0 and 12.5 into "0" and
+    "12.5"; the schema says string, so a client sending a number has a bug worth
+    hearing about (and a number is never what a person typed as a reason)."""
+
+    default_error_messages = {"not_a_string": "Must be a string, not {kind}."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string", kind=JSON_KINDS.get(type(data), "that"))
+        return super().to_internal_value(data)
+
+
 @extend_schema_field({"type": "string", "pattern": r"^([0-9]+[dhms])+$", "example": "1h30m"})
-class DurationField(serializers.Field):
-    """A human duration: "45m", "1h30m", "2d", or whole seconds."""
+class DurationField(StrictCharField):
+    """A human duration: "45m", "1h30m", "2d", or whole seconds as text."""
 
     default_error_messages = {"invalid": "{message}"}
 
     def to_internal_value(self, data):
         try:
-            return parse_duration(data)
+            return parse_duration(super().to_internal_value(data))
         except ValueError as exc:
             self.fail("invalid", message=str(exc))
 
@@ -27,18 +50,24 @@ class DurationField(serializers.Field):
         return format_duration(value)
 
 
+# A profile's id, as the catalog allows it.
+PROFILE_ID = RegexValidator(
+    r"^[-a-zA-Z0-9_]+$", 'Enter a valid "slug" of letters, numbers, underscores or hyphens.'
+)
+
+
 class ProfileSerializer(serializers.Serializer):
-    id = serializers.CharField(source="slug")
-    title = serializers.CharField()
-    description = serializers.CharField(source="policy.description")
-    provider = serializers.CharField(source="provider_kind")
+    id = StrictCharField(source="slug")
+    title = StrictCharField()
+    description = StrictCharField(source="policy.description")
+    provider = StrictCharField(source="provider_kind")
     max_duration = DurationField(source="policy.max_duration")
     default_duration = DurationField(source="policy.duration_default")
     min_duration = serializers.SerializerMethodField()
     approvals_required = serializers.IntegerField(source="policy.approvals_required")
     reason_required = serializers.BooleanField(source="policy.reason_required")
     ticket_required = serializers.BooleanField(source="policy.ticket_required")
-    ticket_pattern = serializers.CharField(source="policy.ticket_pattern", allow_null=True)
+    ticket_pattern = StrictCharField(source="policy.ticket_pattern", allow_null=True)
     needs_ssh_public_key = serializers.SerializerMethodField()
 
     def get_min_duration(self, profile: AccessProfile) -> str:
@@ -49,45 +78,45 @@ class ProfileSerializer(serializers.Serializer):
 
 
 class RequestCreateSerializer(serializers.Serializer):
-    profile = serializers.SlugField(max_length=63, help_text="The profile's id.")
+    profile = StrictCharField(max_length=63, validators=[PROFILE_ID], help_text="The profile's id.")
     duration = DurationField(required=False, help_text="Defaults to the profile's default.")
-    reason = serializers.CharField(
+    reason = StrictCharField(
         required=False, allow_blank=True, max_length=2000, trim_whitespace=True
     )
-    ticket = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    ssh_public_key = serializers.CharField(required=False, allow_blank=True, max_length=16000)
+    ticket = StrictCharField(required=False, allow_blank=True, max_length=100)
+    ssh_public_key = StrictCharField(required=False, allow_blank=True, max_length=16000)
     start_at = serializers.DateTimeField(
         required=False, allow_null=True, help_text="A change window: minted at this time."
     )
 
 
 class BreakGlassSerializer(serializers.Serializer):
-    profile = serializers.SlugField(max_length=63)
+    profile = StrictCharField(max_length=63, validators=[PROFILE_ID])
     duration = DurationField(required=False, help_text="At most the break-glass cap.")
-    reason = serializers.CharField(max_length=2000, help_text="What the emergency is.")
-    ticket = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    otp = serializers.CharField(max_length=32, help_text=OTP_HELP)
+    reason = StrictCharField(max_length=2000, help_text="What the emergency is.")
+    ticket = StrictCharField(required=False, allow_blank=True, max_length=100)
+    otp = StrictCharField(max_length=32, help_text=OTP_HELP)
 
 
 class DecisionSerializer(serializers.Serializer):
-    approver = serializers.CharField(source="approver.username")
-    decision = serializers.CharField()
-    comment = serializers.CharField()
-    source = serializers.CharField()
-    mfa_method = serializers.CharField()
+    approver = StrictCharField(source="approver.username")
+    decision = StrictCharField()
+    comment = StrictCharField()
+    source = StrictCharField()
+    mfa_method = StrictCharField()
     created_at = serializers.DateTimeField()
 
 
 class RiskFactorSerializer(serializers.Serializer):
-    name = serializers.CharField()
+    name = StrictCharField()
     points = serializers.IntegerField()
-    why = serializers.CharField()
+    why = StrictCharField()
 
 
 class PolicyStepSerializer(serializers.Serializer):
-    rule = serializers.CharField()
+    rule = StrictCharField()
     applies = serializers.BooleanField()
-    why = serializers.CharField()
+    why = StrictCharField()
 
 
 class GrantSummarySerializer(serializers.Serializer):
@@ -98,17 +127,17 @@ class GrantSummarySerializer(serializers.Serializer):
 
 class RequestSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    profile = serializers.CharField(source="profile.slug")
-    requester = serializers.CharField(source="requester.username")
+    profile = StrictCharField(source="profile.slug")
+    requester = StrictCharField(source="requester.username")
     status = serializers.ChoiceField(choices=AccessRequest.Status.choices)
     duration = DurationField()
-    reason = serializers.CharField()
-    ticket = serializers.CharField()
+    reason = StrictCharField()
+    ticket = StrictCharField()
     source = serializers.ChoiceField(choices=Source.choices)
     created_at = serializers.DateTimeField()
     pending_until = serializers.DateTimeField()
     decided_at = serializers.DateTimeField(allow_null=True)
-    decision_reason = serializers.CharField()
+    decision_reason = StrictCharField()
     approvals_required = serializers.IntegerField(
         help_text="The profile's approvals plus any the risk added."
     )
@@ -131,9 +160,9 @@ class RequestSerializer(serializers.Serializer):
 class GrantSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     request = serializers.UUIDField(source="request.id")
-    profile = serializers.CharField(source="request.profile.slug")
-    provider = serializers.CharField(source="request.profile.provider_kind")
-    requester = serializers.CharField(source="request.requester.username")
+    profile = StrictCharField(source="request.profile.slug")
+    provider = StrictCharField(source="request.profile.provider_kind")
+    requester = StrictCharField(source="request.requester.username")
     status = serializers.ChoiceField(choices=Grant.Status.choices)
     duration = DurationField()
     created_at = serializers.DateTimeField()
@@ -141,7 +170,7 @@ class GrantSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(allow_null=True)
     seconds_left = serializers.SerializerMethodField()
     ended_at = serializers.DateTimeField(allow_null=True)
-    end_reason = serializers.CharField()
+    end_reason = StrictCharField()
     credential_available = serializers.SerializerMethodField(
         help_text="True while the credential can still be revealed (once)."
     )
@@ -158,30 +187,30 @@ class GrantSerializer(serializers.Serializer):
 
 
 class OtpSerializer(serializers.Serializer):
-    otp = serializers.CharField(max_length=32, help_text=OTP_HELP)
+    otp = StrictCharField(max_length=32, help_text=OTP_HELP)
 
 
 class ApproveSerializer(OtpSerializer):
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    comment = StrictCharField(required=False, allow_blank=True, max_length=2000)
 
 
 class DenySerializer(OtpSerializer):
-    reason = serializers.CharField(max_length=2000, help_text="Why: the requester sees it.")
+    reason = StrictCharField(max_length=2000, help_text="Why: the requester sees it.")
 
 
 class ExtendSerializer(serializers.Serializer):
     duration = DurationField(help_text="How much longer.")
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    reason = StrictCharField(required=False, allow_blank=True, max_length=2000)
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    reason = StrictCharField(required=False, allow_blank=True, max_length=2000)
 
 
 class CredentialSerializer(serializers.Serializer):
     """The credential, shown once; its fields depend on `kind`."""
 
-    kind = serializers.CharField()
+    kind = StrictCharField()
     credential = serializers.DictField(help_text="The fields of this kind of credential.")
 
 
@@ -197,32 +226,32 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 class ManifestSerializer(serializers.Serializer):
     version = serializers.IntegerField()
-    format = serializers.CharField()
-    since = serializers.CharField(help_text="ISO date-time (UTC); empty when open")
-    until = serializers.CharField(help_text="ISO date-time (UTC); empty when open")
+    format = StrictCharField()
+    since = StrictCharField(help_text="ISO date-time (UTC); empty when open")
+    until = StrictCharField(help_text="ISO date-time (UTC); empty when open")
     through_seq = serializers.IntegerField(help_text="the chain's head the export is pinned to")
     count = serializers.IntegerField()
     first_seq = serializers.IntegerField(allow_null=True)
     last_seq = serializers.IntegerField(allow_null=True)
-    first_prev_hash = serializers.CharField(allow_null=True)
-    last_hash = serializers.CharField(allow_null=True)
-    file_sha256 = serializers.CharField()
-    hmac_sha256 = serializers.CharField()
+    first_prev_hash = StrictCharField(allow_null=True)
+    last_hash = StrictCharField(allow_null=True)
+    file_sha256 = StrictCharField()
+    hmac_sha256 = StrictCharField()
 
 
 class MeSerializer(serializers.Serializer):
-    username = serializers.CharField()
+    username = StrictCharField()
     is_auditor = serializers.BooleanField()
     mfa_enrolled = serializers.BooleanField()
-    token_name = serializers.CharField(allow_null=True)
+    token_name = StrictCharField(allow_null=True)
     token_expires_at = serializers.DateTimeField(allow_null=True)
 
 
 class CatalogStatusSerializer(serializers.Serializer):
-    sha256 = serializers.CharField(allow_null=True, help_text="Of the catalog last applied.")
+    sha256 = StrictCharField(allow_null=True, help_text="Of the catalog last applied.")
     synced_at = serializers.DateTimeField(allow_null=True)
     profiles = serializers.IntegerField()
     enabled_profiles = serializers.IntegerField()
-    file_sha256 = serializers.CharField(allow_null=True, help_text="Of the file on disk now.")
+    file_sha256 = StrictCharField(allow_null=True, help_text="Of the file on disk now.")
     in_sync = serializers.BooleanField()
-    file_errors = serializers.ListField(child=serializers.CharField())
+    file_errors = serializers.ListField(child=StrictCharField())

@@ -32,9 +32,9 @@ from broker.web import request_info
 
 
 class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    fields = serializers.DictField(child=serializers.CharField())
+    code = s.StrictCharField()
+    message = s.StrictCharField()
+    fields = serializers.DictField(child=s.StrictCharField())
 
 
 class ErrorSerializer(serializers.Serializer):
