@@ -57,17 +57,17 @@ PROFILE_ID = RegexValidator(
 
 
 class ProfileSerializer(serializers.Serializer):
-    id = StrictCharField(source="slug")
-    title = StrictCharField()
-    description = StrictCharField(source="policy.description")
-    provider = StrictCharField(source="provider_kind")
+    id = serializers.CharField(source="slug")
+    title = serializers.CharField()
+    description = serializers.CharField(source="policy.description")
+    provider = serializers.CharField(source="provider_kind")
     max_duration = DurationField(source="policy.max_duration")
     default_duration = DurationField(source="policy.duration_default")
     min_duration = serializers.SerializerMethodField()
     approvals_required = serializers.IntegerField(source="policy.approvals_required")
     reason_required = serializers.BooleanField(source="policy.reason_required")
     ticket_required = serializers.BooleanField(source="policy.ticket_required")
-    ticket_pattern = StrictCharField(source="policy.ticket_pattern", allow_null=True)
+    ticket_pattern = serializers.CharField(source="policy.ticket_pattern", allow_null=True)
     needs_ssh_public_key = serializers.SerializerMethodField()
 
     def get_min_duration(self, profile: AccessProfile) -> str:
@@ -99,24 +99,24 @@ class BreakGlassSerializer(serializers.Serializer):
 
 
 class DecisionSerializer(serializers.Serializer):
-    approver = StrictCharField(source="approver.username")
-    decision = StrictCharField()
-    comment = StrictCharField()
-    source = StrictCharField()
-    mfa_method = StrictCharField()
+    approver = serializers.CharField(source="approver.username")
+    decision = serializers.CharField()
+    comment = serializers.CharField()
+    source = serializers.CharField()
+    mfa_method = serializers.CharField()
     created_at = serializers.DateTimeField()
 
 
 class RiskFactorSerializer(serializers.Serializer):
-    name = StrictCharField()
+    name = serializers.CharField()
     points = serializers.IntegerField()
-    why = StrictCharField()
+    why = serializers.CharField()
 
 
 class PolicyStepSerializer(serializers.Serializer):
-    rule = StrictCharField()
+    rule = serializers.CharField()
     applies = serializers.BooleanField()
-    why = StrictCharField()
+    why = serializers.CharField()
 
 
 class GrantSummarySerializer(serializers.Serializer):
@@ -127,17 +127,17 @@ class GrantSummarySerializer(serializers.Serializer):
 
 class RequestSerializer(serializers.Serializer):
     id = serializers.UUIDField()
-    profile = StrictCharField(source="profile.slug")
-    requester = StrictCharField(source="requester.username")
+    profile = serializers.CharField(source="profile.slug")
+    requester = serializers.CharField(source="requester.username")
     status = serializers.ChoiceField(choices=AccessRequest.Status.choices)
     duration = DurationField()
-    reason = StrictCharField()
-    ticket = StrictCharField()
+    reason = serializers.CharField()
+    ticket = serializers.CharField()
     source = serializers.ChoiceField(choices=Source.choices)
     created_at = serializers.DateTimeField()
     pending_until = serializers.DateTimeField()
     decided_at = serializers.DateTimeField(allow_null=True)
-    decision_reason = StrictCharField()
+    decision_reason = serializers.CharField()
     approvals_required = serializers.IntegerField(
         help_text="The profile's approvals plus any the risk added."
     )
@@ -160,9 +160,9 @@ class RequestSerializer(serializers.Serializer):
 class GrantSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     request = serializers.UUIDField(source="request.id")
-    profile = StrictCharField(source="request.profile.slug")
-    provider = StrictCharField(source="request.profile.provider_kind")
-    requester = StrictCharField(source="request.requester.username")
+    profile = serializers.CharField(source="request.profile.slug")
+    provider = serializers.CharField(source="request.profile.provider_kind")
+    requester = serializers.CharField(source="request.requester.username")
     status = serializers.ChoiceField(choices=Grant.Status.choices)
     duration = DurationField()
     created_at = serializers.DateTimeField()
@@ -170,7 +170,7 @@ class GrantSerializer(serializers.Serializer):
     expires_at = serializers.DateTimeField(allow_null=True)
     seconds_left = serializers.SerializerMethodField()
     ended_at = serializers.DateTimeField(allow_null=True)
-    end_reason = StrictCharField()
+    end_reason = serializers.CharField()
     credential_available = serializers.SerializerMethodField(
         help_text="True while the credential can still be revealed (once)."
     )
@@ -210,7 +210,7 @@ class ReasonSerializer(serializers.Serializer):
 class CredentialSerializer(serializers.Serializer):
     """The credential, shown once; its fields depend on `kind`."""
 
-    kind = StrictCharField()
+    kind = serializers.CharField()
     credential = serializers.DictField(help_text="The fields of this kind of credential.")
 
 
@@ -226,32 +226,32 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 class ManifestSerializer(serializers.Serializer):
     version = serializers.IntegerField()
-    format = StrictCharField()
-    since = StrictCharField(help_text="ISO date-time (UTC); empty when open")
-    until = StrictCharField(help_text="ISO date-time (UTC); empty when open")
+    format = serializers.CharField()
+    since = serializers.CharField(help_text="ISO date-time (UTC); empty when open")
+    until = serializers.CharField(help_text="ISO date-time (UTC); empty when open")
     through_seq = serializers.IntegerField(help_text="the chain's head the export is pinned to")
     count = serializers.IntegerField()
     first_seq = serializers.IntegerField(allow_null=True)
     last_seq = serializers.IntegerField(allow_null=True)
-    first_prev_hash = StrictCharField(allow_null=True)
-    last_hash = StrictCharField(allow_null=True)
-    file_sha256 = StrictCharField()
-    hmac_sha256 = StrictCharField()
+    first_prev_hash = serializers.CharField(allow_null=True)
+    last_hash = serializers.CharField(allow_null=True)
+    file_sha256 = serializers.CharField()
+    hmac_sha256 = serializers.CharField()
 
 
 class MeSerializer(serializers.Serializer):
-    username = StrictCharField()
+    username = serializers.CharField()
     is_auditor = serializers.BooleanField()
     mfa_enrolled = serializers.BooleanField()
-    token_name = StrictCharField(allow_null=True)
+    token_name = serializers.CharField(allow_null=True)
     token_expires_at = serializers.DateTimeField(allow_null=True)
 
 
 class CatalogStatusSerializer(serializers.Serializer):
-    sha256 = StrictCharField(allow_null=True, help_text="Of the catalog last applied.")
+    sha256 = serializers.CharField(allow_null=True, help_text="Of the catalog last applied.")
     synced_at = serializers.DateTimeField(allow_null=True)
     profiles = serializers.IntegerField()
     enabled_profiles = serializers.IntegerField()
-    file_sha256 = StrictCharField(allow_null=True, help_text="Of the file on disk now.")
+    file_sha256 = serializers.CharField(allow_null=True, help_text="Of the file on disk now.")
     in_sync = serializers.BooleanField()
-    file_errors = serializers.ListField(child=StrictCharField())
+    file_errors = serializers.ListField(child=serializers.CharField())

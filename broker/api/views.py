@@ -32,9 +32,9 @@ from broker.web import request_info
 
 
 class ErrorDetailSerializer(serializers.Serializer):
-    code = s.StrictCharField()
-    message = s.StrictCharField()
-    fields = serializers.DictField(child=s.StrictCharField())
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.CharField())
 
 
 class ErrorSerializer(serializers.Serializer):
