@@ -160,7 +160,9 @@ def write_manifest(export_path: str | Path, manifest: Manifest) -> Path:
 def read_manifest(path: str | Path) -> Manifest:
     """ValueError names a manifest this version cannot check."""
     stated: dict[str, Any] = json.loads(Path(path).read_text())
-    if not isinstance(stated, dict) or "version" not in stated:
+    if not isinstance(stated, dict):
+        raise ValueError("the manifest is not a JSON object")
+    if "version" not in stated:
         raise ValueError(
             "the manifest was written by an older Airlock: it seals the file but does "
             "not seal the range it states; export the range again"
@@ -250,11 +252,7 @@ def _chain(export_path: str | Path, manifest: Manifest) -> ChainReport:
             f"{manifest.count}: events were added at the end",
         )
     last_seq = manifest.first_seq + report.count - 1
-    if (report.count, last_seq, report.head_hash) != (
-        manifest.count,
-        manifest.last_seq,
-        manifest.last_hash,
-    ):
+    if (last_seq, report.head_hash) != (manifest.last_seq, manifest.last_hash):
         return ChainReport(
             report.count,
             report.head_hash,
