@@ -1,12 +1,32 @@
 """Sign-in throttling: failures are counted per username and per client address."""
 
+import hashlib
+import unicodedata
+
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
+
+
+def _username_key(username: str) -> str:
+    """One key for every spelling the sign-in form could turn into the same account.
+
+    The form strips the username and NFKC-normalises it before ModelBackend looks
+    it up exactly, so " carol", "carol\\t" and a full-width "carol" all reach carol:
+    counting them apart would multiply her allowance. Case is folded too although
+    the lookup is case-sensitive, so "CAROL" (no account) cannot open a fresh
+    counter for each variant either, and a case-insensitive backend added later
+    inherits a throttle that already covers it. Hashed: the key stays short and
+    free of the spaces and control characters memcached refuses, whatever was typed.
+    """
+    normalised = AbstractBaseUser.normalize_username(username.strip())
+    folded = unicodedata.normalize("NFKC", normalised.casefold()).strip()
+    return "login-fail:user:" + hashlib.sha256(folded.encode()).hexdigest()
 
 
 def _keys(username: str, ip: str | None) -> list[tuple[str, int]]:
     limit = settings.AIRLOCK_LOGIN_MAX_FAILURES
-    keys = [(f"login-fail:user:{username.lower()}", limit)]
+    keys = [(_username_key(username), limit)]
     if ip:
         # One address may hold several people (an office NAT): allow more.
         keys.append((f"login-fail:ip:{ip}", limit * 4))
@@ -25,4 +45,4 @@ def login_failed(username: str, ip: str | None) -> None:
 
 
 def login_succeeded(username: str) -> None:
-    cache.delete(f"login-fail:user:{username.lower()}")
+    cache.delete(_username_key(username))

@@ -35,7 +35,9 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def post(self, request, *args, **kwargs):
-        username = request.POST.get("username", "")[:150]
+        # Raw, not cut: the throttle normalises it as the sign-in form does, and a
+        # cut before stripping would let " " * 150 + "carol" escape carol's counter.
+        username = request.POST.get("username", "")
         ip = request.META.get("REMOTE_ADDR")
         if throttle.login_locked(username, ip):
             minutes = int(settings.AIRLOCK_LOGIN_LOCKOUT.total_seconds() // 60)

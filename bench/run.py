@@ -345,6 +345,7 @@ class Gunicorn:
             "CACHE_URL": os.environ["CELERY_BROKER_URL"],  # shared by the workers, as advised
             "AIRLOCK_LOG_LEVEL": "WARNING",
             "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "AIRLOCK_HTTPS": "off",  # plain HTTP on loopback
         }
         self.process = subprocess.Popen(  # noqa: S603 (our own server, fixed arguments)
             [sys.executable, "-m", "gunicorn", "broker.wsgi", "--workers", str(workers),

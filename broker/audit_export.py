@@ -17,8 +17,12 @@ CSV_COLUMNS = [
     "prev_hash", "hash",
 ]  # fmt: skip
 # A cell starting with one of these is a formula to spreadsheet programs; the
-# reason and ticket fields are typed by users, so neutralise them.
+# reason and ticket fields are typed by users, so neutralise them with a leading
+# quote. A value that starts with the quote itself gets one too, so that reading
+# drops exactly one quote from every cell starting with it and gets back what was
+# written: an exported file must verify against the chain's hashes.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CSV_ESCAPE = "'"
 OCSF_VERSION = "1.3.0"
 
 
@@ -66,7 +70,7 @@ def csv_cell(value) -> str:
     if value is None:
         return ""
     text = json_text(value) if isinstance(value, dict) else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return CSV_ESCAPE + text if text.startswith((*FORMULA_STARTS, CSV_ESCAPE)) else text
 
 
 # Rows take the records of `audit.event_records`: every hashed field as the chain
@@ -159,12 +163,7 @@ def read_export(lines: Iterable[str], export_format: str) -> Iterator[dict[str, 
 
 def _from_csv(row: dict[str, str]) -> dict[str, Any]:
     record: dict[str, Any] = {
-        column: (
-            value[1:]
-            if value.startswith("'") and value[1:2] and value[1] in FORMULA_STARTS
-            else value
-        )
-        for column, value in row.items()
+        column: value.removeprefix(CSV_ESCAPE) for column, value in row.items()
     }
     record["seq"] = int(record["seq"])
     record["actor_id"] = int(record["actor_id"]) if record["actor_id"] else None

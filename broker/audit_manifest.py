@@ -1,44 +1,94 @@
 """Export manifests: what an exported file holds, sealed with an HMAC, so the
-file can be checked offline, without the database."""
+file can be checked offline, without the database.
+
+A manifest states a range: every event created from `since` to `until` (either
+may be open) among the chain's first `through_seq` events, which is the chain's
+head when the export was made or the point an API client pinned it to. The HMAC
+covers that statement and the file's sha256, so neither the file nor the range
+it claims can change without the key: a file cannot leave out events of the
+range it states and still verify. Whoever holds the key can write any manifest.
+"""
 
 import hashlib
 import hmac
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-from broker.audit import ChainReport, check_links
+from django.db.models import QuerySet
+
+from broker import audit
+from broker.audit import ChainReport, check_links, utc_iso
 from broker.audit_export import FORMATS, Record, read_export
+from broker.models import AuditChainHead, AuditEvent
 from broker.secrets import read_secret
 
 HMAC_KEY = "AIRLOCK_EXPORT_HMAC_KEY"
+# Version 1 (no `version` field) sealed the file's bytes only, not the range it stated.
+MANIFEST_VERSION = 2
+# Keeps the manifest's HMAC apart from any other use of the same key.
+SEAL_CONTEXT = b"airlock-export-manifest/2\n"
+
+
+def hmac_key() -> bytes:
+    return read_secret(HMAC_KEY).encode()
+
+
+def chain_head_seq() -> int:
+    """The last event's sequence number (0 for an empty chain): every event up to it
+    is committed, as writers hold the head's lock until they commit."""
+    head = AuditChainHead.objects.filter(pk=1).first()
+    return head.seq if head else 0
+
+
+@dataclass(frozen=True)
+class ExportRange:
+    """The events a sealed export holds: created from `since` to `until`, both
+    inclusive and either open (None), among the first `through_seq` of the chain."""
+
+    since: datetime | None
+    until: datetime | None
+    through_seq: int
+
+    def events(self) -> QuerySet[AuditEvent]:
+        events = AuditEvent.objects.filter(seq__lte=self.through_seq)
+        if self.since:
+            events = events.filter(created_at__gte=self.since)
+        if self.until:
+            events = events.filter(created_at__lte=self.until)
+        return events.order_by("seq")
 
 
 @dataclass
 class Manifest:
+    version: int
     format: str
-    since: str
+    since: str  # an ISO date-time in UTC, as events' created_at; "" when open
     until: str
+    through_seq: int
     count: int
     first_seq: int | None
     last_seq: int | None
-    first_prev_hash: str | None
+    first_prev_hash: str | None  # the hash of event #first_seq - 1, which the file follows
     last_hash: str | None
     file_sha256: str
     hmac_sha256: str
 
+    def statement(self) -> bytes:
+        """Every field but the HMAC, canonically: what the HMAC covers."""
+        stated = {k: v for k, v in asdict(self).items() if k != "hmac_sha256"}
+        return SEAL_CONTEXT + json.dumps(stated, sort_keys=True, separators=(",", ":")).encode()
 
-class Sealer:
-    """Hashes and HMACs the bytes of an export as they are written."""
 
-    def __init__(self):
-        self.sha256 = hashlib.sha256()
-        self.hmac = hmac.new(read_secret(HMAC_KEY).encode(), digestmod=hashlib.sha256)
+def seal_of(manifest: Manifest, key: bytes) -> str:
+    return hmac.new(key, manifest.statement(), hashlib.sha256).hexdigest()
 
-    def update(self, chunk: bytes) -> None:
-        self.sha256.update(chunk)
-        self.hmac.update(chunk)
+
+def seal(manifest: Manifest) -> None:
+    manifest.hmac_sha256 = seal_of(manifest, hmac_key())
 
 
 class SealedExport:
@@ -48,15 +98,16 @@ class SealedExport:
     same manifest again for a client that asks (rows never change, and the
     rendering is deterministic, so the same range gives the same bytes)."""
 
-    def __init__(
-        self, records: Iterable[Record], export_format: str, since: str = "", until: str = ""
-    ):
-        self.records, self.format, self.since, self.until = records, export_format, since, until
-        self.sealer = Sealer()
-        self.count, self.first, self.last = 0, None, None
+    def __init__(self, export_range: ExportRange, export_format: str):
+        self.range, self.format = export_range, export_format
+        self.key = hmac_key()  # first: an export that cannot be sealed is refused early
+        self.sha256 = hashlib.sha256()
+        self.count: int = 0
+        self.first: Record | None = None
+        self.last: Record | None = None
 
-    def _tracked(self):
-        for record in self.records:
+    def _tracked(self, records: Iterable[Record]) -> Iterator[Record]:
+        for record in records:
             self.count += 1
             self.first = self.first or record
             self.last = record
@@ -64,25 +115,36 @@ class SealedExport:
 
     def chunks(self) -> Iterator[bytes]:
         rows, _, _ = FORMATS[self.format]
-        for line in rows(self._tracked()):
+        for line in rows(self._tracked(audit.event_records(self.range.events()))):
             chunk = line.encode()
-            self.sealer.update(chunk)
+            self.sha256.update(chunk)
             yield chunk
 
     def manifest(self) -> Manifest:
-        first, last = self.first, self.last
-        return Manifest(
+        first, last, stated = self.first, self.last, self.range
+        manifest = Manifest(
+            version=MANIFEST_VERSION,
             format=self.format,
-            since=self.since,
-            until=self.until,
+            since=utc_iso(stated.since) if stated.since else "",
+            until=utc_iso(stated.until) if stated.until else "",
+            through_seq=stated.through_seq,
             count=self.count,
             first_seq=first["seq"] if first else None,
             last_seq=last["seq"] if last else None,
             first_prev_hash=first["prev_hash"] if first else None,
             last_hash=last["hash"] if last else None,
-            file_sha256=self.sealer.sha256.hexdigest(),
-            hmac_sha256=self.sealer.hmac.hexdigest(),
+            file_sha256=self.sha256.hexdigest(),
+            hmac_sha256="",
         )
+        manifest.hmac_sha256 = seal_of(manifest, self.key)
+        return manifest
+
+
+def stated_range(manifest: Manifest) -> str:
+    """What a verified manifest proves its file holds, in words."""
+    since = manifest.since or "the chain's start"
+    until = manifest.until or "any time"
+    return f"every event created from {since} to {until} among events #1 to #{manifest.through_seq}"
 
 
 def manifest_path(export_path: str | Path) -> Path:
@@ -95,38 +157,105 @@ def write_manifest(export_path: str | Path, manifest: Manifest) -> Path:
     return path
 
 
+def read_manifest(path: str | Path) -> Manifest:
+    """ValueError names a manifest this version cannot check."""
+    stated: dict[str, Any] = json.loads(Path(path).read_text())
+    if not isinstance(stated, dict):
+        raise ValueError("the manifest is not a JSON object")
+    if "version" not in stated:
+        raise ValueError(
+            "the manifest was written by an older Airlock: it seals the file but does "
+            "not seal the range it states; export the range again"
+        )
+    if stated["version"] != MANIFEST_VERSION or set(stated) != {f.name for f in fields(Manifest)}:
+        raise ValueError(f"not a version {MANIFEST_VERSION} manifest")
+    return Manifest(**stated)
+
+
 def verify_export(export_path: str | Path, manifest_file: str | Path | None = None) -> ChainReport:
-    """Check a file against its manifest's HMAC and its own chain; the first problem wins,
-    but a changed file also says where its chain breaks."""
-    manifest = Manifest(**json.loads(Path(manifest_file or manifest_path(export_path)).read_text()))
-    sealer = Sealer()
+    """Check a manifest's seal, the file against it, then each event against the chain
+    and the range the manifest states. The first problem wins, but a changed file or
+    manifest also says where the file's chain breaks, when it can be read."""
+    manifest = read_manifest(manifest_file or manifest_path(export_path))
+    digest = hashlib.sha256()
     with open(export_path, "rb") as raw:
         for chunk in iter(lambda: raw.read(1 << 16), b""):
-            sealer.update(chunk)
-    sealed = hmac.compare_digest(sealer.hmac.hexdigest(), manifest.hmac_sha256)
-    with open(export_path, encoding="utf-8", newline="") as text:
-        report = _chain(text, manifest)
-    if not sealed:
-        where = f"; {report.error}" if report.error else ""
-        return ChainReport(
-            report.count,
-            report.head_hash,
-            "the file's HMAC does not match its manifest: it was changed after export "
-            f"(or the key differs){where}",
+            digest.update(chunk)
+    if not hmac.compare_digest(seal_of(manifest, hmac_key()), manifest.hmac_sha256):
+        problem = (
+            "the manifest's HMAC does not match: what it states was changed after "
+            "export (or the key differs)"
         )
-    return report
+    elif not hmac.compare_digest(digest.hexdigest(), manifest.file_sha256):
+        problem = "the file does not match its manifest's sha256: it was changed after export"
+    else:
+        return _chain(export_path, manifest)
+    try:
+        report = _chain(export_path, manifest)
+    except (KeyError, TypeError, ValueError):  # what was changed may not even parse
+        report = ChainReport(0, "")
+    where = f"; {report.error}" if report.error else ""
+    return ChainReport(report.count, report.head_hash, problem + where)
 
 
-def _chain(lines: Iterator[str], manifest: Manifest) -> ChainReport:
-    if not manifest.count:
-        return ChainReport(0, "")
-    events = read_export(lines, manifest.format)
-    report = check_links(events, first_seq=manifest.first_seq, prev_hash=manifest.first_prev_hash)
-    if report.intact and (report.count, report.head_hash) != (manifest.count, manifest.last_hash):
+def _within(events: Iterable[Record], manifest: Manifest, problems: list[str]) -> Iterator[Record]:
+    """The events, until one lies outside the stated range (named in `problems`)."""
+    since = datetime.fromisoformat(manifest.since) if manifest.since else None
+    until = datetime.fromisoformat(manifest.until) if manifest.until else None
+    for event in events:
+        try:
+            created_at = datetime.fromisoformat(event["created_at"])
+        except (TypeError, ValueError):
+            problems.append(f"event #{event['seq']} has no valid created_at")
+            return
+        if since and created_at < since:
+            problems.append(f"event #{event['seq']} was created before the range's start")
+        elif until and created_at > until:
+            problems.append(f"event #{event['seq']} was created after the range's end")
+        elif event["seq"] > manifest.through_seq:
+            problems.append(
+                f"event #{event['seq']} comes after the chain's head the export was "
+                f"pinned to (#{manifest.through_seq})"
+            )
+        if problems:
+            return
+        yield event
+
+
+def _chain(export_path: str | Path, manifest: Manifest) -> ChainReport:
+    problems: list[str] = []
+    with open(export_path, encoding="utf-8", newline="") as lines:
+        events = _within(read_export(lines, manifest.format), manifest, problems)
+        if manifest.first_seq is None:  # an empty range: the file must hold no event either
+            if next(events, None) is not None:
+                return ChainReport(0, "", "the file holds events but its manifest lists none")
+            return ChainReport(0, "", problems[0] if problems else None)
+        report = check_links(
+            events, first_seq=manifest.first_seq, prev_hash=manifest.first_prev_hash
+        )
+    if problems:
+        return ChainReport(report.count, report.head_hash, problems[0])
+    if not report.intact:
+        return report
+    if report.count < manifest.count:
         return ChainReport(
             report.count,
             report.head_hash,
             f"the file ends after {report.count} event(s) but its manifest lists "
             f"{manifest.count}: events were removed from the end",
+        )
+    if report.count > manifest.count:
+        return ChainReport(
+            report.count,
+            report.head_hash,
+            f"the file holds {report.count} event(s) but its manifest lists "
+            f"{manifest.count}: events were added at the end",
+        )
+    last_seq = manifest.first_seq + report.count - 1
+    if (last_seq, report.head_hash) != (manifest.last_seq, manifest.last_hash):
+        return ChainReport(
+            report.count,
+            report.head_hash,
+            f"the file's last event (#{last_seq}) is not the one its manifest names",
         )
     return report

@@ -162,11 +162,31 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Cookies and headers: the web app is an access broker, so be strict.
+# HTTPS, cookies and headers: the web app is an access broker, so be strict.
+# Served over HTTPS unless debug is on or AIRLOCK_HTTPS=off (plain HTTP on
+# loopback: development, the test client, the benchmark): HTTP is redirected and
+# browsers are told to use nothing else for a year (HSTS, subdomains included;
+# preloading commits the whole domain, so it waits for AIRLOCK_HSTS_PRELOAD).
+AIRLOCK_HTTPS = env.bool("AIRLOCK_HTTPS", default=not DEBUG)
+SECURE_SSL_REDIRECT = AIRLOCK_HTTPS
+# Load balancers' probes often come over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = (
+    env.int("AIRLOCK_HSTS_SECONDS", default=365 * 24 * 3600) if AIRLOCK_HTTPS else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = env.bool("AIRLOCK_HSTS_PRELOAD", default=False)
+if not SECURE_HSTS_PRELOAD:
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]  # "not preloaded": a choice, see above
+# A proxy that terminates TLS says so in X-Forwarded-Proto. Trust it only when it
+# always sets that header itself (and strips one a client sent): else a client could
+# claim HTTPS.
+if env.bool("AIRLOCK_BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_AGE = env.int("AIRLOCK_SESSION_SECONDS", default=8 * 3600)
-SESSION_COOKIE_SECURE = env.bool("AIRLOCK_SECURE_COOKIES", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("AIRLOCK_SECURE_COOKIES", default=AIRLOCK_HTTPS)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 from urllib.parse import urlparse
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core import signals
 from django.db import close_old_connections
@@ -123,6 +124,13 @@ def _reachable(url: str, default_port: int) -> tuple[str, int] | None:
     except OSError:
         return address
     return None
+
+
+def pytest_configure(config):
+    # The test client and the live server speak plain HTTP; a deployment redirects
+    # that to HTTPS (tests/test_deploy_checks.py checks the defaults in a fresh
+    # process, and the redirect itself with the settings fixture).
+    django_settings.SECURE_SSL_REDIRECT = False
 
 
 def pytest_sessionstart(session):

@@ -1,5 +1,13 @@
 """`manage.py check --deploy` warns about settings that weaken Airlock's guards."""
 
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 from django.core.management import call_command
 
 
@@ -19,3 +27,101 @@ def test_a_shared_cache_is_not_flagged(settings, capsys):
     call_command("check", "--deploy", "--tag", "security")
     captured = capsys.readouterr()
     assert "airlock.W001" not in captured.out + captured.err
+
+
+# --- HTTPS: secure by default, with debug off ----------------------------------
+
+DEPLOYMENT_VARIABLES = (
+    "DJANGO_DEBUG", "AIRLOCK_HTTPS", "AIRLOCK_BEHIND_TLS_PROXY", "AIRLOCK_HSTS_SECONDS",
+    "AIRLOCK_HSTS_PRELOAD", "AIRLOCK_SECURE_COOKIES", "CACHE_URL",
+)  # fmt: skip
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    """manage.py in a fresh process, so the settings read this environment as a
+    deployment would: debug off unless asked, nothing else set but `env`."""
+    base = {k: v for k, v in os.environ.items() if k not in DEPLOYMENT_VARIABLES}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        env={**base, **env},
+        cwd=settings_file().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def settings_file() -> Path:
+    import broker.settings
+
+    return Path(broker.settings.__file__)
+
+
+def deployed_settings(**env: str) -> dict:
+    names = [
+        "DEBUG", "SECURE_SSL_REDIRECT", "SECURE_REDIRECT_EXEMPT", "SECURE_HSTS_SECONDS",
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS", "SECURE_HSTS_PRELOAD", "SECURE_PROXY_SSL_HEADER",
+        "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE",
+    ]  # fmt: skip
+    code = (
+        "import json; from django.conf import settings; "
+        f"print(json.dumps({{name: getattr(settings, name) for name in {names!r}}}))"
+    )
+    result = manage("shell", "--no-imports", "-c", code, **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_with_debug_off_and_a_shared_cache_check_deploy_is_clean():
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", CACHE_URL="redis://127.0.0.1:6379/11"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_with_a_per_process_cache_only_its_own_warning_remains():
+    result = manage("check", "--deploy")
+    assert result.returncode == 0, result.stderr
+    assert re.findall(r"\((\S+\.[WE]\d+)\)", result.stderr) == ["airlock.W001"]
+
+
+def test_production_is_https_only_by_default():
+    deployed = deployed_settings()
+    assert deployed["DEBUG"] is False and deployed["SECURE_SSL_REDIRECT"] is True
+    assert deployed["SECURE_HSTS_SECONDS"] >= 365 * 24 * 3600
+    assert deployed["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
+    assert deployed["SECURE_HSTS_PRELOAD"] is False  # a commitment for the whole domain: opt in
+    assert deployed["SECURE_PROXY_SSL_HEADER"] is None  # trusted only when asked
+    assert deployed["SESSION_COOKIE_SECURE"] is deployed["CSRF_COOKIE_SECURE"] is True
+
+
+def test_behind_a_tls_proxy_its_forwarded_scheme_is_trusted():
+    deployed = deployed_settings(AIRLOCK_BEHIND_TLS_PROXY="1")
+    assert deployed["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert deployed["SECURE_SSL_REDIRECT"] is True
+
+
+@pytest.mark.parametrize("env", [{"AIRLOCK_HTTPS": "off"}, {"DJANGO_DEBUG": "1"}])
+def test_plain_http_for_development_is_an_explicit_choice(env):
+    deployed = deployed_settings(**env)
+    assert deployed["SECURE_SSL_REDIRECT"] is False and deployed["SECURE_HSTS_SECONDS"] == 0
+    assert deployed["SESSION_COOKIE_SECURE"] is False
+
+
+def test_http_is_redirected_but_the_probes_answer(client, db, settings):
+    settings.SECURE_SSL_REDIRECT = True  # as deployed (the suite's client speaks plain HTTP)
+    response = client.get("/login/")
+    assert response.status_code == 301 and response.url == "https://testserver/login/"
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code in (200, 503)  # an answer, not a redirect
+    secure = client.get("/login/", secure=True)
+    assert secure.status_code == 200
+    assert secure["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+
+
+def test_behind_a_proxy_the_forwarded_scheme_counts(client, db, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    assert client.get("/login/", HTTP_X_FORWARDED_PROTO="https").status_code == 200
+    assert client.get("/login/", HTTP_X_FORWARDED_PROTO="http").status_code == 301

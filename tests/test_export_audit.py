@@ -2,6 +2,7 @@
 filtered by time, private to the owner, and audited themselves."""
 
 import csv
+import io
 import json
 import os
 import stat
@@ -11,8 +12,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from broker import lifecycle
+from broker.audit_export import FORMULA_STARTS, csv_rows, read_export
 from broker.models import AuditEvent
 from tests.conftest import WEB
 
@@ -94,3 +98,40 @@ def test_the_auditor_page_exports_each_format(client, people, history, fmt, cont
     actors = {line["actor"] if fmt == "jsonl" else line["actor"]["user"]["name"] for line in lines}
     assert actors == {"bob"}
     assert client.get("/audit/export/?format=xml").status_code == 400
+
+
+def a_record(**fields) -> dict:
+    record = {
+        "seq": 7, "created_at": "2026-11-29T09:05:01.000000+00:00", "actor": "alice",
+        "actor_id": 3, "action": "request.submitted", "target_type": "accessrequest",
+        "target_id": "6f1c", "from_status": "", "to_status": "pending", "reason": "",
+        "source": "web", "ip": "203.0.113.7", "user_agent": "", "data": {"note": ""},
+        "prev_hash": "a" * 64, "hash": "b" * 64,
+    }  # fmt: skip
+    return record | fields
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["'=1+1", "'", "''", "'=", "'plain", "'\t", *FORMULA_STARTS, "=1+1", "-1", "@SUM(A1)"],
+)
+def test_every_formula_prefix_and_leading_quote_round_trips(reason):
+    record = a_record(reason=reason, user_agent=reason)
+    written = "".join(csv_rows([record]))
+    row = next(csv.DictReader(written.splitlines(keepends=True)))
+    assert not row["reason"].startswith(FORMULA_STARTS)  # never a formula to a spreadsheet
+    assert list(read_export(written.splitlines(keepends=True), "csv")) == [record]
+
+
+# Arbitrary text, often starting the way spreadsheets or the escaping itself care about.
+awkward_starts = st.sampled_from(["", "'", "''", *FORMULA_STARTS])
+awkward_text = st.tuples(awkward_starts, awkward_starts, st.text()).map("".join)
+
+
+@given(text=awkward_text, key=awkward_text)
+def test_any_text_round_trips_through_csv(text, key):
+    record = a_record(reason=text, actor=text, target_id=text, user_agent=text, data={key: text})
+    written = "".join(csv_rows([record]))
+    for cell in next(csv.reader(written.splitlines(keepends=True)[1:])):
+        assert not cell.startswith(FORMULA_STARTS)
+    assert list(read_export(io.StringIO(written, newline=""), "csv")) == [record]

@@ -7,8 +7,11 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from broker import audit, lifecycle
+from broker.audit_export import FORMULA_STARTS
 from tests.conftest import WEB
 
 
@@ -61,7 +64,8 @@ def test_an_untouched_export_verifies_and_each_tampering_is_named(
     assert field in original
     path.write_bytes(original.replace(field, field.replace(b"cancelled", b"cancelleD"), 1))
     problem = verify(path)
-    assert "HMAC does not match" in problem and "was changed after it was written" in problem
+    assert "does not match its manifest" in problem
+    assert "was changed after it was written" in problem
 
     path.write_text("".join(head + body[:3] + body[4:]))  # drop one event
     assert "event #4 is missing (deleted or moved) before event #5" in verify(path)
@@ -112,4 +116,33 @@ def test_awkward_event_data_exports_and_verifies(db, tmp_path, fmt):
         audit.record(action="catalog.synced", info=audit.SYSTEM, reason="-x", data=data)
     path = tmp_path / f"audit.{fmt}"
     call_command("export_audit", "--format", fmt, "--output", str(path))
+    assert verify(path) == "intact"
+
+
+@pytest.mark.parametrize("reason", ["'=cmd|' /C calc'!A0", "'", "''+1", "'plain", "=1+1"])
+def test_a_reason_starting_with_a_quote_exports_to_csv_and_verifies(
+    people, submit, tmp_path, reason
+):
+    submit(people.alice, reason=reason)
+    path = tmp_path / "audit.csv"
+    call_command("export_audit", "--output", str(path))
+    assert verify(path) == "intact"
+
+
+# What PostgreSQL can store: any text but NUL (and no lone surrogates, which UTF-8 cannot
+# hold), often starting the way spreadsheets or the CSV escaping itself care about.
+stored_text = st.tuples(
+    st.sampled_from(["", "'", "''", *FORMULA_STARTS]),
+    st.sampled_from(["", "'", *FORMULA_STARTS]),
+    st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00")),
+).map("".join)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(reason=stored_text, note=stored_text)
+def test_any_text_exports_to_csv_and_verifies(db, tmp_path, reason, note):
+    with transaction.atomic():
+        audit.record(action="catalog.synced", info=audit.SYSTEM, reason=reason, data={note: note})
+    path = tmp_path / "audit.csv"
+    call_command("export_audit", "--output", str(path))
     assert verify(path) == "intact"

@@ -13,6 +13,11 @@ def fresh_throttle():
     cache.clear()
 
 
+def full_width(text: str) -> str:
+    """The text as a full-width keyboard types it (NFKC turns it back)."""
+    return "".join(chr(ord(char) + 0xFEE0) for char in text)
+
+
 def sign_in(client, username, password):
     return client.post("/login/", {"username": username, "password": password})
 
@@ -32,6 +37,50 @@ def test_repeated_failures_lock_the_username_even_for_the_right_password(client,
     assert "_auth_user_id" not in client.session
     assert AuditEvent.objects.filter(action="auth.login_failed").count() == 5
     assert sign_in(client, "bob", "x").status_code == 302  # others are not locked out
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        " carol",
+        "carol\t",
+        "\u3000carol\n",
+        full_width("carol"),
+        "Carol",
+        full_width("CAROL"),
+        " " * 300 + "carol",
+    ],
+)
+def test_every_spelling_of_a_username_shares_its_counter(client, people, settings, spelling):
+    for _ in range(settings.AIRLOCK_LOGIN_MAX_FAILURES):
+        assert sign_in(client, spelling, "wrong").status_code == 200
+    assert sign_in(client, "carol", "x").status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_the_spellings_django_accepts_reach_the_same_account(client, people):
+    # Why they must share a counter: the sign-in form strips and NFKC-normalises.
+    for spelling in [" carol", "carol\t", full_width("carol"), " " * 300 + "carol"]:
+        client.logout()
+        assert sign_in(client, spelling, "x").status_code == 302
+        assert client.session["_auth_user_id"] == str(people.carol.pk)
+
+
+def test_variants_of_an_unknown_name_share_one_counter(client, people, settings):
+    variants = ["mallory", "Mallory", " MALLORY", full_width("mallory") + "\t", "MaLlOrY"]
+    for spelling in variants:
+        assert sign_in(client, spelling, "wrong").status_code == 200
+    assert sign_in(client, "mallory", "wrong").status_code == 429
+    assert sign_in(client, "carol", "x").status_code == 302  # others are not locked out
+
+
+def test_a_success_clears_the_counter_of_every_spelling(client, people, settings):
+    for _ in range(settings.AIRLOCK_LOGIN_MAX_FAILURES - 1):
+        sign_in(client, "carol", "wrong")
+    assert sign_in(client, " " + full_width("carol"), "x").status_code == 302
+    client.logout()
+    assert sign_in(client, "carol", "wrong").status_code == 200
+    assert sign_in(client, "carol", "x").status_code == 302
 
 
 def test_every_page_has_strict_security_headers(client, people):

@@ -1,5 +1,6 @@
 """What the API reads and writes. Input serializers only parse; the lifecycle decides."""
 
+from django.core.validators import RegexValidator
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -11,20 +12,48 @@ from integrations.providers import get_provider
 OTP_HELP = "Your current TOTP code (or an unused backup code)."
 
 
+JSON_KINDS = {
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+    list: "a list",
+    dict: "an object",
+}
+
+
+class StrictCharField(serializers.CharField):
+    """A string, and only a string. DRF's CharField turns 0 and 12.5 into "0" and
+    "12.5"; the schema says string, so a client sending a number has a bug worth
+    hearing about (and a number is never what a person typed as a reason)."""
+
+    default_error_messages = {"not_a_string": "Must be a string, not {kind}."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string", kind=JSON_KINDS.get(type(data), "that"))
+        return super().to_internal_value(data)
+
+
 @extend_schema_field({"type": "string", "pattern": r"^([0-9]+[dhms])+$", "example": "1h30m"})
-class DurationField(serializers.Field):
-    """A human duration: "45m", "1h30m", "2d", or whole seconds."""
+class DurationField(StrictCharField):
+    """A human duration: "45m", "1h30m", "2d", or whole seconds as text."""
 
     default_error_messages = {"invalid": "{message}"}
 
     def to_internal_value(self, data):
         try:
-            return parse_duration(data)
+            return parse_duration(super().to_internal_value(data))
         except ValueError as exc:
             self.fail("invalid", message=str(exc))
 
     def to_representation(self, value):
         return format_duration(value)
+
+
+# A profile's id, as the catalog allows it.
+PROFILE_ID = RegexValidator(
+    r"^[-a-zA-Z0-9_]+$", 'Enter a valid "slug" of letters, numbers, underscores or hyphens.'
+)
 
 
 class ProfileSerializer(serializers.Serializer):
@@ -49,24 +78,24 @@ class ProfileSerializer(serializers.Serializer):
 
 
 class RequestCreateSerializer(serializers.Serializer):
-    profile = serializers.SlugField(max_length=63, help_text="The profile's id.")
+    profile = StrictCharField(max_length=63, validators=[PROFILE_ID], help_text="The profile's id.")
     duration = DurationField(required=False, help_text="Defaults to the profile's default.")
-    reason = serializers.CharField(
+    reason = StrictCharField(
         required=False, allow_blank=True, max_length=2000, trim_whitespace=True
     )
-    ticket = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    ssh_public_key = serializers.CharField(required=False, allow_blank=True, max_length=16000)
+    ticket = StrictCharField(required=False, allow_blank=True, max_length=100)
+    ssh_public_key = StrictCharField(required=False, allow_blank=True, max_length=16000)
     start_at = serializers.DateTimeField(
         required=False, allow_null=True, help_text="A change window: minted at this time."
     )
 
 
 class BreakGlassSerializer(serializers.Serializer):
-    profile = serializers.SlugField(max_length=63)
+    profile = StrictCharField(max_length=63, validators=[PROFILE_ID])
     duration = DurationField(required=False, help_text="At most the break-glass cap.")
-    reason = serializers.CharField(max_length=2000, help_text="What the emergency is.")
-    ticket = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    otp = serializers.CharField(max_length=32, help_text=OTP_HELP)
+    reason = StrictCharField(max_length=2000, help_text="What the emergency is.")
+    ticket = StrictCharField(required=False, allow_blank=True, max_length=100)
+    otp = StrictCharField(max_length=32, help_text=OTP_HELP)
 
 
 class DecisionSerializer(serializers.Serializer):
@@ -158,24 +187,24 @@ class GrantSerializer(serializers.Serializer):
 
 
 class OtpSerializer(serializers.Serializer):
-    otp = serializers.CharField(max_length=32, help_text=OTP_HELP)
+    otp = StrictCharField(max_length=32, help_text=OTP_HELP)
 
 
 class ApproveSerializer(OtpSerializer):
-    comment = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    comment = StrictCharField(required=False, allow_blank=True, max_length=2000)
 
 
 class DenySerializer(OtpSerializer):
-    reason = serializers.CharField(max_length=2000, help_text="Why: the requester sees it.")
+    reason = StrictCharField(max_length=2000, help_text="Why: the requester sees it.")
 
 
 class ExtendSerializer(serializers.Serializer):
     duration = DurationField(help_text="How much longer.")
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    reason = StrictCharField(required=False, allow_blank=True, max_length=2000)
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    reason = StrictCharField(required=False, allow_blank=True, max_length=2000)
 
 
 class CredentialSerializer(serializers.Serializer):
@@ -196,9 +225,11 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 
 class ManifestSerializer(serializers.Serializer):
+    version = serializers.IntegerField()
     format = serializers.CharField()
-    since = serializers.CharField()
-    until = serializers.CharField()
+    since = serializers.CharField(help_text="ISO date-time (UTC); empty when open")
+    until = serializers.CharField(help_text="ISO date-time (UTC); empty when open")
+    through_seq = serializers.IntegerField(help_text="the chain's head the export is pinned to")
     count = serializers.IntegerField()
     first_seq = serializers.IntegerField(allow_null=True)
     last_seq = serializers.IntegerField(allow_null=True)

@@ -19,13 +19,13 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken
 from accounts.services import has_mfa, mfa_step_up
 from approvals.selectors import approval_queue
-from broker import audit, lifecycle
+from broker import lifecycle
 from broker.api import serializers as s
-from broker.audit_export import FORMATS
-from broker.audit_manifest import SealedExport
+from broker.audit_export import FORMATS, parse_moment
+from broker.audit_manifest import ExportRange, SealedExport, chain_head_seq
 from broker.audit_views import export_response, filtered_events
 from broker.catalog import CatalogError, load_catalog
-from broker.models import AccessProfile, AccessRequest, AuditChainHead, Grant, Source
+from broker.models import AccessProfile, AccessRequest, Grant, Source
 from broker.policy import requestable_profiles
 from broker.selectors import is_auditor, visible_grant, visible_request
 from broker.web import request_info
@@ -671,14 +671,32 @@ THROUGH_SEQ = OpenApiParameter(
 
 
 def _through_seq(request) -> int:
-    """Pin the export to the chain as it is now, or as an earlier answer said."""
+    """Pin the export to the chain as it is now, or as an earlier answer said (never
+    beyond the head: a manifest would claim events that did not exist yet)."""
+    head = chain_head_seq()
     text = request.query_params.get("through_seq")
     if text is None:
-        head = AuditChainHead.objects.filter(pk=1).first()
-        return head.seq if head else 0
+        return head
     if not text.isdigit() or len(text) > 18:
         raise serializers.ValidationError({"through_seq": "a sequence number"})
+    if int(text) > head:
+        raise serializers.ValidationError(
+            {"through_seq": f"beyond the chain's head, event #{head}"}
+        )
     return int(text)
+
+
+def _sealed_range(request) -> tuple[ExportRange, dict[str, str]]:
+    """The range of a sealable export; the export and its manifest both select their
+    events from it, so the manifest states exactly what the file holds."""
+    _, filters = filtered_events(request.query_params)  # a bad date is a 400 here
+    since, until = filters["since"], filters["until"]
+    export_range = ExportRange(
+        since=parse_moment(since, end_of_day=False) if since else None,
+        until=parse_moment(until, end_of_day=True) if until else None,
+        through_seq=_through_seq(request),
+    )
+    return export_range, filters
 
 
 class AuditExportView(ApiView):
@@ -690,7 +708,8 @@ class AuditExportView(ApiView):
         summary="Export audit events, streamed (auditors)",
         description=(
             "CSV, JSON Lines or OCSF (JSON Lines). With only `since`/`until`, the export "
-            "covers the whole range up to `X-Airlock-Through-Seq` (a header), and "
+            "covers the whole range up to `X-Airlock-Through-Seq` (a header: the chain's "
+            "head, or `through_seq` when given, which may not lie beyond the head), and "
             "`/api/v1/audit/manifest/` with the same parameters and that `through_seq` "
             "gives its sealed manifest for `manage.py verify_audit --export FILE`."
         ),
@@ -716,14 +735,14 @@ class AuditExportView(ApiView):
     def get(self, request):
         export_format = choice_param(request, "format", sorted(FORMATS), default="csv")
         choice_param(request, "source", Source.values)
-        events, filters = filtered_events(request.query_params)
-        sealable = set(request.query_params) <= RANGE_ONLY
-        if sealable:
-            through = _through_seq(request)
-            events = events.filter(seq__lte=through)
-        response = export_response(request, events, filters, export_format, source=Source.API)
-        if sealable:
-            response["X-Airlock-Through-Seq"] = str(through)
+        if not set(request.query_params) <= RANGE_ONLY:
+            events, filters = filtered_events(request.query_params)
+            return export_response(request, events, filters, export_format, source=Source.API)
+        export_range, filters = _sealed_range(request)
+        response = export_response(
+            request, export_range.events(), filters, export_format, source=Source.API
+        )
+        response["X-Airlock-Through-Seq"] = str(export_range.through_seq)
         return response
 
 
@@ -734,14 +753,18 @@ class AuditManifestView(ApiView):
         operation_id="audit_manifest",
         summary="The sealed manifest of a range export (auditors)",
         description=(
-            "The manifest `export_audit` writes beside a file (count, first and last "
-            "sequence numbers and hashes, sha256 and HMAC-SHA256 of the file), for the "
-            "export with the same `format`, `since`, `until` and `through_seq`."
+            "The manifest `export_audit` writes beside a file, for the export with the "
+            "same `format`, `since`, `until` and `through_seq`: the range it holds "
+            "(every event created from `since` to `until` up to event `through_seq`), "
+            "the count, the first and last sequence numbers and hashes, the file's "
+            "sha256, and an HMAC-SHA256 over all of these."
         ),
         parameters=[
             OpenApiParameter("format", str, enum=sorted(FORMATS), description="Default: csv."),
             *AUDIT_FILTERS[:2],
-            OpenApiParameter("through_seq", int, required=True),
+            OpenApiParameter(
+                "through_seq", int, required=True, description="At most the chain's head."
+            ),
         ],
         responses={200: s.ManifestSerializer, **errors(400, 403)},
     )
@@ -755,14 +778,8 @@ class AuditManifestView(ApiView):
         if "through_seq" not in request.query_params:
             raise serializers.ValidationError({"through_seq": "required"})
         export_format = choice_param(request, "format", sorted(FORMATS), default="csv")
-        events, filters = filtered_events(request.query_params)
-        events = events.filter(seq__lte=_through_seq(request)).order_by("seq")
-        export = SealedExport(
-            audit.event_records(events),
-            export_format,
-            since=filters["since"],
-            until=filters["until"],
-        )
+        export_range, _ = _sealed_range(request)
+        export = SealedExport(export_range, export_format)
         for _ in export.chunks():
             pass  # only the digests are wanted
         return Response(asdict(export.manifest()))

@@ -3,9 +3,9 @@ from django.db import transaction
 
 from broker import audit
 from broker.audit_export import FORMATS, open_private
-from broker.audit_manifest import SealedExport, write_manifest
+from broker.audit_manifest import ExportRange, SealedExport, write_manifest
 from broker.management.time_range import add_time_range_arguments, time_range
-from broker.models import AuditEvent, Source
+from broker.models import Source
 from broker.secrets import MissingSecret
 
 
@@ -22,23 +22,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, since=None, until=None, format="csv", output="", **options):
         start, end = time_range(since, until)
-        events = AuditEvent.objects.order_by("seq")
-        if start:
-            events = events.filter(created_at__gte=start)
-        if end:
-            events = events.filter(created_at__lte=end)
-        try:
-            export = SealedExport(
-                audit.event_records(events), format, since=since or "", until=until or ""
-            )
-        except MissingSecret as exc:
-            raise CommandError(f"exports are sealed with an HMAC: {exc}") from None
         with transaction.atomic():
-            audit.record(
+            exported = audit.record(
                 action="audit.exported",
                 info=audit.RequestInfo(source=Source.CLI),
                 data={"format": format, "since": since or "", "until": until or ""},
             )
+            # Pinned to the chain as it is with this export's own event: the
+            # manifest states exactly that, however many events follow meanwhile.
+            try:
+                export = SealedExport(ExportRange(start, end, through_seq=exported.seq), format)
+            except MissingSecret as exc:  # before committing: no export, no event
+                raise CommandError(f"exports are sealed with an HMAC: {exc}") from None
         try:
             out = open_private(output, "wb")
         except OSError as exc:

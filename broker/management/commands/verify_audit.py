@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from broker.audit import verify_chain
-from broker.audit_manifest import verify_export
+from broker.audit_manifest import manifest_path, read_manifest, stated_range, verify_export
 from broker.secrets import MissingSecret
 
 
@@ -17,8 +17,11 @@ class Command(BaseCommand):
         parser.add_argument("--manifest", help="its manifest (default: FILE.manifest.json)")
 
     def handle(self, *args, export=None, manifest=None, **options):
+        holds = ""
         if export:
+            manifest = manifest or manifest_path(export)
             try:
+                holds = f"; it holds {stated_range(read_manifest(manifest))}"
                 report = verify_export(export, manifest)
             except (OSError, ValueError, TypeError, KeyError, MissingSecret) as exc:
                 raise CommandError(f"{export}: cannot check: {exc}") from None
@@ -30,4 +33,4 @@ class Command(BaseCommand):
             raise CommandError(
                 f"{what} BROKEN: {report.error} ({report.count} event(s) verified before it)"
             )
-        self.stdout.write(f"{what} intact: {report.count} event(s), head {report.head_hash}")
+        self.stdout.write(f"{what} intact: {report.count} event(s), head {report.head_hash}{holds}")
