@@ -2,6 +2,9 @@
 
 from django.conf import settings
 from django.core import checks
+from django.db import DatabaseError, connection
+
+from broker.models import AuditEvent
 
 PER_PROCESS_CACHES = (
     "django.core.cache.backends.locmem.LocMemCache",
@@ -22,5 +25,36 @@ def shared_cache(app_configs, **kwargs) -> list[checks.CheckMessage]:
             "request or a throttled sign-in can get through another one",
             hint="set CACHE_URL=redis://... (shared by every web process)",
             id="airlock.W001",
+        )
+    ]
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def separate_database_roles(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """A role that owns the audit tables (or a superuser) could switch off their
+    guards and rewrite the end of the trail (README, "Two database roles"). Asks
+    the database; says nothing when it cannot be reached."""
+    if connection.vendor != "postgresql":
+        return []
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT r.rolsuper OR coalesce(t.tableowner = current_user, false)"
+                " FROM pg_roles r LEFT JOIN pg_tables t ON t.tablename = %s"
+                " WHERE r.rolname = current_user",
+                [AuditEvent._meta.db_table],
+            )
+            row = cursor.fetchone()
+    except DatabaseError:
+        return []
+    if not (row and row[0]):
+        return []
+    return [
+        checks.Warning(
+            "Airlock connects as a superuser or as the owner of its tables: a compromised "
+            "process could switch off the audit trail's guards and rewrite its end",
+            hint="run Airlock as a runtime role (DATABASE_URL) and migrate as the owner "
+            "(DATABASE_MIGRATE_URL); README, Two database roles",
+            id="airlock.W002",
         )
     ]

@@ -586,6 +586,9 @@ def _record_activation(grant: Grant, provider, issued: Issued, now) -> None:
         return
     grant.status = GrantStatus.ACTIVE
     grant.activated_at = now
+    # A source may end the credential a little early (vault.database keeps a pad
+    # before its VALID UNTIL): the grant ends with it, not after it.
+    grant.expires_at = min(grant.expires_at, issued.expires_at)
     grant.handle = issued.handle
     grant.secret = encrypt_secret(json.dumps(issued.credential))
     grant.last_error = ""
@@ -948,6 +951,16 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
                 raise TryAgainLater(str(exc)) from exc
             _record_extension_failure(grant, extension, str(exc))
             return grant
+        if issued.expires_at > new_expiry:
+            # Principle 1, as at activation: never a credential that outlives its grant.
+            outlives = "the provider issued a credential that outlives the grant"
+            try:
+                _call_provider(provider.revoke, issued.handle)
+            except ProviderError as exc:
+                logger.error("ALERT %s and could not be revoked: %s", outlives, exc)
+            _record_extension_failure(grant, extension, outlives)
+            return grant
+        new_expiry = issued.expires_at
         old_handle = grant.handle
         old_expiry = grant.expires_at
         grant.handle = issued.handle

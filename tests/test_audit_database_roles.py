@@ -387,3 +387,9 @@ def test_migrate_on_sqlite_needs_no_roles(tmp_path):
         ran = manage(*command, database_url=database_url)
         assert ran.returncode == 0, ran.stderr
         assert says in ran.stdout
+
+
+def test_check_deploy_does_not_flag_the_runtime_role(runtime_role):
+    """`airlock.W002` is for a superuser or the tables' owner (tests/test_deploy_checks.py)."""
+    result = as_runtime(runtime_role, "check", "--deploy")
+    assert "airlock.W002" not in result.stderr, result.stderr

@@ -39,6 +39,7 @@ from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant
 from broker.reconcile import find_orphans
 from integrations.providers import get_provider
 from integrations.vault.client import TIMEOUT_SECONDS as VAULT_TIMEOUT_SECONDS
+from integrations.vault.providers import VALID_UNTIL_PAD
 from tests.chaos import (
     WORKER_APPLICATION_NAME,
     CeleryProcesses,
@@ -56,6 +57,7 @@ DRIVERS = 12  # concurrent requesters, one user each
 ENGINEERS = [f"eng{i:02d}" for i in range(DRIVERS)]
 PROFILES = ["chaos-db", "chaos-token", "chaos-vault-db"]
 DURATIONS = ["6s", "8s", "10s"]
+VAULT_DATABASE_PAD = timedelta(seconds=VALID_UNTIL_PAD)
 SWEEP_SECONDS = 2
 REVOKE_RETRY_SECONDS = 3
 RECONCILE_SECONDS = 5
@@ -186,10 +188,14 @@ def run_cycles(user, bob, step_up, tally: Tally, outages: Outages, pg_target, va
 
 
 def one_cycle(user, bob, step_up, tally, outages, pg_target, vault, rng) -> None:
+    profile = AccessProfile.objects.get(slug=rng.choice(PROFILES))
+    duration = parse_duration(rng.choice(DURATIONS))
+    if profile.slug == "chaos-vault-db":
+        duration += VAULT_DATABASE_PAD  # its credential ends that much before the grant would
     request = lifecycle.access_request_submit(
         requester=user,
-        profile=AccessProfile.objects.get(slug=rng.choice(PROFILES)),
-        duration=parse_duration(rng.choice(DURATIONS)),
+        profile=profile,
+        duration=duration,
         reason="chaos cycle",
         info=WEB,
     )

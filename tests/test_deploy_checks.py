@@ -11,13 +11,13 @@ import pytest
 from django.core.management import call_command
 
 
-def test_a_per_process_cache_is_flagged_for_deployment(settings, capsys):
+def test_a_per_process_cache_is_flagged_for_deployment(settings, capsys, db):
     settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     call_command("check", "--deploy", "--tag", "security")
     assert "airlock.W001" in capsys.readouterr().err
 
 
-def test_a_shared_cache_is_not_flagged(settings, capsys):
+def test_a_shared_cache_is_not_flagged(settings, capsys, db):
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -72,18 +72,43 @@ def deployed_settings(**env: str) -> dict:
     return json.loads(result.stdout)
 
 
+# A deployment whose database cannot be reached here: the role check says nothing.
+TWO_ROLES = {"DATABASE_URL": "postgres://airlock_runtime@127.0.0.1:1/airlock"}
+
+
+def warnings_of(result: subprocess.CompletedProcess) -> list[str]:
+    return re.findall(r"\((\S+\.[WE]\d+)\)", result.stderr)
+
+
 def test_with_debug_off_and_a_shared_cache_check_deploy_is_clean():
     result = manage(
-        "check", "--deploy", "--fail-level", "WARNING", CACHE_URL="redis://127.0.0.1:6379/11"
-    )
+        "check", "--deploy", "--fail-level", "WARNING",
+        CACHE_URL="redis://127.0.0.1:6379/11", **TWO_ROLES,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
 
 
 def test_with_a_per_process_cache_only_its_own_warning_remains():
-    result = manage("check", "--deploy")
+    result = manage("check", "--deploy", **TWO_ROLES)
     assert result.returncode == 0, result.stderr
-    assert re.findall(r"\((\S+\.[WE]\d+)\)", result.stderr) == ["airlock.W001"]
+    assert warnings_of(result) == ["airlock.W001"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_connecting_as_a_superuser_or_the_tables_owner_is_flagged():
+    from tests.chaos import airlock_database_url
+
+    result = manage("check", "--deploy", CACHE_URL="redis://127.0.0.1:6379/11",
+                    DATABASE_URL=airlock_database_url())  # the suite's superuser  # fmt: skip
+    assert warnings_of(result) == ["airlock.W002"]
+    assert "DATABASE_MIGRATE_URL" in result.stderr
+
+
+def test_sqlite_has_no_roles_to_separate(tmp_path):
+    result = manage("check", "--deploy", CACHE_URL="redis://127.0.0.1:6379/11",
+                    DATABASE_URL=f"sqlite:///{tmp_path / 'a.sqlite3'}")  # fmt: skip
+    assert "airlock.W002" not in result.stderr
 
 
 def test_production_is_https_only_by_default():

@@ -19,7 +19,7 @@ from integrations.vault.providers import (
     VaultDatabaseProvider,
     VaultTokenProvider,
 )
-from integrations.vault.sandbox import DATABASE_CREATION
+from integrations.vault.sandbox import DATABASE_CREATION, DATABASE_REVOCATION
 from tests.pg_target import can_login
 
 pytestmark = pytest.mark.django_db
@@ -117,11 +117,8 @@ def test_neither_the_lease_nor_valid_until_outlives_the_grant(vault, pg_target):
 
 
 # README.md (`vault.database`) recommends these for the Vault role, so that revoking
-# the lease also ends the sessions opened with the credential.
-ENDING_SESSIONS = [
-    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = '{{name}}';",
-    'DROP ROLE IF EXISTS "{{name}}";',
-]
+# the lease also ends the sessions opened with the credential; the sandbox uses them.
+ENDING_SESSIONS = DATABASE_REVOCATION
 
 
 @pytest.fixture
@@ -140,7 +137,7 @@ def reader_revocation(vault):
         )
 
     yield set_statements
-    set_statements([])
+    set_statements(DATABASE_REVOCATION)
 
 
 @pytest.mark.parametrize("statements", [[], ENDING_SESSIONS], ids=["default", "readme"])
@@ -282,3 +279,15 @@ def test_vault_errors_are_reported_without_their_header():
     assert _message(listed) == "invalid accessor"
     assert _message(vault_errors.Forbidden(errors=["permission denied"])) == "permission denied"
     assert _message(vault_errors.VaultDown()) == "VaultDown"
+
+
+def test_a_grant_ends_when_its_credential_does(people, submit, step_up, vault, pg_target):
+    """OpenBao ends the database credential a pad before the grant: the grant's own
+    end moves to the credential's, so it never shows active with a dead credential."""
+    from broker.models import AuditEvent
+    from tests.grants import active_grant
+
+    grant = active_grant(people, submit, step_up, duration="10m", slug="vault-db")
+    activated = AuditEvent.objects.get(action="grant.activated", target_id=str(grant.pk))
+    assert grant.expires_at.isoformat() == activated.data["source_expires_at"]
+    assert grant.expires_at < grant.activated_at + grant.duration

@@ -10,6 +10,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from accounts.services import MfaError
 from broker import lifecycle
 from broker.audit_views import FilterError
+from broker.secrets import MissingSecret
 
 LIFECYCLE_STATUS = {
     lifecycle.InvalidRequest: status.HTTP_400_BAD_REQUEST,
@@ -45,6 +46,11 @@ def exception_handler(exc, context):
         return Response(error_body("mfa_failed", str(exc)), status=status.HTTP_403_FORBIDDEN)
     if isinstance(exc, FilterError):
         return Response(error_body("invalid", str(exc)), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, MissingSecret):
+        # Says which variable to set (never a value): sealing exports needs its key.
+        return Response(
+            error_body("not_configured", str(exc)), status=status.HTTP_503_SERVICE_UNAVAILABLE
+        )
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # a bug: let Django log it and answer 500

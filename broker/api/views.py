@@ -766,7 +766,7 @@ class AuditManifestView(ApiView):
                 "through_seq", int, required=True, description="At most the chain's head."
             ),
         ],
-        responses={200: s.ManifestSerializer, **errors(400, 403)},
+        responses={200: s.ManifestSerializer, **errors(400, 403, 503)},
     )
     def get(self, request):
         extra = sorted(set(request.query_params) - RANGE_ONLY)

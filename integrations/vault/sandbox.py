@@ -12,6 +12,13 @@ DATABASE_CREATION = (
     "CREATE ROLE \"{{name}}\" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}'"
     " IN ROLE app_reader;"
 )
+# OpenBao's default revocation drops the user but leaves its sessions running
+# (one that ran SET ROLE keeps the granted role's rights): end them first, as
+# README.md (`vault.database`) recommends.
+DATABASE_REVOCATION = [
+    "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = '{{name}}';",
+    'DROP ROLE IF EXISTS "{{name}}";',
+]
 
 
 def wait_for_http(url: str, timeout: float = 30) -> None:
@@ -69,6 +76,7 @@ def configure_sandbox(client: hvac.Client, *, postgres: dict | None = None) -> N
         name="reader",
         db_name="target",
         creation_statements=[DATABASE_CREATION],
+        revocation_statements=DATABASE_REVOCATION,
         default_ttl="1h",
         max_ttl="24h",
     )
