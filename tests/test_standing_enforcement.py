@@ -130,3 +130,43 @@ def test_with_the_keep_rule_grants_run_to_their_end(held, tmp_path, capsys):
     assert AccessRequest.objects.get(pk=pending.pk).status == "cancelled"  # can never be approved
     # The watch keeps it too.
     assert [c.action for c in lifecycle.access_enforce_standing(grants_only=True)] == ["kept"]
+
+
+def test_deleting_the_requesting_group_takes_the_access_away(
+    held, people, pg_target, django_capture_on_commit_callbacks
+):
+    # A membership deleted with its group sends no m2m_changed signal.
+    with django_capture_on_commit_callbacks(execute=True):
+        Group.objects.get(name="engineers").delete()
+    assert_taken_away(held, pg_target, "alice may no longer request test-db")
+
+
+def test_renaming_the_requesting_group_takes_the_access_away(
+    held, people, pg_target, django_capture_on_commit_callbacks
+):
+    # The catalog names groups: members of a renamed one are no longer requesters.
+    with django_capture_on_commit_callbacks(execute=True):
+        group = Group.objects.get(name="engineers")
+        group.name = "former-engineers"
+        group.save()
+    assert_taken_away(held, pg_target, "alice may no longer request test-db")
+
+
+def test_renaming_an_account_the_catalog_names_takes_the_access_away(
+    people, submit, step_up, tmp_path, capsys, pg_target, django_capture_on_commit_callbacks
+):
+    # requesters.users names accounts by username: renamed, alice is no longer one.
+    # The first profile is test-db.
+    by_name = TEST_CATALOG.replace(
+        "requesters: {groups: [engineers]}", "requesters: {users: [alice]}", 1
+    )
+    assert by_name != TEST_CATALOG
+    sync(tmp_path, by_name, capsys)
+    Group.objects.get(name="engineers").user_set.remove(people.alice)  # by name only now
+    grant = active_grant(people, submit, step_up)
+    with django_capture_on_commit_callbacks(execute=True):
+        people.alice.username = "alice.smith"
+        people.alice.save()
+    grant.refresh_from_db()
+    assert grant.status == "revoking"
+    assert grant.end_reason == "alice.smith may no longer request test-db"
