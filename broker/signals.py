@@ -6,8 +6,9 @@ judged on its result, not half-way."""
 from functools import partial
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_save
+from django.db.models.signals import m2m_changed, post_save, pre_delete
 from django.dispatch import receiver
 
 from broker import lifecycle
@@ -33,9 +34,23 @@ def group_membership_changed(sender, instance, action, reverse, pk_set, **kwargs
 
 @receiver(post_save, sender=User)
 def account_saved(sender, instance, created, update_fields, **kwargs) -> None:
-    if created or instance.is_active or (update_fields and "is_active" not in update_fields):
+    # Disabled, or renamed: the catalog's requesters.users names accounts by username.
+    if created or (update_fields and not {"is_active", "username"} & set(update_fields)):
         return
     _enforce_after_commit(user_ids=[instance.pk])
+
+
+@receiver(post_save, sender=Group)
+def group_saved(sender, instance, created, **kwargs) -> None:
+    # Renamed: the catalog names groups, so its members may have lost their standing.
+    if not created:
+        _enforce_after_commit(user_ids=list(instance.user_set.values_list("pk", flat=True)))
+
+
+@receiver(pre_delete, sender=Group)
+def group_deleted(sender, instance, **kwargs) -> None:
+    # Its memberships go with it without an m2m_changed signal: note the members now.
+    _enforce_after_commit(user_ids=list(instance.user_set.values_list("pk", flat=True)))
 
 
 @receiver(post_save, sender=AccessProfile)
