@@ -31,16 +31,19 @@ def mfa_step_up(*, user, code: str, info: audit.RequestInfo) -> datetime:
     once; wrong codes of either kind back off exponentially on the person's
     authenticator, whatever the channel. Neither replay nor guessing gets far.
     """
-    device = Authenticator.objects.filter(user=user, confirmed=True).first()
-    if device is None:
-        raise MfaError("no MFA device is enrolled for this account; enrol one first")
     code = (code or "").strip().replace(" ", "").replace("-", "").lower()
     if not (code.isalnum() and len(code) <= 16):
         code = ""
-    now = timezone.now()
-    allowed, throttled = device.verify_is_allowed()
-    locked_until = None if allowed else (throttled or {}).get("locked_until")
     with transaction.atomic():
+        # Locked: codes sent at once (a script, or web, API and Slack together) are
+        # judged one after another, each seeing the failures and the last code used
+        # before it; else each would be tried against the same back-off and last_t.
+        device = Authenticator.objects.select_for_update().filter(user=user, confirmed=True).first()
+        if device is None:
+            raise MfaError("no MFA device is enrolled for this account; enrol one first")
+        now = timezone.now()
+        allowed, throttled = device.verify_is_allowed()
+        locked_until = None if allowed else (throttled or {}).get("locked_until")
         # TOTP codes are 6-8 digits, backup codes 10 characters: try only the one that fits.
         if locked_until:
             method = None  # throttled after repeated failures: do not even try
