@@ -4,12 +4,13 @@ channel that gives no address never counts as a known one."""
 import pytest
 from django.utils import timezone
 
+from accounts.services import mfa_step_up
 from broker import audit, lifecycle
 from broker.catalog import parse_catalog
 from broker.catalog_sync import catalog_sync
 from broker.durations import parse_duration
 from broker.models import AccessProfile, CatalogState, Grant, Source
-from tests.conftest import WEB
+from tests.conftest import WEB, current_code, phone_of
 from tests.policy_catalog import POLICY_CATALOG
 
 SLACK = audit.RequestInfo(source=Source.SLACK, user_agent="slack:T1/U_ALICE")
@@ -74,3 +75,41 @@ def test_a_request_without_an_address_says_so_and_counts_as_unseen(policy_catalo
     reasons = {factor["name"]: factor["why"] for factor in from_slack.risk_factors}
     assert reasons["new_address"] == "no client address (slack): counted as not seen before"
     assert from_slack.risk_score == 20 + 10
+
+
+# Someone with alice's password (or an API token), from an address she never used.
+THERE = {"REMOTE_ADDR": "192.0.2.66", "HTTP_USER_AGENT": "curl/8.0"}
+FROM_THERE = audit.RequestInfo(source=Source.WEB, ip="192.0.2.66", user_agent="curl/8.0")
+
+
+def test_signing_in_from_an_address_does_not_make_it_known(policy_catalog, people, client):
+    CatalogState.objects.update(risk={"weights": {"off_hours": 0}})  # new_address counts
+    client.post("/login/", {"username": "alice", "password": "x"}, **THERE)
+
+    request = ask(people.alice, duration="1h", info=FROM_THERE)
+
+    # A password is what the attacker has: the address is still unknown, and the
+    # policy no longer approves by itself (first time 20 + new address 10 > 25).
+    assert factor_names(request) == ["first_time", "new_address"]
+    assert request.status == "pending"
+
+
+def test_a_throwaway_request_does_not_make_an_address_known(policy_catalog, people):
+    CatalogState.objects.update(risk={"weights": {"off_hours": 0}})  # new_address counts
+    throwaway = ask(people.alice, duration="1h", info=FROM_THERE)
+    assert "new_address" in factor_names(throwaway)
+    lifecycle.access_request_cancel(request_id=throwaway.pk, actor=people.alice, info=FROM_THERE)
+
+    again = ask(people.alice, duration="1h", info=FROM_THERE)
+
+    assert "new_address" in factor_names(again)
+
+
+def test_an_address_where_the_person_passed_mfa_is_known(policy_catalog, people):
+    CatalogState.objects.update(risk={"weights": {"off_hours": 0}})  # new_address counts
+    mfa_step_up(user=people.alice, code=current_code(phone_of(people.alice)), info=FROM_THERE)
+
+    request = ask(people.alice, duration="1h", info=FROM_THERE)
+
+    assert factor_names(request) == ["first_time"]
+    assert request.status == "approved"
