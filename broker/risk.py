@@ -22,7 +22,8 @@ DEFAULT_WEIGHTS = {
     "off_hours": 10,  # outside business hours in the requester's time zone
     "burst": 15,  # three or more requests by the user in the last hour
     "recent_denial": 20,  # a request of theirs was denied in the last 7 days
-    # from an address or device not seen for the user in 30 days, or with no address at all
+    # from an address or device where the user has not passed MFA in 30 days, or with no
+    # address at all
     "new_address": 10,
     "several_sensitive": 15,  # other sensitive profiles pending or live at the same time
 }
@@ -161,9 +162,14 @@ def facts_for(
     if not ip:
         no_address_from = source
     else:
-        recent = AuditEvent.objects.filter(actor_id=user.pk, created_at__gte=now - ADDRESS_MEMORY)
-        new_address = not recent.filter(ip=ip).exists() or bool(
-            user_agent and not recent.filter(user_agent=user_agent[:300]).exists()
+        # Known: where the person passed MFA. Signing in or asking proves only a
+        # password or a token, which is all an attacker at a new address has: had
+        # those counted, the sign-in (or a throwaway request) made its address known.
+        verified = AuditEvent.objects.filter(
+            actor_id=user.pk, action="mfa.verified", created_at__gte=now - ADDRESS_MEMORY
+        )
+        new_address = not verified.filter(ip=ip).exists() or bool(
+            user_agent and not verified.filter(user_agent=user_agent[:300]).exists()
         )
     return Facts(
         profile=profile.slug,

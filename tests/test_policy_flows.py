@@ -226,7 +226,8 @@ def test_a_new_address_or_device_adds_risk(policy_catalog, people):
     CatalogState.objects.update(risk={"weights": {"off_hours": 0}})  # new_address counts
     seen = audit.RequestInfo(source=Source.WEB, ip="198.51.100.1", user_agent="laptop")
     with transaction.atomic():
-        audit.record(action="auth.login", info=seen, actor=people.alice, target=people.alice)
+        # Where she passed MFA (a sign-in alone proves only a password: test_risk_history.py).
+        audit.record(action="mfa.verified", info=seen, actor=people.alice, target=people.alice)
     test_db = AccessProfile.objects.get(slug="test-db")
     first = lifecycle.access_request_submit(
         requester=people.alice, profile=test_db, reason="INC-1", info=seen
