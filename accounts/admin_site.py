@@ -4,7 +4,8 @@ Off unless AIRLOCK_ADMIN_ENABLED: the admin can change who may do what (users,
 groups), so it must not be a way round Airlock's sign-in and MFA. When on, it
 has no password form of its own (sign-in is Airlock's, throttled and audited),
 staff must have passed MFA in this session to look, and every change needs a
-fresh step-up. Every change it makes is in the audit chain (broker/model_audit.py).
+fresh step-up in this session (not one made in Slack or another browser).
+Every change it makes is in the audit chain (broker/model_audit.py).
 """
 
 from functools import update_wrapper
@@ -17,7 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 from accounts.decorators import redirect_to_step_up
-from accounts.selectors import MFA_SESSION_KEY, recent_step_up
+from accounts.selectors import MFA_SESSION_KEY, recent_step_up_in_session
 from accounts.services import has_mfa
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -39,7 +40,7 @@ class AirlockAdminSite(admin.AdminSite):
                     return redirect("mfa-enrol")
                 if not request.session.get(MFA_SESSION_KEY):
                     return redirect_to_step_up(request, page)
-                if request.method not in SAFE_METHODS and not recent_step_up(request.user):
+                if request.method not in SAFE_METHODS and not recent_step_up_in_session(request):
                     return redirect_to_step_up(request, page)
             return checked(request, *args, **kwargs)
 

@@ -6,13 +6,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from accounts.selectors import recent_step_up
+from accounts.selectors import recent_step_up, recent_step_up_in_session
 
 SAVED_FORM_KEY = "step_up_saved_form"
 
 
-def step_up_required(return_to: Callable[..., str]):
-    """Require a recent MFA verification for a POST view.
+def step_up_required(return_to: Callable[..., str], *, in_this_session: bool = False):
+    """Require a recent MFA verification for a POST view (`in_this_session`: one
+    made in this web session, for what outlives it).
 
     Without one, the submitted fields (never the CSRF token) are kept in the
     session and the user goes through the verify page, then back to the page
@@ -22,13 +23,18 @@ def step_up_required(return_to: Callable[..., str]):
     def decorator(view):
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if recent_step_up(request.user):
+            stepped_up = recent_step_up_in_session if in_this_session else _on_the_account
+            if stepped_up(request):
                 return view(request, *args, **kwargs)
             return redirect_to_step_up(request, return_to(request, *args, **kwargs))
 
         return wrapper
 
     return decorator
+
+
+def _on_the_account(request: HttpRequest):
+    return recent_step_up(request.user)
 
 
 def redirect_to_step_up(request: HttpRequest, page: str) -> HttpResponse:

@@ -24,6 +24,22 @@ def recent_step_up(user) -> datetime | None:
     return step_up.verified_at if step_up else None
 
 
+def recent_step_up_in_session(request) -> datetime | None:
+    """When MFA was passed in this very web session, if within the step-up window.
+
+    A step-up is otherwise per account, whatever the channel. What outlives the
+    session (an authenticator, backup codes, an API token) and the admin's changes
+    ask for this one: else a step-up made in Slack, through the API or in another
+    browser would lend its minutes to whoever holds this session's cookie."""
+    try:
+        verified_at = datetime.fromisoformat(request.session.get(MFA_SESSION_KEY, ""))
+    except (TypeError, ValueError):
+        return None
+    if timezone.now() - verified_at > settings.AIRLOCK_STEP_UP_WINDOW:
+        return None
+    return verified_at if recent_step_up(request.user) else None  # MFA removed meanwhile
+
+
 def normalised_email(address: str) -> str:
     """An email address as Airlock compares it: exactly as given, but for the domain
     in lower case (DNS names are case-insensitive; only ASCII ones are lowered).

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import throttle
 from accounts.decorators import saved_form, step_up_required
-from accounts.selectors import MFA_SESSION_KEY, recent_step_up
+from accounts.selectors import MFA_SESSION_KEY, recent_step_up, recent_step_up_in_session
 from accounts.services import (
     MfaError,
     backup_codes_left,
@@ -102,8 +102,8 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def mfa_enrol(request: HttpRequest) -> HttpResponse:
-    # Replacing an existing authenticator needs proof of the current one.
-    if has_mfa(request.user) and not recent_step_up(request.user):
+    # Replacing an existing authenticator needs proof of the current one, here.
+    if has_mfa(request.user) and not recent_step_up_in_session(request):
         return redirect(f"{reverse('mfa-verify')}?next={reverse('mfa-enrol')}")
     if request.method == "POST":
         device_id = request.session.get(ENROL_SESSION_KEY)
@@ -131,7 +131,7 @@ def _mfa_page(request: HttpRequest) -> str:
 
 @login_required
 @require_POST
-@step_up_required(return_to=_mfa_page)
+@step_up_required(return_to=_mfa_page, in_this_session=True)
 def mfa_backup_codes(request: HttpRequest) -> HttpResponse:
     codes = mfa_backup_codes_regenerate(user=request.user, info=request_info(request))
     return render(request, "accounts/backup_codes.html", {"codes": codes})
@@ -139,7 +139,7 @@ def mfa_backup_codes(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-@step_up_required(return_to=_mfa_page)
+@step_up_required(return_to=_mfa_page, in_this_session=True)
 def mfa_remove_view(request: HttpRequest) -> HttpResponse:
     mfa_remove(user=request.user, info=request_info(request))
     messages.success(request, "Your authenticator and backup codes were removed.")
@@ -163,7 +163,7 @@ def _tokens_page(request: HttpRequest) -> str:
 
 @login_required
 @require_POST
-@step_up_required(return_to=_tokens_page)
+@step_up_required(return_to=_tokens_page, in_this_session=True)
 def api_token_create(request: HttpRequest) -> HttpResponse:
     """A token can do almost all a session can, for weeks: minting one takes MFA."""
     try:

@@ -12,14 +12,15 @@ from rest_framework.throttling import SimpleRateThrottle
 from accounts.models import ApiToken
 from accounts.tokens import LAST_USED_RESOLUTION
 from broker.models import AuditEvent
+from tests.test_admin_side_door import verified
 
 
-def test_creating_a_token_on_the_web_needs_mfa(client, people, step_up):
+def test_creating_a_token_on_the_web_needs_mfa(client, people):
     client.force_login(people.alice)
     response = client.post("/tokens/create/", {"name": "laptop", "days": "30"})
     assert response.status_code == 302 and "/mfa/verify/" in response["Location"]
     assert not ApiToken.objects.exists()
-    step_up(people.alice)
+    verified(client, people.alice)  # in this session: a token outlives it
     response = client.post("/tokens/create/", {"name": "laptop", "days": "30"})
     assert response.status_code == 200
     plaintext = response.context["plaintext"]
@@ -41,9 +42,8 @@ def test_creating_a_token_on_the_web_needs_mfa(client, people, step_up):
     ("name", "days", "message"),
     [("", "30", "name"), ("x", "0", "from 1 to"), ("x", "91", "from 1 to"), ("x", "a", "from 1")],
 )
-def test_bad_token_settings_are_refused(client, people, step_up, name, days, message):
-    client.force_login(people.alice)
-    step_up(people.alice)
+def test_bad_token_settings_are_refused(client, people, name, days, message):
+    verified(client, people.alice)
     response = client.post("/tokens/create/", {"name": name, "days": days}, follow=True)
     assert message in response.content.decode()
     assert not ApiToken.objects.exists()

@@ -7,6 +7,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, reverse
 
 from accounts.models import Authenticator
+from accounts.selectors import MFA_SESSION_KEY, recent_step_up
 from accounts.tokens import token_create
 from broker import lifecycle
 from broker import urls as web_urls
@@ -119,7 +120,12 @@ def test_web_permission_matrix(client, people, world, name, persona):
     method, needs, body, expected = MATRIX[name]
     path = reverse(name, kwargs={f"{needs}_id": world[needs]} if needs else None)
     if persona != "anonymous":
-        client.force_login(getattr(people, persona))
+        user = getattr(people, persona)
+        client.force_login(user)
+        if verified_at := recent_step_up(user):  # passed in this session, as on the web
+            session = client.session
+            session[MFA_SESSION_KEY] = verified_at.isoformat()
+            session.save()
     response = (
         getattr(client, method)(path, body) if body is not None else (getattr(client, method)(path))
     )
