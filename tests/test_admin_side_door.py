@@ -8,9 +8,11 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.contrib.sessions.models import Session
 from django.utils import timezone
 
 from accounts.models import StepUp
+from accounts.selectors import MFA_SESSION_KEY
 from broker.models import AuditEvent
 from tests.conftest import current_code, phone_of
 
@@ -109,3 +111,19 @@ def test_every_change_made_in_the_admin_is_in_the_audit_chain(client, people, ad
     assert changed.data["fields"]["is_staff"] == [False, True]
     joined = AuditEvent.objects.get(action="data.account.groups_added", target_id=str(mallory.pk))
     assert (joined.actor, joined.data["groups"]) == ("admin", ["sre"])
+
+
+def test_a_form_interrupted_by_the_step_up_leaves_no_password_in_the_session(
+    client, people, admin_on
+):
+    verified(client, people.admin)
+    StepUp.objects.filter(user=people.admin).update(verified_at=timezone.now() - timedelta(hours=1))
+    session = client.session
+    session[MFA_SESSION_KEY] = (timezone.now() - timedelta(hours=1)).isoformat()
+    session.save()
+
+    assert add_user(client).url.startswith("/mfa/verify/")
+
+    # Sessions are stored in the database in clear: no password typed in the admin there.
+    stored = Session.objects.get(session_key=client.session.session_key).session_data
+    assert "a long passphrase 1" not in str(client.session.load()) + stored
