@@ -35,13 +35,15 @@ class AirlockAdminSite(admin.AdminSite):
             if not settings.AIRLOCK_ADMIN_ENABLED:
                 raise Http404
             if self.has_permission(request):
+                # What was posted is not kept for after: the admin does not restore
+                # forms, and sessions are stored in clear, where no typed password may be.
                 page = request.get_full_path()
                 if not has_mfa(request.user):
                     return redirect("mfa-enrol")
                 if not request.session.get(MFA_SESSION_KEY):
-                    return redirect_to_step_up(request, page)
+                    return redirect_to_step_up(request, page, keep_form=False)
                 if request.method not in SAFE_METHODS and not recent_step_up_in_session(request):
-                    return redirect_to_step_up(request, page)
+                    return redirect_to_step_up(request, page, keep_form=False)
             return checked(request, *args, **kwargs)
 
         return update_wrapper(guarded, view)

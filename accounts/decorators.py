@@ -37,9 +37,10 @@ def _on_the_account(request: HttpRequest):
     return recent_step_up(request.user)
 
 
-def redirect_to_step_up(request: HttpRequest, page: str) -> HttpResponse:
-    """Keep the submitted fields for `page`, and send the user to verify MFA first."""
-    if request.method == "POST":
+def redirect_to_step_up(request: HttpRequest, page: str, *, keep_form: bool = True) -> HttpResponse:
+    """Keep the submitted fields for `page` (unless told not to: a page that does not
+    restore them, or whose fields may be secrets), and send the user to verify MFA first."""
+    if keep_form and request.method == "POST":
         fields = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
         request.session[SAVED_FORM_KEY] = {"page": page, "fields": fields}
     return redirect(f"{reverse('mfa-verify')}?{urlencode({'next': page})}")
