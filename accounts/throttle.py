@@ -1,4 +1,5 @@
-"""Sign-in throttling: failures are counted per username and per client address."""
+"""Sign-in throttling: attempts are counted per username and per client address,
+before the password is checked; a right password gives them back."""
 
 import hashlib
 import unicodedata
@@ -33,16 +34,23 @@ def _keys(username: str, ip: str | None) -> list[tuple[str, int]]:
     return keys
 
 
-def login_locked(username: str, ip: str | None) -> bool:
-    return any(cache.get(key, 0) >= limit for key, limit in _keys(username, ip))
-
-
-def login_failed(username: str, ip: str | None) -> None:
+def login_attempt(username: str, ip: str | None) -> bool:
+    """Count a sign-in attempt before its password is checked; False once the
+    username or the address is over its allowance. Counting first, atomically,
+    means attempts sent at the same moment cannot all be checked."""
     timeout = int(settings.AIRLOCK_LOGIN_LOCKOUT.total_seconds())
-    for key, _ in _keys(username, ip):
+    allowed = True
+    for key, limit in _keys(username, ip):
         cache.add(key, 0, timeout)
-        cache.incr(key)
+        allowed = cache.incr(key) <= limit and allowed
+    return allowed
 
 
-def login_succeeded(username: str) -> None:
+def login_succeeded(username: str, ip: str | None) -> None:
+    """A right password: the username starts afresh, and the address gets its
+    attempt back (people behind one office address sign in all day)."""
     cache.delete(_username_key(username))
+    if ip:
+        key = f"login-fail:ip:{ip}"
+        if cache.get(key, 0) > 0:
+            cache.decr(key)

@@ -39,19 +39,18 @@ class LoginView(auth_views.LoginView):
         # cut before stripping would let " " * 150 + "carol" escape carol's counter.
         username = request.POST.get("username", "")
         ip = request.META.get("REMOTE_ADDR")
-        if throttle.login_locked(username, ip):
+        if not throttle.login_attempt(username, ip):
             minutes = int(settings.AIRLOCK_LOGIN_LOCKOUT.total_seconds() // 60)
-            form = self.get_form()
-            form.errors.clear()
+            # An unbound form: a bound one would check the password as soon as its
+            # errors are read, which is what the throttle is there to stop.
+            form = self.get_form_class()(request)
             context = self.get_context_data(
                 form=form, locked=f"Too many failed sign-ins. Try again in {minutes} minutes."
             )
             return self.render_to_response(context, status=429)
         response = super().post(request, *args, **kwargs)
         if request.user.is_authenticated:
-            throttle.login_succeeded(username)
-        else:
-            throttle.login_failed(username, ip)
+            throttle.login_succeeded(username, ip)
         return response
 
 

@@ -123,3 +123,38 @@ def test_session_cookie_settings(settings):
 def test_anonymous_visitors_are_sent_to_sign_in(client, db, pages):
     response = client.get(pages)
     assert response.status_code == 302 and response.url.startswith("/login/")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_guesses_sent_at_the_same_moment_are_counted_before_they_are_checked(people, settings):
+    """16 wrong passwords at once for carol: only the allowance is checked."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from django.db import connections
+    from django.test import Client
+
+    settings.AIRLOCK_LOGIN_MAX_FAILURES = 5
+    start = Barrier(16)
+
+    def guess(number: int) -> int:
+        try:
+            client = Client()
+            start.wait()
+            return sign_in(client, "carol", f"guess-{number}").status_code
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(guess, range(16)))
+
+    assert answers.count(429) == 11 and answers.count(200) == 5
+    assert AuditEvent.objects.filter(action="auth.login_failed").count() == 5
+
+
+def test_a_success_gives_its_attempt_back_to_the_address(client, people, settings):
+    settings.AIRLOCK_LOGIN_MAX_FAILURES = 1  # 4 attempts per address
+    for _ in range(6):  # an office behind one address signing in all morning
+        assert sign_in(client, "alice", "x").status_code == 302
+        client.logout()
+    assert sign_in(client, "bob", "x").status_code == 302
