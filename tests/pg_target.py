@@ -26,7 +26,7 @@ ADMIN_PASSWORD = "target-admin-password"  # a throwaway cluster that lives for o
 # the profiles' granted roles. The tests make their non-superuser admin with exactly these,
 # and tests/test_postgres_revocation.py checks that the README shows them as written here.
 README_ADMIN_STATEMENTS = {
-    "PostgreSQL 14 and 15": ["CREATE ROLE {admin} LOGIN CREATEROLE;"],
+    "PostgreSQL 15": ["CREATE ROLE {admin} LOGIN CREATEROLE;"],
     "PostgreSQL 16 and later": [
         "CREATE ROLE {admin} LOGIN CREATEROLE;",
         "GRANT {granted_role} TO {admin} WITH ADMIN TRUE, INHERIT FALSE, SET FALSE;",
@@ -126,7 +126,7 @@ class TargetCluster:
 
 def readme_admin_statements(server_version: int) -> list[str]:
     """The README's statements for a server of this version (`server_version_num`)."""
-    key = "PostgreSQL 16 and later" if server_version >= 160000 else "PostgreSQL 14 and 15"
+    key = "PostgreSQL 16 and later" if server_version >= 160000 else "PostgreSQL 15"
     return README_ADMIN_STATEMENTS[key]
 
 

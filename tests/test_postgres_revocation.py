@@ -151,3 +151,19 @@ def test_the_readme_gives_the_statements_the_tests_make_their_admin_with():
         assert shown == [
             s.format(admin="airlock", granted_role="payments_readonly") for s in statements
         ]
+
+
+@pytest.mark.parametrize(("version", "refused"), [(140011, True), (150020, False), (160004, False)])
+def test_servers_older_than_15_are_refused(version, refused):
+    """Before 15 a role could grant itself to another login, whose sessions the
+    revocation would not end. (Only PostgreSQL 15 runs here: the rule is tested on
+    the version numbers the server reports; a 15 server passes it in every test.)"""
+    from integrations.postgres.provider import refuse_old_server
+    from integrations.providers import ProviderError
+
+    if refused:
+        with pytest.raises(ProviderError, match="needs PostgreSQL 15 or later") as caught:
+            refuse_old_server(version)
+        assert caught.value.permanent
+    else:
+        refuse_old_server(version)

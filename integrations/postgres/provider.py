@@ -281,6 +281,23 @@ def _role_exists(conn: psycopg.Connection, role: str) -> bool:
     return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone() is not None
 
 
+OLDEST_SERVER = 150000
+
+
+def refuse_old_server(version: int) -> None:
+    """Before PostgreSQL 15 a login role may grant itself to other roles: the
+    engineer could hand her temporary role to another login she uses, and that
+    login's sessions (acting as a granted role after SET ROLE) are not the
+    temporary role's, so revocation would not end them."""
+    if version < OLDEST_SERVER:
+        raise ProviderError(
+            f"postgres.role needs PostgreSQL 15 or later (this server is {version // 10000}): "
+            "before 15 a role may grant itself to other roles, whose sessions revocation "
+            "would not end",
+            permanent=True,
+        )
+
+
 def _create_role(
     conn: psycopg.Connection,
     role: str,
@@ -290,6 +307,7 @@ def _create_role(
 ) -> None:
     """Create the login role, or update it: its name comes from the grant id, so a
     retried activation updates the role it created before instead of failing."""
+    refuse_old_server(conn.info.server_version)
     options = sql.SQL(
         "LOGIN INHERIT CONNECTION LIMIT {limit} VALID UNTIL {until} PASSWORD {verifier}"
     ).format(
