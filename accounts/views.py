@@ -10,7 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import throttle
-from accounts.decorators import saved_form, step_up_required
+from accounts.decorators import redirect_to_step_up, saved_form, step_up_required
 from accounts.selectors import MFA_SESSION_KEY, recent_step_up, recent_step_up_in_session
 from accounts.services import (
     MfaError,
@@ -206,6 +206,13 @@ def slack_link(request: HttpRequest) -> HttpResponse:
             if slack_unlink(user=request.user, info=request_info(request)):
                 messages.success(request, "Your Slack account is no longer linked.")
             return redirect("slack-link")
+        # A link lets a Slack user act for this account from then on: as for an
+        # authenticator or a token, MFA passed in this very session first.
+        if not has_mfa(request.user):
+            messages.error(request, "Set up an authenticator app before linking Slack.")
+            return redirect("mfa-enrol")
+        if not recent_step_up_in_session(request):
+            return redirect_to_step_up(request, reverse("slack-link"), keep_form=False)
         code = slack_link_code_create(user=request.user)
     context = {
         "slack_enabled": settings.SLACK_ENABLED,

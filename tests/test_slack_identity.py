@@ -6,6 +6,7 @@ import pytest
 from accounts.models import SlackIdentity
 from broker.models import AccessRequest, AuditEvent
 from tests.slack_requests import command
+from tests.test_admin_side_door import verified
 
 
 def test_first_contact_links_by_a_verified_email(client, slack, people, catalog):
@@ -54,7 +55,7 @@ def test_an_account_already_linked_gets_another_slack_identity_only_with_a_code(
     slack.add_user("U_BOB_2", "bob@example.com")
     assert "don't know who you are" in command(client, "U_BOB_2", "status").content.decode()
     assert not SlackIdentity.objects.filter(slack_user_id="U_BOB_2").exists()
-    client.force_login(people.bob)
+    verified(client, people.bob)  # a link code needs MFA in the session
     code = client.post("/slack/link/", {"action": "code"}).context["code"]
     client.logout()
     answer = command(client, "U_BOB_2", f"link {code}").content.decode()
@@ -66,7 +67,7 @@ def test_an_account_already_linked_gets_another_slack_identity_only_with_a_code(
 
 
 def test_link_with_a_code_from_the_web(client, slack, people, catalog):
-    client.force_login(people.charlie)
+    verified(client, people.charlie)
     page = client.post("/slack/link/", {"action": "code"})
     code = page.context["code"]
     assert f"/access link {code}" in page.content.decode()
@@ -80,7 +81,7 @@ def test_link_with_a_code_from_the_web(client, slack, people, catalog):
 
 
 def test_a_code_cannot_move_a_linked_slack_account(client, slack, people, catalog):
-    client.force_login(people.charlie)
+    verified(client, people.charlie)
     code = client.post("/slack/link/", {"action": "code"}).context["code"]
     answer = command(client, "U_BOB", f"link {code}").content.decode()
     assert answer == "This Slack account is already linked to bob."

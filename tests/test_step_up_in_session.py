@@ -73,3 +73,27 @@ def test_after_mfa_in_this_session_they_work(client, people):
 
     assert client.post("/mfa/backup-codes/").status_code == 200
     assert BackupCode.objects.filter(user=people.bob).count() == 10
+
+
+def test_a_slack_link_code_needs_mfa_in_this_session(client, people):
+    """A link code ties a Slack user to the account for good: whoever holds a stolen
+    session could otherwise link their own Slack user and ask in the victim's name."""
+    from accounts.models import SlackLinkCode
+
+    stolen_session(client, people.bob)
+    assert refused(client.post("/slack/link/", {"action": "code"}))
+    assert not SlackLinkCode.objects.filter(user=people.bob).exists()
+
+    device = Authenticator.objects.get(user=people.bob)
+    assert client.post("/mfa/verify/", {"code": current_code(device, 2)}).status_code == 302
+    page = client.post("/slack/link/", {"action": "code"}).content.decode()
+    assert "/access link " in page and SlackLinkCode.objects.filter(user=people.bob).exists()
+
+
+def test_without_an_authenticator_there_is_no_link_code(client, people):
+    from accounts.models import SlackLinkCode
+
+    client.force_login(people.charlie)
+    response = client.post("/slack/link/", {"action": "code"})
+    assert response.status_code == 302 and response.url == "/mfa/enrol/"
+    assert not SlackLinkCode.objects.filter(user=people.charlie).exists()
