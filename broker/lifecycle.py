@@ -699,7 +699,10 @@ def access_enforce_standing(
             changes += _withdraw(access_request.pk, problem)
     for grant in live.order_by("created_at"):
         if problem := problem_of(grant.request):
-            changes += _keep(grant, problem) if keep else _revoke_for_standing(grant.pk, problem)
+            # `keep` lets live access run to its end; a grant not yet active would
+            # only fail at its activation, so it ends now either way.
+            kept = keep and grant.status == GrantStatus.ACTIVE
+            changes += _keep(grant, problem) if kept else _revoke_for_standing(grant.pk, problem)
     return changes
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import models, transaction
-from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.http import HttpRequest
 
 from accounts.models import (
@@ -47,13 +47,15 @@ class Watched:
     secret: frozenset[str] = frozenset()  # recorded as "(set)" / "(changed)", never the value
     deletions: bool = True
     names: tuple[str, ...] = field(default=())  # fields that name the object when deleted
+    # A membership relation whose members a deletion takes with it, named in its event.
+    members: str = ""
 
 
 User = get_user_model()
 WATCHED: dict[type[models.Model], Watched] = {
     User: Watched("account", frozenset({"last_login"}), frozenset({"password"}),
-                  names=("username",)),
-    Group: Watched("group", names=("name",)),
+                  names=("username",), members="groups"),
+    Group: Watched("group", names=("name",), members="user_set"),
     Authenticator: Watched(
         "mfa_device",
         frozenset({"last_t", "drift", "throttling_failure_timestamp",
@@ -171,11 +173,20 @@ def _saved(sender, instance, created, raw=False, update_fields=None, **kwargs) -
         _record(f"data.{watched.kind}.changed", instance, {"fields": changed})
 
 
+def _remember_members(sender, instance, **kwargs) -> None:
+    """Before a deletion takes its memberships (no m2m signal says so)."""
+    relation = WATCHED[sender].members
+    if relation:
+        instance._audit_members = sorted(str(m) for m in getattr(instance, relation).all())
+
+
 def _deleted(sender, instance, **kwargs) -> None:
     watched = WATCHED[sender]
     if watched.deletions:
-        names = {name: _plain(getattr(instance, name, None)) for name in watched.names}
-        _record(f"data.{watched.kind}.deleted", instance, {"was": names})
+        was = {name: _plain(getattr(instance, name, None)) for name in watched.names}
+        if watched.members:
+            was[watched.members] = instance.__dict__.pop("_audit_members", [])
+        _record(f"data.{watched.kind}.deleted", instance, {"was": was})
 
 
 def _membership(sender, instance, action, reverse, model, pk_set, **kwargs) -> None:
@@ -211,6 +222,7 @@ def connect() -> None:
     for model in WATCHED:
         pre_save.connect(_remember_before, sender=model, dispatch_uid=f"audit-pre-{model}")
         post_save.connect(_saved, sender=model, dispatch_uid=f"audit-post-{model}")
+        pre_delete.connect(_remember_members, sender=model, dispatch_uid=f"audit-members-{model}")
         post_delete.connect(_deleted, sender=model, dispatch_uid=f"audit-delete-{model}")
     for through in MEMBERSHIPS:
         m2m_changed.connect(_membership, sender=through, dispatch_uid=f"audit-m2m-{through}")

@@ -72,3 +72,27 @@ def test_the_back_off_grows_with_each_wrong_backup_code(people):
             mfa_step_up(user=people.bob, code=f"badcode{attempt:03d}", info=WEB)
         device.refresh_from_db()
         assert device.throttling_failure_count == attempt
+
+
+@pytest.mark.django_db(transaction=True)
+def test_devices_move_to_encrypted_storage_and_back_with_the_migration(people):
+    """Enrolled before the upgrade (django-otp's seed in clear): the migration moves
+    each device, encrypted, and it keeps working; going back loses nobody's MFA."""
+    from django.core.management import call_command
+
+    device = mfa_enrol_start(user=people.bob)
+    mfa_enrol_confirm(user=people.bob, device_id=device.pk, code=current_code(device), info=WEB)
+    seed = device.bin_key
+    call_command("migrate", "accounts", "0005_identity_binding", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT user_id, key, confirmed FROM otp_totp_totpdevice")
+        assert cursor.fetchall() == [(people.bob.pk, hexlify(seed).decode(), True)]
+
+    call_command("migrate", "accounts", verbosity=0)
+
+    moved = Authenticator.objects.get(user=people.bob)
+    assert moved.bin_key == seed and moved.confirmed
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM otp_totp_totpdevice")
+        assert cursor.fetchone() == (0,)
+    mfa_step_up(user=people.bob, code=current_code(moved, 1), info=WEB)

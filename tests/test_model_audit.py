@@ -83,7 +83,20 @@ def test_permissions_and_groups_themselves(people):
     assert events("data.group.created") and events("data.group.permissions_added")
     assert events("data.account.user_permissions_added", people.charlie)
     assert events("data.group.changed")[0].data["fields"] == {"name": ["root-ish", "renamed"]}
-    assert events("data.group.deleted")[0].data["was"] == {"name": "renamed"}
+    assert events("data.group.deleted")[0].data["was"] == {"name": "renamed", "user_set": []}
+
+
+def test_a_deletion_names_the_memberships_it_takes(people):
+    sre = Group.objects.get_or_create(name="sre")[0]
+    sre.user_set.add(people.charlie, people.erin)
+    sre.delete()
+    (deleted,) = events("data.group.deleted")
+    assert deleted.data["was"] == {"name": "sre", "user_set": ["charlie", "erin"]}
+    people.erin.groups.add(Group.objects.create(name="dba2"))
+    erin = people.erin.pk
+    people.erin.delete()
+    (gone,) = [e for e in events("data.account.deleted") if e.target_id == str(erin)]
+    assert gone.data["was"] == {"username": "erin", "groups": ["dba2"]}
 
 
 def test_an_mfa_device_or_backup_code_planted_from_a_shell(people):

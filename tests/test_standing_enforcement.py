@@ -10,7 +10,7 @@ from django.core.management import call_command
 
 from broker import lifecycle
 from broker.models import AccessRequest, AuditEvent, Grant
-from tests.conftest import TEST_CATALOG
+from tests.conftest import TEST_CATALOG, WEB
 from tests.grants import active_grant, credential_works
 from tests.test_grant_extension import reveal
 from tests.test_requester_standing import leave_quietly
@@ -170,3 +170,16 @@ def test_renaming_an_account_the_catalog_names_takes_the_access_away(
     grant.refresh_from_db()
     assert grant.status == "revoking"
     assert grant.end_reason == "alice.smith may no longer request test-db"
+
+
+def test_with_the_keep_rule_a_grant_not_yet_active_ends_now(
+    people, submit, step_up, tmp_path, capsys
+):
+    request = submit(people.alice)
+    step_up(people.bob)
+    lifecycle.access_request_approve(request_id=request.pk, approver=people.bob, info=WEB)
+    grant = Grant.objects.get(request=request)
+    keep = TEST_CATALOG.replace("version: 1\n", "version: 1\non_eligibility_lost: keep\n")
+    out = sync(tmp_path, keep.replace("engineers: [alice]", "engineers: []"), capsys)
+    assert f"revoked: grant {grant.pk} of alice for test-db" in out
+    assert Grant.objects.get(pk=grant.pk).status == "revoked"  # nothing was minted

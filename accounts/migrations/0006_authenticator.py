@@ -6,6 +6,12 @@ from django.db import migrations, models
 
 import accounts.models
 
+# What both kinds of device hold alike; only the seed is kept differently.
+DEVICE_FIELDS = [
+    "user_id", "name", "confirmed", "step", "t0", "digits", "tolerance", "drift", "last_t",
+    "throttling_failure_timestamp", "throttling_failure_count", "created_at", "last_used_at",
+]  # fmt: skip
+
 
 def move_totp_devices(apps, schema_editor):
     """django-otp's TOTP devices kept their seeds in clear: move each one to an
@@ -14,25 +20,25 @@ def move_totp_devices(apps, schema_editor):
 
     TOTPDevice = apps.get_model("otp_totp", "TOTPDevice")
     Authenticator = apps.get_model("accounts", "Authenticator")
-    kept = [
-        "user_id",
-        "name",
-        "confirmed",
-        "step",
-        "t0",
-        "digits",
-        "tolerance",
-        "drift",
-        "last_t",
-        "throttling_failure_timestamp",
-        "throttling_failure_count",
-        "created_at",
-        "last_used_at",
-    ]
     for device in TOTPDevice.objects.all():
         Authenticator.objects.create(
             encrypted_key=encrypt_secret(device.key),
-            **{name: getattr(device, name) for name in kept},
+            **{name: getattr(device, name) for name in DEVICE_FIELDS},
+        )
+        device.delete()
+
+
+def move_back(apps, schema_editor):
+    """Going back: the devices return to django-otp (seeds in clear, as it keeps
+    them), so that nobody loses their MFA and none can be enrolled in its place."""
+    from broker.secrets import decrypt_secret
+
+    TOTPDevice = apps.get_model("otp_totp", "TOTPDevice")
+    Authenticator = apps.get_model("accounts", "Authenticator")
+    for device in Authenticator.objects.all():
+        TOTPDevice.objects.create(
+            key=decrypt_secret(device.encrypted_key),
+            **{name: getattr(device, name) for name in DEVICE_FIELDS},
         )
         device.delete()
 
@@ -115,5 +121,5 @@ class Migration(migrations.Migration):
                 "abstract": False,
             },
         ),
-        migrations.RunPython(move_totp_devices, migrations.RunPython.noop),
+        migrations.RunPython(move_totp_devices, move_back),
     ]
