@@ -75,7 +75,7 @@ def test_after_mfa_in_this_session_they_work(client, people):
     assert BackupCode.objects.filter(user=people.bob).count() == 10
 
 
-def test_a_slack_link_code_needs_mfa_in_this_session(client, people):
+def test_a_slack_link_code_needs_mfa_in_this_session(client, people, slack):
     """A link code ties a Slack user to the account for good: whoever holds a stolen
     session could otherwise link their own Slack user and ask in the victim's name."""
     from accounts.models import SlackLinkCode

@@ -19,7 +19,7 @@ from integrations.vault.providers import (
     VaultDatabaseProvider,
     VaultTokenProvider,
 )
-from integrations.vault.sandbox import DATABASE_CREATION, DATABASE_REVOCATION
+from integrations.vault.sandbox import DATABASE_REVOCATION, set_reader_role
 from tests.pg_target import can_login
 
 pytestmark = pytest.mark.django_db
@@ -125,19 +125,8 @@ ENDING_SESSIONS = DATABASE_REVOCATION
 def reader_revocation(vault):
     """Set the `reader` role's revocation statements for one test."""
     client = vault.client()
-
-    def set_statements(statements: list[str]) -> None:
-        client.secrets.database.create_role(
-            name="reader",
-            db_name="target",
-            creation_statements=[DATABASE_CREATION],
-            revocation_statements=statements,
-            default_ttl="1h",
-            max_ttl="24h",
-        )
-
-    yield set_statements
-    set_statements(DATABASE_REVOCATION)
+    yield lambda statements: set_reader_role(client, statements)
+    set_reader_role(client)
 
 
 @pytest.mark.parametrize("statements", [[], ENDING_SESSIONS], ids=["default", "readme"])

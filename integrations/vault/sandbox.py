@@ -72,11 +72,16 @@ def configure_sandbox(client: hvac.Client, *, postgres: dict | None = None) -> N
         password=postgres["password"],
         allowed_roles=["reader"],
     )
+    set_reader_role(client)
+
+
+def set_reader_role(client: hvac.Client, revocation: list[str] = DATABASE_REVOCATION) -> None:
+    """The database engine's `reader` role (the tests try other revocation statements)."""
     client.secrets.database.create_role(
         name="reader",
         db_name="target",
         creation_statements=[DATABASE_CREATION],
-        revocation_statements=DATABASE_REVOCATION,
+        revocation_statements=revocation,
         default_ttl="1h",
         max_ttl="24h",
     )
