@@ -9,7 +9,7 @@ from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 from django_otp.oath import TOTP
 from django_otp.util import random_hex
 
-from broker.secrets import decrypt_secret, encrypt_secret
+from lib.secrets import decrypt_secret, encrypt_secret
 
 
 class StepUp(models.Model):

@@ -9,9 +9,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from approvals.selectors import annotate_queue, approvable_profiles, approval_queue, reviews_for
 from broker import lifecycle
-from broker.durations import parse_duration
 from broker.selectors import visible_request
 from broker.web import lifecycle_error_response, request_info
+from lib.durations import parse_duration
 
 PAGE_SIZE = 25
 

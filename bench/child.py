@@ -11,7 +11,7 @@ import resource
 import sys
 import time
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broker.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "airlock.settings")
 
 import django
 

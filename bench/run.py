@@ -14,7 +14,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broker.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "airlock.settings")
 
 import django
 
@@ -348,7 +348,7 @@ class Gunicorn:
             "AIRLOCK_HTTPS": "off",  # plain HTTP on loopback
         }
         self.process = subprocess.Popen(  # noqa: S603 (our own server, fixed arguments)
-            [sys.executable, "-m", "gunicorn", "broker.wsgi", "--workers", str(workers),
+            [sys.executable, "-m", "gunicorn", "airlock.wsgi", "--workers", str(workers),
              "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning"],
             env=env,
         )  # fmt: skip

@@ -6,6 +6,6 @@ class BrokerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from broker import checks, model_audit, signals  # noqa: F401 (registers the checks and receivers)
+        from broker import model_audit, signals  # noqa: F401 (connects the receivers)
 
         model_audit.connect()

@@ -24,7 +24,7 @@ from broker import audit
 from broker.audit import ChainReport, check_links, utc_iso
 from broker.audit_export import FORMATS, Record, read_export
 from broker.models import AuditChainHead, AuditEvent
-from broker.secrets import read_secret
+from lib.secrets import read_secret
 
 HMAC_KEY = "AIRLOCK_EXPORT_HMAC_KEY"
 # Version 1 (no `version` field) sealed the file's bytes only, not the range it stated.

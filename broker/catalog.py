@@ -24,8 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from broker.durations import format_duration, parse_duration
 from integrations.providers import ProviderConfigError, get_provider
+from lib.durations import format_duration, parse_duration
 
 MAX_DURATION = timedelta(days=7)
 

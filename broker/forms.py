@@ -1,7 +1,7 @@
 from django import forms
 
-from broker.durations import format_duration, parse_duration
 from broker.models import AccessProfile
+from lib.durations import format_duration, parse_duration
 
 
 class RequestForm(forms.Form):

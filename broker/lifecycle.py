@@ -25,7 +25,6 @@ from accounts.selectors import recent_step_up, recent_step_up_record
 from approvals.models import Approval
 from approvals.policy import can_approve, can_decide, current_step, eligible_approvers, step_needs
 from broker import audit, risk, rules
-from broker.durations import format_duration
 from broker.models import (
     AccessProfile,
     AccessRequest,
@@ -35,9 +34,10 @@ from broker.models import (
     Grant,
 )
 from broker.policy import can_request, standing_problem
-from broker.secrets import decrypt_secret, encrypt_secret
-from broker.sshkeys import normalize_public_key
 from integrations.providers import GrantContext, Issued, ProviderError, get_provider
+from lib.durations import format_duration
+from lib.secrets import decrypt_secret, encrypt_secret
+from lib.sshkeys import normalize_public_key
 
 logger = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.db.models import Avg, Count, Q
 
 from broker.catalog import BusinessHours, RiskSpec
-from broker.durations import format_duration
 from broker.models import AccessProfile, AccessRequest, AuditEvent, CatalogState, Grant
+from lib.durations import format_duration
 
 DEFAULT_WEIGHTS = {
     "sensitivity": 1,  # points per point of the profile's declared sensitivity (0-50)

@@ -14,7 +14,6 @@ from approvals.models import Approval
 from approvals.policy import can_decide
 from broker import lifecycle
 from broker.credentials import credential_lines
-from broker.durations import parse_duration
 from broker.forms import RequestForm
 from broker.health import provider_health
 from broker.models import AccessRequest, Grant
@@ -28,6 +27,7 @@ from broker.selectors import (
 )
 from broker.web import lifecycle_error_response, request_info
 from integrations.providers import get_provider
+from lib.durations import parse_duration
 
 
 @login_required

@@ -46,8 +46,8 @@ if [ -n "$sandbox" ]; then
     "$BIN/python" manage.py sandbox
 fi
 
-"$BIN/celery" -A broker worker --loglevel=INFO --concurrency=2 &
-"$BIN/celery" -A broker beat --loglevel=INFO --schedule="$AIRLOCK_VAR_DIR/celerybeat-schedule" &
+"$BIN/celery" -A airlock worker --loglevel=INFO --concurrency=2 &
+"$BIN/celery" -A airlock beat --loglevel=INFO --schedule="$AIRLOCK_VAR_DIR/celerybeat-schedule" &
 "$BIN/python" manage.py runserver --noreload "$ADDR" &
 
 cat <<MSG

@@ -86,7 +86,7 @@ class CeleryProcesses:
     def _spawn(self, *args: str, log: str) -> subprocess.Popen:
         with open(self.dir / log, "ab") as out:
             return subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "broker.celery", *args],
+                [sys.executable, "-m", "celery", "-A", "airlock.celery", *args],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

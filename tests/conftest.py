@@ -23,9 +23,9 @@ from accounts.services import mfa_step_up
 from broker import audit, lifecycle
 from broker.catalog import parse_catalog
 from broker.catalog_sync import catalog_sync
-from broker.durations import parse_duration
 from broker.models import AccessProfile, Source
 from integrations.providers import reset_providers
+from lib.durations import parse_duration
 from tests.moto_server import MotoServer
 from tests.pg_target import TargetCluster
 from tests.vault_server import DevVault
@@ -274,7 +274,7 @@ def celery_worker(transactional_db):
     """A real Celery worker (threads) consuming from Redis."""
     from celery.contrib.testing.worker import start_worker
 
-    from broker.celery import app
+    from airlock.celery import app
 
     app.control.purge()
     with start_worker(

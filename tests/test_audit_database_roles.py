@@ -20,8 +20,8 @@ from django.db import connection, transaction
 from django.db.utils import DatabaseError
 from psycopg import sql
 
+from airlock.database_roles import grant_runtime_role
 from broker import audit
-from broker.database_roles import grant_runtime_role
 from broker.models import AuditChainHead, AuditEvent
 from tests.chaos import airlock_database_url
 from tests.conftest import TEST_CATALOG
@@ -279,7 +279,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from accounts.services import mfa_step_up
 from broker import lifecycle
-from broker.durations import parse_duration
+from lib.durations import parse_duration
 from broker.models import AccessProfile, Grant
 from tests.conftest import WEB, current_code, phone_of
 

@@ -30,16 +30,16 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connections
 
+from airlock.celery import app
 from broker import audit, lifecycle
 from broker.catalog import parse_catalog
 from broker.catalog_sync import catalog_sync
-from broker.celery import app
-from broker.durations import parse_duration
 from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant
 from broker.reconcile import find_orphans
 from integrations.providers import get_provider
 from integrations.vault.client import TIMEOUT_SECONDS as VAULT_TIMEOUT_SECONDS
 from integrations.vault.providers import VALID_UNTIL_PAD
+from lib.durations import parse_duration
 from tests.chaos import (
     WORKER_APPLICATION_NAME,
     CeleryProcesses,

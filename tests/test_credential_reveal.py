@@ -7,7 +7,7 @@ import pytest
 
 from broker import lifecycle
 from broker.models import AuditEvent, Grant
-from broker.secrets import decrypt_secret
+from lib.secrets import decrypt_secret
 from tests.conftest import WEB
 from tests.grants import active_grant
 

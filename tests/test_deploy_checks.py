@@ -52,9 +52,9 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
 
 
 def settings_file() -> Path:
-    import broker.settings
+    import airlock.settings
 
-    return Path(broker.settings.__file__)
+    return Path(airlock.settings.__file__)
 
 
 def deployed_settings(**env: str) -> dict:

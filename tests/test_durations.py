@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from broker.durations import format_duration, parse_duration
+from lib.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize(

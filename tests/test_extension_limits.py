@@ -39,7 +39,7 @@ def active(access_request) -> Grant:
 
 
 def broken_glass(people, step_up, duration="10m") -> Grant:
-    from broker.durations import parse_duration
+    from lib.durations import parse_duration
 
     step_up(people.alice)
     request = lifecycle.access_request_submit(
@@ -71,7 +71,7 @@ def test_a_break_glass_grant_is_never_extended_without_a_human(glass_catalog, pe
 def test_an_ordinary_grant_of_the_same_profile_is_extended_by_the_policy(
     glass_catalog, people, step_up
 ):
-    from broker.durations import parse_duration
+    from lib.durations import parse_duration
 
     request = lifecycle.access_request_submit(
         requester=people.alice, profile=AccessProfile.objects.get(slug="glass-db"),

@@ -10,7 +10,7 @@ from django.utils import timezone
 from broker import lifecycle
 from broker.catalog import CatalogError, parse_catalog
 from broker.models import AccessRequest, AuditEvent, Grant
-from broker.secrets import decrypt_secret
+from lib.secrets import decrypt_secret
 from tests.conftest import TEST_CATALOG, WEB
 from tests.grants import active_grant, credential_works
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("pg_target")
 
 
 def extend(grant, user, duration="30m", reason="still migrating"):
-    from broker.durations import parse_duration
+    from lib.durations import parse_duration
 
     return lifecycle.grant_extend_request(
         grant_id=grant.pk, actor=user, duration=parse_duration(duration), reason=reason, info=WEB

@@ -13,9 +13,9 @@ from approvals.policy import can_decide
 from broker import anomalies, audit, lifecycle
 from broker.catalog import parse_catalog
 from broker.catalog_sync import catalog_sync
-from broker.durations import parse_duration
 from broker.models import AccessProfile, AccessRequest, Alert, AuditEvent, BreakGlassReview, Grant
 from broker.selectors import can_view_request
+from lib.durations import parse_duration
 from tests.conftest import WEB
 from tests.pg_target import wait_until
 from tests.policy_catalog import POLICY_CATALOG

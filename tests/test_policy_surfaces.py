@@ -56,8 +56,8 @@ def test_break_glass_through_the_api_needs_a_code(api, policy_catalog, people):
 
 
 def test_reviews_page_lists_and_closes(client, policy_catalog, people, step_up):
-    from broker.durations import parse_duration
     from broker.models import AccessProfile
+    from lib.durations import parse_duration
 
     step_up(people.alice)
     request = lifecycle.access_request_submit(
@@ -81,8 +81,8 @@ def test_slack_is_loud_about_break_glass_reminders_and_alerts(
 ):
     from datetime import timedelta
 
-    from broker.durations import parse_duration
     from broker.models import AccessProfile
+    from lib.durations import parse_duration
 
     settings.SLACK_SECURITY_CHANNEL = "#security"
     step_up(people.alice)

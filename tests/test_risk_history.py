@@ -8,8 +8,8 @@ from accounts.services import mfa_step_up
 from broker import audit, lifecycle
 from broker.catalog import parse_catalog
 from broker.catalog_sync import catalog_sync
-from broker.durations import parse_duration
 from broker.models import AccessProfile, CatalogState, Grant, Source
+from lib.durations import parse_duration
 from tests.conftest import WEB, current_code, phone_of
 from tests.policy_catalog import POLICY_CATALOG
 

@@ -151,7 +151,7 @@ def test_an_outage_of_slack_never_blocks_a_web_approval(settings, slack, submit,
 def test_slack_messages_wait_in_a_queue_of_their_own():
     """A backlog of Slack messages must not hold up activations and revocations,
     which stay on the default queue; workers consume both."""
-    from broker.celery import app
+    from airlock.celery import app
 
     def queue_of(task: str) -> str:
         return app.amqp.router.route({}, task)["queue"].name

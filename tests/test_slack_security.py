@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from broker import audit, lifecycle
 from broker.catalog import parse_catalog
 from broker.catalog_sync import catalog_sync
-from broker.durations import parse_duration
 from broker.models import AccessProfile, AccessRequest, AuditEvent
+from lib.durations import parse_duration
 from tests.conftest import WEB, phone_of
 from tests.grants import active_grant
 from tests.policy_catalog import POLICY_CATALOG

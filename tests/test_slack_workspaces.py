@@ -90,7 +90,7 @@ def test_with_no_workspace_configured_every_request_is_refused(client, slack, se
 def _slack_enabled(**env: str) -> str:
     """SLACK_ENABLED and SLACK_TEAM_IDS as a fresh process reads them from the environment."""
     code = (
-        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'broker.settings'; "
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'airlock.settings'; "
         "from django.conf import settings; "
         "print(settings.SLACK_ENABLED, settings.SLACK_TEAM_IDS)"
     )

@@ -8,8 +8,8 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
+from airlock.celery import app
 from broker import lifecycle
-from broker.celery import app
 from broker.models import AccessRequest, AuditEvent, Grant
 from broker.tasks import _run_or_retry, sweep
 from integrations.providers import get_provider

@@ -12,8 +12,8 @@ SCRIPT = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 def test_reason_and_ticket_are_escaped_on_every_page(client, people, submit):
     from broker import lifecycle
-    from broker.durations import parse_duration
     from broker.models import AccessProfile
+    from lib.durations import parse_duration
 
     request = lifecycle.access_request_submit(
         requester=people.alice, profile=AccessProfile.objects.get(slug="other-db"),

@@ -16,7 +16,7 @@ DEVICE_FIELDS = [
 def move_totp_devices(apps, schema_editor):
     """django-otp's TOTP devices kept their seeds in clear: move each one to an
     Authenticator with the seed encrypted, and delete the original."""
-    from broker.secrets import encrypt_secret
+    from lib.secrets import encrypt_secret
 
     TOTPDevice = apps.get_model("otp_totp", "TOTPDevice")
     Authenticator = apps.get_model("accounts", "Authenticator")
@@ -31,7 +31,7 @@ def move_totp_devices(apps, schema_editor):
 def move_back(apps, schema_editor):
     """Going back: the devices return to django-otp (seeds in clear, as it keeps
     them), so that nobody loses their MFA and none can be enrolled in its place."""
-    from broker.secrets import decrypt_secret
+    from lib.secrets import decrypt_secret
 
     TOTPDevice = apps.get_model("otp_totp", "TOTPDevice")
     Authenticator = apps.get_model("accounts", "Authenticator")

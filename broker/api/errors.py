@@ -10,7 +10,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from accounts.services import MfaError
 from broker import lifecycle
 from broker.audit_views import FilterError
-from broker.secrets import MissingSecret
+from lib.secrets import MissingSecret
 
 LIFECYCLE_STATUS = {
     lifecycle.InvalidRequest: status.HTTP_400_BAD_REQUEST,

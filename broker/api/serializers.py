@@ -5,9 +5,9 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from broker.durations import format_duration, parse_duration
 from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant, Source
 from integrations.providers import get_provider
+from lib.durations import format_duration, parse_duration
 
 OTP_HELP = "Your current TOTP code (or an unused backup code)."
 

@@ -14,8 +14,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from broker.secrets import read_secret
 from integrations.providers import ProviderError
+from lib.secrets import read_secret
 
 TRANSIENT_CODES = {
     "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException",

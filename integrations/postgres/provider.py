@@ -28,8 +28,8 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from broker.secrets import MissingSecret, read_secret
 from integrations.providers import GrantContext, Issued, ProviderConfigError, ProviderError
+from lib.secrets import MissingSecret, read_secret
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from approvals.models import Approval
 from approvals.selectors import recent_history, risk_hints
-from broker.durations import format_duration
 from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant
+from lib.durations import format_duration
 
 MAX_TEXT = 3000  # Slack refuses a section's text over 3000 characters
 MAX_FIELD = 2000  # and a field's over 2000

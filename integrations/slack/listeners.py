@@ -17,12 +17,12 @@ from accounts.slack_links import linked_user, slack_link_by_code, slack_link_by_
 from approvals.policy import can_approve, can_decide
 from approvals.selectors import approval_queue
 from broker import audit, lifecycle
-from broker.durations import format_duration, parse_duration
 from broker.models import AccessProfile, AccessRequest, Grant, Source
 from broker.policy import can_request, requestable_profiles
 from broker.selectors import can_view_request, live_grants_of
 from integrations.slack import blocks
 from integrations.slack.workspaces import serves
+from lib.durations import format_duration, parse_duration
 
 HELP = (
     "*/access* opens the request form. Or in one line: "

@@ -17,8 +17,8 @@ import hvac
 import requests
 from hvac import exceptions as vault_errors
 
-from broker.secrets import MissingSecret, read_secret
 from integrations.providers import ProviderError
+from lib.secrets import MissingSecret, read_secret
 
 TIMEOUT_SECONDS = 10
 

@@ -3,9 +3,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from broker import risk, rules
-from broker.durations import format_duration, parse_duration
 from broker.models import AccessProfile, Source
 from broker.policy import can_request
+from lib.durations import format_duration, parse_duration
 
 
 class Command(BaseCommand):

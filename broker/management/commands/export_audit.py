@@ -6,7 +6,7 @@ from broker.audit_export import FORMATS, open_private
 from broker.audit_manifest import ExportRange, SealedExport, write_manifest
 from broker.management.time_range import add_time_range_arguments, time_range
 from broker.models import Source
-from broker.secrets import MissingSecret
+from lib.secrets import MissingSecret
 
 
 class Command(BaseCommand):

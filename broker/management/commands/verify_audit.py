@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from broker.audit import verify_chain
 from broker.audit_manifest import manifest_path, read_manifest, stated_range, verify_export
-from broker.secrets import MissingSecret
+from lib.secrets import MissingSecret
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from django.core.management.base import CommandError
 from django.core.management.commands import migrate
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from broker.database_roles import connected_as_owner, grant_runtime_role
+from airlock.database_roles import connected_as_owner, grant_runtime_role
 
 
 class Command(migrate.Command):

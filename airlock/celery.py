@@ -2,7 +2,7 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broker.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "airlock.settings")
 
 app = Celery("airlock")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -4,7 +4,7 @@ from datetime import timedelta
 import segno
 from django import template
 
-from broker.durations import format_duration
+from lib.durations import format_duration
 
 register = template.Library()
 

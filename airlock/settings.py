@@ -11,7 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-from broker.secrets import read_secret
+from lib.secrets import read_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
@@ -25,6 +25,7 @@ CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 VAR_DIR = Path(env.str("AIRLOCK_VAR_DIR", default=str(BASE_DIR / "var")))
 
 INSTALLED_APPS = [
+    "airlock",
     "accounts.admin_config.AirlockAdminConfig",  # the admin behind Airlock's sign-in and MFA
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -45,7 +46,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "broker.middleware.SecurityHeadersMiddleware",
+    "airlock.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -56,8 +57,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
-ROOT_URLCONF = "broker.urls"
-WSGI_APPLICATION = "broker.wsgi.application"
+ROOT_URLCONF = "airlock.urls"
+WSGI_APPLICATION = "airlock.wsgi.application"
 
 TEMPLATES = [
     {
@@ -69,7 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "broker.context_processors.airlock",
+                "airlock.context_processors.airlock",
             ],
         },
     },

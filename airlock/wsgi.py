@@ -4,7 +4,7 @@ import os
 from django.core.wsgi import get_wsgi_application
 from django.urls import get_resolver
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "broker.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "airlock.settings")
 application = get_wsgi_application()
 
 # Import every view now, then keep what start-up built (about 130,000 objects
