@@ -16,8 +16,8 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
 from accounts.models import OidcIdentity
 from accounts.selectors import active_user_with_email
-from broker import audit
-from broker.web import request_info
+from audit import trail
+from audit.trail import request_info
 
 
 class SignInRefused(SuspiciousOperation):
@@ -48,12 +48,12 @@ def groups_from_claims(claims: dict, claim: str, mapping: dict[str, str]) -> set
     return {mapping[group] for group in idp_groups if group in mapping}
 
 
-def oidc_identity_link(*, user, issuer: str, subject: str, how: str, info: audit.RequestInfo):
+def oidc_identity_link(*, user, issuer: str, subject: str, how: str, info: trail.RequestInfo):
     """Bind an IdP identity to an account, audited. Call inside a transaction."""
     OidcIdentity.objects.create(
         user=user, issuer=issuer, subject=subject, linked_at=timezone.now(), linked_by=how
     )
-    audit.record(
+    trail.record(
         action="oidc.linked",
         info=info,
         actor=user,
@@ -113,7 +113,7 @@ class AirlockOIDCBackend(OIDCAuthenticationBackend):
             issuer=claims["iss"],
             subject=claims["sub"],
             how=how,
-            info=request_info(request) if request is not None else audit.SYSTEM,
+            info=request_info(request) if request is not None else trail.SYSTEM,
         )
         return self.update_user(user, claims)
 

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Authenticator, BackupCode, StepUp
-from broker import audit
+from audit import trail
 
 BACKUP_CODE_COUNT = 10
 BACKUP_CODE_LENGTH = 10
@@ -24,7 +24,7 @@ def has_mfa(user) -> bool:
     return Authenticator.objects.filter(user=user, confirmed=True).exists()
 
 
-def mfa_step_up(*, user, code: str, info: audit.RequestInfo) -> datetime:
+def mfa_step_up(*, user, code: str, info: trail.RequestInfo) -> datetime:
     """Verify a TOTP or backup code for `user` and remember when. Failures are audited.
 
     A TOTP code already used in its time step is refused; a backup code works
@@ -56,12 +56,12 @@ def mfa_step_up(*, user, code: str, info: audit.RequestInfo) -> datetime:
             method = None
             device.throttle_increment()  # a wrong backup code is a guess like any other
         if method is None:
-            audit.record(action="mfa.failed", info=info, actor=user, target=user)
+            trail.record(action="mfa.failed", info=info, actor=user, target=user)
         else:
             StepUp.objects.update_or_create(
                 user=user, defaults={"verified_at": now, "method": method}
             )
-            audit.record(
+            trail.record(
                 action="mfa.verified", info=info, actor=user, target=user, data={"method": method}
             )
     if method is None:
@@ -96,7 +96,7 @@ def mfa_enrol_start(*, user) -> Authenticator:
     return Authenticator.objects.create(user=user, name="authenticator", confirmed=False)
 
 
-def mfa_enrol_confirm(*, user, device_id: int, code: str, info: audit.RequestInfo) -> list[str]:
+def mfa_enrol_confirm(*, user, device_id: int, code: str, info: trail.RequestInfo) -> list[str]:
     """Confirm the new device with a code from it; replace any old one; new backup codes."""
     device = Authenticator.objects.filter(user=user, pk=device_id, confirmed=False).first()
     if device is None:
@@ -104,7 +104,7 @@ def mfa_enrol_confirm(*, user, device_id: int, code: str, info: audit.RequestInf
     code = (code or "").strip().replace(" ", "")
     if not (code.isdigit() and device.verify_token(code)):
         with transaction.atomic():
-            audit.record(action="mfa.enrol_failed", info=info, actor=user, target=user)
+            trail.record(action="mfa.enrol_failed", info=info, actor=user, target=user)
         raise MfaError("that code does not match; check the time on your phone and try again")
     with transaction.atomic():
         Authenticator.objects.filter(user=user).exclude(pk=device.pk).delete()
@@ -115,23 +115,23 @@ def mfa_enrol_confirm(*, user, device_id: int, code: str, info: audit.RequestInf
         StepUp.objects.update_or_create(
             user=user, defaults={"verified_at": timezone.now(), "method": "totp"}
         )
-        audit.record(action="mfa.enrolled", info=info, actor=user, target=user)
+        trail.record(action="mfa.enrolled", info=info, actor=user, target=user)
     return codes
 
 
-def mfa_backup_codes_regenerate(*, user, info: audit.RequestInfo) -> list[str]:
+def mfa_backup_codes_regenerate(*, user, info: trail.RequestInfo) -> list[str]:
     with transaction.atomic():
         codes = _new_backup_codes(user)
-        audit.record(action="mfa.backup_codes_regenerated", info=info, actor=user, target=user)
+        trail.record(action="mfa.backup_codes_regenerated", info=info, actor=user, target=user)
     return codes
 
 
-def mfa_remove(*, user, info: audit.RequestInfo) -> None:
+def mfa_remove(*, user, info: trail.RequestInfo) -> None:
     with transaction.atomic():
         Authenticator.objects.filter(user=user).delete()
         BackupCode.objects.filter(user=user).delete()
         StepUp.objects.filter(user=user).delete()
-        audit.record(action="mfa.removed", info=info, actor=user, target=user)
+        trail.record(action="mfa.removed", info=info, actor=user, target=user)
 
 
 def _new_backup_codes(user) -> list[str]:

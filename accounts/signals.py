@@ -4,18 +4,18 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import transaction
 from django.dispatch import receiver
 
-from broker import audit
-from broker.web import request_info
+from audit import trail
+from audit.trail import request_info
 
 
-def _info(request) -> audit.RequestInfo:
-    return request_info(request) if request is not None else audit.SYSTEM
+def _info(request) -> trail.RequestInfo:
+    return request_info(request) if request is not None else trail.SYSTEM
 
 
 @receiver(user_logged_in)
 def audit_login(sender, request, user, **kwargs) -> None:
     with transaction.atomic():
-        audit.record(action="auth.login", info=_info(request), actor=user, target=user)
+        trail.record(action="auth.login", info=_info(request), actor=user, target=user)
 
 
 @receiver(user_login_failed)
@@ -23,4 +23,4 @@ def audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
     # Only the username: Django masks the password, but keep nothing else either.
     username = str(credentials.get("username", ""))[:150]
     with transaction.atomic():
-        audit.record(action="auth.login_failed", info=_info(request), data={"username": username})
+        trail.record(action="auth.login_failed", info=_info(request), data={"username": username})

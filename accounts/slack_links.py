@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from accounts.models import SlackIdentity, SlackLinkCode
 from accounts.selectors import active_user_with_email
-from broker import audit
-from broker.models import Source
+from audit import trail
+from audit.models import Source
 
 LINK_CODE_LIFETIME = timedelta(minutes=10)
 
@@ -31,8 +31,8 @@ def slack_id_of(user) -> str | None:
     return link.slack_user_id if link else None
 
 
-def _info(team_id: str, slack_user_id: str) -> audit.RequestInfo:
-    return audit.RequestInfo(source=Source.SLACK, user_agent=f"slack:{team_id}/{slack_user_id}")
+def _info(team_id: str, slack_user_id: str) -> trail.RequestInfo:
+    return trail.RequestInfo(source=Source.SLACK, user_agent=f"slack:{team_id}/{slack_user_id}")
 
 
 def _link(user, team_id: str, slack_user_id: str, how: str):
@@ -51,7 +51,7 @@ def _link(user, team_id: str, slack_user_id: str, how: str):
                 linked_at=timezone.now(),
                 linked_by=how,
             )
-            audit.record(
+            trail.record(
                 action="slack.linked",
                 info=_info(team_id, slack_user_id),
                 actor=user,
@@ -108,9 +108,9 @@ def slack_link_by_code(*, team_id: str, slack_user_id: str, code: str):
     return _link(user, team_id, slack_user_id, "code")
 
 
-def slack_unlink(*, user, info: audit.RequestInfo) -> int:
+def slack_unlink(*, user, info: trail.RequestInfo) -> int:
     with transaction.atomic():
         count, _ = SlackIdentity.objects.filter(user=user).delete()
         if count:
-            audit.record(action="slack.unlinked", info=info, actor=user, target=user)
+            trail.record(action="slack.unlinked", info=info, actor=user, target=user)
     return count

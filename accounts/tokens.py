@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiToken
-from broker import audit
+from audit import trail
 
 TOKEN_PREFIX = "airlock_"  # noqa: S105  # nosec B105  # a marker, not a secret
 # Recording every use would turn each API call into a write; once a minute is enough.
@@ -24,7 +24,7 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def token_create(*, user, name: str, days: int, info: audit.RequestInfo) -> tuple[ApiToken, str]:
+def token_create(*, user, name: str, days: int, info: trail.RequestInfo) -> tuple[ApiToken, str]:
     """A new token for `user`; the plaintext is returned once, to show."""
     name = (name or "").strip()
     if not name or len(name) > 100:
@@ -42,7 +42,7 @@ def token_create(*, user, name: str, days: int, info: audit.RequestInfo) -> tupl
             created_at=now,
             expires_at=now + timedelta(days=days),
         )
-        audit.record(
+        trail.record(
             action="api_token.created",
             info=info,
             actor=user,
@@ -52,7 +52,7 @@ def token_create(*, user, name: str, days: int, info: audit.RequestInfo) -> tupl
     return token, plaintext
 
 
-def token_revoke(*, user, token_id: int, info: audit.RequestInfo) -> ApiToken:
+def token_revoke(*, user, token_id: int, info: trail.RequestInfo) -> ApiToken:
     with transaction.atomic():
         token = (
             ApiToken.objects.select_for_update()
@@ -63,7 +63,7 @@ def token_revoke(*, user, token_id: int, info: audit.RequestInfo) -> ApiToken:
             raise TokenError("no such token, or it is already revoked")
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit.record(
+        trail.record(
             action="api_token.revoked",
             info=info,
             actor=user,

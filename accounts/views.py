@@ -24,7 +24,7 @@ from accounts.services import (
 )
 from accounts.slack_links import slack_link_code_create, slack_unlink
 from accounts.tokens import TokenError, token_create, token_revoke, tokens_of
-from broker.web import request_info
+from audit.trail import request_info
 
 ENROL_SESSION_KEY = "mfa_enrol_device"
 

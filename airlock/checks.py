@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core import checks
 from django.db import DatabaseError, connection
 
-from broker.models import AuditEvent
+from audit.models import AuditEvent
 
 PER_PROCESS_CACHES = (
     "django.core.cache.backends.locmem.LocMemCache",

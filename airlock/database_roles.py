@@ -20,7 +20,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.db.utils import load_backend
 from psycopg import sql
 
-from broker.models import AuditChainHead, AuditEvent
+from audit.models import AuditChainHead, AuditEvent
 
 ORDINARY_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
 # What the runtime role may do to the tables that are not ordinary. The head's

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.db import models
 
-from broker.models import Source
+from audit.models import Source
 
 
 class Approval(models.Model):

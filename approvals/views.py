@@ -8,9 +8,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from approvals.selectors import annotate_queue, approvable_profiles, approval_queue, reviews_for
+from audit.trail import request_info
 from broker import lifecycle
 from broker.selectors import visible_request
-from broker.web import lifecycle_error_response, request_info
+from broker.web import lifecycle_error_response
 from lib.durations import parse_duration
 
 PAGE_SIZE = 25

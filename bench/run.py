@@ -27,10 +27,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from broker import audit, lifecycle
+from audit import trail
+from audit.models import AuditChainHead, AuditEvent
+from broker import lifecycle
 from broker.catalog import parse_catalog
 from broker.catalog_sync import catalog_sync
-from broker.models import AccessProfile, AccessRequest, AuditChainHead, AuditEvent
+from broker.models import AccessProfile, AccessRequest
 from integrations.providers import GrantContext, get_provider
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
@@ -96,7 +98,7 @@ def append_events(count: int) -> None:
     try:
         for _ in range(count):
             with transaction.atomic():
-                audit.record(action="bench.event", info=audit.SYSTEM, reason="x")
+                trail.record(action="bench.event", info=trail.SYSTEM, reason="x")
     finally:
         connections.close_all()
 
@@ -123,7 +125,7 @@ def bench_audit_append(writers: int = 16, per_writer: int = 250, rounds: int = 3
             by_kind[kind].append(
                 appends_per_second(writers, per_writer, processes=kind == "processes")
             )
-    report = audit.verify_chain()
+    report = trail.verify_chain()
     return {
         "events": writers * per_writer,
         "writers": writers,
@@ -139,7 +141,7 @@ def fill_chain(count: int) -> None:
     """A valid chain of `count` events, written in bulk (what production appends one by one)."""
     reset()
     now = timezone.now()
-    prev, batch = audit.GENESIS_HASH, []
+    prev, batch = trail.GENESIS_HASH, []
     for seq in range(1, count + 1):
         event = AuditEvent(
             seq=seq,
@@ -157,7 +159,7 @@ def fill_chain(count: int) -> None:
             data={"profile": "bench-db", "duration": "1h"},
             prev_hash=prev,
         )
-        event.hash = audit.event_hash(event)
+        event.hash = trail.event_hash(event)
         prev = event.hash
         batch.append(event)
         if len(batch) == 5000:
@@ -197,7 +199,7 @@ def bench_exports() -> dict:
 
 def seed_catalog() -> AccessProfile:
     users = people()
-    catalog_sync(catalog=parse_catalog(CATALOG.encode()), info=audit.SYSTEM)
+    catalog_sync(catalog=parse_catalog(CATALOG.encode()), info=trail.SYSTEM)
     return AccessProfile.objects.get(slug="bench-db"), users
 
 
@@ -431,13 +433,13 @@ def bench_over_http() -> dict:
     SlackIdentity.objects.create(user=users["bob"], team_id="T1", slack_user_id="U_BOB",
                                  linked_at=timezone.now(), linked_by="email")  # fmt: skip
     pending = lifecycle.access_request_submit(requester=users["alice"], profile=profile,
-                                              info=audit.SYSTEM)  # fmt: skip
+                                              info=trail.SYSTEM)  # fmt: skip
     engineers = users["alice"].groups.get(name="engineers")
     clients = get_user_model().objects.bulk_create(
         get_user_model()(username=f"api{i}") for i in range(API_REQUESTS)
     )
     engineers.user_set.add(*clients)
-    tokens = [token_create(user=u, name="bench", days=1, info=audit.SYSTEM)[1] for u in clients]
+    tokens = [token_create(user=u, name="bench", days=1, info=trail.SYSTEM)[1] for u in clients]
     analyze()
     fake = FakeSlack()
     server = Gunicorn(fake.url)
@@ -640,7 +642,7 @@ def bench_vault_activation(samples: int = 30) -> dict:
 
     reset()
     users = people()
-    catalog_sync(catalog=parse_catalog(VAULT_CATALOG.encode()), info=audit.SYSTEM)
+    catalog_sync(catalog=parse_catalog(VAULT_CATALOG.encode()), info=trail.SYSTEM)
     target, vault = TargetCluster(), DevVault()
     target.start()
     try:

@@ -11,8 +11,9 @@ from typing import Any
 from django.db.models import Q
 
 from approvals.models import Approval
-from broker.audit_export import Echo, csv_cell
-from broker.models import AuditEvent, Grant
+from audit.export import Echo, csv_cell
+from audit.models import AuditEvent
+from broker.models import Grant
 
 COLUMNS = [
     "grant", "request", "requester", "profile", "duration", "reason", "ticket",

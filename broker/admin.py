@@ -3,9 +3,10 @@ the only admin action is revocation, which calls it."""
 
 from django.contrib import admin, messages
 
+from audit.models import AuditEvent, Source
+from audit.trail import RequestInfo
 from broker import lifecycle
-from broker.audit import RequestInfo
-from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant, Source
+from broker.models import AccessProfile, AccessRequest, Grant
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

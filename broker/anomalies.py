@@ -12,8 +12,9 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from broker import audit
-from broker.models import AccessProfile, AccessRequest, Alert, AuditEvent
+from audit import trail
+from audit.models import AuditEvent
+from broker.models import AccessProfile, AccessRequest, Alert
 from broker.risk import risk_spec, user_zone
 
 FREQUENT_WINDOW, FREQUENT_COUNT = timedelta(days=7), 5
@@ -44,9 +45,9 @@ def _raise(kind: str, key: str, message: str, evidence: list[int], now) -> Alert
             alert = Alert.objects.create(
                 kind=kind, key=key, message=message, evidence=evidence, created_at=now
             )
-            audit.record(
+            trail.record(
                 action="alert.raised",
-                info=audit.SYSTEM,
+                info=trail.SYSTEM,
                 reason=message,
                 data={"kind": kind, "evidence": evidence, "alert": alert.pk},
             )

@@ -1,24 +1,25 @@
 """Auditor pages (the auditor group and admins) and the operator view (admins)."""
 
-from datetime import datetime
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from broker import audit, lifecycle
-from broker.audit_export import FORMATS, parse_moment
+from audit import trail
+from audit.export import FORMATS
+from audit.models import AuditEvent, Source
+from audit.trail import request_info
+from broker import lifecycle
 from broker.health import provider_health
-from broker.models import AccessProfile, AccessRequest, Alert, AuditEvent, Grant, Source
-from broker.selectors import is_auditor
-from broker.web import lifecycle_error_response, request_info
+from broker.models import AccessProfile, Alert, Grant
+from broker.selectors import FilterError, filtered_events, is_auditor
+from broker.web import lifecycle_error_response
 
 PAGE_SIZE = 50
 
@@ -26,52 +27,6 @@ PAGE_SIZE = 50
 def _auditor_only(user) -> None:
     if not is_auditor(user):
         raise PermissionDenied("auditors only")
-
-
-class FilterError(ValueError):
-    pass
-
-
-def _date(text: str, end_of_day: bool) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return parse_moment(text, end_of_day=end_of_day)
-    except ValueError as exc:
-        raise FilterError(str(exc)) from None
-
-
-def filtered_events(params) -> tuple[QuerySet, dict[str, str]]:
-    """Audit events matching the page's filters; raises FilterError on bad input."""
-    filters = {
-        key: params.get(key, "").strip()[:150]
-        for key in ("since", "until", "actor", "action", "source", "profile")
-    }
-    events = AuditEvent.objects.all()
-    if since := _date(filters["since"], end_of_day=False):
-        events = events.filter(created_at__gte=since)
-    if until := _date(filters["until"], end_of_day=True):
-        events = events.filter(created_at__lte=until)
-    if filters["actor"]:
-        events = events.filter(actor=filters["actor"])
-    if filters["action"]:
-        events = events.filter(action__startswith=filters["action"])
-    if filters["source"]:
-        if filters["source"] not in Source.values:
-            raise FilterError(f"unknown channel {filters['source']!r}")
-        events = events.filter(source=filters["source"])
-    if filters["profile"]:
-        requests = AccessRequest.objects.filter(profile__slug=filters["profile"])
-        request_ids = [str(pk) for pk in requests.values_list("pk", flat=True)]
-        grant_ids = [
-            str(pk)
-            for pk in Grant.objects.filter(request__in=requests).values_list("pk", flat=True)
-        ]
-        events = events.filter(
-            Q(target_type="accessrequest", target_id__in=request_ids)
-            | Q(target_type="grant", target_id__in=grant_ids)
-        )
-    return events, filters
 
 
 @login_required
@@ -100,7 +55,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
 @require_POST
 def audit_verify(request: HttpRequest) -> HttpResponse:
     _auditor_only(request.user)
-    report = audit.verify_chain()
+    report = trail.verify_chain()
     if report.intact:
         messages.success(
             request, f"Audit chain intact: {report.count} events, head {report.head_hash}."
@@ -134,7 +89,7 @@ def export_response(
 ) -> StreamingHttpResponse:
     """Record the export, then stream it (the web page and the API)."""
     with transaction.atomic():
-        audit.record(
+        trail.record(
             action="audit.exported",
             info=request_info(request, source=source),
             actor=request.user,
@@ -142,7 +97,7 @@ def export_response(
         )
     rows, content_type, extension = FORMATS[export_format]
     response = StreamingHttpResponse(
-        rows(audit.event_records(events.order_by("seq"))), content_type=content_type
+        rows(trail.event_records(events.order_by("seq"))), content_type=content_type
     )
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="airlock-audit-{stamp}.{extension}"'

@@ -7,7 +7,8 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from broker import audit, lifecycle
+from audit import trail
+from broker import lifecycle
 from broker.catalog import Catalog
 from broker.lifecycle import StandingChange
 from broker.models import AccessProfile, CatalogState
@@ -28,7 +29,7 @@ class CatalogDiff:
         return not (self.added or self.changed or self.removed)
 
 
-def catalog_sync(*, catalog: Catalog, actor=None, info: audit.RequestInfo) -> CatalogDiff:
+def catalog_sync(*, catalog: Catalog, actor=None, info: trail.RequestInfo) -> CatalogDiff:
     diff = CatalogDiff(warnings=list(catalog.warnings))
     with transaction.atomic():
         existing = {p.slug: p for p in AccessProfile.objects.select_for_update()}
@@ -69,7 +70,7 @@ def catalog_sync(*, catalog: Catalog, actor=None, info: audit.RequestInfo) -> Ca
         )
         # With profiles, groups and the rule all applied: whoever lost standing.
         diff.standing = lifecycle.access_enforce_standing()
-        audit.record(
+        trail.record(
             action="catalog.synced",
             info=info,
             actor=actor,

@@ -24,15 +24,10 @@ from django.utils import timezone
 from accounts.selectors import recent_step_up, recent_step_up_record
 from approvals.models import Approval
 from approvals.policy import can_approve, can_decide, current_step, eligible_approvers, step_needs
-from broker import audit, risk, rules
-from broker.models import (
-    AccessProfile,
-    AccessRequest,
-    AuditEvent,
-    BreakGlassReview,
-    CatalogState,
-    Grant,
-)
+from audit import trail
+from audit.models import AuditEvent
+from broker import risk, rules
+from broker.models import AccessProfile, AccessRequest, BreakGlassReview, CatalogState, Grant
 from broker.policy import can_request, standing_problem
 from integrations.providers import GrantContext, Issued, ProviderError, get_provider
 from lib.durations import format_duration
@@ -105,7 +100,7 @@ def access_request_submit(
     ssh_public_key: str = "",
     start_at: datetime | None = None,
     break_glass: bool = False,
-    info: audit.RequestInfo,
+    info: trail.RequestInfo,
 ) -> AccessRequest:
     """Validate, weigh the risk, apply the profile's rules, and record the request:
     pending for approvers, approved by the policy, or denied by it.
@@ -207,7 +202,7 @@ def access_request_submit(
         )
         if outcome.action == rules.ASK:
             _check_approver_pool(access_request)
-        audit.record(
+        trail.record(
             action="request.submitted",
             info=info,
             actor=requester,
@@ -236,12 +231,12 @@ def access_request_submit(
     return access_request
 
 
-def _break_glass(access_request: AccessRequest, emergency, info: audit.RequestInfo) -> None:
+def _break_glass(access_request: AccessRequest, emergency, info: trail.RequestInfo) -> None:
     requester = access_request.requester
     review = BreakGlassReview.objects.create(
         request=access_request, due_at=access_request.created_at + emergency.review_within
     )
-    audit.record(
+    trail.record(
         action="request.break_glass",
         info=info,
         actor=requester,
@@ -260,7 +255,7 @@ def _break_glass(access_request: AccessRequest, emergency, info: audit.RequestIn
 
 
 def break_glass_review_close(
-    *, request_id: UUID | str, reviewer, notes: str, info: audit.RequestInfo
+    *, request_id: UUID | str, reviewer, notes: str, info: trail.RequestInfo
 ) -> BreakGlassReview:
     """An approver of the profile (never the one who broke the glass) closes the review."""
     notes = (notes or "").strip()
@@ -279,7 +274,7 @@ def break_glass_review_close(
             raise Conflict(f"closed already by {review.closed_by}")
         review.closed_at, review.closed_by, review.notes = timezone.now(), reviewer, notes
         review.save(update_fields=["closed_at", "closed_by", "notes"])
-        audit.record(
+        trail.record(
             action="review.closed",
             info=info,
             actor=reviewer,
@@ -300,12 +295,12 @@ def _check_approver_pool(access_request: AccessRequest) -> None:
             )
 
 
-def _approve(access_request: AccessRequest, actor, info: audit.RequestInfo, data: dict) -> None:
+def _approve(access_request: AccessRequest, actor, info: trail.RequestInfo, data: dict) -> None:
     """Mark approved and schedule the grant (or the extension)."""
     access_request.status = Status.APPROVED
     access_request.decided_at = timezone.now()
     access_request.save(update_fields=["status", "decided_at"])
-    audit.record(
+    trail.record(
         action="request.approved",
         info=info,
         actor=actor,
@@ -321,7 +316,7 @@ def _approve(access_request: AccessRequest, actor, info: audit.RequestInfo, data
         request=access_request, duration=access_request.duration, created_at=timezone.now()
     )
     starts = access_request.start_at
-    audit.record(
+    trail.record(
         action="grant.scheduled",
         info=info,
         actor=actor,
@@ -333,7 +328,7 @@ def _approve(access_request: AccessRequest, actor, info: audit.RequestInfo, data
 
 
 def access_request_approve(
-    *, request_id: UUID | str, approver, comment: str = "", info: audit.RequestInfo
+    *, request_id: UUID | str, approver, comment: str = "", info: trail.RequestInfo
 ) -> AccessRequest:
     """Record one approval; when enough agree, approve and schedule the grant."""
     with transaction.atomic():
@@ -362,7 +357,7 @@ def access_request_approve(
 
 
 def access_request_deny(
-    *, request_id: UUID | str, approver, reason: str, info: audit.RequestInfo
+    *, request_id: UUID | str, approver, reason: str, info: trail.RequestInfo
 ) -> AccessRequest:
     reason = (reason or "").strip()
     if not reason:
@@ -380,7 +375,7 @@ def access_request_deny(
 
 
 def access_request_cancel(
-    *, request_id: UUID | str, actor, reason: str = "", info: audit.RequestInfo
+    *, request_id: UUID | str, actor, reason: str = "", info: trail.RequestInfo
 ) -> AccessRequest:
     with transaction.atomic():
         access_request = _lock_request(request_id)
@@ -409,7 +404,7 @@ def access_requests_expire_pending(*, limit: int = 500) -> int:
                 Status.EXPIRED,
                 None,
                 "no decision before the pending TTL",
-                audit.SYSTEM,
+                trail.SYSTEM,
                 "request.expired",
             )
             expired += 1
@@ -479,7 +474,7 @@ def _record_decision(access_request, approver, decision, comment, step_up, info)
         mfa_method=step_up.method,
         created_at=timezone.now(),
     )
-    audit.record(
+    trail.record(
         action=f"request.decision.{decision}",
         info=info,
         actor=approver,
@@ -495,7 +490,7 @@ def _close_request(access_request, status, actor, reason, info, action, data=Non
     access_request.decided_at = timezone.now()
     access_request.decision_reason = reason
     access_request.save(update_fields=["status", "decided_at", "decision_reason"])
-    audit.record(
+    trail.record(
         action=action,
         info=info,
         actor=actor,
@@ -562,9 +557,9 @@ def _record_activation_failure(grant: Grant, exc: ProviderError) -> ProviderErro
         return None
     grant.last_error = str(exc)
     grant.save(update_fields=["activation_attempts", "last_attempt_at", "last_error"])
-    audit.record(
+    trail.record(
         action="grant.activation_retry",
-        info=audit.SYSTEM,
+        info=trail.SYSTEM,
         target=grant,
         reason=str(exc),
         data={"attempt": grant.activation_attempts},
@@ -593,9 +588,9 @@ def _record_activation(grant: Grant, provider, issued: Issued, now) -> None:
     grant.secret = encrypt_secret(json.dumps(issued.credential))
     grant.last_error = ""
     grant.save()
-    audit.record(
+    trail.record(
         action="grant.activated",
-        info=audit.SYSTEM,
+        info=trail.SYSTEM,
         target=grant,
         from_status=GrantStatus.SCHEDULED,
         to_status=GrantStatus.ACTIVE,
@@ -611,7 +606,7 @@ def _record_activation(grant: Grant, provider, issued: Issued, now) -> None:
 
 
 def grant_revoke(
-    *, grant_id: UUID | str, actor, reason: str = "", info: audit.RequestInfo
+    *, grant_id: UUID | str, actor, reason: str = "", info: trail.RequestInfo
 ) -> Grant:
     """Revoke early: by the grant's owner, an approver of its profile, or an admin."""
     with transaction.atomic():
@@ -629,7 +624,7 @@ def grant_revoke(
     return grant
 
 
-def _begin_revocation(grant: Grant, *, actor, reason: str, info: audit.RequestInfo) -> None:
+def _begin_revocation(grant: Grant, *, actor, reason: str, info: trail.RequestInfo) -> None:
     """End a locked scheduled grant here, or hand an active one to the worker
     that revokes it at its source."""
     if grant.status == GrantStatus.SCHEDULED:
@@ -639,7 +634,7 @@ def _begin_revocation(grant: Grant, *, actor, reason: str, info: audit.RequestIn
     grant.status = GrantStatus.REVOKING
     grant.end_reason = reason[:200]
     grant.save(update_fields=["status", "end_reason"])
-    audit.record(
+    trail.record(
         action="grant.revoke_requested",
         info=info,
         actor=actor,
@@ -716,7 +711,7 @@ def _withdraw(request_id, problem: str) -> list[StandingChange]:
         if access_request.status != Status.PENDING:
             return []  # decided meanwhile
         _close_request(
-            access_request, Status.CANCELLED, None, problem, audit.SYSTEM, "request.withdrawn"
+            access_request, Status.CANCELLED, None, problem, trail.SYSTEM, "request.withdrawn"
         )
     line = f"request {access_request.pk} {_who_what(access_request)} ({problem})"
     return [StandingChange("withdrawn", line)]
@@ -727,7 +722,7 @@ def _revoke_for_standing(grant_id, problem: str) -> list[StandingChange]:
         grant = _lock_grant(grant_id)
         if grant.status not in (GrantStatus.SCHEDULED, GrantStatus.ACTIVE):
             return []  # ended meanwhile
-        _begin_revocation(grant, actor=None, reason=problem, info=audit.SYSTEM)
+        _begin_revocation(grant, actor=None, reason=problem, info=trail.SYSTEM)
     return [StandingChange("revoked", f"grant {grant.pk} {_who_what(grant.request)} ({problem})")]
 
 
@@ -739,7 +734,7 @@ def _keep(grant: Grant, problem: str) -> list[StandingChange]:
     return [StandingChange("kept", line)]
 
 
-def grant_retry_revocation(*, grant_id: UUID | str, actor, info: audit.RequestInfo) -> Grant:
+def grant_retry_revocation(*, grant_id: UUID | str, actor, info: trail.RequestInfo) -> Grant:
     """An admin asks to try a failed revocation again (after fixing the cause)."""
     if not actor.is_superuser:
         raise NotAllowed("only an admin can retry a revocation")
@@ -751,7 +746,7 @@ def grant_retry_revocation(*, grant_id: UUID | str, actor, info: audit.RequestIn
         grant.revoke_attempts = 0
         grant.ended_at = None
         grant.save(update_fields=["status", "revoke_attempts", "ended_at"])
-        audit.record(
+        trail.record(
             action="grant.revoke_retry_requested",
             info=info,
             actor=actor,
@@ -794,7 +789,7 @@ def grant_revoke_execute(*, grant_id: UUID | str) -> Grant | None:
     return grant
 
 
-def grant_reveal(*, grant_id: UUID | str, user, info: audit.RequestInfo) -> dict:
+def grant_reveal(*, grant_id: UUID | str, user, info: trail.RequestInfo) -> dict:
     """Show the credential once to its owner after MFA, then wipe it."""
     with transaction.atomic():
         grant = _lock_grant(grant_id)
@@ -815,7 +810,7 @@ def grant_reveal(*, grant_id: UUID | str, user, info: audit.RequestInfo) -> dict
         grant.secret = None
         grant.revealed_at = timezone.now()
         grant.save(update_fields=["secret", "revealed_at"])
-        audit.record(action="grant.credential_revealed", info=info, actor=user, target=grant)
+        trail.record(action="grant.credential_revealed", info=info, actor=user, target=grant)
     return credential
 
 
@@ -823,7 +818,7 @@ def grant_reveal(*, grant_id: UUID | str, user, info: audit.RequestInfo) -> dict
 
 
 def grant_extend_request(
-    *, grant_id: UUID | str, actor, duration: timedelta, reason: str, info: audit.RequestInfo
+    *, grant_id: UUID | str, actor, duration: timedelta, reason: str, info: trail.RequestInfo
 ) -> AccessRequest:
     """Ask for more time on a live grant, within the profile's extension rules.
 
@@ -882,7 +877,7 @@ def grant_extend_request(
             pending_until=min(now + grant.profile.policy.pending_ttl, grant.expires_at),
             extends=grant,
         )
-        audit.record(
+        trail.record(
             action="request.submitted",
             info=info,
             actor=actor,
@@ -914,9 +909,9 @@ def _extension_cap(grant: Grant, extension_rules) -> tuple[timedelta, str]:
 
 
 def _schedule_extension(extension: AccessRequest) -> None:
-    audit.record(
+    trail.record(
         action="grant.extension_scheduled",
-        info=audit.SYSTEM,
+        info=trail.SYSTEM,
         target=extension.extends,
         data={"request": str(extension.pk), "duration": format_duration(extension.duration)},
     )
@@ -973,9 +968,9 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
         grant.duration += extension.duration
         grant.extensions += 1
         grant.save()
-        audit.record(
+        trail.record(
             action="grant.extended",
-            info=audit.SYSTEM,
+            info=trail.SYSTEM,
             target=grant,
             data={
                 "request": str(extension.pk),
@@ -997,9 +992,9 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
 
 
 def _record_extension_failure(grant: Grant, extension: AccessRequest, reason: str) -> None:
-    audit.record(
+    trail.record(
         action="grant.extension_failed",
-        info=audit.SYSTEM,
+        info=trail.SYSTEM,
         target=grant,
         reason=reason,
         data={"request": str(extension.pk)},
@@ -1064,9 +1059,9 @@ def remind_pending(now=None) -> dict[str, int]:
         sent = access_request.reminders_sent
         if waited >= reminders.first_after * (2**sent) and _claim_reminder(access_request, sent):
             with transaction.atomic():
-                audit.record(
+                trail.record(
                     action="request.reminder",
-                    info=audit.SYSTEM,
+                    info=trail.SYSTEM,
                     target=access_request,
                     data={"reminder": sent + 1, "waited": format_duration(waited)},
                 )
@@ -1077,9 +1072,9 @@ def remind_pending(now=None) -> dict[str, int]:
                 if AccessRequest.objects.filter(pk=access_request.pk, escalated_at=None).update(
                     escalated_at=now
                 ):
-                    audit.record(
+                    trail.record(
                         action="request.escalated",
-                        info=audit.SYSTEM,
+                        info=trail.SYSTEM,
                         target=access_request,
                         data=reminders.escalate_to.model_dump(),
                     )
@@ -1111,9 +1106,9 @@ def remind_reviews(now=None) -> int:
             if BreakGlassReview.objects.filter(
                 pk=review.pk, last_reminded_at=review.last_reminded_at
             ).update(last_reminded_at=now):
-                audit.record(
+                trail.record(
                     action="review.overdue",
-                    info=audit.SYSTEM,
+                    info=trail.SYSTEM,
                     target=review.request,
                     data={"due_at": review.due_at.isoformat()},
                 )
@@ -1174,9 +1169,9 @@ def _revoke_at_source(grant: Grant) -> str | None:
         grant.status = GrantStatus.REVOKING
         grant.last_error = str(exc)
         grant.save()
-        audit.record(
+        trail.record(
             action="grant.revoke_retry",
-            info=audit.SYSTEM,
+            info=trail.SYSTEM,
             target=grant,
             from_status=old,
             to_status=GrantStatus.REVOKING,
@@ -1203,7 +1198,7 @@ def _call_provider(method, argument):
         raise ProviderError(f"unexpected {type(exc).__name__} in the provider") from None
 
 
-def _end_grant(grant, status, reason, action, *, actor=None, info=audit.SYSTEM, data=None) -> None:
+def _end_grant(grant, status, reason, action, *, actor=None, info=trail.SYSTEM, data=None) -> None:
     old = grant.status
     grant.status = status
     grant.ended_at = timezone.now()
@@ -1216,7 +1211,7 @@ def _end_grant(grant, status, reason, action, *, actor=None, info=audit.SYSTEM, 
         grant.last_error = "" if status == GrantStatus.REVOKED else reason
     grant.secret = None  # a credential that can no longer be used is never shown
     grant.save()
-    audit.record(
+    trail.record(
         action=action,
         info=info,
         actor=actor,

@@ -32,9 +32,9 @@ from accounts.models import (
     Preferences,
     SlackIdentity,
 )
-from broker import audit
+from audit import trail
+from audit.trail import request_info
 from broker.models import AccessProfile, CatalogState
-from broker.web import request_info
 
 # The web request or API call being served, if any (set by AuditContextMiddleware).
 current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
@@ -95,7 +95,7 @@ class AuditContextMiddleware:
             current_request.reset(token)
 
 
-def _who() -> tuple[Any, audit.RequestInfo, dict[str, Any]]:
+def _who() -> tuple[Any, trail.RequestInfo, dict[str, Any]]:
     """The actor, where the change came from, and (outside a request) which command."""
     request = current_request.get()
     # DRF's token authentication sets the user on the underlying request too.
@@ -105,7 +105,7 @@ def _who() -> tuple[Any, audit.RequestInfo, dict[str, Any]]:
         actor = user if user is not None and user.is_authenticated else None
         return actor, request_info(request, source), {}
     command = " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:2]]) if sys.argv else ""
-    return None, audit.SYSTEM, {"via": command or "python"}
+    return None, trail.SYSTEM, {"via": command or "python"}
 
 
 def _plain(value: Any) -> Any:
@@ -129,7 +129,7 @@ def _record(action: str, target: models.Model, data: dict[str, Any]) -> None:
     # Inside the change's own transaction when there is one (the admin's views
     # are atomic); otherwise (autocommit, a shell) right after it, in its own.
     with transaction.atomic():
-        audit.record(action=action, info=info, actor=actor, target=target,
+        trail.record(action=action, info=info, actor=actor, target=target,
                      data={**data, **context})  # fmt: skip
 
 

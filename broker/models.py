@@ -4,17 +4,8 @@ from functools import cached_property
 from django.conf import settings
 from django.db import models
 
+from audit.models import Source
 from broker.catalog import ProfileSpec
-
-
-class Source(models.TextChoices):
-    """The channel an action came through, recorded in every audit event."""
-
-    WEB = "web"
-    SLACK = "slack"
-    API = "api"
-    CLI = "cli"
-    SYSTEM = "system"
 
 
 class AccessProfile(models.Model):
@@ -202,49 +193,3 @@ class OrphanSighting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} orphan seen {self.first_seen:%Y-%m-%d %H:%M:%S}"
-
-
-class AuditEvent(models.Model):
-    """One link of the hash chain. Rows are never updated or deleted.
-
-    The actor is stored by id and name, not as a foreign key, so the trail
-    outlives the accounts it mentions.
-    """
-
-    seq = models.BigIntegerField(unique=True)
-    created_at = models.DateTimeField()
-    actor_id = models.BigIntegerField(null=True, blank=True)
-    actor = models.CharField(max_length=150, blank=True)
-    action = models.CharField(max_length=64)
-    target_type = models.CharField(max_length=32, blank=True)
-    target_id = models.CharField(max_length=64, blank=True)
-    from_status = models.CharField(max_length=16, blank=True)
-    to_status = models.CharField(max_length=16, blank=True)
-    reason = models.TextField(blank=True)
-    source = models.CharField(max_length=16, choices=Source.choices)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=300, blank=True)
-    data = models.JSONField(default=dict, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
-
-    class Meta:
-        ordering = ["seq"]
-        indexes = [models.Index(fields=["target_type", "target_id"])]
-
-    def __str__(self) -> str:
-        return f"#{self.seq} {self.action} by {self.actor or 'system'}"
-
-
-class AuditChainHead(models.Model):
-    """The single row writers lock to append to the chain, so it never forks.
-
-    It also remembers the last link, which lets `verify_audit` notice events
-    deleted from the end of the chain.
-    """
-
-    seq = models.BigIntegerField(default=0)
-    hash = models.CharField(max_length=64)
-
-    def __str__(self) -> str:
-        return f"audit head #{self.seq}"

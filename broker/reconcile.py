@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from broker import audit
+from audit import trail
 from broker.models import AccessProfile, Grant, OrphanSighting
 from integrations.providers import ProviderError, get_provider
 
@@ -73,11 +73,11 @@ def find_orphans() -> Findings:
     return findings
 
 
-def revoke_orphan(orphan: Orphan, *, actor=None, info: audit.RequestInfo) -> None:
+def revoke_orphan(orphan: Orphan, *, actor=None, info: trail.RequestInfo) -> None:
     """Revoke it at the source, then record that (a failed revoke raises, unrecorded)."""
     get_provider(orphan.kind).revoke(orphan.handle)
     with transaction.atomic():
-        audit.record(
+        trail.record(
             action="reconcile.orphan_revoked",
             info=info,
             actor=actor,
@@ -99,9 +99,9 @@ def reconcile_orphans() -> Findings:
             "; ".join(str(o) for o in findings.orphans),
         )
         with transaction.atomic():
-            audit.record(
+            trail.record(
                 action="reconcile.orphans_found",
-                info=audit.SYSTEM,
+                info=trail.SYSTEM,
                 data={"orphans": [{"kind": o.kind, "handle": o.handle} for o in findings.orphans]},
             )
     for problem in findings.unreachable:
@@ -131,7 +131,7 @@ def _revoke_long_unexplained(orphans: list[Orphan]) -> list[Orphan]:
             remaining.append(orphan)
             continue
         try:
-            revoke_orphan(orphan, info=audit.SYSTEM)
+            revoke_orphan(orphan, info=trail.SYSTEM)
         except ProviderError as exc:
             logger.error("ALERT could not revoke orphan %s: %s", orphan, exc)
             remaining.append(orphan)

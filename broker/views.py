@@ -12,6 +12,7 @@ from accounts.decorators import redirect_to_step_up, saved_form, step_up_require
 from accounts.services import has_mfa
 from approvals.models import Approval
 from approvals.policy import can_decide
+from audit.trail import request_info
 from broker import lifecycle
 from broker.credentials import credential_lines
 from broker.forms import RequestForm
@@ -25,7 +26,7 @@ from broker.selectors import (
     visible_grant,
     visible_request,
 )
-from broker.web import lifecycle_error_response, request_info
+from broker.web import lifecycle_error_response
 from integrations.providers import get_provider
 from lib.durations import parse_duration
 

@@ -1,19 +1,10 @@
-"""Helpers shared by the web views: where a request came from, lifecycle errors."""
+"""Helpers shared by the web views: lifecycle errors as pages."""
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from broker import audit, lifecycle
-from broker.models import Source
-
-
-def request_info(request: HttpRequest, source: str = Source.WEB) -> audit.RequestInfo:
-    return audit.RequestInfo(
-        source=source,
-        ip=request.META.get("REMOTE_ADDR"),
-        user_agent=request.headers.get("user-agent", ""),
-    )
+from broker import lifecycle
 
 
 def lifecycle_error_response(

@@ -20,10 +20,12 @@ from django_otp.oath import totp
 from accounts.models import Authenticator
 from accounts.selectors import recent_step_up
 from accounts.services import mfa_step_up
-from broker import audit, lifecycle
+from audit import trail
+from audit.models import Source
+from broker import lifecycle
 from broker.catalog import parse_catalog
 from broker.catalog_sync import catalog_sync
-from broker.models import AccessProfile, Source
+from broker.models import AccessProfile
 from integrations.providers import reset_providers
 from lib.durations import parse_duration
 from tests.moto_server import MotoServer
@@ -113,7 +115,7 @@ TEST_CATALOG = textwrap.dedent(
         max_duration: 1h
     """
 )
-WEB = audit.RequestInfo(source=Source.WEB, ip="203.0.113.7", user_agent="pytest")
+WEB = trail.RequestInfo(source=Source.WEB, ip="203.0.113.7", user_agent="pytest")
 
 
 def _reachable(url: str, default_port: int) -> tuple[str, int] | None:
@@ -204,7 +206,7 @@ def people(db):
 
 @pytest.fixture
 def catalog(people) -> dict[str, AccessProfile]:
-    catalog_sync(catalog=parse_catalog(TEST_CATALOG.encode()), info=audit.SYSTEM)
+    catalog_sync(catalog=parse_catalog(TEST_CATALOG.encode()), info=trail.SYSTEM)
     return {profile.slug: profile for profile in AccessProfile.objects.all()}
 
 

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
-from broker.models import AuditEvent
+from audit.models import AuditEvent
 from integrations.slack import tasks
 from integrations.slack.signals import WATCHED
 

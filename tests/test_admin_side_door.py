@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import StepUp
 from accounts.selectors import MFA_SESSION_KEY
-from broker.models import AuditEvent
+from audit.models import AuditEvent
 from tests.conftest import current_code, phone_of
 
 User = get_user_model()

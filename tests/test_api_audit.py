@@ -4,9 +4,9 @@ import csv
 import io
 import json
 
-from broker.audit import check_links
-from broker.audit_export import read_export
-from broker.models import AuditEvent
+from audit.export import read_export
+from audit.models import AuditEvent
+from audit.trail import check_links
 
 
 def test_dave_lists_events_newest_first_with_filters(api, people, submit):
@@ -64,7 +64,7 @@ def test_an_unknown_export_format_is_a_400(api, people, catalog):
 
 
 def test_a_range_export_and_its_manifest_verify_offline(api, people, submit, tmp_path):
-    from broker.audit_manifest import verify_export
+    from audit.manifest import verify_export
 
     submit(people.alice)
     dave = api(people.dave)

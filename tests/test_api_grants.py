@@ -2,7 +2,8 @@
 
 import pytest
 
-from broker.models import AuditEvent, Grant
+from audit.models import AuditEvent
+from broker.models import Grant
 from tests.conftest import current_code, phone_of
 from tests.grants import active_grant, credential_works
 

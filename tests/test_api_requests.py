@@ -4,7 +4,8 @@ import pytest
 
 from accounts.models import Authenticator
 from approvals.models import Approval
-from broker.models import AccessRequest, AuditEvent, Grant
+from audit.models import AuditEvent
+from broker.models import AccessRequest, Grant
 from tests.conftest import current_code, phone_of
 
 

@@ -7,8 +7,9 @@ operation or field is walked too, and one without a valid body here fails."""
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
+from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AccessRequest, AuditEvent, Grant
+from broker.models import AccessRequest, Grant
 from tests.conftest import WEB
 
 SCHEMA = SchemaGenerator().get_schema(public=True)

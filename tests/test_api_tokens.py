@@ -11,7 +11,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from accounts.models import ApiToken
 from accounts.tokens import LAST_USED_RESOLUTION
-from broker.models import AuditEvent
+from audit.models import AuditEvent
 from tests.test_admin_side_door import verified
 
 

@@ -8,14 +8,15 @@ from django.core.management.base import CommandError
 from django.db import connection, connections, transaction
 from django.db.utils import DatabaseError
 
-from broker import audit
-from broker.models import AccessRequest, AuditChainHead, AuditEvent
+from audit import trail
+from audit.models import AuditChainHead, AuditEvent
+from broker.models import AccessRequest
 
 
 def write_events(n: int) -> None:
     for i in range(n):
         with transaction.atomic():
-            audit.record(action=f"test.event{i}", info=audit.SYSTEM, reason=f"r{i}")
+            trail.record(action=f"test.event{i}", info=trail.SYSTEM, reason=f"r{i}")
 
 
 def raw(sql: str, params=()) -> None:
@@ -42,9 +43,9 @@ def test_each_event_links_to_the_previous_one(db):
     write_events(3)
     events = list(AuditEvent.objects.order_by("seq"))
     assert [e.seq for e in events] == [1, 2, 3]
-    assert events[0].prev_hash == audit.GENESIS_HASH
+    assert events[0].prev_hash == trail.GENESIS_HASH
     assert events[1].prev_hash == events[0].hash and events[2].prev_hash == events[1].hash
-    assert all(audit.event_hash(e) == e.hash for e in events)
+    assert all(trail.event_hash(e) == e.hash for e in events)
 
 
 def test_a_changed_event_is_named(db):
@@ -81,7 +82,7 @@ def test_an_inserted_event_is_named(db):
     forged = AuditEvent.objects.get(seq=2)
     # A well-formed event that links to #2 correctly; the old #3 no longer follows it.
     forged.pk, forged.seq, forged.action, forged.prev_hash = None, 3, "test.forged", forged.hash
-    forged.hash = audit.event_hash(forged)
+    forged.hash = trail.event_hash(forged)
     forged.save()
     assert "event #4 does not follow event #3" in verify_error()
 
@@ -118,7 +119,7 @@ def test_concurrent_writers_never_fork_the_chain():
         worker.start()
     for worker in workers:
         worker.join()
-    report = audit.verify_chain()
+    report = trail.verify_chain()
     assert report.intact, report.error
     assert report.count == threads * per_thread
     assert AuditChainHead.objects.get().seq == threads * per_thread
@@ -128,7 +129,7 @@ def test_concurrent_writers_never_fork_the_chain():
 def test_record_outside_a_transaction_is_refused():
     # An event written on its own could describe a change that then rolls back.
     with pytest.raises(RuntimeError, match="inside the transaction"):
-        audit.record(action="test.alone", info=audit.SYSTEM)
+        trail.record(action="test.alone", info=trail.SYSTEM)
     assert not AuditEvent.objects.exists()
 
 
@@ -138,7 +139,7 @@ def test_a_failing_audit_write_stops_the_action(people, submit, monkeypatch):
     def broken(*args, **kwargs):
         raise DatabaseError("audit storage unavailable")
 
-    monkeypatch.setattr(audit, "record", broken)
+    monkeypatch.setattr(trail, "record", broken)
     with pytest.raises(DatabaseError):
         submit(people.alice)
     assert not AccessRequest.objects.exists()

@@ -21,8 +21,8 @@ from django.db.utils import DatabaseError
 from psycopg import sql
 
 from airlock.database_roles import grant_runtime_role
-from broker import audit
-from broker.models import AuditChainHead, AuditEvent
+from audit import trail
+from audit.models import AuditChainHead, AuditEvent
 from tests.chaos import airlock_database_url
 from tests.conftest import TEST_CATALOG
 from tests.test_audit_chain import write_events
@@ -82,7 +82,7 @@ def runtime_role(django_db_setup):
 
 
 def assert_trail_untouched(count: int, head: AuditChainHead) -> None:
-    report = audit.verify_chain()
+    report = trail.verify_chain()
     assert report.intact, report.error
     assert report.count == count
     assert AuditChainHead.objects.values_list("seq", "hash").get() == (head.seq, head.hash)
@@ -241,7 +241,7 @@ def test_the_runtime_role_writes_the_very_first_event(runtime_role, tmp_path):
     synced = as_runtime(runtime_role, "sync_catalog", str(catalog))
     assert synced.returncode == 0, synced.stderr
     assert AuditChainHead.objects.get().seq == AuditEvent.objects.count() > 0
-    assert audit.verify_chain().intact
+    assert trail.verify_chain().intact
 
 
 @pytest.mark.django_db(transaction=True)
@@ -353,7 +353,7 @@ def test_the_head_moves_only_onto_the_event_that_follows_it(db, seq, follows_the
     forged = AuditEvent.objects.get(seq=5)
     forged.pk, forged.seq = None, seq
     forged.prev_hash = head.hash if follows_the_head else "e" * 64
-    forged.hash = audit.event_hash(forged)
+    forged.hash = trail.event_hash(forged)
     forged.save()
     with (
         pytest.raises(DatabaseError, match="only moves forward"),

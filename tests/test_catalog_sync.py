@@ -8,9 +8,10 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
+from audit.models import AuditEvent
 from broker import lifecycle
 from broker.catalog import parse_catalog
-from broker.models import AccessProfile, AuditEvent
+from broker.models import AccessProfile
 from tests.conftest import TEST_CATALOG, WEB
 
 

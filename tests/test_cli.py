@@ -238,7 +238,7 @@ def test_extend_waits_for_the_new_credential(
 
 
 def test_audit_export_is_sealed_and_verifies_offline(airlock, people, submit, tmp_path, capsys):
-    from broker.audit_manifest import verify_export
+    from audit.manifest import verify_export
 
     submit(people.alice)
     assert airlock.login(people.dave) == ExitCode.OK

@@ -5,8 +5,9 @@ import logging
 
 import pytest
 
+from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AuditEvent, Grant
+from broker.models import Grant
 from lib.secrets import decrypt_secret
 from tests.conftest import WEB
 from tests.grants import active_grant

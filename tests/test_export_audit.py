@@ -15,9 +15,9 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
+from audit.export import FORMULA_STARTS, csv_rows, read_export
+from audit.models import AuditEvent
 from broker import lifecycle
-from broker.audit_export import FORMULA_STARTS, csv_rows, read_export
-from broker.models import AuditEvent
 from tests.conftest import WEB
 
 

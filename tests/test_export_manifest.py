@@ -12,9 +12,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import transaction
 
-from broker import audit
-from broker.audit_export import parse_moment, read_export
-from broker.models import AuditEvent
+from audit import trail
+from audit.export import parse_moment, read_export
+from audit.models import AuditEvent
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def history(db):
     """A few events, each a moment after the one before."""
     for number in range(4):
         with transaction.atomic():
-            audit.record(action="catalog.synced", info=audit.SYSTEM, data={"number": number})
+            trail.record(action="catalog.synced", info=trail.SYSTEM, data={"number": number})
     return list(AuditEvent.objects.order_by("seq"))
 
 
@@ -150,7 +150,7 @@ def test_every_field_of_the_manifest_is_sealed(history, tmp_path):
 def test_events_outside_the_stated_range_are_named(history, tmp_path):
     """Even under a good seal (an Airlock bug, or the key holder's mistake), the
     verifier checks each event against the range the manifest states."""
-    from broker.audit_manifest import Manifest, seal
+    from audit.manifest import Manifest, seal
 
     path = tmp_path / "audit.jsonl"
     manifest = Manifest(**export(path))

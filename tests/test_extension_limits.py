@@ -4,7 +4,8 @@ an automatic extension of access that needs more than one person's approval."""
 
 import pytest
 
-from broker import audit, lifecycle
+from audit import trail
+from broker import lifecycle
 from broker.catalog import CatalogError, parse_catalog
 from broker.catalog_sync import catalog_sync
 from broker.models import AccessProfile, AccessRequest, Grant
@@ -29,7 +30,7 @@ GLASS_PROFILE = f"""
 
 @pytest.fixture
 def glass_catalog(people):
-    catalog_sync(catalog=parse_catalog((TEST_CATALOG + GLASS_PROFILE).encode()), info=audit.SYSTEM)
+    catalog_sync(catalog=parse_catalog((TEST_CATALOG + GLASS_PROFILE).encode()), info=trail.SYSTEM)
 
 
 def active(access_request) -> Grant:
@@ -88,7 +89,7 @@ def test_without_break_glass_in_the_catalog_any_more_its_grants_are_not_extended
     grant = broken_glass(people, step_up)
     without = TEST_CATALOG + GLASS_PROFILE.replace("      break_glass: {max_duration: 15m}\n", "")
     catalog_sync(catalog=parse_catalog(without.replace("    policy:\n", "").encode()),
-                 info=audit.SYSTEM)  # fmt: skip
+                 info=trail.SYSTEM)  # fmt: skip
     with pytest.raises(lifecycle.NotAllowed, match="no longer allows break-glass"):
         extend(grant, people.alice, "5m")
 

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from broker import lifecycle
 from broker.catalog import CatalogError, parse_catalog
-from broker.models import AccessRequest, AuditEvent, Grant
+from broker.models import AccessRequest, Grant
 from lib.secrets import decrypt_secret
 from tests.conftest import TEST_CATALOG, WEB
 from tests.grants import active_grant, credential_works

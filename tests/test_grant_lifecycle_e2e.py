@@ -4,9 +4,10 @@ approves, the credential works, then it does not."""
 
 import pytest
 
+from audit.models import AuditEvent
+from audit.trail import verify_chain
 from broker import lifecycle
-from broker.audit import verify_chain
-from broker.models import AuditEvent, Grant
+from broker.models import Grant
 from integrations.providers import get_provider
 from tests.conftest import WEB
 from tests.grants import credential_works

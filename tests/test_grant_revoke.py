@@ -2,8 +2,9 @@
 
 import pytest
 
+from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AuditEvent, Grant
+from broker.models import Grant
 from tests.conftest import WEB
 from tests.grants import active_grant
 

@@ -5,7 +5,7 @@ import pytest
 from accounts.models import Authenticator, StepUp
 from accounts.selectors import recent_step_up
 from accounts.services import MfaError, mfa_step_up
-from broker.models import AuditEvent
+from audit.models import AuditEvent
 from tests.conftest import WEB, current_code
 
 

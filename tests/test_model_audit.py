@@ -18,8 +18,9 @@ from accounts.models import (
     Preferences,
     SlackIdentity,
 )
-from broker import audit
-from broker.models import AccessProfile, AuditEvent
+from audit import trail
+from audit.models import AuditEvent
+from broker.models import AccessProfile
 from tests.chaos import airlock_database_url
 
 User = get_user_model()
@@ -136,7 +137,7 @@ def test_tokens_slack_links_time_zones_and_profiles(people, catalog):
 
 def test_the_chain_still_verifies(people):
     User.objects.create_user("mallory")
-    assert audit.verify_chain().intact
+    assert trail.verify_chain().intact
 
 
 @pytest.mark.django_db(transaction=True)

@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group
 from django.core.management import CommandError, call_command
 
 from accounts.oidc import groups_from_claims
-from broker.models import AuditEvent
+from audit.models import AuditEvent
 from tests.oidc_fake import CLIENT_ID, CLIENT_SECRET, FakeIdP
 
 MAPPING = {"okta-sre": "sre", "okta-eng": "engineers"}

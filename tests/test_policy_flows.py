@@ -10,10 +10,12 @@ from django.utils import timezone
 
 from accounts.models import Preferences
 from approvals.policy import can_decide
-from broker import anomalies, audit, lifecycle
+from audit import trail
+from audit.models import AuditEvent
+from broker import anomalies, lifecycle
 from broker.catalog import parse_catalog
 from broker.catalog_sync import catalog_sync
-from broker.models import AccessProfile, AccessRequest, Alert, AuditEvent, BreakGlassReview, Grant
+from broker.models import AccessProfile, AccessRequest, Alert, BreakGlassReview, Grant
 from broker.selectors import can_view_request
 from lib.durations import parse_duration
 from tests.conftest import WEB
@@ -23,7 +25,7 @@ from tests.policy_catalog import POLICY_CATALOG
 
 @pytest.fixture
 def policy_catalog(people):
-    catalog_sync(catalog=parse_catalog(POLICY_CATALOG.encode()), info=audit.SYSTEM)
+    catalog_sync(catalog=parse_catalog(POLICY_CATALOG.encode()), info=trail.SYSTEM)
 
 
 def ask(user, slug, duration="1h", reason="INC-1 payouts", **kw):
@@ -221,20 +223,21 @@ def test_frequent_use_of_a_sensitive_profile_is_flagged(policy_catalog, people, 
 def test_a_new_address_or_device_adds_risk(policy_catalog, people):
     from django.db import transaction
 
-    from broker.models import CatalogState, Source
+    from audit.models import Source
+    from broker.models import CatalogState
 
     CatalogState.objects.update(risk={"weights": {"off_hours": 0}})  # new_address counts
-    seen = audit.RequestInfo(source=Source.WEB, ip="198.51.100.1", user_agent="laptop")
+    seen = trail.RequestInfo(source=Source.WEB, ip="198.51.100.1", user_agent="laptop")
     with transaction.atomic():
         # Where she passed MFA (a sign-in alone proves only a password: test_risk_history.py).
-        audit.record(action="mfa.verified", info=seen, actor=people.alice, target=people.alice)
+        trail.record(action="mfa.verified", info=seen, actor=people.alice, target=people.alice)
     test_db = AccessProfile.objects.get(slug="test-db")
     first = lifecycle.access_request_submit(
         requester=people.alice, profile=test_db, reason="INC-1", info=seen
     )
     assert "new_address" not in [f["name"] for f in first.risk_factors]
     lifecycle.access_request_cancel(request_id=first.pk, actor=people.alice, info=seen)
-    kiosk = audit.RequestInfo(source=Source.WEB, ip="198.51.100.1", user_agent="kiosk")
+    kiosk = trail.RequestInfo(source=Source.WEB, ip="198.51.100.1", user_agent="kiosk")
     second = lifecycle.access_request_submit(
         requester=people.alice, profile=test_db, reason="INC-2", info=kiosk
     )

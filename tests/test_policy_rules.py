@@ -92,10 +92,10 @@ def test_contradictory_or_broken_rules_are_catalog_errors(policy, message):
 
 @pytest.fixture
 def policy_catalog(people):
-    from broker import audit
+    from audit import trail
     from broker.catalog_sync import catalog_sync
 
-    catalog_sync(catalog=parse_catalog(POLICY_CATALOG.encode()), info=audit.SYSTEM)
+    catalog_sync(catalog=parse_catalog(POLICY_CATALOG.encode()), info=trail.SYSTEM)
 
 
 def test_overlapping_steps_that_could_strand_a_later_step_are_refused():

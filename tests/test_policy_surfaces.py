@@ -6,7 +6,8 @@ import json
 import pytest
 
 from accounts.models import Authenticator
-from broker import anomalies, audit, lifecycle
+from audit import trail
+from broker import anomalies, lifecycle
 from broker.catalog import parse_catalog
 from broker.catalog_sync import catalog_sync
 from broker.models import AccessRequest, BreakGlassReview
@@ -17,7 +18,7 @@ from tests.slack_requests import deliver_notifications
 
 @pytest.fixture
 def policy_catalog(people):
-    catalog_sync(catalog=parse_catalog(POLICY_CATALOG.encode()), info=audit.SYSTEM)
+    catalog_sync(catalog=parse_catalog(POLICY_CATALOG.encode()), info=trail.SYSTEM)
 
 
 def test_break_glass_on_the_web_asks_for_mfa_then_grants(client, policy_catalog, people, step_up):

@@ -6,8 +6,9 @@ from datetime import timedelta
 import pytest
 from django.db import DatabaseError
 
+from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AuditEvent, Grant
+from broker.models import Grant
 from integrations.providers import get_provider
 from tests.conftest import WEB
 from tests.grants import active_grant, credential_dsn

@@ -9,8 +9,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AuditEvent, OrphanSighting
+from broker.models import OrphanSighting
 from broker.reconcile import find_orphans, reconcile_orphans
 from integrations.providers import GrantContext, get_provider
 from tests.grants import active_grant, credential_works

@@ -6,8 +6,9 @@ import pytest
 from django.utils import timezone
 
 from approvals.models import Approval
+from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AccessRequest, AuditEvent, Grant
+from broker.models import AccessRequest, Grant
 from tests.conftest import WEB
 
 

@@ -2,8 +2,9 @@
 
 import pytest
 
+from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AccessRequest, AuditEvent
+from broker.models import AccessRequest
 
 
 def test_alice_submits_a_pending_request_with_an_audit_event(people, submit):

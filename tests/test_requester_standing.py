@@ -11,8 +11,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant
+from broker.models import AccessProfile, AccessRequest, Grant
 from tests.conftest import WEB
 from tests.grants import active_grant
 from tests.test_grant_extension import extend, half_way

@@ -5,22 +5,24 @@ import pytest
 from django.utils import timezone
 
 from accounts.services import mfa_step_up
-from broker import audit, lifecycle
+from audit import trail
+from audit.models import Source
+from broker import lifecycle
 from broker.catalog import parse_catalog
 from broker.catalog_sync import catalog_sync
-from broker.models import AccessProfile, CatalogState, Grant, Source
+from broker.models import AccessProfile, CatalogState, Grant
 from lib.durations import parse_duration
 from tests.conftest import WEB, current_code, phone_of
 from tests.policy_catalog import POLICY_CATALOG
 
-SLACK = audit.RequestInfo(source=Source.SLACK, user_agent="slack:T1/U_ALICE")
+SLACK = trail.RequestInfo(source=Source.SLACK, user_agent="slack:T1/U_ALICE")
 
 
 @pytest.fixture
 def policy_catalog(people):
     from django.contrib.auth.models import Group
 
-    catalog_sync(catalog=parse_catalog(POLICY_CATALOG.encode()), info=audit.SYSTEM)
+    catalog_sync(catalog=parse_catalog(POLICY_CATALOG.encode()), info=trail.SYSTEM)
     people.alice.groups.add(Group.objects.get(name="oncall"))
 
 
@@ -79,7 +81,7 @@ def test_a_request_without_an_address_says_so_and_counts_as_unseen(policy_catalo
 
 # Someone with alice's password (or an API token), from an address she never used.
 THERE = {"REMOTE_ADDR": "192.0.2.66", "HTTP_USER_AGENT": "curl/8.0"}
-FROM_THERE = audit.RequestInfo(source=Source.WEB, ip="192.0.2.66", user_agent="curl/8.0")
+FROM_THERE = trail.RequestInfo(source=Source.WEB, ip="192.0.2.66", user_agent="curl/8.0")
 
 
 def test_signing_in_from_an_address_does_not_make_it_known(policy_catalog, people, client):

@@ -4,7 +4,8 @@ import pytest
 
 from accounts.models import Authenticator, StepUp
 from approvals.models import Approval
-from broker.models import AccessRequest, AuditEvent
+from audit.models import AuditEvent
+from broker.models import AccessRequest
 from tests.conftest import current_code, phone_of
 from tests.slack_requests import click, submit_view
 

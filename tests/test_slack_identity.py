@@ -4,7 +4,8 @@ from the web; never a display name. Unknown users can do nothing."""
 import pytest
 
 from accounts.models import SlackIdentity
-from broker.models import AccessRequest, AuditEvent
+from audit.models import AuditEvent
+from broker.models import AccessRequest
 from tests.slack_requests import command
 from tests.test_admin_side_door import verified
 

@@ -113,7 +113,7 @@ def test_expiry_is_shown_as_expired(slack, channel_profile, submit, people, step
 def test_a_rate_limited_call_is_retried_after_retry_after(slack, channel_profile, submit, people):
     from celery.exceptions import Retry
 
-    from broker.models import AuditEvent
+    from audit.models import AuditEvent
     from integrations.slack import tasks
 
     submit(people.alice)
@@ -129,7 +129,7 @@ def test_a_rate_limited_call_is_retried_after_retry_after(slack, channel_profile
 
 
 def test_a_permanent_slack_error_is_logged_not_retried(slack, channel_profile, submit, people):
-    from broker.models import AuditEvent
+    from audit.models import AuditEvent
     from integrations.slack import tasks
 
     submit(people.alice)

@@ -1,6 +1,7 @@
 """Asking for access from Slack: /access opens the form, or submits in one line."""
 
-from broker.models import AccessRequest, AuditEvent
+from audit.models import AuditEvent
+from broker.models import AccessRequest
 from tests.slack_requests import command, submit_view
 
 

@@ -11,10 +11,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker import audit, lifecycle
+from audit import trail
+from audit.models import AuditEvent
+from broker import lifecycle
 from broker.catalog import parse_catalog
 from broker.catalog_sync import catalog_sync
-from broker.models import AccessProfile, AccessRequest, AuditEvent
+from broker.models import AccessProfile, AccessRequest
 from lib.durations import parse_duration
 from tests.conftest import WEB, phone_of
 from tests.grants import active_grant
@@ -188,7 +190,7 @@ def test_a_revoke_reason_and_a_break_glass_reason_are_plain_text(
     slack.clear()
     lifecycle.grant_revoke(grant_id=grant.pk, actor=people.bob, reason=HOSTILE, info=WEB)
     lifecycle.grant_revoke_execute(grant_id=grant.pk)
-    catalog_sync(catalog=parse_catalog(POLICY_CATALOG.encode()), info=audit.SYSTEM)
+    catalog_sync(catalog=parse_catalog(POLICY_CATALOG.encode()), info=trail.SYSTEM)
     step_up(people.alice)
     lifecycle.access_request_submit(
         requester=people.alice, profile=AccessProfile.objects.get(slug="crown-jewels"),

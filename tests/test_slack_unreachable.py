@@ -4,7 +4,7 @@ Slack is back, with nothing to restart."""
 
 import socket
 
-from broker.models import AuditEvent
+from audit.models import AuditEvent
 from tests.conftest import phone_of
 from tests.slack_fake import FakeSlack
 from tests.slack_requests import click, command

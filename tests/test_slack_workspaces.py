@@ -11,7 +11,8 @@ import sys
 from django.core.management import call_command
 
 from accounts.models import SlackIdentity
-from broker.models import AccessRequest, AuditEvent
+from audit.models import AuditEvent
+from broker.models import AccessRequest
 from tests.conftest import phone_of
 from tests.slack_requests import click, command, open_home, signed_post
 

@@ -8,8 +8,9 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 
+from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AccessRequest, AuditEvent, Grant
+from broker.models import AccessRequest, Grant
 from tests.conftest import TEST_CATALOG, WEB
 from tests.grants import active_grant, credential_works
 from tests.test_grant_extension import reveal

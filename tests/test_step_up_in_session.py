@@ -13,12 +13,12 @@ from django.utils import timezone
 from accounts.models import ApiToken, Authenticator, BackupCode
 from accounts.selectors import MFA_SESSION_KEY
 from accounts.services import mfa_step_up
-from broker import audit
-from broker.models import Source
+from audit import trail
+from audit.models import Source
 from tests.conftest import current_code, phone_of
 from tests.test_admin_side_door import add_user, verified
 
-SLACK = audit.RequestInfo(source=Source.SLACK, user_agent="slack:T1/U_BOB")
+SLACK = trail.RequestInfo(source=Source.SLACK, user_agent="slack:T1/U_BOB")
 
 
 def stolen_session(client, user) -> None:

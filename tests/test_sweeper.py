@@ -9,8 +9,9 @@ from django.db import connections
 from django.utils import timezone
 
 from airlock.celery import app
+from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AccessRequest, AuditEvent, Grant
+from broker.models import AccessRequest, Grant
 from broker.tasks import _run_or_retry, sweep
 from integrations.providers import get_provider
 from tests.conftest import WEB

@@ -273,7 +273,7 @@ def test_vault_errors_are_reported_without_their_header():
 def test_a_grant_ends_when_its_credential_does(people, submit, step_up, vault, pg_target):
     """OpenBao ends the database credential a pad before the grant: the grant's own
     end moves to the credential's, so it never shows active with a dead credential."""
-    from broker.models import AuditEvent
+    from audit.models import AuditEvent
     from tests.grants import active_grant
 
     grant = active_grant(people, submit, step_up, duration="10m", slug="vault-db")

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AuditEvent, Grant
+from broker.models import Grant
 from tests.conftest import WEB
 
 pytestmark = pytest.mark.django_db(transaction=True)

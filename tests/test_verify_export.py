@@ -10,8 +10,9 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker import audit, lifecycle
-from broker.audit_export import FORMULA_STARTS
+from audit import trail
+from audit.export import FORMULA_STARTS
+from broker import lifecycle
 from tests.conftest import WEB
 
 
@@ -113,7 +114,7 @@ def test_awkward_event_data_exports_and_verifies(db, tmp_path, fmt):
     floats, nesting and a formula-like string all survive the round trip."""
     data = {"note": "Zürich ✓ \u2028", "big": 2**70, "nested": {"b": 1.5, "a": [None, "=1+1"]}}
     with transaction.atomic():
-        audit.record(action="catalog.synced", info=audit.SYSTEM, reason="-x", data=data)
+        trail.record(action="catalog.synced", info=trail.SYSTEM, reason="-x", data=data)
     path = tmp_path / f"audit.{fmt}"
     call_command("export_audit", "--format", fmt, "--output", str(path))
     assert verify(path) == "intact"
@@ -142,7 +143,7 @@ stored_text = st.tuples(
 @given(reason=stored_text, note=stored_text)
 def test_any_text_exports_to_csv_and_verifies(db, tmp_path, reason, note):
     with transaction.atomic():
-        audit.record(action="catalog.synced", info=audit.SYSTEM, reason=reason, data={note: note})
+        trail.record(action="catalog.synced", info=trail.SYSTEM, reason=reason, data={note: note})
     path = tmp_path / "audit.csv"
     call_command("export_audit", "--output", str(path))
     assert verify(path) == "intact"

@@ -5,7 +5,7 @@ import io
 
 import pytest
 
-from broker.models import AuditEvent
+from audit.models import AuditEvent
 
 
 @pytest.fixture

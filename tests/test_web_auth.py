@@ -3,7 +3,7 @@
 import pytest
 from django.core.cache import cache
 
-from broker.models import AuditEvent
+from audit.models import AuditEvent
 
 
 @pytest.fixture(autouse=True)

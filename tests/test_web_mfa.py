@@ -5,7 +5,7 @@ import re
 import pytest
 
 from accounts.models import Authenticator, BackupCode, StepUp
-from broker.models import AuditEvent
+from audit.models import AuditEvent
 from tests.conftest import current_code
 
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from broker.models import AccessRequest, AuditEvent, Grant
+from audit.models import AuditEvent
+from broker.models import AccessRequest, Grant
 
 
 def test_the_form_lists_only_profiles_alice_may_request(client, people, catalog):

@@ -5,7 +5,8 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant, Source
+from audit.models import AuditEvent, Source
+from broker.models import AccessProfile, AccessRequest, Grant
 from integrations.providers import get_provider
 from lib.durations import format_duration, parse_duration
 

@@ -19,16 +19,17 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken
 from accounts.services import has_mfa, mfa_step_up
 from approvals.selectors import approval_queue
+from audit.export import FORMATS, parse_moment
+from audit.manifest import ExportRange, SealedExport, chain_head_seq
+from audit.models import Source
+from audit.trail import request_info
 from broker import lifecycle
 from broker.api import serializers as s
-from broker.audit_export import FORMATS, parse_moment
-from broker.audit_manifest import ExportRange, SealedExport, chain_head_seq
-from broker.audit_views import export_response, filtered_events
+from broker.audit_views import export_response
 from broker.catalog import CatalogError, load_catalog
-from broker.models import AccessProfile, AccessRequest, Grant, Source
+from broker.models import AccessProfile, AccessRequest, Grant
 from broker.policy import requestable_profiles
-from broker.selectors import is_auditor, visible_grant, visible_request
-from broker.web import request_info
+from broker.selectors import filtered_events, is_auditor, visible_grant, visible_request
 
 
 class ErrorDetailSerializer(serializers.Serializer):

@@ -14,7 +14,8 @@ from django.utils import timezone
 
 from approvals.models import Approval
 from approvals.selectors import recent_history, risk_hints
-from broker.models import AccessProfile, AccessRequest, AuditEvent, Grant
+from audit.models import AuditEvent
+from broker.models import AccessProfile, AccessRequest, Grant
 from lib.durations import format_duration
 
 MAX_TEXT = 3000  # Slack refuses a section's text over 3000 characters

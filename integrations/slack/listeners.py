@@ -16,8 +16,10 @@ from accounts.services import MfaError, has_mfa, mfa_step_up
 from accounts.slack_links import linked_user, slack_link_by_code, slack_link_by_email
 from approvals.policy import can_approve, can_decide
 from approvals.selectors import approval_queue
-from broker import audit, lifecycle
-from broker.models import AccessProfile, AccessRequest, Grant, Source
+from audit import trail
+from audit.models import Source
+from broker import lifecycle
+from broker.models import AccessProfile, AccessRequest, Grant
 from broker.policy import can_request, requestable_profiles
 from broker.selectors import can_view_request, live_grants_of
 from integrations.slack import blocks
@@ -34,8 +36,8 @@ HELP = (
 TICKET = re.compile(r"^[A-Z][A-Z0-9]+-[0-9]+$")
 
 
-def info_for(team_id: str, slack_user_id: str) -> audit.RequestInfo:
-    return audit.RequestInfo(source=Source.SLACK, user_agent=f"slack:{team_id}/{slack_user_id}")
+def info_for(team_id: str, slack_user_id: str) -> trail.RequestInfo:
+    return trail.RequestInfo(source=Source.SLACK, user_agent=f"slack:{team_id}/{slack_user_id}")
 
 
 def unknown_user_text() -> str:
@@ -141,7 +143,7 @@ def status_text(user) -> str:
     return "\n".join(lines) or "No pending requests and no active grants."
 
 
-def submit_from_text(user, words: list[str], info: audit.RequestInfo) -> dict:
+def submit_from_text(user, words: list[str], info: trail.RequestInfo) -> dict:
     """`/access PROFILE DURATION REASON...`: submit at once if nothing is missing.
     The answer, as ack()'s arguments: what the user typed is only ever quoted
     (blocks.with_said), never part of the mrkdwn."""
@@ -364,7 +366,7 @@ def relinquish_clicked(ack, body, client):
     publish_home(client, user, slack_user)
 
 
-def revoke(user, grant_id: str, reason: str, info: audit.RequestInfo) -> str | None:
+def revoke(user, grant_id: str, reason: str, info: trail.RequestInfo) -> str | None:
     """Revoke a grant for a Slack user; why not, if not. Like the web and the API,
     someone who may not see the grant is told it does not exist."""
     grant = _find(Grant.objects.select_related("request__profile"), grant_id)

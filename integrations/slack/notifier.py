@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from accounts.slack_links import slack_id_of
 from approvals.policy import current_step, eligible_approvers, profile_approvers
-from broker.models import AccessRequest, AuditEvent, Grant
+from audit.models import AuditEvent
+from broker.models import AccessRequest, Grant
 from broker.policy import users_matching
 from integrations.slack import blocks
 from integrations.slack.models import SlackMessage

@@ -8,8 +8,8 @@ from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
 
-from broker.audit import event_recorded
-from broker.models import AuditEvent
+from audit.models import AuditEvent
+from audit.trail import event_recorded
 
 logger = logging.getLogger(__name__)
 WATCHED = ("request.", "grant.", "review.", "alert.")

@@ -8,7 +8,8 @@ from urllib.error import URLError
 from celery import shared_task
 from slack_sdk.errors import SlackApiError
 
-from broker.models import AuditEvent, Grant
+from audit.models import AuditEvent
+from broker.models import Grant
 from integrations.slack import notifier
 from integrations.slack.client import slack_client
 

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import IntegrityError, transaction
 
 from accounts.oidc import oidc_identity_link
-from broker import audit
+from audit import trail
 
 
 class Command(BaseCommand):
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         try:
             with transaction.atomic():
                 oidc_identity_link(
-                    user=user, issuer=issuer, subject=subject, how="admin", info=audit.SYSTEM
+                    user=user, issuer=issuer, subject=subject, how="admin", info=trail.SYSTEM
                 )
         except IntegrityError:
             raise CommandError(f"{subject} at {issuer} is already bound to an account") from None

@@ -2,9 +2,9 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
+from audit.export import open_private
+from audit.management.time_range import add_time_range_arguments, time_range
 from broker.access_report import as_csv, as_json, report_rows
-from broker.audit_export import open_private
-from broker.management.time_range import add_time_range_arguments, time_range
 
 
 class Command(BaseCommand):

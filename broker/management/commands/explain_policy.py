@@ -2,8 +2,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from audit.models import Source
 from broker import risk, rules
-from broker.models import AccessProfile, Source
+from broker.models import AccessProfile
 from broker.policy import can_request
 from lib.durations import format_duration, parse_duration
 

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from broker.audit import RequestInfo
-from broker.models import Source
+from audit.models import Source
+from audit.trail import RequestInfo
 from broker.reconcile import find_orphans, revoke_orphan
 from integrations.providers import ProviderError
 

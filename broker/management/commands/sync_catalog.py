@@ -1,10 +1,10 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from broker.audit import RequestInfo
+from audit.models import Source
+from audit.trail import RequestInfo
 from broker.catalog_sync import catalog_sync
 from broker.management.catalog_files import load_or_fail
-from broker.models import Source
 
 
 class Command(BaseCommand):

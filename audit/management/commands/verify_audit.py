@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from broker.audit import verify_chain
-from broker.audit_manifest import manifest_path, read_manifest, stated_range, verify_export
+from audit.manifest import manifest_path, read_manifest, stated_range, verify_export
+from audit.trail import verify_chain
 from lib.secrets import MissingSecret
 
 

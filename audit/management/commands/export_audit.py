@@ -1,11 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from broker import audit
-from broker.audit_export import FORMATS, open_private
-from broker.audit_manifest import ExportRange, SealedExport, write_manifest
-from broker.management.time_range import add_time_range_arguments, time_range
-from broker.models import Source
+from audit import trail
+from audit.export import FORMATS, open_private
+from audit.management.time_range import add_time_range_arguments, time_range
+from audit.manifest import ExportRange, SealedExport, write_manifest
+from audit.models import Source
 from lib.secrets import MissingSecret
 
 
@@ -23,9 +23,9 @@ class Command(BaseCommand):
     def handle(self, *args, since=None, until=None, format="csv", output="", **options):
         start, end = time_range(since, until)
         with transaction.atomic():
-            exported = audit.record(
+            exported = trail.record(
                 action="audit.exported",
-                info=audit.RequestInfo(source=Source.CLI),
+                info=trail.RequestInfo(source=Source.CLI),
                 data={"format": format, "since": since or "", "until": until or ""},
             )
             # Pinned to the chain as it is with this export's own event: the

@@ -19,9 +19,10 @@ from django.db import connection as db_connection
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.dispatch import Signal
+from django.http import HttpRequest
 from django.utils import timezone
 
-from broker.models import AuditChainHead, AuditEvent, Source
+from audit.models import AuditChainHead, AuditEvent, Source
 
 GENESIS_HASH = "0" * 64
 HASHED_FIELDS = (
@@ -40,6 +41,15 @@ class RequestInfo:
 
 
 SYSTEM = RequestInfo()
+
+
+def request_info(request: HttpRequest, source: str = Source.WEB) -> RequestInfo:
+    """Where a web request or API call came from."""
+    return RequestInfo(
+        source=source,
+        ip=request.META.get("REMOTE_ADDR"),
+        user_agent=request.headers.get("user-agent", ""),
+    )
 
 
 def event_payload(event: AuditEvent) -> dict[str, Any]:

@@ -20,10 +20,10 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from broker import audit
-from broker.audit import ChainReport, check_links, utc_iso
-from broker.audit_export import FORMATS, Record, read_export
-from broker.models import AuditChainHead, AuditEvent
+from audit import trail
+from audit.export import FORMATS, Record, read_export
+from audit.models import AuditChainHead, AuditEvent
+from audit.trail import ChainReport, check_links, utc_iso
 from lib.secrets import read_secret
 
 HMAC_KEY = "AIRLOCK_EXPORT_HMAC_KEY"
@@ -115,7 +115,7 @@ class SealedExport:
 
     def chunks(self) -> Iterator[bytes]:
         rows, _, _ = FORMATS[self.format]
-        for line in rows(self._tracked(audit.event_records(self.range.events()))):
+        for line in rows(self._tracked(trail.event_records(self.range.events()))):
             chunk = line.encode()
             self.sha256.update(chunk)
             yield chunk

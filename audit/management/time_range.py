@@ -3,7 +3,7 @@ from datetime import datetime
 
 from django.core.management.base import CommandError
 
-from broker.audit_export import parse_moment
+from audit.export import parse_moment
 
 
 def add_time_range_arguments(parser: ArgumentParser) -> None:

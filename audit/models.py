@@ -1,0 +1,67 @@
+"""The audit trail's storage: every event as one link of a hash chain, and the
+head that writers lock to append. The bottom of Airlock: it imports no other app."""
+
+from django.db import models
+
+
+class Source(models.TextChoices):
+    """The channel an action came through, recorded in every audit event."""
+
+    WEB = "web"
+    SLACK = "slack"
+    API = "api"
+    CLI = "cli"
+    SYSTEM = "system"
+
+
+class AuditEvent(models.Model):
+    """One link of the hash chain. Rows are never updated or deleted.
+
+    The actor is stored by id and name, not as a foreign key, so the trail
+    outlives the accounts it mentions.
+    """
+
+    seq = models.BigIntegerField(unique=True)
+    created_at = models.DateTimeField()
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=32, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    reason = models.TextField(blank=True)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        # The table kept its name when the model moved here from the core.
+        db_table = "broker_auditevent"
+        ordering = ["seq"]
+        indexes = [
+            models.Index(fields=["target_type", "target_id"], name="broker_audi_target__eba826_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} by {self.actor or 'system'}"
+
+
+class AuditChainHead(models.Model):
+    """The single row writers lock to append to the chain, so it never forks.
+
+    It also remembers the last link, which lets `verify_audit` notice events
+    deleted from the end of the chain.
+    """
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        db_table = "broker_auditchainhead"
+
+    def __str__(self) -> str:
+        return f"audit head #{self.seq}"
