@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 from django.db import DatabaseError
 
+from audit import trail
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import Grant
@@ -162,9 +163,9 @@ def test_a_credential_whose_grant_cannot_be_recorded_is_revoked_at_once(
             raise DatabaseError("audit storage unavailable")
         return real_record(action=action, **kwargs)
 
-    real_record = lifecycle.audit.record
+    real_record = trail.record
     monkeypatch.setattr(provider, "grant", grant_and_remember)
-    monkeypatch.setattr(lifecycle.audit, "record", failing_record)
+    monkeypatch.setattr(trail, "record", failing_record)
     with pytest.raises(DatabaseError):
         lifecycle.grant_activate(grant_id=grant.id)
 

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from audit import trail
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import OrphanSighting
@@ -57,7 +58,7 @@ def test_an_orphan_is_reported_then_fixed(pg_target, vault, people, catalog, cap
 def test_an_active_grant_is_not_an_orphan(pg_target, vault, people, submit, step_up):
     grant = active_grant(people, submit, step_up)
     assert grant.handle not in [o.handle for o in find_orphans().orphans]
-    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=lifecycle.audit.SYSTEM)
+    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=trail.SYSTEM)
     lifecycle.grant_revoke_execute(grant_id=grant.id)
 
 
@@ -114,7 +115,7 @@ def test_a_sighting_is_forgotten_once_a_grant_explains_it(
     assert grant.handle not in [o.handle for o in reconcile_orphans().orphans]
     assert not OrphanSighting.objects.exists()
     assert get_provider("postgres.role").check(grant.handle)
-    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=lifecycle.audit.SYSTEM)
+    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=trail.SYSTEM)
     lifecycle.grant_revoke_execute(grant_id=grant.id)
 
 

@@ -3,6 +3,7 @@
 import pytest
 
 from accounts.models import StepUp
+from audit import trail
 from broker import lifecycle
 from broker.models import Grant
 from integrations.providers import PROVIDERS, get_provider
@@ -43,7 +44,7 @@ def test_nobody_else_can_reveal(client, pg_target, people, submit, step_up, who,
     client.force_login(user)
     assert client.post(f"/grants/{grant.id}/reveal/").status_code == status
     assert Grant.objects.get(pk=grant.pk).secret is not None
-    lifecycle.grant_revoke(grant_id=grant.id, actor=people.admin, info=lifecycle.audit.SYSTEM)
+    lifecycle.grant_revoke(grant_id=grant.id, actor=people.admin, info=trail.SYSTEM)
     lifecycle.grant_revoke_execute(grant_id=grant.id)
 
 
@@ -54,7 +55,7 @@ def test_charlie_can_neither_see_nor_revoke(client, pg_target, people, submit, s
     assert client.post(f"/grants/{grant.id}/revoke/").status_code == 404
     assert Grant.objects.get(pk=grant.pk).status == "active"
     StepUp.objects.all().delete()
-    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=lifecycle.audit.SYSTEM)
+    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=trail.SYSTEM)
     lifecycle.grant_revoke_execute(grant_id=grant.id)
 
 
@@ -66,7 +67,7 @@ def test_the_dashboard_counts_down_and_offers_relinquish(
     page = client.get("/").content.decode()
     assert f'data-expires="{grant.expires_at.isoformat()}"'[:40] in page
     assert "Relinquish" in page
-    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=lifecycle.audit.SYSTEM)
+    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=trail.SYSTEM)
     lifecycle.grant_revoke_execute(grant_id=grant.id)
 
 
@@ -86,7 +87,7 @@ def test_the_grant_page_says_what_revoking_does_at_this_source(
         client.force_login(viewer)
         page = client.get(f"/grants/{grant.id}/").content.decode()
         assert says in page
-    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=lifecycle.audit.SYSTEM)
+    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=trail.SYSTEM)
     lifecycle.grant_revoke_execute(grant_id=grant.id)
 
 

@@ -3,6 +3,7 @@
 import pytest
 from django.core.cache import cache
 
+from audit import trail
 from broker import lifecycle
 from broker.models import AccessProfile, Grant
 from tests.grants import active_grant
@@ -21,7 +22,7 @@ def test_health_and_a_failed_revocation_retried(
 ):
     settings.AIRLOCK_REVOKE_MAX_ATTEMPTS = 1
     grant = active_grant(people, submit, step_up)
-    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=lifecycle.audit.SYSTEM)
+    lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=trail.SYSTEM)
     monkeypatch.setenv("AIRLOCK_PG_DSN_TEST", UNREACHABLE)
     lifecycle.grant_revoke_execute(grant_id=grant.id)
     assert Grant.objects.get(pk=grant.pk).status == "revoke_failed"

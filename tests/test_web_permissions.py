@@ -9,8 +9,8 @@ from django.urls import URLPattern, URLResolver, reverse
 from accounts.models import Authenticator
 from accounts.selectors import MFA_SESSION_KEY, recent_step_up
 from accounts.tokens import token_create
+from airlock import urls as web_urls
 from broker import lifecycle
-from broker import urls as web_urls
 from broker.models import Grant
 from tests.conftest import WEB
 
