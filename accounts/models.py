@@ -65,27 +65,6 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…) of {self.user}"
 
 
-class SlackIdentity(models.Model):
-    """Who a Slack user is in Airlock. Made from a verified email or a one-time
-    link code, never from a display name."""
-
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="slack_identities"
-    )
-    team_id = models.CharField(max_length=32)
-    slack_user_id = models.CharField(max_length=32)
-    linked_at = models.DateTimeField()
-    linked_by = models.CharField(max_length=16)  # email or code
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["team_id", "slack_user_id"], name="one_user_per_slack")
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.team_id}/{self.slack_user_id} → {self.user}"
-
-
 class OidcIdentity(models.Model):
     """Who someone is at the identity provider: the issuer and the subject it gives
     them (`iss`, `sub`), which OpenID Connect promises are never reassigned. Bound
@@ -107,19 +86,6 @@ class OidcIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.issuer} {self.subject} → {self.user}"
-
-
-class SlackLinkCode(models.Model):
-    """A one-time code from the web page that links the Slack user who types it."""
-
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="slack_link_code"
-    )
-    code_hash = models.CharField(max_length=64, unique=True)
-    expires_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"Slack link code of {self.user}"
 
 
 class Preferences(models.Model):

@@ -10,7 +10,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import throttle
-from accounts.decorators import redirect_to_step_up, saved_form, step_up_required
+from accounts.decorators import saved_form, step_up_required
 from accounts.selectors import MFA_SESSION_KEY, recent_step_up, recent_step_up_in_session
 from accounts.services import (
     MfaError,
@@ -22,7 +22,6 @@ from accounts.services import (
     mfa_remove,
     mfa_step_up,
 )
-from accounts.slack_links import slack_link_code_create, slack_unlink
 from accounts.tokens import TokenError, token_create, token_revoke, tokens_of
 from audit.trail import request_info
 
@@ -194,29 +193,3 @@ def api_token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
     else:
         messages.success(request, f"Token {token.name} revoked.")
     return redirect("api-tokens")
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def slack_link(request: HttpRequest) -> HttpResponse:
-    """Link a Slack account with a one-time code, or unlink."""
-    code = None
-    if request.method == "POST":
-        if request.POST.get("action") == "unlink":
-            if slack_unlink(user=request.user, info=request_info(request)):
-                messages.success(request, "Your Slack account is no longer linked.")
-            return redirect("slack-link")
-        # A link lets a Slack user act for this account from then on: as for an
-        # authenticator or a token, MFA passed in this very session first.
-        if not has_mfa(request.user):
-            messages.error(request, "Set up an authenticator app before linking Slack.")
-            return redirect("mfa-enrol")
-        if not recent_step_up_in_session(request):
-            return redirect_to_step_up(request, reverse("slack-link"), keep_form=False)
-        code = slack_link_code_create(user=request.user)
-    context = {
-        "slack_enabled": settings.SLACK_ENABLED,
-        "identities": request.user.slack_identities.all(),
-        "code": code,
-    }
-    return render(request, "accounts/slack_link.html", context)

@@ -423,8 +423,9 @@ def bench_over_http() -> dict:
     import requests
     from slack_sdk.signature import SignatureVerifier
 
-    from accounts.models import Authenticator, SlackIdentity
+    from accounts.models import Authenticator
     from accounts.tokens import token_create
+    from integrations.slack.models import SlackIdentity
     from tests.slack_fake import FakeSlack
 
     reset()

@@ -24,17 +24,11 @@ from django.db import models, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.http import HttpRequest
 
-from accounts.models import (
-    ApiToken,
-    Authenticator,
-    BackupCode,
-    OidcIdentity,
-    Preferences,
-    SlackIdentity,
-)
+from accounts.models import ApiToken, Authenticator, BackupCode, OidcIdentity, Preferences
 from audit import trail
 from audit.trail import request_info
 from broker.models import AccessProfile, CatalogState
+from integrations.slack.models import SlackIdentity
 
 # The web request or API call being served, if any (set by AuditContextMiddleware).
 current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)

@@ -305,7 +305,7 @@ def slack(slack_server, settings, people):
     """Slack turned on against the local fake; alice, bob and carol are linked."""
     from django.core.cache import cache
 
-    from accounts.models import SlackIdentity
+    from integrations.slack.models import SlackIdentity
     from integrations.slack.views import bolt_app
 
     settings.SLACK_BOT_TOKEN = "xoxb-test"

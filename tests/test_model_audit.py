@@ -10,17 +10,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 
-from accounts.models import (
-    ApiToken,
-    Authenticator,
-    BackupCode,
-    OidcIdentity,
-    Preferences,
-    SlackIdentity,
-)
+from accounts.models import ApiToken, Authenticator, BackupCode, OidcIdentity, Preferences
 from audit import trail
 from audit.models import AuditEvent
 from broker.models import AccessProfile
+from integrations.slack.models import SlackIdentity
 from tests.chaos import airlock_database_url
 
 User = get_user_model()

@@ -100,7 +100,7 @@ def test_clicks_that_do_not_count(client, slack, pending, user, message):
 def test_an_approver_of_another_profile_is_not_an_approver_here(client, slack, pending, people):
     from django.utils import timezone
 
-    from accounts.models import SlackIdentity
+    from integrations.slack.models import SlackIdentity
 
     SlackIdentity.objects.create(user=people.erin, team_id="T1", slack_user_id="U_ERIN",
                                  linked_at=timezone.now(), linked_by="code")  # fmt: skip

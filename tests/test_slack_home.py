@@ -32,7 +32,7 @@ def test_relinquish_from_home_revokes_and_refreshes(client, slack, submit, peopl
     grant = active_grant(people, submit, step_up)
     from django.utils import timezone
 
-    from accounts.models import SlackIdentity
+    from integrations.slack.models import SlackIdentity
 
     SlackIdentity.objects.create(user=people.charlie, team_id="T1", slack_user_id="U_CHARLIE",
                                  linked_at=timezone.now(), linked_by="code")  # fmt: skip

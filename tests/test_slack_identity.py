@@ -3,9 +3,9 @@ from the web; never a display name. Unknown users can do nothing."""
 
 import pytest
 
-from accounts.models import SlackIdentity
 from audit.models import AuditEvent
 from broker.models import AccessRequest
+from integrations.slack.models import SlackIdentity
 from tests.slack_requests import command
 from tests.test_admin_side_door import verified
 

@@ -11,9 +11,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.models import SlackIdentity
 from broker.models import AccessRequest, Grant
 from integrations.slack.listeners import register
+from integrations.slack.models import SlackIdentity
 from tests.grants import active_grant
 from tests.slack_requests import click, command, open_home, submit_view
 

@@ -10,9 +10,9 @@ import sys
 
 from django.core.management import call_command
 
-from accounts.models import SlackIdentity
 from audit.models import AuditEvent
 from broker.models import AccessRequest
+from integrations.slack.models import SlackIdentity
 from tests.conftest import phone_of
 from tests.slack_requests import click, command, open_home, signed_post
 

@@ -78,7 +78,7 @@ def test_after_mfa_in_this_session_they_work(client, people):
 def test_a_slack_link_code_needs_mfa_in_this_session(client, people, slack):
     """A link code ties a Slack user to the account for good: whoever holds a stolen
     session could otherwise link their own Slack user and ask in the victim's name."""
-    from accounts.models import SlackLinkCode
+    from integrations.slack.models import SlackLinkCode
 
     stolen_session(client, people.bob)
     assert refused(client.post("/slack/link/", {"action": "code"}))
@@ -91,7 +91,7 @@ def test_a_slack_link_code_needs_mfa_in_this_session(client, people, slack):
 
 
 def test_without_an_authenticator_there_is_no_link_code(client, people):
-    from accounts.models import SlackLinkCode
+    from integrations.slack.models import SlackLinkCode
 
     client.force_login(people.charlie)
     response = client.post("/slack/link/", {"action": "code"})

@@ -13,7 +13,6 @@ from slack_sdk.errors import SlackApiError
 
 from accounts.selectors import recent_step_up
 from accounts.services import MfaError, has_mfa, mfa_step_up
-from accounts.slack_links import linked_user, slack_link_by_code, slack_link_by_email
 from approvals.policy import can_approve, can_decide
 from approvals.selectors import approval_queue
 from audit import trail
@@ -23,6 +22,7 @@ from broker.models import AccessProfile, AccessRequest, Grant
 from broker.policy import can_request, requestable_profiles
 from broker.selectors import can_view_request, live_grants_of
 from integrations.slack import blocks
+from integrations.slack.linking import linked_user, slack_link_by_code, slack_link_by_email
 from integrations.slack.workspaces import serves
 from lib.durations import format_duration, parse_duration
 

@@ -8,10 +8,10 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import SlackIdentity, SlackLinkCode
 from accounts.selectors import active_user_with_email
 from audit import trail
 from audit.models import Source
+from integrations.slack.models import SlackIdentity, SlackLinkCode
 
 LINK_CODE_LIFETIME = timedelta(minutes=10)
 

@@ -1,0 +1,22 @@
+from django.urls import path
+
+from broker import audit_views, views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("requests/new/", views.request_new, name="request-new"),
+    path("requests/<uuid:request_id>/", views.request_detail, name="request-detail"),
+    path("requests/<uuid:request_id>/decide/", views.request_decide, name="request-decide"),
+    path("requests/<uuid:request_id>/cancel/", views.request_cancel, name="request-cancel"),
+    path("grants/<uuid:grant_id>/", views.grant_detail, name="grant-detail"),
+    path("grants/<uuid:grant_id>/reveal/", views.grant_reveal, name="grant-reveal"),
+    path("grants/<uuid:grant_id>/revoke/", views.grant_revoke, name="grant-revoke"),
+    path("grants/<uuid:grant_id>/extend/", views.grant_extend, name="grant-extend"),
+    path("audit/", audit_views.audit_log, name="audit-log"),
+    path("audit/verify/", audit_views.audit_verify, name="audit-verify"),
+    path("audit/export/", audit_views.audit_export, name="audit-export"),
+    path("ops/", audit_views.ops, name="ops"),
+    path("ops/grants/<uuid:grant_id>/retry/", audit_views.ops_retry_revocation, name="ops-retry"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+]
