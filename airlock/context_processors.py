@@ -2,7 +2,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from broker.selectors import is_auditor
+from broker.selectors.requests import is_auditor
 
 
 def airlock(request: HttpRequest) -> dict:

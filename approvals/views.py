@@ -7,10 +7,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from approvals.selectors import annotate_queue, approvable_profiles, approval_queue, reviews_for
 from audit.trail import request_info
 from broker import lifecycle
-from broker.selectors import visible_request
+from broker.selectors.queue import annotate_queue, approvable_profiles, approval_queue, reviews_for
+from broker.selectors.requests import visible_request
 from broker.web import lifecycle_error_response
 from lib.durations import parse_duration
 

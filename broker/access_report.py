@@ -10,10 +10,9 @@ from typing import Any
 
 from django.db.models import Q
 
-from approvals.models import Approval
 from audit.export import Echo, csv_cell
 from audit.models import AuditEvent
-from broker.models import Grant
+from broker.models import Approval, Grant
 
 COLUMNS = [
     "grant", "request", "requester", "profile", "duration", "reason", "ticket",

@@ -15,7 +15,7 @@ from django.utils import timezone
 from audit import trail
 from audit.models import AuditEvent
 from broker.models import AccessProfile, AccessRequest, Alert
-from broker.risk import risk_spec, user_zone
+from broker.policy.risk import risk_spec, user_zone
 
 FREQUENT_WINDOW, FREQUENT_COUNT = timedelta(days=7), 5
 PAIR_WINDOW, PAIR_COUNT = timedelta(days=30), 5

@@ -18,7 +18,8 @@ from audit.trail import request_info
 from broker import lifecycle
 from broker.health import provider_health
 from broker.models import AccessProfile, Alert, Grant
-from broker.selectors import FilterError, filtered_events, is_auditor
+from broker.selectors.audit_log import FilterError, filtered_events
+from broker.selectors.requests import is_auditor
 from broker.web import lifecycle_error_response
 
 PAGE_SIZE = 50

@@ -22,13 +22,25 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.selectors import recent_step_up, recent_step_up_record
-from approvals.models import Approval
-from approvals.policy import can_approve, can_decide, current_step, eligible_approvers, step_needs
 from audit import trail
 from audit.models import AuditEvent
-from broker import risk, rules
-from broker.models import AccessProfile, AccessRequest, BreakGlassReview, CatalogState, Grant
-from broker.policy import can_request, standing_problem
+from broker.models import (
+    AccessProfile,
+    AccessRequest,
+    Approval,
+    BreakGlassReview,
+    CatalogState,
+    Grant,
+)
+from broker.policy import risk, rules
+from broker.policy.approvers import (
+    can_approve,
+    can_decide,
+    current_step,
+    eligible_approvers,
+    step_needs,
+)
+from broker.policy.requesters import can_request, standing_problem
 from integrations.providers import GrantContext, Issued, ProviderError, get_provider
 from lib.durations import format_duration
 from lib.secrets import decrypt_secret, encrypt_secret

@@ -10,16 +10,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.decorators import redirect_to_step_up, saved_form, step_up_required
 from accounts.services import has_mfa
-from approvals.models import Approval
-from approvals.policy import can_decide
 from audit.trail import request_info
 from broker import lifecycle
 from broker.credentials import credential_lines
 from broker.forms import RequestForm
 from broker.health import provider_health
-from broker.models import AccessRequest, Grant
-from broker.policy import requestable_profiles
-from broker.selectors import (
+from broker.models import AccessRequest, Approval, Grant
+from broker.policy.approvers import can_decide
+from broker.policy.requesters import requestable_profiles
+from broker.selectors.requests import (
     live_grants_of,
     request_timeline,
     requests_of,

@@ -3,9 +3,8 @@
 import pytest
 
 from accounts.models import Authenticator
-from approvals.models import Approval
 from audit.models import AuditEvent
-from broker.models import AccessRequest, Grant
+from broker.models import AccessRequest, Approval, Grant
 from tests.conftest import current_code, phone_of
 
 

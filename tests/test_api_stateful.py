@@ -25,10 +25,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from accounts.models import Authenticator
 from accounts.tokens import token_create
-from approvals.models import Approval
 from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AccessRequest, Grant
+from broker.models import AccessRequest, Approval, Grant
 from tests.api_schema import persona, schema
 from tests.conftest import WEB, current_code, phone_of
 

@@ -9,14 +9,14 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from accounts.models import Preferences
-from approvals.policy import can_decide
 from audit import trail
 from audit.models import AuditEvent
 from broker import anomalies, lifecycle
 from broker.catalog import parse_catalog
 from broker.catalog_sync import catalog_sync
 from broker.models import AccessProfile, AccessRequest, Alert, BreakGlassReview, Grant
-from broker.selectors import can_view_request
+from broker.policy.approvers import can_decide
+from broker.selectors.requests import can_view_request
 from lib.durations import parse_duration
 from tests.conftest import WEB
 from tests.pg_target import wait_until
@@ -64,7 +64,7 @@ def test_a_high_risk_request_needs_the_extra_approver(policy_catalog, people, st
 
 
 def test_steps_are_decided_in_order(policy_catalog, people, step_up):
-    from approvals.selectors import approval_queue
+    from broker.selectors.queue import approval_queue
 
     request = ask(people.alice, "steps-db")
     assert can_decide(people.bob, request) and not can_decide(people.erin, request)

@@ -9,8 +9,8 @@ import pytest
 from django.core.management import call_command
 
 from broker.catalog import CatalogError, parse_catalog
-from broker.risk import Assessment, Factor
-from broker.rules import ASK, AUTO_APPROVE, DENY, evaluate
+from broker.policy.risk import Assessment, Factor
+from broker.policy.rules import ASK, AUTO_APPROVE, DENY, evaluate
 from tests.policy_catalog import POLICY_CATALOG
 
 PROFILES = {p.id: p for p in parse_catalog(POLICY_CATALOG.encode()).spec.profiles}

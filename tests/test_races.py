@@ -11,10 +11,9 @@ from functools import partial
 import pytest
 from django.db import connections
 
-from approvals.models import Approval
 from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AccessRequest, Grant
+from broker.models import AccessRequest, Approval, Grant
 from tests.conftest import WEB
 
 pytestmark = pytest.mark.django_db(transaction=True)

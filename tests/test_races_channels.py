@@ -13,8 +13,8 @@ from rest_framework.test import APIClient
 
 from accounts.services import mfa_backup_codes_regenerate
 from accounts.tokens import token_create
-from approvals.models import Approval
 from audit.models import AuditEvent
+from broker.models import Approval
 from tests.conftest import WEB
 from tests.slack_requests import submit_view
 

@@ -5,10 +5,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from approvals.models import Approval
 from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AccessRequest, Grant
+from broker.models import AccessRequest, Approval, Grant
 from tests.conftest import WEB
 
 

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from broker.catalog import RiskSpec
-from broker.risk import Facts, assess
+from broker.policy.risk import Facts, assess
 
 MONDAY_NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 QUIET = Facts(

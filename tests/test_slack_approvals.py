@@ -3,9 +3,8 @@
 import pytest
 
 from accounts.models import Authenticator, StepUp
-from approvals.models import Approval
 from audit.models import AuditEvent
-from broker.models import AccessRequest
+from broker.models import AccessRequest, Approval
 from tests.conftest import current_code, phone_of
 from tests.slack_requests import click, submit_view
 

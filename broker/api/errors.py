@@ -9,7 +9,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from accounts.services import MfaError
 from broker import lifecycle
-from broker.selectors import FilterError
+from broker.selectors.audit_log import FilterError
 from lib.secrets import MissingSecret
 
 LIFECYCLE_STATUS = {

@@ -18,7 +18,6 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiToken
 from accounts.services import has_mfa, mfa_step_up
-from approvals.selectors import approval_queue
 from audit.export import FORMATS, parse_moment
 from audit.manifest import ExportRange, SealedExport, chain_head_seq
 from audit.models import Source
@@ -28,8 +27,10 @@ from broker.api import serializers as s
 from broker.audit_views import export_response
 from broker.catalog import CatalogError, load_catalog
 from broker.models import AccessProfile, AccessRequest, Grant
-from broker.policy import requestable_profiles
-from broker.selectors import filtered_events, is_auditor, visible_grant, visible_request
+from broker.policy.requesters import requestable_profiles
+from broker.selectors.audit_log import filtered_events
+from broker.selectors.queue import approval_queue
+from broker.selectors.requests import is_auditor, visible_grant, visible_request
 
 
 class ErrorDetailSerializer(serializers.Serializer):

@@ -12,10 +12,9 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from approvals.models import Approval
-from approvals.selectors import recent_history, risk_hints
 from audit.models import AuditEvent
-from broker.models import AccessProfile, AccessRequest, Grant
+from broker.models import AccessProfile, AccessRequest, Approval, Grant
+from broker.selectors.queue import recent_history, risk_hints
 from lib.durations import format_duration
 
 MAX_TEXT = 3000  # Slack refuses a section's text over 3000 characters

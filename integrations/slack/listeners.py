@@ -13,14 +13,14 @@ from slack_sdk.errors import SlackApiError
 
 from accounts.selectors import recent_step_up
 from accounts.services import MfaError, has_mfa, mfa_step_up
-from approvals.policy import can_approve, can_decide
-from approvals.selectors import approval_queue
 from audit import trail
 from audit.models import Source
 from broker import lifecycle
 from broker.models import AccessProfile, AccessRequest, Grant
-from broker.policy import can_request, requestable_profiles
-from broker.selectors import can_view_request, live_grants_of
+from broker.policy.approvers import can_approve, can_decide
+from broker.policy.requesters import can_request, requestable_profiles
+from broker.selectors.queue import approval_queue
+from broker.selectors.requests import can_view_request, live_grants_of
 from integrations.slack import blocks
 from integrations.slack.linking import linked_user, slack_link_by_code, slack_link_by_email
 from integrations.slack.workspaces import serves

@@ -8,10 +8,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from approvals.policy import current_step, eligible_approvers, profile_approvers
 from audit.models import AuditEvent
 from broker.models import AccessRequest, Grant
-from broker.policy import users_matching
+from broker.policy.approvers import current_step, eligible_approvers, profile_approvers
+from broker.policy.requesters import users_matching
 from integrations.slack import blocks
 from integrations.slack.linking import slack_id_of
 from integrations.slack.models import SlackMessage

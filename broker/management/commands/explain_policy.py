@@ -3,9 +3,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from audit.models import Source
-from broker import risk, rules
 from broker.models import AccessProfile
-from broker.policy import can_request
+from broker.policy import risk, rules
+from broker.policy.requesters import can_request
 from lib.durations import format_duration, parse_duration
 
 

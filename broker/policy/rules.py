@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from broker.catalog import Principals, ProfileSpec
-from broker.policy import principal_matches
-from broker.risk import Assessment, in_business_hours, risk_spec
+from broker.policy.requesters import principal_matches
+from broker.policy.risk import Assessment, in_business_hours, risk_spec
 
 DENY, AUTO_APPROVE, ASK, BREAK_GLASS = "deny", "auto_approve", "ask", "break_glass"
 

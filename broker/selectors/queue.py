@@ -7,10 +7,9 @@ from datetime import timedelta
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from approvals.models import Approval
-from approvals.policy import can_approve, can_decide
-from broker.models import AccessProfile, AccessRequest, BreakGlassReview
-from broker.selectors import is_auditor
+from broker.models import AccessProfile, AccessRequest, Approval, BreakGlassReview
+from broker.policy.approvers import can_approve, can_decide
+from broker.selectors.requests import is_auditor
 
 HISTORY_LENGTH = 3
 

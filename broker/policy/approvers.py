@@ -5,10 +5,9 @@ from collections import Counter
 
 from django.db.models import QuerySet
 
-from approvals.models import Approval
 from broker.catalog import Principals
-from broker.models import AccessProfile, AccessRequest
-from broker.policy import principal_matches, users_matching
+from broker.models import AccessProfile, AccessRequest, Approval
+from broker.policy.requesters import principal_matches, users_matching
 
 
 def can_approve(user, profile: AccessProfile) -> bool:
@@ -80,13 +79,3 @@ def eligible_approvers(access_request: AccessRequest, step: int | None = None) -
     for other in querysets[1:]:
         combined = combined | other
     return combined.exclude(pk=access_request.requester_id).distinct()
-
-
-def approvals_count(access_request: AccessRequest) -> int:
-    # The requester can never record a decision, but exclude them anyway so a
-    # bad row could never count towards their own request.
-    return (
-        access_request.decisions.filter(decision=Approval.Decision.APPROVE)
-        .exclude(approver_id=access_request.requester_id)
-        .count()
-    )
