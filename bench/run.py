@@ -30,8 +30,8 @@ from django.utils import timezone
 from audit import trail
 from audit.models import AuditChainHead, AuditEvent
 from broker import lifecycle
-from broker.catalog import parse_catalog
-from broker.catalog_sync import catalog_sync
+from broker.catalog.load import parse_catalog
+from broker.catalog.sync import catalog_sync
 from broker.models import AccessProfile, AccessRequest
 from integrations.providers import GrantContext, get_provider
 

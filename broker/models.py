@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import models
 
 from audit.models import Source
-from broker.catalog import ProfileSpec
+from broker.catalog.spec import ProfileSpec
 
 
 class AccessProfile(models.Model):

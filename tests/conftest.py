@@ -23,8 +23,8 @@ from accounts.services import mfa_step_up
 from audit import trail
 from audit.models import Source
 from broker import lifecycle
-from broker.catalog import parse_catalog
-from broker.catalog_sync import catalog_sync
+from broker.catalog.load import parse_catalog
+from broker.catalog.sync import catalog_sync
 from broker.models import AccessProfile
 from integrations.providers import reset_providers
 from lib.durations import parse_duration

@@ -18,7 +18,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from broker import lifecycle
-from broker.catalog import CatalogError, parse_catalog
+from broker.catalog.load import CatalogError, parse_catalog
 from broker.credentials import aws_lines
 from broker.models import Grant
 from integrations.aws.provider import (

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from broker.catalog import CatalogError, parse_catalog
+from broker.catalog.load import CatalogError, parse_catalog
 
 BASE_PROFILE = """
   - id: db

@@ -5,7 +5,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.catalog import CatalogError, parse_catalog
+from broker.catalog.load import CatalogError, parse_catalog
 from tests.conftest import TEST_CATALOG
 
 BASE = yaml.safe_load(TEST_CATALOG)

@@ -10,7 +10,7 @@ from django.core.management.base import CommandError
 
 from audit.models import AuditEvent
 from broker import lifecycle
-from broker.catalog import parse_catalog
+from broker.catalog.load import parse_catalog
 from broker.models import AccessProfile
 from tests.conftest import TEST_CATALOG, WEB
 

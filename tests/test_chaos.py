@@ -34,8 +34,8 @@ from airlock.celery import app
 from audit import trail
 from audit.models import AuditEvent
 from broker import lifecycle
-from broker.catalog import parse_catalog
-from broker.catalog_sync import catalog_sync
+from broker.catalog.load import parse_catalog
+from broker.catalog.sync import catalog_sync
 from broker.models import AccessProfile, AccessRequest, Grant
 from broker.reconcile import find_orphans
 from integrations.providers import get_provider

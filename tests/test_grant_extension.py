@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from audit.models import AuditEvent
 from broker import lifecycle
-from broker.catalog import CatalogError, parse_catalog
+from broker.catalog.load import CatalogError, parse_catalog
 from broker.models import AccessRequest, Grant
 from lib.secrets import decrypt_secret
 from tests.conftest import TEST_CATALOG, WEB

@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from broker.catalog import CatalogError, parse_catalog
+from broker.catalog.load import CatalogError, parse_catalog
 from broker.policy.risk import Assessment, Factor
 from broker.policy.rules import ASK, AUTO_APPROVE, DENY, evaluate
 from tests.policy_catalog import POLICY_CATALOG
@@ -93,7 +93,7 @@ def test_contradictory_or_broken_rules_are_catalog_errors(policy, message):
 @pytest.fixture
 def policy_catalog(people):
     from audit import trail
-    from broker.catalog_sync import catalog_sync
+    from broker.catalog.sync import catalog_sync
 
     catalog_sync(catalog=parse_catalog(POLICY_CATALOG.encode()), info=trail.SYSTEM)
 

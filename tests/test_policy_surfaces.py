@@ -8,8 +8,8 @@ import pytest
 from accounts.models import Authenticator
 from audit import trail
 from broker import anomalies, lifecycle
-from broker.catalog import parse_catalog
-from broker.catalog_sync import catalog_sync
+from broker.catalog.load import parse_catalog
+from broker.catalog.sync import catalog_sync
 from broker.models import AccessRequest, BreakGlassReview
 from tests.conftest import WEB, current_code, phone_of
 from tests.policy_catalog import POLICY_CATALOG

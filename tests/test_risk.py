@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from broker.catalog import RiskSpec
+from broker.catalog.spec import RiskSpec
 from broker.policy.risk import Facts, assess
 
 MONDAY_NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

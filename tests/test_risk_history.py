@@ -8,8 +8,8 @@ from accounts.services import mfa_step_up
 from audit import trail
 from audit.models import Source
 from broker import lifecycle
-from broker.catalog import parse_catalog
-from broker.catalog_sync import catalog_sync
+from broker.catalog.load import parse_catalog
+from broker.catalog.sync import catalog_sync
 from broker.models import AccessProfile, CatalogState, Grant
 from lib.durations import parse_duration
 from tests.conftest import WEB, current_code, phone_of

@@ -25,7 +25,7 @@ from audit.trail import request_info
 from broker import lifecycle
 from broker.api import serializers as s
 from broker.audit_views import export_response
-from broker.catalog import CatalogError, load_catalog
+from broker.catalog.load import CatalogError, load_catalog
 from broker.models import AccessProfile, AccessRequest, Grant
 from broker.policy.requesters import requestable_profiles
 from broker.selectors.audit_log import filtered_events

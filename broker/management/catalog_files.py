@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from broker.catalog import Catalog, CatalogError, load_catalog
+from broker.catalog.load import Catalog, CatalogError, load_catalog
 
 
 def load_or_fail(command: BaseCommand, path: str | None, *, refused: str = "") -> Catalog:

@@ -5,7 +5,7 @@ from collections import Counter
 
 from django.db.models import QuerySet
 
-from broker.catalog import Principals
+from broker.catalog.spec import Principals
 from broker.models import AccessProfile, AccessRequest, Approval
 from broker.policy.requesters import principal_matches, users_matching
 

@@ -4,7 +4,7 @@
 from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
-from broker.catalog import Principals
+from broker.catalog.spec import Principals
 from broker.models import AccessProfile
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.db.models import Avg, Count, Q
 
 from audit.models import AuditEvent
-from broker.catalog import BusinessHours, RiskSpec
+from broker.catalog.spec import BusinessHours, RiskSpec
 from broker.models import AccessProfile, AccessRequest, CatalogState, Grant
 from lib.durations import format_duration
 

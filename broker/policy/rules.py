@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from broker.catalog import Principals, ProfileSpec
+from broker.catalog.spec import Principals, ProfileSpec
 from broker.policy.requesters import principal_matches
 from broker.policy.risk import Assessment, in_business_hours, risk_spec
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from audit import trail
 from broker import lifecycle
-from broker.catalog import Catalog
+from broker.catalog.load import Catalog
 from broker.lifecycle import StandingChange
 from broker.models import AccessProfile, CatalogState
 
