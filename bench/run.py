@@ -32,7 +32,7 @@ from audit.models import AuditChainHead, AuditEvent
 from broker import lifecycle
 from broker.catalog.load import parse_catalog
 from broker.catalog.sync import catalog_sync
-from broker.models import AccessProfile, AccessRequest
+from broker.models import AccessProfile, AccessRequest, Grant
 from integrations.providers import GrantContext, get_provider
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
@@ -293,7 +293,7 @@ def bench_activation(samples: int = 40) -> dict:
             pending_until=timezone.now() + timedelta(hours=1),
             status=AccessRequest.Status.APPROVED,
         )
-        grant = lifecycle.Grant.objects.create(
+        grant = Grant.objects.create(
             request=request, duration=request.duration, created_at=timezone.now()
         )
         started = time.perf_counter()
@@ -527,8 +527,8 @@ def bench_revocation_lag(grants: int = 1000, window: float = 10.0, kill: bool = 
                       status=AccessRequest.Status.APPROVED)
         for _ in range(grants)
     )  # fmt: skip
-    pending = lifecycle.Grant.objects.bulk_create(
-        lifecycle.Grant(request=r, duration=r.duration, created_at=now) for r in requests_
+    pending = Grant.objects.bulk_create(
+        Grant(request=r, duration=r.duration, created_at=now) for r in requests_
     )
     for grant in pending:
         lifecycle.grant_activate(grant_id=grant.id)
@@ -549,10 +549,10 @@ def bench_revocation_lag(grants: int = 1000, window: float = 10.0, kill: bool = 
     while not current_app.control.ping(timeout=1):
         time.sleep(0.5)
     start = timezone.now() + timedelta(seconds=10)  # time enough to schedule them all
-    active = list(lifecycle.Grant.objects.filter(status="active"))
+    active = list(Grant.objects.filter(status="active"))
     for grant in active:
         grant.expires_at = start + timedelta(seconds=random.uniform(0, window))  # noqa: S311
-    lifecycle.Grant.objects.bulk_update(active, ["expires_at"], batch_size=500)
+    Grant.objects.bulk_update(active, ["expires_at"], batch_size=500)
     for grant in active:
         current_app.send_task(
             "broker.tasks.expire_grant", args=[str(grant.pk)], eta=grant.expires_at
@@ -683,7 +683,7 @@ def activation_beside(profile, users, bare, samples: int) -> dict:
             pending_until=timezone.now() + timedelta(hours=1),
             status=AccessRequest.Status.APPROVED,
         )  # fmt: skip
-        grant = lifecycle.Grant.objects.create(
+        grant = Grant.objects.create(
             request=request, duration=request.duration, created_at=timezone.now()
         )
         started = time.perf_counter()

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import Grant
+from integrations.providers import get_provider
 from tests.conftest import WEB
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -67,7 +68,7 @@ def test_early_revoke_puts_the_serial_in_a_krl_that_rejects_the_certificate(
     grant.refresh_from_db()
     assert grant.status == "revoked"
     # Honest: the certificate is still valid by itself until its end, and the trail says so.
-    assert lifecycle.get_provider("vault.ssh").check(grant.handle)
+    assert get_provider("vault.ssh").check(grant.handle)
     event = AuditEvent.objects.get(action="grant.revoked", target_id=str(grant.id))
     assert event.data["certificate_still_valid_until"] == grant.handle["valid_before"]
 

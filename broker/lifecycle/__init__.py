@@ -1,0 +1,69 @@
+"""The only place where access requests and grants change state.
+
+Every transition locks its row (or claims it with skip_locked), checks the old
+state, writes the new state and its audit event in one transaction, and is
+safe to call twice. Views, the API, Slack, admin actions and Celery tasks call
+these functions and nothing else: `from broker import lifecycle`, then
+`lifecycle.access_request_approve(...)`.
+"""
+
+from broker.lifecycle.errors import (
+    Conflict,
+    InvalidRequest,
+    LifecycleError,
+    NotAllowed,
+    NotFound,
+    StepUpRequired,
+    TryAgainLater,
+)
+from broker.lifecycle.extensions import grant_extend_execute, grant_extend_request
+from broker.lifecycle.grants import (
+    ACTIVATION_MAX_ATTEMPTS,
+    grant_activate,
+    grant_expire,
+    grant_retry_revocation,
+    grant_reveal,
+    grant_revoke,
+    grant_revoke_execute,
+)
+from broker.lifecycle.reminders import remind_pending, remind_reviews
+from broker.lifecycle.requests import (
+    access_request_approve,
+    access_request_cancel,
+    access_request_deny,
+    access_request_submit,
+    access_requests_expire_pending,
+    break_glass_review_close,
+)
+from broker.lifecycle.standing import StandingChange, access_enforce_standing
+from broker.lifecycle.sweeper import sweep
+
+__all__ = [
+    "ACTIVATION_MAX_ATTEMPTS",
+    "Conflict",
+    "InvalidRequest",
+    "LifecycleError",
+    "NotAllowed",
+    "NotFound",
+    "StandingChange",
+    "StepUpRequired",
+    "TryAgainLater",
+    "access_enforce_standing",
+    "access_request_approve",
+    "access_request_cancel",
+    "access_request_deny",
+    "access_request_submit",
+    "access_requests_expire_pending",
+    "break_glass_review_close",
+    "grant_activate",
+    "grant_expire",
+    "grant_extend_execute",
+    "grant_extend_request",
+    "grant_retry_revocation",
+    "grant_reveal",
+    "grant_revoke",
+    "grant_revoke_execute",
+    "remind_pending",
+    "remind_reviews",
+    "sweep",
+]

@@ -1,0 +1,49 @@
+"""What every transition shares: row locks, the state names, handing work to Celery."""
+
+import logging
+from uuid import UUID
+
+from celery import current_app
+
+from broker.lifecycle.errors import NotFound
+from broker.models import AccessRequest, Grant
+
+logger = logging.getLogger(__name__)
+
+Status = AccessRequest.Status
+GrantStatus = Grant.Status
+MAX_REASON_LENGTH = 2000
+
+
+def _lock_request(request_id: UUID | str) -> AccessRequest:
+    return _lock(
+        AccessRequest.objects.select_related("profile", "requester"), request_id, "request"
+    )
+
+
+def _lock_grant(grant_id: UUID | str) -> Grant:
+    grants = Grant.objects.select_related("request__profile", "request__requester")
+    return _lock(grants, grant_id, "grant")
+
+
+def _lock(queryset, object_id: UUID | str, what: str):
+    """Lock one row (waiting for other holders); NotFound for unknown or malformed ids."""
+    found = queryset.select_for_update(of=("self",)).filter(pk=_as_uuid(object_id, what)).first()
+    if found is None:
+        raise NotFound(f"no such {what}")
+    return found
+
+
+def _as_uuid(value: UUID | str, what: str) -> UUID:
+    try:
+        return value if isinstance(value, UUID) else UUID(str(value))
+    except ValueError:
+        raise NotFound(f"no such {what}") from None
+
+
+def _enqueue(task_name: str, object_id, eta=None) -> None:
+    # The sweeper catches anything lost here (broker down at commit time).
+    try:
+        current_app.send_task(task_name, args=[str(object_id)], eta=eta)
+    except Exception:
+        logger.exception("could not enqueue %s for %s; the sweeper will", task_name, object_id)

@@ -1,0 +1,224 @@
+"""More time on a live grant: asked, decided like a request, applied once."""
+
+import json
+import logging
+from dataclasses import replace
+from datetime import timedelta
+from uuid import UUID
+
+from django.db import transaction
+from django.utils import timezone
+
+from audit import trail
+from audit.models import AuditEvent
+from broker.lifecycle.common import (
+    MAX_REASON_LENGTH,
+    GrantStatus,
+    Status,
+    _enqueue,
+    _lock_grant,
+    _lock_request,
+)
+from broker.lifecycle.errors import Conflict, InvalidRequest, NotAllowed, NotFound, TryAgainLater
+from broker.lifecycle.grants import SCHEDULED_GRACE, _call_provider, _claim_grant, _context
+from broker.lifecycle.requests import _approve
+from broker.models import AccessRequest, Grant
+from broker.policy.requesters import standing_problem
+from integrations.providers import ProviderError, get_provider
+from lib.durations import format_duration
+from lib.secrets import encrypt_secret
+
+logger = logging.getLogger(__name__)
+
+
+# An approved extension is settled once it was applied or failed for good.
+EXTENSION_SETTLED = ("grant.extended", "grant.extension_failed")
+
+
+def grant_extend_request(
+    *, grant_id: UUID | str, actor, duration: timedelta, reason: str, info: trail.RequestInfo
+) -> AccessRequest:
+    """Ask for more time on a live grant, within the profile's extension rules.
+
+    The extension is an access request of its own (`extends` the grant), so it
+    is decided like any other: on the web, in Slack or through the API, unless
+    the profile approves extensions by policy.
+    """
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        grant = _lock_grant(grant_id)
+        if grant.request.requester_id != actor.pk:
+            raise NotFound("no such grant")
+        extension_rules = grant.profile.policy.extension
+        if extension_rules is None:
+            raise NotAllowed(f"{grant.profile.slug} does not allow extensions")
+        problem = standing_problem(grant.request.requester, grant.profile)
+        if problem:
+            raise NotAllowed(f"this grant cannot be extended: {problem}")
+        if grant.status != GrantStatus.ACTIVE:
+            raise Conflict(f"the grant is {grant.status}")
+        longest, cap = _extension_cap(grant, extension_rules)
+        now = timezone.now()
+        errors: dict[str, str] = {}
+        if duration <= timedelta(0):
+            errors["duration"] = "must be positive"
+        elif grant.duration + duration > longest:
+            room = max(longest - grant.duration, timedelta(0))
+            errors["duration"] = (
+                f"at most {format_duration(room)} more ({format_duration(longest)} in all {cap})"
+            )
+        if grant.profile.policy.reason_required and not reason:
+            errors["reason"] = "a reason is required"
+        elif len(reason) > MAX_REASON_LENGTH:
+            errors["reason"] = f"at most {MAX_REASON_LENGTH} characters"
+        if errors:
+            raise InvalidRequest("the extension is not valid", fields=errors)
+        asked = grant.extension_requests.filter(status__in=[Status.PENDING, Status.APPROVED])
+        if asked.filter(status=Status.PENDING).exists() or asked.count() > grant.extensions:
+            raise Conflict("an extension of this grant is already under way")
+        if grant.extensions >= extension_rules.max_count:
+            raise Conflict(f"this grant was already extended {grant.extensions} time(s)")
+        opens_at = (
+            grant.activated_at
+            + (grant.expires_at - grant.activated_at) * extension_rules.after_share
+        )
+        if now < opens_at:
+            raise Conflict(f"an extension can be asked from {opens_at:%H:%M:%S} UTC")
+        extension = AccessRequest.objects.create(
+            profile=grant.profile,
+            requester=actor,
+            duration=duration,
+            reason=reason,
+            ticket=grant.request.ticket,
+            source=info.source,
+            created_at=now,
+            pending_until=min(now + grant.profile.policy.pending_ttl, grant.expires_at),
+            extends=grant,
+        )
+        trail.record(
+            action="request.submitted",
+            info=info,
+            actor=actor,
+            target=extension,
+            to_status=Status.PENDING,
+            reason=reason,
+            data={
+                "profile": grant.profile.slug,
+                "duration": format_duration(duration),
+                "extends": str(grant.pk),
+            },
+        )
+        # Break-glass skipped every approver once; more time always needs a human.
+        if extension_rules.approval == "auto" and not grant.request.break_glass:
+            by_policy = f"{grant.profile.slug}: extension.approval auto"
+            _approve(extension, None, info, {"by_policy": by_policy})
+    return extension
+
+
+def _extension_cap(grant: Grant, extension_rules) -> tuple[timedelta, str]:
+    """How long the grant may last in all, extensions included, and why."""
+    if not grant.request.break_glass:
+        return extension_rules.max_total, f"for {grant.profile.slug}"
+    emergency = grant.profile.policy.policy.break_glass
+    if emergency is None:
+        raise NotAllowed(f"{grant.profile.slug} no longer allows break-glass access")
+    longest = min(extension_rules.max_total, emergency.max_duration)
+    return longest, f"for break-glass access to {grant.profile.slug}"
+
+
+def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
+    """Re-issue an approved extension's credential with the later expiry, then revoke
+    the old one. Idempotent: an extension is applied once."""
+    with transaction.atomic():
+        extension = _lock_request(request_id)
+        if extension.extends_id is None or extension.status != Status.APPROVED:
+            return None
+        grant = _claim_grant(extension.extends_id, [GrantStatus.ACTIVE])
+        if grant is None:
+            if Grant.objects.filter(pk=extension.extends_id, status=GrantStatus.ACTIVE).exists():
+                raise TryAgainLater("the grant is busy")  # someone holds its lock
+            return None  # it ended meanwhile: nothing to extend
+        settled = AuditEvent.objects.filter(
+            action__in=EXTENSION_SETTLED, target_id=str(grant.pk), data__request=str(extension.pk)
+        )
+        if settled.exists():
+            return None
+        problem = standing_problem(grant.request.requester, grant.profile)
+        if problem:
+            _record_extension_failure(grant, extension, problem)
+            return grant
+        provider = get_provider(grant.profile.provider_kind)
+        new_expiry = grant.expires_at + extension.duration
+        context = replace(_context(grant), expires_at=new_expiry, serial=grant.extensions + 1)
+        try:
+            issued = _call_provider(provider.grant, context)
+        except ProviderError as exc:
+            if not exc.permanent:
+                raise TryAgainLater(str(exc)) from exc
+            _record_extension_failure(grant, extension, str(exc))
+            return grant
+        if issued.expires_at > new_expiry:
+            # Principle 1, as at activation: never a credential that outlives its grant.
+            outlives = "the provider issued a credential that outlives the grant"
+            try:
+                _call_provider(provider.revoke, issued.handle)
+            except ProviderError as exc:
+                logger.error("ALERT %s and could not be revoked: %s", outlives, exc)
+            _record_extension_failure(grant, extension, outlives)
+            return grant
+        new_expiry = issued.expires_at
+        old_handle = grant.handle
+        old_expiry = grant.expires_at
+        grant.handle = issued.handle
+        grant.secret = encrypt_secret(json.dumps(issued.credential))
+        grant.revealed_at = None
+        grant.expires_at = new_expiry
+        grant.duration += extension.duration
+        grant.extensions += 1
+        grant.save()
+        trail.record(
+            action="grant.extended",
+            info=trail.SYSTEM,
+            target=grant,
+            data={
+                "request": str(extension.pk),
+                "old_expires_at": old_expiry.isoformat(),
+                "expires_at": new_expiry.isoformat(),
+                "handle": issued.handle,
+            },
+        )
+        transaction.on_commit(
+            lambda: _enqueue("broker.tasks.expire_grant", grant.id, eta=new_expiry)
+        )
+    # The old credential goes only once the new one is recorded; if this fails it
+    # still dies at its own expiry at the source, and the reconciler reports it.
+    try:
+        _call_provider(provider.revoke, old_handle)
+    except ProviderError as exc:
+        logger.error("ALERT old credential of extended grant %s not revoked: %s", grant.id, exc)
+    return grant
+
+
+def _record_extension_failure(grant: Grant, extension: AccessRequest, reason: str) -> None:
+    trail.record(
+        action="grant.extension_failed",
+        info=trail.SYSTEM,
+        target=grant,
+        reason=reason,
+        data={"request": str(extension.pk)},
+    )
+
+
+def _unapplied_extensions(now) -> list:
+    """Approved extension requests of active grants that no settling event names."""
+    candidates = AccessRequest.objects.filter(
+        status=Status.APPROVED,
+        extends__status=GrantStatus.ACTIVE,
+        decided_at__lte=now - SCHEDULED_GRACE,
+    ).values_list("pk", flat=True)[:500]
+    settled = set(
+        AuditEvent.objects.filter(
+            action__in=EXTENSION_SETTLED, data__request__in=[str(pk) for pk in candidates]
+        ).values_list("data__request", flat=True)
+    )
+    return [pk for pk in candidates if str(pk) not in settled]

@@ -1,0 +1,348 @@
+"""Grants: minted at activation, revoked early or at expiry, shown once."""
+
+import json
+import logging
+from contextlib import suppress
+from datetime import timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.selectors import recent_step_up
+from audit import trail
+from broker.lifecycle.common import MAX_REASON_LENGTH, GrantStatus, _as_uuid, _enqueue, _lock_grant
+from broker.lifecycle.errors import Conflict, NotAllowed, NotFound, StepUpRequired, TryAgainLater
+from broker.models import Grant
+from broker.policy.approvers import can_approve
+from broker.policy.requesters import standing_problem
+from integrations.providers import GrantContext, Issued, ProviderError, get_provider
+from lib.secrets import decrypt_secret, encrypt_secret
+
+logger = logging.getLogger(__name__)
+
+ACTIVATION_MAX_ATTEMPTS = 5
+# A grant approved this long ago and still scheduled lost its activation task.
+SCHEDULED_GRACE = timedelta(seconds=30)
+
+
+def grant_activate(*, grant_id: UUID | str) -> Grant | None:
+    """Mint the credential for a scheduled grant.
+
+    The row stays locked across the provider call, so a second task for the
+    same grant skips it, and a crash before the commit leaves it `scheduled`
+    for a retry. If the credential was minted but recording it fails (the
+    audit write or the commit), it is revoked at once rather than left live
+    with no grant to explain it. Raises TryAgainLater after recording a
+    transient failure.
+    """
+    provider, issued, retry = None, None, None
+    try:
+        with transaction.atomic():
+            grant = _claim_grant(grant_id, [GrantStatus.SCHEDULED])
+            if grant is None:
+                return None
+            starts = grant.request.start_at
+            if starts is not None and timezone.now() < starts:
+                return None  # a change window not open yet: its ETA task or the sweeper
+            problem = standing_problem(grant.request.requester, grant.profile)
+            if problem:
+                # Offboarded, moved team or profile removed since the approval: mint nothing.
+                _end_grant(grant, GrantStatus.FAILED, problem, "grant.failed")
+                return grant
+            now = timezone.now()
+            grant.expires_at = now + grant.duration
+            grant.activation_attempts += 1
+            grant.last_attempt_at = now
+            provider = get_provider(grant.profile.provider_kind)
+            try:
+                issued = _call_provider(provider.grant, _context(grant))
+            except ProviderError as exc:
+                retry = _record_activation_failure(grant, exc)
+            else:
+                _record_activation(grant, provider, issued, now)
+    except Exception:
+        if issued is not None:
+            with suppress(ProviderError):
+                _call_provider(provider.revoke, issued.handle)
+        raise
+    if retry is not None:
+        raise TryAgainLater(str(retry))
+    return grant
+
+
+def _record_activation_failure(grant: Grant, exc: ProviderError) -> ProviderError | None:
+    """Record a failed attempt; return the error if a retry may help, else fail the grant."""
+    if exc.permanent or grant.activation_attempts >= ACTIVATION_MAX_ATTEMPTS:
+        _end_grant(grant, GrantStatus.FAILED, str(exc), "grant.failed")
+        return None
+    grant.last_error = str(exc)
+    grant.save(update_fields=["activation_attempts", "last_attempt_at", "last_error"])
+    trail.record(
+        action="grant.activation_retry",
+        info=trail.SYSTEM,
+        target=grant,
+        reason=str(exc),
+        data={"attempt": grant.activation_attempts},
+    )
+    return exc
+
+
+def _record_activation(grant: Grant, provider, issued: Issued, now) -> None:
+    if issued.expires_at > grant.expires_at:
+        # Principle 1: never hand out a credential that outlives its grant.
+        grant.handle = issued.handle
+        try:
+            _call_provider(provider.revoke, issued.handle)
+            status = GrantStatus.FAILED
+        except ProviderError:
+            status = GrantStatus.REVOKE_FAILED
+        message = "the provider issued a credential that outlives the grant"
+        _end_grant(grant, status, message, "grant.failed")
+        return
+    grant.status = GrantStatus.ACTIVE
+    grant.activated_at = now
+    # A source may end the credential a little early (vault.database keeps a pad
+    # before its VALID UNTIL): the grant ends with it, not after it.
+    grant.expires_at = min(grant.expires_at, issued.expires_at)
+    grant.handle = issued.handle
+    grant.secret = encrypt_secret(json.dumps(issued.credential))
+    grant.last_error = ""
+    grant.save()
+    trail.record(
+        action="grant.activated",
+        info=trail.SYSTEM,
+        target=grant,
+        from_status=GrantStatus.SCHEDULED,
+        to_status=GrantStatus.ACTIVE,
+        data={
+            "expires_at": grant.expires_at.isoformat(),
+            "source_expires_at": issued.expires_at.isoformat(),
+            "handle": issued.handle,
+            **issued.details,
+        },
+    )
+    expires_at = grant.expires_at
+    transaction.on_commit(lambda: _enqueue("broker.tasks.expire_grant", grant.id, eta=expires_at))
+
+
+def grant_revoke(
+    *, grant_id: UUID | str, actor, reason: str = "", info: trail.RequestInfo
+) -> Grant:
+    """Revoke early: by the grant's owner, an approver of its profile, or an admin."""
+    with transaction.atomic():
+        grant = _lock_grant(grant_id)
+        if not (
+            actor.pk == grant.request.requester_id
+            or actor.is_superuser
+            or can_approve(actor, grant.profile)
+        ):
+            raise NotAllowed("only the owner, an approver of this profile or an admin can revoke")
+        reason = (reason or "").strip()[:MAX_REASON_LENGTH] or f"revoked by {actor.get_username()}"
+        if grant.status not in (GrantStatus.SCHEDULED, GrantStatus.ACTIVE):
+            raise Conflict(f"the grant is already {grant.status}")
+        _begin_revocation(grant, actor=actor, reason=reason, info=info)
+    return grant
+
+
+def _begin_revocation(grant: Grant, *, actor, reason: str, info: trail.RequestInfo) -> None:
+    """End a locked scheduled grant here, or hand an active one to the worker
+    that revokes it at its source."""
+    if grant.status == GrantStatus.SCHEDULED:
+        # Nothing was minted yet: end it here and the activation task will skip it.
+        _end_grant(grant, GrantStatus.REVOKED, reason, "grant.revoked", actor=actor, info=info)
+        return
+    grant.status = GrantStatus.REVOKING
+    grant.end_reason = reason[:200]
+    grant.save(update_fields=["status", "end_reason"])
+    trail.record(
+        action="grant.revoke_requested",
+        info=info,
+        actor=actor,
+        target=grant,
+        from_status=GrantStatus.ACTIVE,
+        to_status=GrantStatus.REVOKING,
+        reason=reason,
+    )
+    transaction.on_commit(lambda: _enqueue("broker.tasks.revoke_grant", grant.id))
+
+
+def grant_retry_revocation(*, grant_id: UUID | str, actor, info: trail.RequestInfo) -> Grant:
+    """An admin asks to try a failed revocation again (after fixing the cause)."""
+    if not actor.is_superuser:
+        raise NotAllowed("only an admin can retry a revocation")
+    with transaction.atomic():
+        grant = _lock_grant(grant_id)
+        if grant.status != GrantStatus.REVOKE_FAILED:
+            raise Conflict(f"the grant is {grant.status}, not revoke_failed")
+        grant.status = GrantStatus.REVOKING
+        grant.revoke_attempts = 0
+        grant.ended_at = None
+        grant.save(update_fields=["status", "revoke_attempts", "ended_at"])
+        trail.record(
+            action="grant.revoke_retry_requested",
+            info=info,
+            actor=actor,
+            target=grant,
+            from_status=GrantStatus.REVOKE_FAILED,
+            to_status=GrantStatus.REVOKING,
+        )
+        transaction.on_commit(lambda: _enqueue("broker.tasks.revoke_grant", grant.id))
+    return grant
+
+
+def grant_expire(*, grant_id: UUID | str) -> Grant | None:
+    """Revoke an active grant whose time is up (the ETA task and the sweeper)."""
+    with transaction.atomic():
+        grant = _claim_grant(grant_id, [GrantStatus.ACTIVE])
+        if grant is None:
+            return None  # someone else has it, or it has ended
+        early = (grant.expires_at - timezone.now()).total_seconds()
+        if early > 0:
+            # An ETA task can fire a little early (or be redelivered): come back at
+            # the expiry rather than leave it to the next sweep.
+            raise TryAgainLater("not due yet", retry_in=early)
+        grant.end_reason = "expired"
+        retry = _revoke_at_source(grant)
+    if retry:
+        raise TryAgainLater(retry)
+    return grant
+
+
+def grant_revoke_execute(*, grant_id: UUID | str) -> Grant | None:
+    """Carry out a requested revocation (or retry one that failed transiently)."""
+    with transaction.atomic():
+        # revoke_failed too: the sweeper keeps trying while the credential may be live.
+        grant = _claim_grant(grant_id, [GrantStatus.REVOKING, GrantStatus.REVOKE_FAILED])
+        if grant is None:
+            return None
+        retry = _revoke_at_source(grant)
+    if retry:
+        raise TryAgainLater(retry)
+    return grant
+
+
+def grant_reveal(*, grant_id: UUID | str, user, info: trail.RequestInfo) -> dict:
+    """Show the credential once to its owner after MFA, then wipe it."""
+    with transaction.atomic():
+        grant = _lock_grant(grant_id)
+        if grant.request.requester_id != user.pk:
+            # Same answer as a missing grant: do not confirm that it exists.
+            raise NotFound("no such grant")
+        if grant.status != GrantStatus.ACTIVE:
+            raise Conflict(f"the grant is {grant.status}")
+        problem = standing_problem(grant.request.requester, grant.profile)
+        if problem:
+            raise NotAllowed(f"the credential can no longer be shown: {problem}")
+        if grant.secret is None:
+            shown = grant.revealed_at.isoformat() if grant.revealed_at else "before"
+            raise Conflict(f"the credential was already shown ({shown})")
+        if recent_step_up(user) is None:
+            raise StepUpRequired("verify your MFA code first")
+        credential = json.loads(decrypt_secret(grant.secret))
+        grant.secret = None
+        grant.revealed_at = timezone.now()
+        grant.save(update_fields=["secret", "revealed_at"])
+        trail.record(action="grant.credential_revealed", info=info, actor=user, target=grant)
+    return credential
+
+
+def _claim_grant(grant_id, statuses: list[str]) -> Grant | None:
+    """Lock the grant if it is in one of `statuses` and nobody else holds it."""
+    return (
+        Grant.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("request__profile", "request__requester")
+        .filter(pk=_as_uuid(grant_id, "grant"), status__in=statuses)
+        .first()
+    )
+
+
+def _revoke_at_source(grant: Grant) -> str | None:
+    """Revoke a locked grant at its provider and record the outcome.
+
+    Returns the error when a retry may help; the caller raises it after commit
+    so the recorded attempt is not rolled back.
+    """
+    grant.revoke_attempts += 1
+    grant.last_attempt_at = timezone.now()
+    try:
+        details = _call_provider(get_provider(grant.profile.provider_kind).revoke, grant.handle)
+    except ProviderError as exc:
+        if grant.status == GrantStatus.REVOKE_FAILED:
+            # Already alerted and audited: note the attempt and keep trying on later sweeps.
+            grant.last_error = str(exc)
+            grant.save(update_fields=["revoke_attempts", "last_attempt_at", "last_error"])
+            return None
+        if exc.permanent or grant.revoke_attempts >= settings.AIRLOCK_REVOKE_MAX_ATTEMPTS:
+            _end_grant(grant, GrantStatus.REVOKE_FAILED, str(exc), "grant.revoke_failed")
+            logger.error("ALERT grant %s could not be revoked: %s", grant.id, exc)
+            return None
+        old = grant.status
+        grant.status = GrantStatus.REVOKING
+        grant.last_error = str(exc)
+        grant.save()
+        trail.record(
+            action="grant.revoke_retry",
+            info=trail.SYSTEM,
+            target=grant,
+            from_status=old,
+            to_status=GrantStatus.REVOKING,
+            reason=str(exc),
+            data={"attempt": grant.revoke_attempts},
+        )
+        return str(exc)
+    action = "grant.expired" if grant.end_reason == "expired" else "grant.revoked"
+    _end_grant(grant, GrantStatus.REVOKED, grant.end_reason, action, data=details)
+    return None
+
+
+def _call_provider(method, argument):
+    """Call a provider; an unexpected exception counts as a transient ProviderError.
+
+    Its message is not kept (it could carry anything); the traceback goes to the log.
+    """
+    try:
+        return method(argument)
+    except ProviderError:
+        raise
+    except Exception as exc:
+        logger.exception("provider call %s failed unexpectedly", method.__qualname__)
+        raise ProviderError(f"unexpected {type(exc).__name__} in the provider") from None
+
+
+def _end_grant(grant, status, reason, action, *, actor=None, info=trail.SYSTEM, data=None) -> None:
+    old = grant.status
+    grant.status = status
+    grant.ended_at = timezone.now()
+    if status == GrantStatus.REVOKE_FAILED:
+        # Keep why it was ending (expired, relinquished...); the error is separate.
+        grant.end_reason = grant.end_reason or reason[:200]
+        grant.last_error = reason
+    else:
+        grant.end_reason = reason[:200]
+        grant.last_error = "" if status == GrantStatus.REVOKED else reason
+    grant.secret = None  # a credential that can no longer be used is never shown
+    grant.save()
+    trail.record(
+        action=action,
+        info=info,
+        actor=actor,
+        target=grant,
+        from_status=old,
+        to_status=status,
+        reason=reason,
+        data=data,
+    )
+
+
+def _context(grant: Grant) -> GrantContext:
+    return GrantContext(
+        grant_id=str(grant.id),
+        request_id=str(grant.request_id),
+        profile_id=grant.profile.slug,
+        username=grant.request.requester.get_username(),
+        config=grant.profile.policy.provider.config,
+        expires_at=grant.expires_at,
+        ssh_public_key=grant.request.ssh_public_key,
+    )
