@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 urlpatterns = [
-    path("", include("broker.urls")),
+    path("", include("broker.web.urls")),
     path("", include("accounts.urls")),
     path("", include("approvals.urls")),
     path("", include("integrations.slack.urls")),

@@ -11,7 +11,7 @@ from audit.trail import request_info
 from broker import lifecycle
 from broker.selectors.queue import annotate_queue, approvable_profiles, approval_queue, reviews_for
 from broker.selectors.requests import visible_request
-from broker.web import lifecycle_error_response
+from broker.web.responses import lifecycle_error_response
 from lib.durations import parse_duration
 
 PAGE_SIZE = 25

@@ -21,10 +21,10 @@ from accounts.services import has_mfa, mfa_step_up
 from audit.export import FORMATS, parse_moment
 from audit.manifest import ExportRange, SealedExport, chain_head_seq
 from audit.models import Source
+from audit.responses import export_response
 from audit.trail import request_info
 from broker import lifecycle
 from broker.api import serializers as s
-from broker.audit_views import export_response
 from broker.catalog.load import CatalogError, load_catalog
 from broker.models import AccessProfile, AccessRequest, Grant
 from broker.policy.requesters import requestable_profiles

@@ -13,7 +13,6 @@ from accounts.services import has_mfa
 from audit.trail import request_info
 from broker import lifecycle
 from broker.credentials import credential_lines
-from broker.forms import RequestForm
 from broker.health import provider_health
 from broker.models import AccessRequest, Approval, Grant
 from broker.policy.approvers import can_decide
@@ -25,7 +24,8 @@ from broker.selectors.requests import (
     visible_grant,
     visible_request,
 )
-from broker.web import lifecycle_error_response
+from broker.web.forms import RequestForm
+from broker.web.responses import lifecycle_error_response
 from integrations.providers import get_provider
 from lib.durations import parse_duration
 

@@ -4,23 +4,21 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import transaction
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from audit import trail
 from audit.export import FORMATS
 from audit.models import AuditEvent, Source
+from audit.responses import export_response
 from audit.trail import request_info
 from broker import lifecycle
 from broker.health import provider_health
 from broker.models import AccessProfile, Alert, Grant
 from broker.selectors.audit_log import FilterError, filtered_events
 from broker.selectors.requests import is_auditor
-from broker.web import lifecycle_error_response
+from broker.web.responses import lifecycle_error_response
 
 PAGE_SIZE = 50
 
@@ -79,30 +77,6 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     except FilterError as exc:
         return render(request, "error.html", {"message": str(exc)}, status=400)
     return export_response(request, events, filters, export_format)
-
-
-def export_response(
-    request: HttpRequest,
-    events: QuerySet,
-    filters: dict[str, str],
-    export_format: str,
-    source: str = Source.WEB,
-) -> StreamingHttpResponse:
-    """Record the export, then stream it (the web page and the API)."""
-    with transaction.atomic():
-        trail.record(
-            action="audit.exported",
-            info=request_info(request, source=source),
-            actor=request.user,
-            data={"format": export_format, "filters": {k: v for k, v in filters.items() if v}},
-        )
-    rows, content_type, extension = FORMATS[export_format]
-    response = StreamingHttpResponse(
-        rows(trail.event_records(events.order_by("seq"))), content_type=content_type
-    )
-    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    response["Content-Disposition"] = f'attachment; filename="airlock-audit-{stamp}.{extension}"'
-    return response
 
 
 def _admin_only(user) -> None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from broker import audit_views, views
+from broker.web import audit, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -12,11 +12,11 @@ urlpatterns = [
     path("grants/<uuid:grant_id>/reveal/", views.grant_reveal, name="grant-reveal"),
     path("grants/<uuid:grant_id>/revoke/", views.grant_revoke, name="grant-revoke"),
     path("grants/<uuid:grant_id>/extend/", views.grant_extend, name="grant-extend"),
-    path("audit/", audit_views.audit_log, name="audit-log"),
-    path("audit/verify/", audit_views.audit_verify, name="audit-verify"),
-    path("audit/export/", audit_views.audit_export, name="audit-export"),
-    path("ops/", audit_views.ops, name="ops"),
-    path("ops/grants/<uuid:grant_id>/retry/", audit_views.ops_retry_revocation, name="ops-retry"),
+    path("audit/", audit.audit_log, name="audit-log"),
+    path("audit/verify/", audit.audit_verify, name="audit-verify"),
+    path("audit/export/", audit.audit_export, name="audit-export"),
+    path("ops/", audit.ops, name="ops"),
+    path("ops/grants/<uuid:grant_id>/retry/", audit.ops_retry_revocation, name="ops-retry"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
 ]

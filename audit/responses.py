@@ -1,0 +1,35 @@
+"""An export as an HTTP answer, for the auditors' page and the API alike."""
+
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, StreamingHttpResponse
+from django.utils import timezone
+
+from audit import trail
+from audit.export import FORMATS
+from audit.models import Source
+from audit.trail import request_info
+
+
+def export_response(
+    request: HttpRequest,
+    events: QuerySet,
+    filters: dict[str, str],
+    export_format: str,
+    source: str = Source.WEB,
+) -> StreamingHttpResponse:
+    """Record the export, then stream it (the web page and the API)."""
+    with transaction.atomic():
+        trail.record(
+            action="audit.exported",
+            info=request_info(request, source=source),
+            actor=request.user,
+            data={"format": export_format, "filters": {k: v for k, v in filters.items() if v}},
+        )
+    rows, content_type, extension = FORMATS[export_format]
+    response = StreamingHttpResponse(
+        rows(trail.event_records(events.order_by("seq"))), content_type=content_type
+    )
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+    response["Content-Disposition"] = f'attachment; filename="airlock-audit-{stamp}.{extension}"'
+    return response
