@@ -31,7 +31,7 @@ from audit import trail
 from audit.models import AuditChainHead, AuditEvent
 from broker import lifecycle
 from broker.catalog.load import parse_catalog
-from broker.catalog.sync import catalog_sync
+from broker.lifecycle.catalog import catalog_sync
 from broker.models import AccessProfile, AccessRequest, Grant
 from integrations.providers import GrantContext, get_provider
 

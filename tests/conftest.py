@@ -24,7 +24,7 @@ from audit import trail
 from audit.models import Source
 from broker import lifecycle
 from broker.catalog.load import parse_catalog
-from broker.catalog.sync import catalog_sync
+from broker.lifecycle.catalog import catalog_sync
 from broker.models import AccessProfile
 from integrations.providers import reset_providers
 from lib.durations import parse_duration

@@ -7,7 +7,7 @@ import pytest
 from audit import trail
 from broker import lifecycle
 from broker.catalog.load import CatalogError, parse_catalog
-from broker.catalog.sync import catalog_sync
+from broker.lifecycle.catalog import catalog_sync
 from broker.models import AccessProfile, AccessRequest, Grant
 from tests.conftest import TEST_CATALOG, WEB
 from tests.test_grant_extension import extend

@@ -9,7 +9,7 @@ from accounts.models import Authenticator
 from audit import trail
 from broker import anomalies, lifecycle
 from broker.catalog.load import parse_catalog
-from broker.catalog.sync import catalog_sync
+from broker.lifecycle.catalog import catalog_sync
 from broker.models import AccessRequest, BreakGlassReview
 from tests.conftest import WEB, current_code, phone_of
 from tests.policy_catalog import POLICY_CATALOG

@@ -9,7 +9,7 @@ from audit import trail
 from audit.models import Source
 from broker import lifecycle
 from broker.catalog.load import parse_catalog
-from broker.catalog.sync import catalog_sync
+from broker.lifecycle.catalog import catalog_sync
 from broker.models import AccessProfile, CatalogState, Grant
 from lib.durations import parse_duration
 from tests.conftest import WEB, current_code, phone_of

@@ -15,7 +15,7 @@ from audit import trail
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.catalog.load import parse_catalog
-from broker.catalog.sync import catalog_sync
+from broker.lifecycle.catalog import catalog_sync
 from broker.models import AccessProfile, AccessRequest
 from lib.durations import parse_duration
 from tests.conftest import WEB, phone_of

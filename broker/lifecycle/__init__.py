@@ -7,6 +7,7 @@ these functions and nothing else: `from broker import lifecycle`, then
 `lifecycle.access_request_approve(...)`.
 """
 
+from broker.lifecycle.catalog import CatalogDiff, catalog_sync
 from broker.lifecycle.errors import (
     Conflict,
     InvalidRequest,
@@ -40,6 +41,7 @@ from broker.lifecycle.sweeper import sweep
 
 __all__ = [
     "ACTIVATION_MAX_ATTEMPTS",
+    "CatalogDiff",
     "Conflict",
     "InvalidRequest",
     "LifecycleError",
@@ -55,6 +57,7 @@ __all__ = [
     "access_request_submit",
     "access_requests_expire_pending",
     "break_glass_review_close",
+    "catalog_sync",
     "grant_activate",
     "grant_expire",
     "grant_extend_execute",

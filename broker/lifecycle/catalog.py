@@ -1,4 +1,5 @@
-"""Apply a validated catalog to the database: profiles and declared groups."""
+"""Applying a validated catalog: profiles, declared groups and the catalog-wide
+settings, then whoever lost standing by it (standing.py)."""
 
 from dataclasses import dataclass, field
 
@@ -8,9 +9,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import trail
-from broker import lifecycle
 from broker.catalog.load import Catalog
-from broker.lifecycle import StandingChange
+from broker.lifecycle.standing import StandingChange, access_enforce_standing
 from broker.models import AccessProfile, CatalogState
 
 
@@ -69,7 +69,7 @@ def catalog_sync(*, catalog: Catalog, actor=None, info: trail.RequestInfo) -> Ca
             },
         )
         # With profiles, groups and the rule all applied: whoever lost standing.
-        diff.standing = lifecycle.access_enforce_standing()
+        diff.standing = access_enforce_standing()
         trail.record(
             action="catalog.synced",
             info=info,
