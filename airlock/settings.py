@@ -248,6 +248,19 @@ AIRLOCK_RECONCILE_REVOKE_AFTER = timedelta(
 AIRLOCK_REVOKE_RETRY_AFTER = timedelta(seconds=env.int("AIRLOCK_REVOKE_RETRY_SECONDS", default=60))
 AIRLOCK_REVOKE_MAX_ATTEMPTS = env.int("AIRLOCK_REVOKE_MAX_ATTEMPTS", default=8)
 
+# --- The providers' sources (their secrets are read where used: VAULT_TOKEN,
+# VAULT_ROLE_ID/VAULT_SECRET_ID, AWS keys, each profile's dsn_env, also as *_FILE).
+VAULT_ADDR = env.str("VAULT_ADDR", default="")
+VAULT_NAMESPACE = env.str("VAULT_NAMESPACE", default="")
+VAULT_CACERT = env.str("VAULT_CACERT", default="")  # a private CA's bundle
+VAULT_SKIP_VERIFY = env.bool("VAULT_SKIP_VERIFY", default=False)  # never in production
+VAULT_APPROLE_MOUNT = env.str("VAULT_APPROLE_MOUNT", default="approle")
+AWS_REGION = env.str("AWS_REGION", default="") or env.str("AWS_DEFAULT_REGION", default="us-east-1")
+AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="")  # moto in the sandbox and tests
+AWS_FEDERATION_ENDPOINT = env.str(
+    "AWS_FEDERATION_ENDPOINT", default="https://signin.aws.amazon.com/federation"
+)
+
 OTP_TOTP_ISSUER = "Airlock"
 # The Django admin edits who may do what; off unless asked for (accounts/admin_site.py).
 AIRLOCK_ADMIN_ENABLED = env.bool("AIRLOCK_ADMIN_ENABLED", default=False)

@@ -6,13 +6,17 @@ live. Providers never see Django models: the lifecycle hands them a
 `GrantContext` and stores what they return.
 """
 
+import logging
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from importlib import import_module
 from typing import Any, Protocol
 
 from django.utils import timezone
+
+logger = logging.getLogger(__name__)
 
 
 class ProviderError(Exception):
@@ -67,6 +71,10 @@ class Provider(Protocol):
 
     def grant(self, context: GrantContext) -> Issued: ...
 
+    def present(self, credential: dict[str, Any]) -> list[tuple[str, str]]:
+        """How the owner sees the credential `grant` issued, once: (label, value) lines."""
+        ...
+
     def revoke(self, handle: dict[str, Any]) -> dict[str, Any] | None:
         """Idempotent. May return facts about how it was revoked, for the audit trail."""
         ...
@@ -105,18 +113,51 @@ PROVIDERS: dict[str, str] = {
     "aws.sts": "integrations.aws.provider:AwsStsProvider",
 }
 
-_instances: dict[str, Provider] = {}
+_instances: dict[str, "GuardedProvider"] = {}
 
 
 def get_provider(kind: str) -> Provider:
+    """The provider of this kind, behind the guard every caller gets."""
     if kind not in PROVIDERS:
         raise ProviderConfigError(
             f"unknown provider kind {kind!r} (known: {', '.join(sorted(PROVIDERS))})"
         )
     if kind not in _instances:
         module_name, class_name = PROVIDERS[kind].split(":")
-        _instances[kind] = getattr(import_module(module_name), class_name)()
-    return _instances[kind]
+        _instances[kind] = GuardedProvider(getattr(import_module(module_name), class_name)())
+    return _instances[kind]  # type: ignore[return-value]  # it answers as the provider does
+
+
+class GuardedProvider:
+    """A provider with every call to its source guarded: an exception that is not
+    a ProviderError (a bug, a client library's surprise) becomes a transient
+    ProviderError whose message says only its type, because it could carry
+    anything (a DSN, a token); the traceback goes to the log. The lifecycle, the
+    reconciler, the health checks and check_catalog all get it so."""
+
+    CALLS = frozenset(
+        {"grant", "revoke", "check", "healthcheck", "validate_at_source", "live_handles",
+         "revocation_dry_run", "present"}
+    )  # fmt: skip
+
+    def __init__(self, provider: Provider):
+        self.provider = provider
+
+    def __getattr__(self, name: str):
+        value = getattr(self.provider, name)
+        if name in self.CALLS and callable(value):
+            return partial(_guarded, value)
+        return value
+
+
+def _guarded(method, *args, **kwargs):
+    try:
+        return method(*args, **kwargs)
+    except ProviderError:
+        raise
+    except Exception as exc:
+        logger.exception("provider call %s failed unexpectedly", method.__qualname__)
+        raise ProviderError(f"unexpected {type(exc).__name__} in the provider") from None
 
 
 def reset_providers() -> None:

@@ -168,8 +168,9 @@ def vault(pg_target):
     """A real OpenBao dev server whose database engine manages the target cluster."""
     server = DevVault()
     server.start(pg_target)
-    os.environ["VAULT_ADDR"] = server.address
+    os.environ["VAULT_ADDR"] = server.address  # for the processes tests start
     os.environ["VAULT_TOKEN"] = server.root_token
+    django_settings.VAULT_ADDR = server.address  # this process read its settings already
     yield server
     server.stop()
 
@@ -185,6 +186,7 @@ def aws_server():
         AWS_ACCESS_KEY_ID=server.airlock_keys["AccessKeyId"],
         AWS_SECRET_ACCESS_KEY=server.airlock_keys["SecretAccessKey"],
     )
+    django_settings.AWS_ENDPOINT_URL, django_settings.AWS_REGION = server.endpoint, "us-east-1"
     yield server
     server.stop()
 

@@ -19,7 +19,6 @@ from django.utils import timezone
 
 from broker import lifecycle
 from broker.catalog.load import CatalogError, parse_catalog
-from broker.credentials import aws_lines
 from broker.models import Grant
 from integrations.aws.provider import (
     REVOKE_POLICY_NAME,
@@ -30,7 +29,7 @@ from integrations.aws.provider import (
     revoke_policy_document,
 )
 from integrations.aws.sandbox import ROLE, ROLE_ARN
-from integrations.providers import GrantContext, ProviderError
+from integrations.providers import GrantContext, ProviderError, get_provider
 from tests.conftest import WEB
 from tests.grants import credential_works
 
@@ -158,7 +157,7 @@ class FakeFederation(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_console_sign_in_link(aws, monkeypatch):
+def test_console_sign_in_link(aws, monkeypatch, settings):
     FakeFederation.seen = []
     server = http.server.HTTPServer(("127.0.0.1", 0), FakeFederation)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -169,11 +168,12 @@ def test_console_sign_in_link(aws, monkeypatch):
         assert url.startswith(endpoint + "?Action=login")
         assert "SigninToken=token-from-federation" in url
         assert "Action=getSigninToken" in FakeFederation.seen[0]
-        monkeypatch.setenv("AWS_FEDERATION_ENDPOINT", endpoint)
-        lines = dict(aws_lines(issued.credential))
+        settings.AWS_FEDERATION_ENDPOINT = endpoint
+        lines = dict(get_provider("aws.sts").present(issued.credential))
         assert "export AWS_SESSION_TOKEN=" in lines["Shell"]
-        monkeypatch.setenv("AWS_FEDERATION_ENDPOINT", "http://127.0.0.1:1/federation")
-        link = dict(aws_lines(issued.credential))["AWS console sign-in link (valid 15 minutes)"]
+        settings.AWS_FEDERATION_ENDPOINT = "http://127.0.0.1:1/federation"
+        lines = dict(get_provider("aws.sts").present(issued.credential))
+        link = lines["AWS console sign-in link (valid 15 minutes)"]
         assert link.startswith("unavailable")
     finally:
         server.shutdown()

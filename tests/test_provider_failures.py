@@ -121,10 +121,10 @@ def test_vault_outages_retry_activation_and_revocation(
 ):
     """OpenBao unreachable: activation retries then succeeds; revocation waits it out."""
     grant = approved(people, submit, step_up, slug=slug)
-    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:1")
+    settings.VAULT_ADDR = "http://127.0.0.1:1"
     with pytest.raises(lifecycle.TryAgainLater, match="cannot reach Vault"):
         lifecycle.grant_activate(grant_id=grant.id)
-    monkeypatch.setenv("VAULT_ADDR", vault.address)
+    settings.VAULT_ADDR = vault.address
     Grant.objects.filter(pk=grant.pk).update(last_attempt_at=None)
     lifecycle.grant_activate(grant_id=grant.id)
     grant.refresh_from_db()
@@ -133,11 +133,11 @@ def test_vault_outages_retry_activation_and_revocation(
     settings.AIRLOCK_REVOKE_MAX_ATTEMPTS = 1
     settings.AIRLOCK_REVOKE_RETRY_AFTER = timedelta(0)
     lifecycle.grant_revoke(grant_id=grant.id, actor=people.alice, info=WEB)
-    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:1")
+    settings.VAULT_ADDR = "http://127.0.0.1:1"
     lifecycle.grant_revoke_execute(grant_id=grant.id)
     assert Grant.objects.get(pk=grant.pk).status == "revoke_failed"
     provider = get_provider(grant.profile.provider_kind)
-    monkeypatch.setenv("VAULT_ADDR", vault.address)
+    settings.VAULT_ADDR = vault.address
     assert provider.check(grant.handle)  # still live at the source: that is why it alerts
     lifecycle.sweep()
     grant.refresh_from_db()
@@ -174,3 +174,25 @@ def test_a_credential_whose_grant_cannot_be_recorded_is_revoked_at_once(
     assert not can_login(credential_dsn(minted[0].credential))
     grant.refresh_from_db()
     assert grant.status == "scheduled" and grant.secret is None  # nothing recorded
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda provider: provider.revoke({"dsn_env": "AIRLOCK_PG_DSN_TEST"}),  # no role in it
+        lambda provider: provider.healthcheck({}),  # no dsn_env
+        lambda provider: provider.live_handles({}),
+    ],
+)
+def test_a_surprise_in_a_provider_is_a_transient_error_that_names_only_its_type(
+    pg_target, caplog, call
+):
+    """Every caller (the lifecycle, health, reconciliation, check_catalog) gets the
+    provider behind the guard, so a bug never escapes as a 500 or leaks its text."""
+    from integrations.providers import ProviderError, get_provider
+
+    with pytest.raises(ProviderError) as caught:
+        call(get_provider("postgres.role"))
+    assert not caught.value.permanent
+    assert str(caught.value) == "unexpected KeyError in the provider"
+    assert "KeyError" in caplog.text  # the traceback is in the log, for an operator

@@ -119,8 +119,10 @@ def test_a_sighting_is_forgotten_once_a_grant_explains_it(
     lifecycle.grant_revoke_execute(grant_id=grant.id)
 
 
-def test_an_unreachable_source_is_reported(pg_target, vault, people, catalog, monkeypatch):
-    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:1")
+def test_an_unreachable_source_is_reported(
+    pg_target, vault, people, catalog, monkeypatch, settings
+):
+    settings.VAULT_ADDR = "http://127.0.0.1:1"
     findings = find_orphans()
     assert any("vault-token" in problem for problem in findings.unreachable)
     with pytest.raises(CommandError, match="unchecked"):

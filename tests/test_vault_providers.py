@@ -178,11 +178,11 @@ def test_a_grant_too_short_for_the_pad_is_refused_before_minting(vault):
     assert reader_leases(vault) <= before  # nothing minted
 
 
-def test_unknown_role_is_permanent_and_an_outage_is_transient(vault, monkeypatch):
+def test_unknown_role_is_permanent_and_an_outage_is_transient(vault, monkeypatch, settings):
     with pytest.raises(ProviderError) as caught:
         VaultDatabaseProvider().grant(context({"mount": "database", "role": "nope"}))
     assert caught.value.permanent
-    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:1")
+    settings.VAULT_ADDR = "http://127.0.0.1:1"
     with pytest.raises(ProviderError) as caught:
         VaultTokenProvider().grant(context({"policies": ["payments-read"]}))
     assert not caught.value.permanent and "cannot reach Vault" in str(caught.value)

@@ -45,7 +45,7 @@ def test_health_and_a_failed_revocation_retried(
 
 
 def test_readyz_tells_anyone_ready_or_not_and_only_operators_which_source(
-    client, pg_target, vault, aws, catalog, people, monkeypatch
+    client, pg_target, vault, aws, catalog, people, monkeypatch, settings
 ):
     AccessProfile.objects.filter(slug="broken-db").update(enabled=False)  # see below
     cache.delete("airlock:readyz")
@@ -61,7 +61,7 @@ def test_readyz_tells_anyone_ready_or_not_and_only_operators_which_source(
         assert checks["database"] and checks["postgres.role:test-db"]
         assert checks["vault.token:vault-token"]
 
-    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:1")
+    settings.VAULT_ADDR = "http://127.0.0.1:1"
     assert client.get("/readyz").status_code == 200  # answered from the short cache
     cache.delete("airlock:readyz")
     response = client.get("/readyz")

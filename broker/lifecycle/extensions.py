@@ -20,7 +20,7 @@ from broker.lifecycle.common import (
     _lock_request,
 )
 from broker.lifecycle.errors import Conflict, InvalidRequest, NotAllowed, NotFound, TryAgainLater
-from broker.lifecycle.grants import SCHEDULED_GRACE, _call_provider, _claim_grant, _context
+from broker.lifecycle.grants import SCHEDULED_GRACE, _claim_grant, _context
 from broker.lifecycle.requests import _approve
 from broker.models import AccessRequest, Grant
 from broker.policy.requesters import standing_problem
@@ -151,7 +151,7 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
         new_expiry = grant.expires_at + extension.duration
         context = replace(_context(grant), expires_at=new_expiry, serial=grant.extensions + 1)
         try:
-            issued = _call_provider(provider.grant, context)
+            issued = provider.grant(context)
         except ProviderError as exc:
             if not exc.permanent:
                 raise TryAgainLater(str(exc)) from exc
@@ -161,7 +161,7 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
             # Principle 1, as at activation: never a credential that outlives its grant.
             outlives = "the provider issued a credential that outlives the grant"
             try:
-                _call_provider(provider.revoke, issued.handle)
+                provider.revoke(issued.handle)
             except ProviderError as exc:
                 logger.error("ALERT %s and could not be revoked: %s", outlives, exc)
             _record_extension_failure(grant, extension, outlives)
@@ -193,7 +193,7 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
     # The old credential goes only once the new one is recorded; if this fails it
     # still dies at its own expiry at the source, and the reconciler reports it.
     try:
-        _call_provider(provider.revoke, old_handle)
+        provider.revoke(old_handle)
     except ProviderError as exc:
         logger.error("ALERT old credential of extended grant %s not revoked: %s", grant.id, exc)
     return grant

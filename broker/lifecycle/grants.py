@@ -57,7 +57,7 @@ def grant_activate(*, grant_id: UUID | str) -> Grant | None:
             grant.last_attempt_at = now
             provider = get_provider(grant.profile.provider_kind)
             try:
-                issued = _call_provider(provider.grant, _context(grant))
+                issued = provider.grant(_context(grant))
             except ProviderError as exc:
                 retry = _record_activation_failure(grant, exc)
             else:
@@ -65,7 +65,7 @@ def grant_activate(*, grant_id: UUID | str) -> Grant | None:
     except Exception:
         if issued is not None:
             with suppress(ProviderError):
-                _call_provider(provider.revoke, issued.handle)
+                provider.revoke(issued.handle)
         raise
     if retry is not None:
         raise TryAgainLater(str(retry))
@@ -94,7 +94,7 @@ def _record_activation(grant: Grant, provider, issued: Issued, now) -> None:
         # Principle 1: never hand out a credential that outlives its grant.
         grant.handle = issued.handle
         try:
-            _call_provider(provider.revoke, issued.handle)
+            provider.revoke(issued.handle)
             status = GrantStatus.FAILED
         except ProviderError:
             status = GrantStatus.REVOKE_FAILED
@@ -267,7 +267,7 @@ def _revoke_at_source(grant: Grant) -> str | None:
     grant.revoke_attempts += 1
     grant.last_attempt_at = timezone.now()
     try:
-        details = _call_provider(get_provider(grant.profile.provider_kind).revoke, grant.handle)
+        details = get_provider(grant.profile.provider_kind).revoke(grant.handle)
     except ProviderError as exc:
         if grant.status == GrantStatus.REVOKE_FAILED:
             # Already alerted and audited: note the attempt and keep trying on later sweeps.
@@ -295,20 +295,6 @@ def _revoke_at_source(grant: Grant) -> str | None:
     action = "grant.expired" if grant.end_reason == "expired" else "grant.revoked"
     _end_grant(grant, GrantStatus.REVOKED, grant.end_reason, action, data=details)
     return None
-
-
-def _call_provider(method, argument):
-    """Call a provider; an unexpected exception counts as a transient ProviderError.
-
-    Its message is not kept (it could carry anything); the traceback goes to the log.
-    """
-    try:
-        return method(argument)
-    except ProviderError:
-        raise
-    except Exception as exc:
-        logger.exception("provider call %s failed unexpectedly", method.__qualname__)
-        raise ProviderError(f"unexpected {type(exc).__name__} in the provider") from None
 
 
 def _end_grant(grant, status, reason, action, *, actor=None, info=trail.SYSTEM, data=None) -> None:

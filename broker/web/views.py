@@ -12,7 +12,6 @@ from accounts.decorators import redirect_to_step_up, saved_form, step_up_require
 from accounts.services import has_mfa
 from audit.trail import request_info
 from broker import lifecycle
-from broker.credentials import credential_lines
 from broker.health import provider_health
 from broker.models import AccessRequest, Approval, Grant
 from broker.policy.approvers import can_decide
@@ -189,7 +188,7 @@ def grant_reveal(request: HttpRequest, grant_id) -> HttpResponse:
     response = render(
         request,
         "broker/credential.html",
-        {"grant": grant, "lines": credential_lines(credential)},
+        {"grant": grant, "lines": get_provider(grant.profile.provider_kind).present(credential)},
     )
     response["Cache-Control"] = "no-store"
     return response

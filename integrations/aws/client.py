@@ -6,13 +6,13 @@ credentials as AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY (each also as
 `*_FILE`), or else the standard chain (instance profile, web identity...).
 """
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from django.conf import settings
 
 from integrations.providers import ProviderError
 from lib.secrets import read_secret
@@ -24,7 +24,7 @@ TRANSIENT_CODES = {
 
 
 def region() -> str:
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    return settings.AWS_REGION
 
 
 def aws_client(service: str):
@@ -38,7 +38,7 @@ def aws_client(service: str):
     return boto3.client(
         service,
         region_name=region(),
-        endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+        endpoint_url=settings.AWS_ENDPOINT_URL or None,
         config=Config(
             connect_timeout=5, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"}
         ),

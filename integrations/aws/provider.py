@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import requests
+from django.conf import settings
 from django.utils import timezone
 
 from integrations.aws.client import aws_client, aws_errors_mapped, region
@@ -29,7 +30,6 @@ from integrations.providers import (
 
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 REVOKE_POLICY_NAME = "AirlockRevokeOlderSessions"
-FEDERATION_ENDPOINT = "https://signin.aws.amazon.com/federation"
 SESSION_NAME_UNSAFE = re.compile(r"[^\w+=,.@-]")
 
 
@@ -91,6 +91,22 @@ class AwsStsProvider:
         policy = config.get("session_policy")
         if policy is not None and not (isinstance(policy, dict) and "Statement" in policy):
             raise ProviderConfigError("session_policy must be an IAM policy document")
+
+    def present(self, credential: dict[str, Any]) -> list[tuple[str, str]]:
+        c = credential
+        shell = "\n".join(
+            [
+                f"export AWS_ACCESS_KEY_ID={c['access_key_id']}",
+                f"export AWS_SECRET_ACCESS_KEY={c['secret_access_key']}",
+                f"export AWS_SESSION_TOKEN={c['session_token']}",
+                f"export AWS_REGION={c['region']}",
+            ]
+        )
+        try:
+            console = console_signin_url(c, endpoint=settings.AWS_FEDERATION_ENDPOINT)
+        except ProviderError as exc:
+            console = f"unavailable ({exc}); use the shell lines"
+        return [("Shell", shell), ("AWS console sign-in link (valid 15 minutes)", console)]
 
     def grant(self, context: GrantContext) -> Issued:
         seconds = seconds_left(context.expires_at)
@@ -200,7 +216,7 @@ class AwsStsProvider:
         return cutoff_of(document)
 
 
-def console_signin_url(credential: dict, *, endpoint: str = FEDERATION_ENDPOINT) -> str:
+def console_signin_url(credential: dict, *, endpoint: str) -> str:
     """A one-click AWS console sign-in for these session credentials (AWS federation)."""
     session = json.dumps(
         {

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 from psycopg import sql
@@ -93,6 +94,19 @@ class PostgresRoleProvider:
         limit = config.get("connection_limit", 5)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
             raise ProviderConfigError("connection_limit must be an integer from 1 to 100")
+
+    def present(self, credential: dict[str, Any]) -> list[tuple[str, str]]:
+        c = credential
+        url = (
+            f"postgresql://{quote(c['user'], safe='')}:{quote(c['password'], safe='')}"
+            f"@{c['host']}:{c['port']}/{quote(c['dbname'], safe='')}"
+        )
+        return [
+            ("Connection string", url),
+            ("psql", f"psql '{url}'"),
+            ("User", c["user"]),
+            ("Password", c["password"]),
+        ]
 
     def grant(self, context: GrantContext) -> Issued:
         config = context.config

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 
 import hvac
 import requests
+from django.conf import settings
 from hvac import exceptions as vault_errors
 
 from integrations.providers import ProviderError
@@ -27,13 +28,11 @@ def vault_client() -> hvac.Client:
     """This thread's client, made once and reused while its login lasts: one per
     call cost a new connection (and with AppRole a new login, so a new Vault
     token) every time. A call that fails forgets it (`vault_errors_mapped`)."""
-    address = os.environ.get("VAULT_ADDR")
+    address = settings.VAULT_ADDR
     if not address:
         raise ProviderError("VAULT_ADDR is not set", permanent=True)
-    verify: bool | str = os.environ.get("VAULT_CACERT") or True
-    if os.environ.get("VAULT_SKIP_VERIFY", "").lower() in {"1", "true", "yes"}:
-        verify = False
-    namespace = os.environ.get("VAULT_NAMESPACE") or None
+    verify: bool | str = False if settings.VAULT_SKIP_VERIFY else settings.VAULT_CACERT or True
+    namespace = settings.VAULT_NAMESPACE or None
     try:
         token = read_secret("VAULT_TOKEN", required=False)
         login = None if token else (read_secret("VAULT_ROLE_ID"), read_secret("VAULT_SECRET_ID"))
@@ -60,7 +59,7 @@ def vault_client() -> hvac.Client:
             auth = client.auth.approle.login(
                 role_id=role_id,
                 secret_id=secret_id,
-                mount_point=os.environ.get("VAULT_APPROLE_MOUNT", "approle"),
+                mount_point=settings.VAULT_APPROLE_MOUNT,
             )["auth"]
         if auth.get("lease_duration"):  # log in again before the token expires
             renew_at = time.monotonic() + auth["lease_duration"] * 0.75

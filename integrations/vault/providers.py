@@ -5,12 +5,12 @@ lease's TTL (and, for database credentials, the plugin's `VALID UNTIL`). What
 Airlock stores as the handle is an accessor or a lease id, never a secret.
 """
 
-import os
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 from hvac import exceptions as vault_errors
 
@@ -93,6 +93,13 @@ class VaultTokenProvider:
             if not isinstance(policy, str) or not NAME.match(policy) or policy == "root":
                 raise ProviderConfigError(f"policies: {policy!r} is not allowed")
 
+    def present(self, credential: dict[str, Any]) -> list[tuple[str, str]]:
+        c = credential
+        return [
+            ("Shell", f"export VAULT_ADDR={c['address']}\nexport VAULT_TOKEN={c['token']}"),
+            ("Token", c["token"]),
+        ]
+
     def grant(self, context: GrantContext) -> Issued:
         seconds = seconds_left(context.expires_at)
         client = vault_client()
@@ -112,7 +119,7 @@ class VaultTokenProvider:
         return Issued(
             credential={
                 "kind": "vault_token",
-                "address": os.environ["VAULT_ADDR"],
+                "address": settings.VAULT_ADDR,
                 "token": auth["client_token"],
             },
             handle={"accessor": auth["accessor"]},
@@ -176,6 +183,9 @@ class VaultDatabaseProvider:
         mount = config.get("mount", "database")
         if not isinstance(mount, str) or not MOUNT.match(mount):
             raise ProviderConfigError("mount must be a secrets engine path")
+
+    def present(self, credential: dict[str, Any]) -> list[tuple[str, str]]:
+        return [("User", credential["username"]), ("Password", credential["password"])]
 
     def grant(self, context: GrantContext) -> Issued:
         mount = context.config.get("mount", "database")
@@ -273,6 +283,10 @@ class VaultSshProvider:
         for principal in principals:
             if not isinstance(principal, str) or not NAME.match(principal):
                 raise ProviderConfigError(f"valid_principals: {principal!r} is not a login name")
+
+    def present(self, credential: dict[str, Any]) -> list[tuple[str, str]]:
+        label = "Certificate (save next to your key as <key>-cert.pub)"
+        return [(label, credential["certificate"])]
 
     def grant(self, context: GrantContext) -> Issued:
         if not context.ssh_public_key:

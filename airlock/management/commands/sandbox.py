@@ -1,6 +1,8 @@
-import os
+"""Development only: `make run`'s throwaway sources, set up with what the example
+catalog's profiles need. Production never runs this."""
 
 import boto3
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.aws import sandbox as aws_sandbox
@@ -18,12 +20,14 @@ class Command(BaseCommand):
             vault_sandbox.wait_for_vault(client.url)
             vault_sandbox.configure_sandbox(client)
             self.stdout.write(f"sandbox OpenBao configured at {client.url}")
-            endpoint = os.environ["AWS_ENDPOINT_URL"]
+            endpoint = settings.AWS_ENDPOINT_URL
+            if not endpoint:
+                raise CommandError("sandbox: AWS_ENDPOINT_URL is not set")
             vault_sandbox.wait_for_http(f"{endpoint}/moto-api/")
             aws_sandbox.configure_sandbox(
                 boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1"),
                 boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1"),
             )
             self.stdout.write(f"sandbox AWS (moto) configured at {endpoint}")
-        except (ProviderError, RuntimeError, KeyError) as exc:
+        except (ProviderError, RuntimeError) as exc:
             raise CommandError(f"sandbox: {exc}") from None
