@@ -17,6 +17,7 @@ from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from accounts.models import OidcIdentity
 from accounts.selectors import active_user_with_email
 from audit import trail
+from audit.actions import Action
 from audit.trail import request_info
 
 
@@ -54,7 +55,7 @@ def oidc_identity_link(*, user, issuer: str, subject: str, how: str, info: trail
         user=user, issuer=issuer, subject=subject, linked_at=timezone.now(), linked_by=how
     )
     trail.record(
-        action="oidc.linked",
+        action=Action.OIDC_LINKED,
         info=info,
         actor=user,
         target=user,

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Authenticator, BackupCode, StepUp
 from audit import trail
+from audit.actions import Action
 
 BACKUP_CODE_COUNT = 10
 BACKUP_CODE_LENGTH = 10
@@ -56,13 +57,17 @@ def mfa_step_up(*, user, code: str, info: trail.RequestInfo) -> datetime:
             method = None
             device.throttle_increment()  # a wrong backup code is a guess like any other
         if method is None:
-            trail.record(action="mfa.failed", info=info, actor=user, target=user)
+            trail.record(action=Action.MFA_FAILED, info=info, actor=user, target=user)
         else:
             StepUp.objects.update_or_create(
                 user=user, defaults={"verified_at": now, "method": method}
             )
             trail.record(
-                action="mfa.verified", info=info, actor=user, target=user, data={"method": method}
+                action=Action.MFA_VERIFIED,
+                info=info,
+                actor=user,
+                target=user,
+                data={"method": method},
             )
     if method is None:
         raise MfaError(
@@ -104,7 +109,7 @@ def mfa_enrol_confirm(*, user, device_id: int, code: str, info: trail.RequestInf
     code = (code or "").strip().replace(" ", "")
     if not (code.isdigit() and device.verify_token(code)):
         with transaction.atomic():
-            trail.record(action="mfa.enrol_failed", info=info, actor=user, target=user)
+            trail.record(action=Action.MFA_ENROL_FAILED, info=info, actor=user, target=user)
         raise MfaError("that code does not match; check the time on your phone and try again")
     with transaction.atomic():
         Authenticator.objects.filter(user=user).exclude(pk=device.pk).delete()
@@ -115,14 +120,14 @@ def mfa_enrol_confirm(*, user, device_id: int, code: str, info: trail.RequestInf
         StepUp.objects.update_or_create(
             user=user, defaults={"verified_at": timezone.now(), "method": "totp"}
         )
-        trail.record(action="mfa.enrolled", info=info, actor=user, target=user)
+        trail.record(action=Action.MFA_ENROLLED, info=info, actor=user, target=user)
     return codes
 
 
 def mfa_backup_codes_regenerate(*, user, info: trail.RequestInfo) -> list[str]:
     with transaction.atomic():
         codes = _new_backup_codes(user)
-        trail.record(action="mfa.backup_codes_regenerated", info=info, actor=user, target=user)
+        trail.record(action=Action.MFA_BACKUP_CODES_REGENERATED, info=info, actor=user, target=user)
     return codes
 
 
@@ -131,7 +136,7 @@ def mfa_remove(*, user, info: trail.RequestInfo) -> None:
         Authenticator.objects.filter(user=user).delete()
         BackupCode.objects.filter(user=user).delete()
         StepUp.objects.filter(user=user).delete()
-        trail.record(action="mfa.removed", info=info, actor=user, target=user)
+        trail.record(action=Action.MFA_REMOVED, info=info, actor=user, target=user)
 
 
 def _new_backup_codes(user) -> list[str]:

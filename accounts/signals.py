@@ -5,6 +5,7 @@ from django.db import transaction
 from django.dispatch import receiver
 
 from audit import trail
+from audit.actions import Action
 from audit.trail import request_info
 
 
@@ -15,7 +16,7 @@ def _info(request) -> trail.RequestInfo:
 @receiver(user_logged_in)
 def audit_login(sender, request, user, **kwargs) -> None:
     with transaction.atomic():
-        trail.record(action="auth.login", info=_info(request), actor=user, target=user)
+        trail.record(action=Action.AUTH_LOGIN, info=_info(request), actor=user, target=user)
 
 
 @receiver(user_login_failed)
@@ -23,4 +24,6 @@ def audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
     # Only the username: Django masks the password, but keep nothing else either.
     username = str(credentials.get("username", ""))[:150]
     with transaction.atomic():
-        trail.record(action="auth.login_failed", info=_info(request), data={"username": username})
+        trail.record(
+            action=Action.AUTH_LOGIN_FAILED, info=_info(request), data={"username": username}
+        )

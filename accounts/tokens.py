@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.models import ApiToken
 from audit import trail
+from audit.actions import Action
 
 TOKEN_PREFIX = "airlock_"  # noqa: S105  # nosec B105  # a marker, not a secret
 # Recording every use would turn each API call into a write; once a minute is enough.
@@ -43,7 +44,7 @@ def token_create(*, user, name: str, days: int, info: trail.RequestInfo) -> tupl
             expires_at=now + timedelta(days=days),
         )
         trail.record(
-            action="api_token.created",
+            action=Action.API_TOKEN_CREATED,
             info=info,
             actor=user,
             target=user,
@@ -64,7 +65,7 @@ def token_revoke(*, user, token_id: int, info: trail.RequestInfo) -> ApiToken:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
         trail.record(
-            action="api_token.revoked",
+            action=Action.API_TOKEN_REVOKED,
             info=info,
             actor=user,
             target=user,

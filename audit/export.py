@@ -11,6 +11,8 @@ from typing import Any
 import orjson
 from django.utils.dateparse import parse_date, parse_datetime
 
+from audit.actions import Action
+
 CSV_COLUMNS = [
     "seq", "created_at", "actor", "actor_id", "action", "target_type", "target_id",
     "from_status", "to_status", "reason", "source", "ip", "user_agent", "data",
@@ -100,12 +102,16 @@ def ocsf_event(record: Record) -> dict[str, Any]:
     action = record["action"]
     if action.startswith(("auth.", "mfa.")):
         class_uid, class_name = 3002, "Authentication"
-        activity_id = 1 if action in ("auth.login", "mfa.verified") else 99
+        activity_id = 1 if action in (Action.AUTH_LOGIN, Action.MFA_VERIFIED) else 99
         failed = action.endswith("failed")
     else:
         class_uid, class_name = 3005, "User Access Management"
-        activity_id = {"grant.activated": 1, "grant.revoked": 2, "grant.expired": 2}.get(action, 99)
-        failed = action in ("grant.failed", "grant.revoke_failed")
+        activity_id = {
+            Action.GRANT_ACTIVATED: 1,
+            Action.GRANT_REVOKED: 2,
+            Action.GRANT_EXPIRED: 2,
+        }.get(action, 99)
+        failed = action in (Action.GRANT_FAILED, Action.GRANT_REVOKE_FAILED)
     ocsf: dict[str, Any] = {
         "category_uid": 3,
         "category_name": "Identity & Access Management",
@@ -114,7 +120,7 @@ def ocsf_event(record: Record) -> dict[str, Any]:
         "activity_id": activity_id,
         "type_uid": class_uid * 100 + activity_id,
         "time": int(datetime.fromisoformat(record["created_at"]).timestamp() * 1000),
-        "severity_id": 4 if action == "grant.revoke_failed" else 1,
+        "severity_id": 4 if action == Action.GRANT_REVOKE_FAILED else 1,
         "status_id": 2 if failed else 1,
         "message": action,
         "metadata": {

@@ -6,6 +6,7 @@ from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
 from audit import trail
+from audit.actions import Action
 from audit.export import FORMATS
 from audit.models import Source
 from audit.trail import request_info
@@ -21,7 +22,7 @@ def export_response(
     """Record the export, then stream it (the web page and the API)."""
     with transaction.atomic():
         trail.record(
-            action="audit.exported",
+            action=Action.AUDIT_EXPORTED,
             info=request_info(request, source=source),
             actor=request.user,
             data={"format": export_format, "filters": {k: v for k, v in filters.items() if v}},

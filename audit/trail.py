@@ -120,7 +120,7 @@ def record(
             created_at=timezone.now(),
             actor_id=actor.pk if actor is not None else None,
             actor=actor.get_username() if actor is not None else "",
-            action=action,
+            action=str(action),  # an Action member is stored as its plain value
             target_type=target._meta.model_name if target is not None else "",
             target_id=str(target.pk) if target is not None else "",
             from_status=from_status,

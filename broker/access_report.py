@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import Q
 
+from audit.actions import Action
 from audit.export import Echo, csv_cell
 from audit.models import AuditEvent
 from broker.models import Approval, Grant
@@ -58,7 +59,7 @@ def _rows(grants: list[Grant]) -> Iterator[dict[str, Any]]:
         )
     revokers = dict(
         AuditEvent.objects.filter(
-            action="grant.revoke_requested", target_id__in=[str(g.pk) for g in grants]
+            action=Action.GRANT_REVOKE_REQUESTED, target_id__in=[str(g.pk) for g in grants]
         ).values_list("target_id", "actor")
     )
     for grant in grants:

@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit import trail
+from audit.actions import Action
 from audit.models import AuditEvent
 from broker.models import AccessProfile, AccessRequest, Alert
 from broker.policy.risk import risk_spec, user_zone
@@ -46,7 +47,7 @@ def _raise(kind: str, key: str, message: str, evidence: list[int], now) -> Alert
                 kind=kind, key=key, message=message, evidence=evidence, created_at=now
             )
             trail.record(
-                action="alert.raised",
+                action=Action.ALERT_RAISED,
                 info=trail.SYSTEM,
                 reason=message,
                 data={"kind": kind, "evidence": evidence, "alert": alert.pk},
@@ -66,7 +67,7 @@ def _frequent_sensitive(now):
         p.pk: p.slug for p in AccessProfile.objects.all() if p.policy.sensitivity >= threshold
     }
     by_pair = defaultdict(list)
-    activated = _events("grant.activated", now - FREQUENT_WINDOW).filter(target_type="grant")
+    activated = _events(Action.GRANT_ACTIVATED, now - FREQUENT_WINDOW).filter(target_type="grant")
     grant_ids = list(activated.values_list("target_id", flat=True))
     owners = {
         str(pk): (user, profile)
@@ -86,7 +87,9 @@ def _frequent_sensitive(now):
 
 
 def _rubber_stamping(now):
-    approved = _events("request.approved", now - PAIR_WINDOW).filter(target_type="accessrequest")
+    approved = _events(Action.REQUEST_APPROVED, now - PAIR_WINDOW).filter(
+        target_type="accessrequest"
+    )
     per_requester = defaultdict(list)
     by_id = {
         str(r.pk): r
@@ -109,21 +112,21 @@ def _rubber_stamping(now):
 
 
 def _break_glass(now):
-    for event in _events("request.break_glass", now - PAIR_WINDOW):
+    for event in _events(Action.REQUEST_BREAK_GLASS, now - PAIR_WINDOW):
         yield ("break_glass", f"break_glass:{event.target_id}",
                f"{event.actor} used break-glass on {event.data.get('profile')}: {event.reason}",
                [event.seq])  # fmt: skip
 
 
 def _reconciler_revocations(now):
-    for event in _events("reconcile.orphan_revoked", now - PAIR_WINDOW):
+    for event in _events(Action.RECONCILE_ORPHAN_REVOKED, now - PAIR_WINDOW):
         yield ("reconciler_revoked", f"reconciled:{event.seq}",
                f"the reconciler revoked a credential no grant explained: {event.reason}",
                [event.seq])  # fmt: skip
 
 
 def _night_quick_approvals(now):
-    decisions = _events("request.decision.approve", now - PAIR_WINDOW).filter(
+    decisions = _events(Action.REQUEST_DECISION_APPROVE, now - PAIR_WINDOW).filter(
         target_type="accessrequest"
     )
     by_id = {

@@ -1,6 +1,6 @@
 """Every change of who may do what is in the audit chain, whatever made it.
 
-Services record what happened in words ("mfa.enrolled", "catalog.synced").
+Services record what happened in words (Action.MFA_ENROLLED, Action.CATALOG_SYNCED).
 These receivers also record what changed in the data, for the models that
 decide who may do what (accounts, groups, MFA devices, API tokens, Slack links,
 OIDC links, the catalog's profiles and state, time zones), on every path that goes through
@@ -26,6 +26,7 @@ from django.http import HttpRequest
 
 from accounts.models import ApiToken, Authenticator, BackupCode, OidcIdentity, Preferences
 from audit import trail
+from audit.actions import data_action
 from audit.trail import request_info
 from broker.models import AccessProfile, CatalogState
 from integrations.slack.models import SlackIdentity
@@ -147,7 +148,7 @@ def _saved(sender, instance, created, raw=False, update_fields=None, **kwargs) -
             name: ("(set)" if value else "(empty)") if name in watched.secret else _plain(value)
             for name, value in now.items()
         }
-        _record(f"data.{watched.kind}.created", instance, {"fields": fields})
+        _record(data_action(watched.kind, "created"), instance, {"fields": fields})
         return
     before = instance.__dict__.pop("_audit_before", None)
     if before is None:
@@ -164,7 +165,7 @@ def _saved(sender, instance, created, raw=False, update_fields=None, **kwargs) -
         else:
             changed[name] = [_plain(old), _plain(value)]
     if changed:
-        _record(f"data.{watched.kind}.changed", instance, {"fields": changed})
+        _record(data_action(watched.kind, "changed"), instance, {"fields": changed})
 
 
 def _remember_members(sender, instance, **kwargs) -> None:
@@ -180,7 +181,7 @@ def _deleted(sender, instance, **kwargs) -> None:
         was = {name: _plain(getattr(instance, name, None)) for name in watched.names}
         if watched.members:
             was[watched.members] = instance.__dict__.pop("_audit_members", [])
-        _record(f"data.{watched.kind}.deleted", instance, {"was": was})
+        _record(data_action(watched.kind, "deleted"), instance, {"was": was})
 
 
 def _membership(sender, instance, action, reverse, model, pk_set, **kwargs) -> None:
@@ -197,11 +198,11 @@ def _membership(sender, instance, action, reverse, model, pk_set, **kwargs) -> N
         return
     if not reverse:
         named = sorted(str(obj) for obj in model._base_manager.filter(pk__in=pk_set))
-        _record(f"data.{owner_kind}.{what}_{verb}", instance, {what: named})
+        _record(data_action(owner_kind, f"{what}_{verb}"), instance, {what: named})
         return
     # From the other side (group.user_set.add(...)): one event per owner changed.
     for owner in model._base_manager.filter(pk__in=pk_set):
-        _record(f"data.{owner_kind}.{what}_{verb}", owner, {what: [str(instance)]})
+        _record(data_action(owner_kind, f"{what}_{verb}"), owner, {what: [str(instance)]})
 
 
 def _reverse_name(sender, instance) -> str:

@@ -22,6 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import trail
+from audit.actions import Action
 from broker.models import AccessProfile, Grant, OrphanSighting
 from integrations.providers import ProviderError, get_provider
 
@@ -78,7 +79,7 @@ def revoke_orphan(orphan: Orphan, *, actor=None, info: trail.RequestInfo) -> Non
     get_provider(orphan.kind).revoke(orphan.handle)
     with transaction.atomic():
         trail.record(
-            action="reconcile.orphan_revoked",
+            action=Action.RECONCILE_ORPHAN_REVOKED,
             info=info,
             actor=actor,
             data={"kind": orphan.kind, "handle": orphan.handle, "profile": orphan.profile},
@@ -100,7 +101,7 @@ def reconcile_orphans() -> Findings:
         )
         with transaction.atomic():
             trail.record(
-                action="reconcile.orphans_found",
+                action=Action.RECONCILE_ORPHANS_FOUND,
                 info=trail.SYSTEM,
                 data={"orphans": [{"kind": o.kind, "handle": o.handle} for o in findings.orphans]},
             )

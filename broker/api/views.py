@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiToken
 from accounts.services import has_mfa, mfa_step_up
+from audit.actions import Action
 from audit.export import FORMATS, parse_moment
 from audit.manifest import ExportRange, SealedExport, chain_head_seq
 from audit.models import Source
@@ -632,7 +633,7 @@ class AuditEventListView(ApiView):
                             "created_at": "2026-11-29T09:05:01Z",
                             "actor": "bob",
                             "actor_id": 2,
-                            "action": "request.approved",
+                            "action": Action.REQUEST_APPROVED,
                             "target_type": "accessrequest",
                             "target_id": "6f1c2b1e-8a4d-4d47-9a52-0d8e1c3f2a10",
                             "from_status": "pending",

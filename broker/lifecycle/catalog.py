@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import trail
+from audit.actions import Action
 from broker.catalog.load import Catalog
 from broker.lifecycle.standing import StandingChange, access_enforce_standing
 from broker.models import AccessProfile, CatalogState
@@ -71,7 +72,7 @@ def catalog_sync(*, catalog: Catalog, actor=None, info: trail.RequestInfo) -> Ca
         # With profiles, groups and the rule all applied: whoever lost standing.
         diff.standing = access_enforce_standing()
         trail.record(
-            action="catalog.synced",
+            action=Action.CATALOG_SYNCED,
             info=info,
             actor=actor,
             reason=f"sha256 {catalog.sha256}",

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import trail
+from audit.actions import Action
 from audit.models import AuditEvent
 from broker.lifecycle.common import (
     MAX_REASON_LENGTH,
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 # An approved extension is settled once it was applied or failed for good.
-EXTENSION_SETTLED = ("grant.extended", "grant.extension_failed")
+EXTENSION_SETTLED = (Action.GRANT_EXTENDED, Action.GRANT_EXTENSION_FAILED)
 
 
 def grant_extend_request(
@@ -96,7 +97,7 @@ def grant_extend_request(
             extends=grant,
         )
         trail.record(
-            action="request.submitted",
+            action=Action.REQUEST_SUBMITTED,
             info=info,
             actor=actor,
             target=extension,
@@ -177,7 +178,7 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
         grant.extensions += 1
         grant.save()
         trail.record(
-            action="grant.extended",
+            action=Action.GRANT_EXTENDED,
             info=trail.SYSTEM,
             target=grant,
             data={
@@ -201,7 +202,7 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
 
 def _record_extension_failure(grant: Grant, extension: AccessRequest, reason: str) -> None:
     trail.record(
-        action="grant.extension_failed",
+        action=Action.GRANT_EXTENSION_FAILED,
         info=trail.SYSTEM,
         target=grant,
         reason=reason,

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.selectors import recent_step_up
 from audit import trail
+from audit.actions import Action
 from broker.lifecycle.common import MAX_REASON_LENGTH, GrantStatus, _as_uuid, _enqueue, _lock_grant
 from broker.lifecycle.errors import Conflict, NotAllowed, NotFound, StepUpRequired, TryAgainLater
 from broker.models import Grant
@@ -49,7 +50,7 @@ def grant_activate(*, grant_id: UUID | str) -> Grant | None:
             problem = standing_problem(grant.request.requester, grant.profile)
             if problem:
                 # Offboarded, moved team or profile removed since the approval: mint nothing.
-                _end_grant(grant, GrantStatus.FAILED, problem, "grant.failed")
+                _end_grant(grant, GrantStatus.FAILED, problem, Action.GRANT_FAILED)
                 return grant
             now = timezone.now()
             grant.expires_at = now + grant.duration
@@ -75,12 +76,12 @@ def grant_activate(*, grant_id: UUID | str) -> Grant | None:
 def _record_activation_failure(grant: Grant, exc: ProviderError) -> ProviderError | None:
     """Record a failed attempt; return the error if a retry may help, else fail the grant."""
     if exc.permanent or grant.activation_attempts >= ACTIVATION_MAX_ATTEMPTS:
-        _end_grant(grant, GrantStatus.FAILED, str(exc), "grant.failed")
+        _end_grant(grant, GrantStatus.FAILED, str(exc), Action.GRANT_FAILED)
         return None
     grant.last_error = str(exc)
     grant.save(update_fields=["activation_attempts", "last_attempt_at", "last_error"])
     trail.record(
-        action="grant.activation_retry",
+        action=Action.GRANT_ACTIVATION_RETRY,
         info=trail.SYSTEM,
         target=grant,
         reason=str(exc),
@@ -99,7 +100,7 @@ def _record_activation(grant: Grant, provider, issued: Issued, now) -> None:
         except ProviderError:
             status = GrantStatus.REVOKE_FAILED
         message = "the provider issued a credential that outlives the grant"
-        _end_grant(grant, status, message, "grant.failed")
+        _end_grant(grant, status, message, Action.GRANT_FAILED)
         return
     grant.status = GrantStatus.ACTIVE
     grant.activated_at = now
@@ -111,7 +112,7 @@ def _record_activation(grant: Grant, provider, issued: Issued, now) -> None:
     grant.last_error = ""
     grant.save()
     trail.record(
-        action="grant.activated",
+        action=Action.GRANT_ACTIVATED,
         info=trail.SYSTEM,
         target=grant,
         from_status=GrantStatus.SCHEDULED,
@@ -151,13 +152,13 @@ def _begin_revocation(grant: Grant, *, actor, reason: str, info: trail.RequestIn
     that revokes it at its source."""
     if grant.status == GrantStatus.SCHEDULED:
         # Nothing was minted yet: end it here and the activation task will skip it.
-        _end_grant(grant, GrantStatus.REVOKED, reason, "grant.revoked", actor=actor, info=info)
+        _end_grant(grant, GrantStatus.REVOKED, reason, Action.GRANT_REVOKED, actor=actor, info=info)
         return
     grant.status = GrantStatus.REVOKING
     grant.end_reason = reason[:200]
     grant.save(update_fields=["status", "end_reason"])
     trail.record(
-        action="grant.revoke_requested",
+        action=Action.GRANT_REVOKE_REQUESTED,
         info=info,
         actor=actor,
         target=grant,
@@ -181,7 +182,7 @@ def grant_retry_revocation(*, grant_id: UUID | str, actor, info: trail.RequestIn
         grant.ended_at = None
         grant.save(update_fields=["status", "revoke_attempts", "ended_at"])
         trail.record(
-            action="grant.revoke_retry_requested",
+            action=Action.GRANT_REVOKE_RETRY_REQUESTED,
             info=info,
             actor=actor,
             target=grant,
@@ -244,7 +245,7 @@ def grant_reveal(*, grant_id: UUID | str, user, info: trail.RequestInfo) -> dict
         grant.secret = None
         grant.revealed_at = timezone.now()
         grant.save(update_fields=["secret", "revealed_at"])
-        trail.record(action="grant.credential_revealed", info=info, actor=user, target=grant)
+        trail.record(action=Action.GRANT_CREDENTIAL_REVEALED, info=info, actor=user, target=grant)
     return credential
 
 
@@ -275,7 +276,7 @@ def _revoke_at_source(grant: Grant) -> str | None:
             grant.save(update_fields=["revoke_attempts", "last_attempt_at", "last_error"])
             return None
         if exc.permanent or grant.revoke_attempts >= settings.AIRLOCK_REVOKE_MAX_ATTEMPTS:
-            _end_grant(grant, GrantStatus.REVOKE_FAILED, str(exc), "grant.revoke_failed")
+            _end_grant(grant, GrantStatus.REVOKE_FAILED, str(exc), Action.GRANT_REVOKE_FAILED)
             logger.error("ALERT grant %s could not be revoked: %s", grant.id, exc)
             return None
         old = grant.status
@@ -283,7 +284,7 @@ def _revoke_at_source(grant: Grant) -> str | None:
         grant.last_error = str(exc)
         grant.save()
         trail.record(
-            action="grant.revoke_retry",
+            action=Action.GRANT_REVOKE_RETRY,
             info=trail.SYSTEM,
             target=grant,
             from_status=old,
@@ -292,7 +293,7 @@ def _revoke_at_source(grant: Grant) -> str | None:
             data={"attempt": grant.revoke_attempts},
         )
         return str(exc)
-    action = "grant.expired" if grant.end_reason == "expired" else "grant.revoked"
+    action = Action.GRANT_EXPIRED if grant.end_reason == "expired" else Action.GRANT_REVOKED
     _end_grant(grant, GrantStatus.REVOKED, grant.end_reason, action, data=details)
     return None
 

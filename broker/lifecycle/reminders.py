@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit import trail
+from audit.actions import Action
 from broker.lifecycle.common import Status
 from broker.models import AccessRequest, BreakGlassReview
 from lib.durations import format_duration
@@ -27,7 +28,7 @@ def remind_pending(now=None) -> dict[str, int]:
         if waited >= reminders.first_after * (2**sent) and _claim_reminder(access_request, sent):
             with transaction.atomic():
                 trail.record(
-                    action="request.reminder",
+                    action=Action.REQUEST_REMINDER,
                     info=trail.SYSTEM,
                     target=access_request,
                     data={"reminder": sent + 1, "waited": format_duration(waited)},
@@ -40,7 +41,7 @@ def remind_pending(now=None) -> dict[str, int]:
                     escalated_at=now
                 ):
                     trail.record(
-                        action="request.escalated",
+                        action=Action.REQUEST_ESCALATED,
                         info=trail.SYSTEM,
                         target=access_request,
                         data=reminders.escalate_to.model_dump(),
@@ -74,7 +75,7 @@ def remind_reviews(now=None) -> int:
                 pk=review.pk, last_reminded_at=review.last_reminded_at
             ).update(last_reminded_at=now):
                 trail.record(
-                    action="review.overdue",
+                    action=Action.REVIEW_OVERDUE,
                     info=trail.SYSTEM,
                     target=review.request,
                     data={"due_at": review.due_at.isoformat()},

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.selectors import recent_step_up, recent_step_up_record
 from audit import trail
+from audit.actions import Action
 from broker.lifecycle.common import MAX_REASON_LENGTH, GrantStatus, Status, _enqueue, _lock_request
 from broker.lifecycle.errors import Conflict, InvalidRequest, NotAllowed, NotFound, StepUpRequired
 from broker.models import AccessProfile, AccessRequest, Approval, BreakGlassReview, Grant
@@ -147,7 +148,7 @@ def access_request_submit(
         if outcome.action == rules.ASK:
             _check_approver_pool(access_request)
         trail.record(
-            action="request.submitted",
+            action=Action.REQUEST_SUBMITTED,
             info=info,
             actor=requester,
             target=access_request,
@@ -167,7 +168,7 @@ def access_request_submit(
             _break_glass(access_request, emergency, info)
         elif outcome.action == rules.DENY:
             _close_request(
-                access_request, Status.DENIED, None, outcome.reason, info, "request.denied",
+                access_request, Status.DENIED, None, outcome.reason, info, Action.REQUEST_DENIED,
                 data={"by_policy": "deny_above", "trace": outcome.trace},
             )  # fmt: skip
         elif outcome.action == rules.AUTO_APPROVE:
@@ -181,7 +182,7 @@ def _break_glass(access_request: AccessRequest, emergency, info: trail.RequestIn
         request=access_request, due_at=access_request.created_at + emergency.review_within
     )
     trail.record(
-        action="request.break_glass",
+        action=Action.REQUEST_BREAK_GLASS,
         info=info,
         actor=requester,
         target=access_request,
@@ -219,7 +220,7 @@ def break_glass_review_close(
         review.closed_at, review.closed_by, review.notes = timezone.now(), reviewer, notes
         review.save(update_fields=["closed_at", "closed_by", "notes"])
         trail.record(
-            action="review.closed",
+            action=Action.REVIEW_CLOSED,
             info=info,
             actor=reviewer,
             target=access_request,
@@ -245,7 +246,7 @@ def _approve(access_request: AccessRequest, actor, info: trail.RequestInfo, data
     access_request.decided_at = timezone.now()
     access_request.save(update_fields=["status", "decided_at"])
     trail.record(
-        action="request.approved",
+        action=Action.REQUEST_APPROVED,
         info=info,
         actor=actor,
         target=access_request,
@@ -261,7 +262,7 @@ def _approve(access_request: AccessRequest, actor, info: trail.RequestInfo, data
     )
     starts = access_request.start_at
     trail.record(
-        action="grant.scheduled",
+        action=Action.GRANT_SCHEDULED,
         info=info,
         actor=actor,
         target=grant,
@@ -314,7 +315,7 @@ def access_request_deny(
         access_request = _lock_request(request_id)
         step_up = _check_decider(access_request, approver)
         _record_decision(access_request, approver, Approval.Decision.DENY, reason, step_up, info)
-        _close_request(access_request, Status.DENIED, approver, reason, info, "request.denied")
+        _close_request(access_request, Status.DENIED, approver, reason, info, Action.REQUEST_DENIED)
     return access_request
 
 
@@ -328,7 +329,7 @@ def access_request_cancel(
         if access_request.status != Status.PENDING:
             raise Conflict(f"the request is already {access_request.status}")
         _close_request(
-            access_request, Status.CANCELLED, actor, reason.strip(), info, "request.cancelled"
+            access_request, Status.CANCELLED, actor, reason.strip(), info, Action.REQUEST_CANCELLED
         )
     return access_request
 
@@ -349,7 +350,7 @@ def access_requests_expire_pending(*, limit: int = 500) -> int:
                 None,
                 "no decision before the pending TTL",
                 trail.SYSTEM,
-                "request.expired",
+                Action.REQUEST_EXPIRED,
             )
             expired += 1
     return expired
@@ -393,7 +394,7 @@ def _record_decision(access_request, approver, decision, comment, step_up, info)
         created_at=timezone.now(),
     )
     trail.record(
-        action=f"request.decision.{decision}",
+        action=Action(f"request.decision.{decision}"),
         info=info,
         actor=approver,
         target=access_request,
@@ -422,7 +423,7 @@ def _close_request(access_request, status, actor, reason, info, action, data=Non
 
 def _schedule_extension(extension: AccessRequest) -> None:
     trail.record(
-        action="grant.extension_scheduled",
+        action=Action.GRANT_EXTENSION_SCHEDULED,
         info=trail.SYSTEM,
         target=extension.extends,
         data={"request": str(extension.pk), "duration": format_duration(extension.duration)},

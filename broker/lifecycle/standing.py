@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from audit import trail
+from audit.actions import Action
 from broker.lifecycle.common import GrantStatus, Status, _lock_grant, _lock_request
 from broker.lifecycle.grants import _begin_revocation
 from broker.lifecycle.requests import _close_request
@@ -77,7 +78,7 @@ def _withdraw(request_id, problem: str) -> list[StandingChange]:
         if access_request.status != Status.PENDING:
             return []  # decided meanwhile
         _close_request(
-            access_request, Status.CANCELLED, None, problem, trail.SYSTEM, "request.withdrawn"
+            access_request, Status.CANCELLED, None, problem, trail.SYSTEM, Action.REQUEST_WITHDRAWN
         )
     line = f"request {access_request.pk} {_who_what(access_request)} ({problem})"
     return [StandingChange("withdrawn", line)]

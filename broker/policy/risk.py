@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Avg, Count, Q
 
+from audit.actions import Action
 from audit.models import AuditEvent
 from broker.catalog.spec import BusinessHours, RiskSpec
 from broker.models import AccessProfile, AccessRequest, CatalogState, Grant
@@ -167,7 +168,7 @@ def facts_for(
         # password or a token, which is all an attacker at a new address has: had
         # those counted, the sign-in (or a throwaway request) made its address known.
         verified = AuditEvent.objects.filter(
-            actor_id=user.pk, action="mfa.verified", created_at__gte=now - ADDRESS_MEMORY
+            actor_id=user.pk, action=Action.MFA_VERIFIED, created_at__gte=now - ADDRESS_MEMORY
         )
         new_address = not verified.filter(ip=ip).exists() or bool(
             user_agent and not verified.filter(user_agent=user_agent[:300]).exists()

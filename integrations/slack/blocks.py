@@ -12,6 +12,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.models import AuditEvent
 from broker.models import AccessProfile, AccessRequest, Approval, Grant
 from broker.selectors.queue import recent_history, risk_hints
@@ -150,7 +151,9 @@ def withdrawn(access_request: AccessRequest) -> bool:
     if access_request.status != AccessRequest.Status.CANCELLED:
         return False
     return AuditEvent.objects.filter(
-        action="request.withdrawn", target_type="accessrequest", target_id=str(access_request.pk)
+        action=Action.REQUEST_WITHDRAWN,
+        target_type="accessrequest",
+        target_id=str(access_request.pk),
     ).exists()
 
 
@@ -173,7 +176,7 @@ def revocation(grant: Grant) -> tuple[str, str]:
     says more than that ("" if not)."""
     asked = (
         AuditEvent.objects.filter(
-            target_type="grant", target_id=str(grant.pk), action="grant.revoke_requested"
+            target_type="grant", target_id=str(grant.pk), action=Action.GRANT_REVOKE_REQUESTED
         )
         .exclude(actor="")
         .order_by("-seq")

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from accounts.selectors import active_user_with_email
 from audit import trail
+from audit.actions import Action
 from audit.models import Source
 from integrations.slack.models import SlackIdentity, SlackLinkCode
 
@@ -52,7 +53,7 @@ def _link(user, team_id: str, slack_user_id: str, how: str):
                 linked_by=how,
             )
             trail.record(
-                action="slack.linked",
+                action=Action.SLACK_LINKED,
                 info=_info(team_id, slack_user_id),
                 actor=user,
                 target=user,
@@ -112,5 +113,5 @@ def slack_unlink(*, user, info: trail.RequestInfo) -> int:
     with transaction.atomic():
         count, _ = SlackIdentity.objects.filter(user=user).delete()
         if count:
-            trail.record(action="slack.unlinked", info=info, actor=user, target=user)
+            trail.record(action=Action.SLACK_UNLINKED, info=info, actor=user, target=user)
     return count

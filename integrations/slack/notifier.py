@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.models import AuditEvent
 from broker.models import AccessRequest, Grant
 from broker.policy.approvers import current_step, eligible_approvers, profile_approvers
@@ -20,14 +21,14 @@ logger = logging.getLogger(__name__)
 
 # Audit action -> what the requester is told in a direct message.
 REQUESTER_NEWS = {
-    "request.approved": "approved",
-    "request.denied": "denied",
-    "request.withdrawn": "withdrawn",
-    "grant.activated": "active",
-    "grant.revoked": "revoked",
-    "grant.expired": "expired",
-    "grant.failed": "failed",
-    "grant.extended": "extended",
+    Action.REQUEST_APPROVED: "approved",
+    Action.REQUEST_DENIED: "denied",
+    Action.REQUEST_WITHDRAWN: "withdrawn",
+    Action.GRANT_ACTIVATED: "active",
+    Action.GRANT_REVOKED: "revoked",
+    Action.GRANT_EXPIRED: "expired",
+    Action.GRANT_FAILED: "failed",
+    Action.GRANT_EXTENDED: "extended",
 }
 
 
@@ -41,7 +42,7 @@ def request_of(event: AuditEvent) -> AccessRequest | None:
 
 
 def handle_event(client, event: AuditEvent) -> None:
-    if event.action == "alert.raised":
+    if event.action == Action.ALERT_RAISED:
         evidence = ", ".join(f"#{seq}" for seq in event.data.get("evidence", []))
         kind = event.data.get("kind")
         security(client, f":rotating_light: {kind} ({evidence})", ("What", event.reason))
@@ -51,13 +52,13 @@ def handle_event(client, event: AuditEvent) -> None:
         return
     if event.action in LOUD:
         LOUD[event.action](client, access_request, event)
-    if event.action == "request.submitted":
+    if event.action == Action.REQUEST_SUBMITTED:
         post_request(client, access_request)
     else:
         refresh_messages(client, access_request)
-        if event.action == "request.decision.approve" and access_request.status == "pending":
+        if event.action == Action.REQUEST_DECISION_APPROVE and access_request.status == "pending":
             post_request(client, access_request)  # the next step's approvers, if it opened
-    if event.action == "grant.extended":
+    if event.action == Action.GRANT_EXTENDED:
         # The extension's own messages show the new end too.
         extension = AccessRequest.objects.filter(pk=event.data.get("request")).first()
         if extension is not None:
@@ -113,10 +114,10 @@ def _review_overdue(client, access_request: AccessRequest, event: AuditEvent) ->
 
 
 LOUD = {
-    "request.break_glass": _break_glass,
-    "request.reminder": _reminder,
-    "request.escalated": _escalated,
-    "review.overdue": _review_overdue,
+    Action.REQUEST_BREAK_GLASS: _break_glass,
+    Action.REQUEST_REMINDER: _reminder,
+    Action.REQUEST_ESCALATED: _escalated,
+    Action.REVIEW_OVERDUE: _review_overdue,
 }
 
 

@@ -8,6 +8,7 @@ from urllib.error import URLError
 from celery import shared_task
 from slack_sdk.errors import SlackApiError
 
+from audit.actions import Action
 from audit.models import AuditEvent
 from broker.models import Grant
 from integrations.slack import notifier
@@ -48,7 +49,7 @@ def notify(self, event_id: int) -> None:
     client = slack_client()
     try:
         notifier.handle_event(client, event)
-        if event.action == "grant.activated":
+        if event.action == Action.GRANT_ACTIVATED:
             grant = Grant.objects.get(pk=event.target_id)
             if (moment := notifier.warning_time(grant)) is not None:
                 warn_before_expiry.apply_async(args=[str(grant.pk)], eta=moment)

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from audit import trail
+from audit.actions import Action
 from audit.export import FORMATS, open_private
 from audit.management.time_range import add_time_range_arguments, time_range
 from audit.manifest import ExportRange, SealedExport, write_manifest
@@ -24,7 +25,7 @@ class Command(BaseCommand):
         start, end = time_range(since, until)
         with transaction.atomic():
             exported = trail.record(
-                action="audit.exported",
+                action=Action.AUDIT_EXPORTED,
                 info=trail.RequestInfo(source=Source.CLI),
                 data={"format": format, "since": since or "", "until": until or ""},
             )
