@@ -11,6 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from broker import task_names
 from lib.secrets import read_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -230,9 +231,9 @@ AIRLOCK_SWEEP_SECONDS = env.float("AIRLOCK_SWEEP_SECONDS", default=15.0)
 AIRLOCK_RECONCILE_SECONDS = env.float("AIRLOCK_RECONCILE_SECONDS", default=600.0)
 AIRLOCK_WATCH_SECONDS = env.float("AIRLOCK_WATCH_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
-    "sweep": {"task": "broker.tasks.sweep", "schedule": AIRLOCK_SWEEP_SECONDS},
-    "reconcile": {"task": "broker.tasks.reconcile", "schedule": AIRLOCK_RECONCILE_SECONDS},
-    "watch": {"task": "broker.tasks.watch", "schedule": AIRLOCK_WATCH_SECONDS},
+    "sweep": {"task": task_names.SWEEP, "schedule": AIRLOCK_SWEEP_SECONDS},
+    "reconcile": {"task": task_names.RECONCILE, "schedule": AIRLOCK_RECONCILE_SECONDS},
+    "watch": {"task": task_names.WATCH, "schedule": AIRLOCK_WATCH_SECONDS},
 }
 
 # --- Airlock ----------------------------------------------------------------

@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from audit import trail
 from audit.models import AuditChainHead, AuditEvent
-from broker import lifecycle
+from broker import lifecycle, task_names
 from broker.catalog.load import parse_catalog
 from broker.lifecycle.catalog import catalog_sync
 from broker.models import AccessProfile, AccessRequest, Grant
@@ -555,7 +555,7 @@ def bench_revocation_lag(grants: int = 1000, window: float = 10.0, kill: bool = 
     Grant.objects.bulk_update(active, ["expires_at"], batch_size=500)
     for grant in active:
         current_app.send_task(
-            "broker.tasks.expire_grant", args=[str(grant.pk)], eta=grant.expires_at
+            task_names.EXPIRE_GRANT, args=[str(grant.pk)], eta=grant.expires_at
         )
     expiry = {grant.handle["role"]: grant.expires_at for grant in active}
     deadline = time.monotonic() + 10 + window + (80 if kill else 60)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
-from broker import anomalies, lifecycle
+from broker import anomalies, lifecycle, task_names
 from broker.reconcile import reconcile_orphans
 
 
@@ -25,32 +25,32 @@ def _run_or_retry(task: Task, step: Callable, **ids: str) -> None:
         raise task.retry(countdown=countdown) from exc
 
 
-@shared_task(bind=True, max_retries=None)
+@shared_task(bind=True, max_retries=None, name=task_names.ACTIVATE_GRANT)
 def activate_grant(self, grant_id: str) -> None:
     _run_or_retry(self, lifecycle.grant_activate, grant_id=grant_id)
 
 
-@shared_task(bind=True, max_retries=None)
+@shared_task(bind=True, max_retries=None, name=task_names.EXPIRE_GRANT)
 def expire_grant(self, grant_id: str) -> None:
     _run_or_retry(self, lifecycle.grant_expire, grant_id=grant_id)
 
 
-@shared_task(bind=True, max_retries=None)
+@shared_task(bind=True, max_retries=None, name=task_names.REVOKE_GRANT)
 def revoke_grant(self, grant_id: str) -> None:
     _run_or_retry(self, lifecycle.grant_revoke_execute, grant_id=grant_id)
 
 
-@shared_task(bind=True, max_retries=None)
+@shared_task(bind=True, max_retries=None, name=task_names.EXTEND_GRANT)
 def extend_grant(self, request_id: str) -> None:
     _run_or_retry(self, lifecycle.grant_extend_execute, request_id=request_id)
 
 
-@shared_task
+@shared_task(name=task_names.SWEEP)
 def sweep() -> dict[str, int]:
     return lifecycle.sweep()
 
 
-@shared_task
+@shared_task(name=task_names.WATCH)
 def watch() -> dict[str, int]:
     """Reminders, escalations, overdue reviews and anomaly alerts (Celery beat)."""
     counts = lifecycle.remind_pending()
@@ -63,6 +63,6 @@ def watch() -> dict[str, int]:
     return counts
 
 
-@shared_task
+@shared_task(name=task_names.RECONCILE)
 def reconcile() -> int:
     return len(reconcile_orphans().orphans)

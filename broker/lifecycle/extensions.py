@@ -12,6 +12,7 @@ from django.utils import timezone
 from audit import trail
 from audit.actions import Action
 from audit.models import AuditEvent
+from broker import task_names
 from broker.lifecycle.common import (
     MAX_REASON_LENGTH,
     GrantStatus,
@@ -188,9 +189,7 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
                 "handle": issued.handle,
             },
         )
-        transaction.on_commit(
-            lambda: _enqueue("broker.tasks.expire_grant", grant.id, eta=new_expiry)
-        )
+        transaction.on_commit(lambda: _enqueue(task_names.EXPIRE_GRANT, grant.id, eta=new_expiry))
     # The old credential goes only once the new one is recorded; if this fails it
     # still dies at its own expiry at the source, and the reconciler reports it.
     try:

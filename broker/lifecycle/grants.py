@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.selectors import recent_step_up
 from audit import trail
 from audit.actions import Action
+from broker import task_names
 from broker.lifecycle.common import MAX_REASON_LENGTH, GrantStatus, _as_uuid, _enqueue, _lock_grant
 from broker.lifecycle.errors import Conflict, NotAllowed, NotFound, StepUpRequired, TryAgainLater
 from broker.models import Grant
@@ -125,7 +126,7 @@ def _record_activation(grant: Grant, provider, issued: Issued, now) -> None:
         },
     )
     expires_at = grant.expires_at
-    transaction.on_commit(lambda: _enqueue("broker.tasks.expire_grant", grant.id, eta=expires_at))
+    transaction.on_commit(lambda: _enqueue(task_names.EXPIRE_GRANT, grant.id, eta=expires_at))
 
 
 def grant_revoke(
@@ -166,7 +167,7 @@ def _begin_revocation(grant: Grant, *, actor, reason: str, info: trail.RequestIn
         to_status=GrantStatus.REVOKING,
         reason=reason,
     )
-    transaction.on_commit(lambda: _enqueue("broker.tasks.revoke_grant", grant.id))
+    transaction.on_commit(lambda: _enqueue(task_names.REVOKE_GRANT, grant.id))
 
 
 def grant_retry_revocation(*, grant_id: UUID | str, actor, info: trail.RequestInfo) -> Grant:
@@ -189,7 +190,7 @@ def grant_retry_revocation(*, grant_id: UUID | str, actor, info: trail.RequestIn
             from_status=GrantStatus.REVOKE_FAILED,
             to_status=GrantStatus.REVOKING,
         )
-        transaction.on_commit(lambda: _enqueue("broker.tasks.revoke_grant", grant.id))
+        transaction.on_commit(lambda: _enqueue(task_names.REVOKE_GRANT, grant.id))
     return grant
 
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from accounts.selectors import recent_step_up, recent_step_up_record
 from audit import trail
 from audit.actions import Action
+from broker import task_names
 from broker.lifecycle.common import MAX_REASON_LENGTH, GrantStatus, Status, _enqueue, _lock_request
 from broker.lifecycle.errors import Conflict, InvalidRequest, NotAllowed, NotFound, StepUpRequired
 from broker.models import AccessProfile, AccessRequest, Approval, BreakGlassReview, Grant
@@ -269,7 +270,7 @@ def _approve(access_request: AccessRequest, actor, info: trail.RequestInfo, data
         to_status=GrantStatus.SCHEDULED,
         data={"request": str(access_request.id), "starts": starts.isoformat() if starts else ""},
     )
-    transaction.on_commit(lambda: _enqueue("broker.tasks.activate_grant", grant.id, eta=starts))
+    transaction.on_commit(lambda: _enqueue(task_names.ACTIVATE_GRANT, grant.id, eta=starts))
 
 
 def access_request_approve(
@@ -428,4 +429,4 @@ def _schedule_extension(extension: AccessRequest) -> None:
         target=extension.extends,
         data={"request": str(extension.pk), "duration": format_duration(extension.duration)},
     )
-    transaction.on_commit(lambda: _enqueue("broker.tasks.extend_grant", extension.pk))
+    transaction.on_commit(lambda: _enqueue(task_names.EXTEND_GRANT, extension.pk))

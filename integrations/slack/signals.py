@@ -3,13 +3,13 @@ asks the Slack notifier to bring Slack up to date. The core knows nothing of Sla
 
 import logging
 
-from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.dispatch import receiver
 
 from audit.models import AuditEvent
 from audit.trail import event_recorded
+from integrations.slack import tasks
 
 logger = logging.getLogger(__name__)
 WATCHED = ("request.", "grant.", "review.", "alert.")
@@ -24,7 +24,7 @@ def audit_event_written(sender, event: AuditEvent, **kwargs) -> None:
 
 def enqueue_notification(event_id: int) -> None:
     try:
-        current_app.send_task("integrations.slack.tasks.notify", args=[event_id])
+        tasks.notify.apply_async(args=[event_id])
     except Exception:
         # Slack is a convenience: its messages catch up at the next change.
         logger.exception("could not enqueue the Slack notification for audit event %s", event_id)

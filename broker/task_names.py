@@ -1,0 +1,11 @@
+"""The core's Celery tasks, by name: the lifecycle queues them without importing
+the tasks module (which imports the lifecycle), and beat schedules them from the
+settings. broker/tasks.py registers each task under exactly these names."""
+
+ACTIVATE_GRANT = "broker.tasks.activate_grant"
+EXPIRE_GRANT = "broker.tasks.expire_grant"
+REVOKE_GRANT = "broker.tasks.revoke_grant"
+EXTEND_GRANT = "broker.tasks.extend_grant"
+SWEEP = "broker.tasks.sweep"
+WATCH = "broker.tasks.watch"
+RECONCILE = "broker.tasks.reconcile"
