@@ -85,6 +85,15 @@ class AccessRequest(models.Model):
         "Grant", null=True, blank=True, on_delete=models.PROTECT, related_name="extension_requests"
     )
 
+    class ExtensionOutcome(models.TextChoices):
+        APPLIED = "applied"
+        FAILED = "failed"  # for good: the reason is in its grant.extension_failed event
+
+    # An approved extension is settled once, applied or failed; empty until then.
+    extension_outcome = models.CharField(
+        max_length=8, choices=ExtensionOutcome.choices, blank=True, default=""
+    )
+
     class Meta:
         ordering = ["-created_at"]
         indexes = [

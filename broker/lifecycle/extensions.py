@@ -7,11 +7,11 @@ from datetime import timedelta
 from uuid import UUID
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit import trail
 from audit.actions import Action
-from audit.models import AuditEvent
 from broker import task_names
 from broker.lifecycle.common import (
     MAX_REASON_LENGTH,
@@ -33,8 +33,7 @@ from lib.secrets import encrypt_secret
 logger = logging.getLogger(__name__)
 
 
-# An approved extension is settled once it was applied or failed for good.
-EXTENSION_SETTLED = (Action.GRANT_EXTENDED, Action.GRANT_EXTENSION_FAILED)
+Outcome = AccessRequest.ExtensionOutcome
 
 
 def grant_extend_request(
@@ -75,8 +74,10 @@ def grant_extend_request(
             errors["reason"] = f"at most {MAX_REASON_LENGTH} characters"
         if errors:
             raise InvalidRequest("the extension is not valid", fields=errors)
-        asked = grant.extension_requests.filter(status__in=[Status.PENDING, Status.APPROVED])
-        if asked.filter(status=Status.PENDING).exists() or asked.count() > grant.extensions:
+        under_way = grant.extension_requests.filter(
+            Q(status=Status.PENDING) | Q(status=Status.APPROVED, extension_outcome="")
+        )
+        if under_way.exists():
             raise Conflict("an extension of this grant is already under way")
         if grant.extensions >= extension_rules.max_count:
             raise Conflict(f"this grant was already extended {grant.extensions} time(s)")
@@ -140,11 +141,8 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
             if Grant.objects.filter(pk=extension.extends_id, status=GrantStatus.ACTIVE).exists():
                 raise TryAgainLater("the grant is busy")  # someone holds its lock
             return None  # it ended meanwhile: nothing to extend
-        settled = AuditEvent.objects.filter(
-            action__in=EXTENSION_SETTLED, target_id=str(grant.pk), data__request=str(extension.pk)
-        )
-        if settled.exists():
-            return None
+        if extension.extension_outcome:
+            return None  # settled already: applied, or failed for good
         problem = standing_problem(grant.request.requester, grant.profile)
         if problem:
             _record_extension_failure(grant, extension, problem)
@@ -178,6 +176,8 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
         grant.duration += extension.duration
         grant.extensions += 1
         grant.save()
+        extension.extension_outcome = Outcome.APPLIED
+        extension.save(update_fields=["extension_outcome"])
         trail.record(
             action=Action.GRANT_EXTENDED,
             info=trail.SYSTEM,
@@ -200,6 +200,8 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
 
 
 def _record_extension_failure(grant: Grant, extension: AccessRequest, reason: str) -> None:
+    extension.extension_outcome = Outcome.FAILED
+    extension.save(update_fields=["extension_outcome"])
     trail.record(
         action=Action.GRANT_EXTENSION_FAILED,
         info=trail.SYSTEM,
@@ -210,15 +212,12 @@ def _record_extension_failure(grant: Grant, extension: AccessRequest, reason: st
 
 
 def _unapplied_extensions(now) -> list:
-    """Approved extension requests of active grants that no settling event names."""
-    candidates = AccessRequest.objects.filter(
-        status=Status.APPROVED,
-        extends__status=GrantStatus.ACTIVE,
-        decided_at__lte=now - SCHEDULED_GRACE,
-    ).values_list("pk", flat=True)[:500]
-    settled = set(
-        AuditEvent.objects.filter(
-            action__in=EXTENSION_SETTLED, data__request__in=[str(pk) for pk in candidates]
-        ).values_list("data__request", flat=True)
+    """Approved extension requests of active grants not settled yet (their task lost)."""
+    return list(
+        AccessRequest.objects.filter(
+            status=Status.APPROVED,
+            extension_outcome="",
+            extends__status=GrantStatus.ACTIVE,
+            decided_at__lte=now - SCHEDULED_GRACE,
+        ).values_list("pk", flat=True)[:500]
     )
-    return [pk for pk in candidates if str(pk) not in settled]
