@@ -554,9 +554,7 @@ def bench_revocation_lag(grants: int = 1000, window: float = 10.0, kill: bool = 
         grant.expires_at = start + timedelta(seconds=random.uniform(0, window))  # noqa: S311
     Grant.objects.bulk_update(active, ["expires_at"], batch_size=500)
     for grant in active:
-        current_app.send_task(
-            task_names.EXPIRE_GRANT, args=[str(grant.pk)], eta=grant.expires_at
-        )
+        current_app.send_task(task_names.EXPIRE_GRANT, args=[str(grant.pk)], eta=grant.expires_at)
     expiry = {grant.handle["role"]: grant.expires_at for grant in active}
     deadline = time.monotonic() + 10 + window + (80 if kill else 60)
     live_roles = set(expiry)

@@ -86,7 +86,7 @@ def test_an_approver_without_mfa_is_sent_to_enrol(client, slack, pending, people
 @pytest.mark.parametrize(
     ("user", "message"),
     [
-        ("U_ALICE", "You are not an approver for test-db."),  # her own request
+        ("U_ALICE", "You cannot decide your own request."),
         ("U_NOBODY", "don't know who you are"),  # unlinked, unknown to Slack's users.info
     ],
 )

@@ -5,6 +5,7 @@ from uuid import UUID
 
 from celery import current_app
 
+from audit import trail
 from broker.lifecycle.errors import NotFound
 from broker.models import AccessRequest, Grant
 
@@ -47,3 +48,37 @@ def _enqueue(task_name: str, object_id, eta=None) -> None:
         current_app.send_task(task_name, args=[str(object_id)], eta=eta)
     except Exception:
         logger.exception("could not enqueue %s for %s; the sweeper will", task_name, object_id)
+
+
+def transition(
+    obj: AccessRequest | Grant,
+    to_status: str,
+    *,
+    action: str,
+    info: trail.RequestInfo = trail.SYSTEM,
+    actor=None,
+    reason: str = "",
+    data: dict | None = None,
+    whole_row: bool = False,
+    **changes,
+) -> None:
+    """Move a locked request or grant to `to_status`: set it and `changes`, save
+    them (`whole_row`: the whole row, when the caller changed more of it before,
+    such as the attempt counters), and record the audit event from the old status
+    to the new one in the caller's transaction (if the event cannot be written,
+    the change rolls back with it)."""
+    from_status = obj.status
+    obj.status = to_status
+    for name, value in changes.items():
+        setattr(obj, name, value)
+    obj.save(update_fields=None if whole_row else ["status", *changes])
+    trail.record(
+        action=action,
+        info=info,
+        actor=actor,
+        target=obj,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        data=data,
+    )

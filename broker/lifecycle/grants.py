@@ -14,7 +14,14 @@ from accounts.selectors import recent_step_up
 from audit import trail
 from audit.actions import Action
 from broker import task_names
-from broker.lifecycle.common import MAX_REASON_LENGTH, GrantStatus, _as_uuid, _enqueue, _lock_grant
+from broker.lifecycle.common import (
+    MAX_REASON_LENGTH,
+    GrantStatus,
+    _as_uuid,
+    _enqueue,
+    _lock_grant,
+    transition,
+)
 from broker.lifecycle.errors import Conflict, NotAllowed, NotFound, StepUpRequired, TryAgainLater
 from broker.models import Grant
 from broker.policy.approvers import can_approve
@@ -103,29 +110,26 @@ def _record_activation(grant: Grant, provider, issued: Issued, now) -> None:
         message = "the provider issued a credential that outlives the grant"
         _end_grant(grant, status, message, Action.GRANT_FAILED)
         return
-    grant.status = GrantStatus.ACTIVE
-    grant.activated_at = now
     # A source may end the credential a little early (vault.database keeps a pad
     # before its VALID UNTIL): the grant ends with it, not after it.
-    grant.expires_at = min(grant.expires_at, issued.expires_at)
-    grant.handle = issued.handle
-    grant.secret = encrypt_secret(json.dumps(issued.credential))
-    grant.last_error = ""
-    grant.save()
-    trail.record(
+    expires_at = min(grant.expires_at, issued.expires_at)
+    transition(
+        grant,
+        GrantStatus.ACTIVE,
         action=Action.GRANT_ACTIVATED,
-        info=trail.SYSTEM,
-        target=grant,
-        from_status=GrantStatus.SCHEDULED,
-        to_status=GrantStatus.ACTIVE,
+        whole_row=True,
         data={
-            "expires_at": grant.expires_at.isoformat(),
+            "expires_at": expires_at.isoformat(),
             "source_expires_at": issued.expires_at.isoformat(),
             "handle": issued.handle,
             **issued.details,
         },
+        activated_at=now,
+        expires_at=expires_at,
+        handle=issued.handle,
+        secret=encrypt_secret(json.dumps(issued.credential)),
+        last_error="",
     )
-    expires_at = grant.expires_at
     transaction.on_commit(lambda: _enqueue(task_names.EXPIRE_GRANT, grant.id, eta=expires_at))
 
 
@@ -155,17 +159,14 @@ def _begin_revocation(grant: Grant, *, actor, reason: str, info: trail.RequestIn
         # Nothing was minted yet: end it here and the activation task will skip it.
         _end_grant(grant, GrantStatus.REVOKED, reason, Action.GRANT_REVOKED, actor=actor, info=info)
         return
-    grant.status = GrantStatus.REVOKING
-    grant.end_reason = reason[:200]
-    grant.save(update_fields=["status", "end_reason"])
-    trail.record(
+    transition(
+        grant,
+        GrantStatus.REVOKING,
         action=Action.GRANT_REVOKE_REQUESTED,
         info=info,
         actor=actor,
-        target=grant,
-        from_status=GrantStatus.ACTIVE,
-        to_status=GrantStatus.REVOKING,
         reason=reason,
+        end_reason=reason[:200],
     )
     transaction.on_commit(lambda: _enqueue(task_names.REVOKE_GRANT, grant.id))
 
@@ -178,17 +179,14 @@ def grant_retry_revocation(*, grant_id: UUID | str, actor, info: trail.RequestIn
         grant = _lock_grant(grant_id)
         if grant.status != GrantStatus.REVOKE_FAILED:
             raise Conflict(f"the grant is {grant.status}, not revoke_failed")
-        grant.status = GrantStatus.REVOKING
-        grant.revoke_attempts = 0
-        grant.ended_at = None
-        grant.save(update_fields=["status", "revoke_attempts", "ended_at"])
-        trail.record(
+        transition(
+            grant,
+            GrantStatus.REVOKING,
             action=Action.GRANT_REVOKE_RETRY_REQUESTED,
             info=info,
             actor=actor,
-            target=grant,
-            from_status=GrantStatus.REVOKE_FAILED,
-            to_status=GrantStatus.REVOKING,
+            revoke_attempts=0,
+            ended_at=None,
         )
         transaction.on_commit(lambda: _enqueue(task_names.REVOKE_GRANT, grant.id))
     return grant
@@ -280,18 +278,14 @@ def _revoke_at_source(grant: Grant) -> str | None:
             _end_grant(grant, GrantStatus.REVOKE_FAILED, str(exc), Action.GRANT_REVOKE_FAILED)
             logger.error("ALERT grant %s could not be revoked: %s", grant.id, exc)
             return None
-        old = grant.status
-        grant.status = GrantStatus.REVOKING
-        grant.last_error = str(exc)
-        grant.save()
-        trail.record(
+        transition(
+            grant,
+            GrantStatus.REVOKING,
             action=Action.GRANT_REVOKE_RETRY,
-            info=trail.SYSTEM,
-            target=grant,
-            from_status=old,
-            to_status=GrantStatus.REVOKING,
             reason=str(exc),
             data={"attempt": grant.revoke_attempts},
+            whole_row=True,
+            last_error=str(exc),
         )
         return str(exc)
     action = Action.GRANT_EXPIRED if grant.end_reason == "expired" else Action.GRANT_REVOKED
@@ -300,27 +294,25 @@ def _revoke_at_source(grant: Grant) -> str | None:
 
 
 def _end_grant(grant, status, reason, action, *, actor=None, info=trail.SYSTEM, data=None) -> None:
-    old = grant.status
-    grant.status = status
-    grant.ended_at = timezone.now()
     if status == GrantStatus.REVOKE_FAILED:
         # Keep why it was ending (expired, relinquished...); the error is separate.
-        grant.end_reason = grant.end_reason or reason[:200]
-        grant.last_error = reason
+        end_reason, last_error = grant.end_reason or reason[:200], reason
     else:
-        grant.end_reason = reason[:200]
-        grant.last_error = "" if status == GrantStatus.REVOKED else reason
-    grant.secret = None  # a credential that can no longer be used is never shown
-    grant.save()
-    trail.record(
+        end_reason = reason[:200]
+        last_error = "" if status == GrantStatus.REVOKED else reason
+    transition(
+        grant,
+        status,
         action=action,
         info=info,
         actor=actor,
-        target=grant,
-        from_status=old,
-        to_status=status,
         reason=reason,
         data=data,
+        whole_row=True,
+        ended_at=timezone.now(),
+        end_reason=end_reason,
+        last_error=last_error,
+        secret=None,  # a credential that can no longer be used is never shown
     )
 
 

@@ -14,14 +14,21 @@ from accounts.selectors import recent_step_up, recent_step_up_record
 from audit import trail
 from audit.actions import Action
 from broker import task_names
-from broker.lifecycle.common import MAX_REASON_LENGTH, GrantStatus, Status, _enqueue, _lock_request
+from broker.lifecycle.common import (
+    MAX_REASON_LENGTH,
+    GrantStatus,
+    Status,
+    _enqueue,
+    _lock_request,
+    transition,
+)
 from broker.lifecycle.errors import Conflict, InvalidRequest, NotAllowed, NotFound, StepUpRequired
 from broker.models import AccessProfile, AccessRequest, Approval, BreakGlassReview, Grant
 from broker.policy import risk, rules
 from broker.policy.approvers import (
     can_approve,
-    can_decide,
     current_step,
+    decision_refusal,
     eligible_approvers,
     step_needs,
 )
@@ -114,10 +121,18 @@ def access_request_submit(
             raise Conflict(f"you already have a pending request for {profile.slug}")
         spec = risk.risk_spec()
         assessment = risk.assess(
-            risk.facts_for(user=requester, profile=profile, duration=duration, spec=spec,
-                           source=info.source, ip=info.ip, user_agent=info.user_agent, now=now),
+            risk.facts_for(
+                user=requester,
+                profile=profile,
+                duration=duration,
+                spec=spec,
+                source=info.source,
+                ip=info.ip,
+                user_agent=info.user_agent,
+                now=now,
+            ),
             spec,
-        )  # fmt: skip
+        )
         outcome = (
             rules.Outcome(action=rules.BREAK_GLASS, approvals_required=0)
             if break_glass
@@ -169,9 +184,14 @@ def access_request_submit(
             _break_glass(access_request, emergency, info)
         elif outcome.action == rules.DENY:
             _close_request(
-                access_request, Status.DENIED, None, outcome.reason, info, Action.REQUEST_DENIED,
+                access_request,
+                Status.DENIED,
+                None,
+                outcome.reason,
+                info,
+                Action.REQUEST_DENIED,
                 data={"by_policy": "deny_above", "trace": outcome.trace},
-            )  # fmt: skip
+            )
         elif outcome.action == rules.AUTO_APPROVE:
             _approve(access_request, None, info, {"by_policy": outcome.reason})
     return access_request
@@ -243,17 +263,14 @@ def _check_approver_pool(access_request: AccessRequest) -> None:
 
 def _approve(access_request: AccessRequest, actor, info: trail.RequestInfo, data: dict) -> None:
     """Mark approved and schedule the grant (or the extension)."""
-    access_request.status = Status.APPROVED
-    access_request.decided_at = timezone.now()
-    access_request.save(update_fields=["status", "decided_at"])
-    trail.record(
+    transition(
+        access_request,
+        Status.APPROVED,
         action=Action.REQUEST_APPROVED,
         info=info,
         actor=actor,
-        target=access_request,
-        from_status=Status.PENDING,
-        to_status=Status.APPROVED,
         data=data,
+        decided_at=timezone.now(),
     )
     if access_request.extends_id:
         _schedule_extension(access_request)
@@ -359,22 +376,9 @@ def access_requests_expire_pending(*, limit: int = 500) -> int:
 
 def _check_decider(access_request: AccessRequest, approver):
     """Rights first, then state, then MFA: returns the approver's recent MFA verification."""
-    profile = access_request.profile
-    if approver.pk == access_request.requester_id:
-        raise NotAllowed("you cannot decide your own request")
-    if access_request.status != Status.PENDING:
-        if not can_approve(approver, profile):
-            raise NotAllowed(f"you are not an approver for {profile.slug}")
-        raise Conflict(f"the request is already {access_request.status}")
-    if not can_decide(approver, access_request):
-        if can_approve(approver, profile):
-            step = (current_step(access_request) or 0) + 1
-            raise NotAllowed(f"this request waits for step {step} approvers; you are not one")
-        raise NotAllowed(f"you are not an approver for {profile.slug}")
-    if access_request.pending_until <= timezone.now():
-        raise Conflict("the request has expired")
-    if access_request.decisions.filter(approver=approver).exists():
-        raise Conflict("you have already decided this request")
+    refusal = decision_refusal(approver, access_request)
+    if refusal is not None:
+        raise (Conflict if refusal.conflict else NotAllowed)(refusal.message)
     step_up = recent_step_up_record(approver)
     if step_up is None:
         raise StepUpRequired("verify your MFA code first")
@@ -405,20 +409,16 @@ def _record_decision(access_request, approver, decision, comment, step_up, info)
 
 
 def _close_request(access_request, status, actor, reason, info, action, data=None) -> None:
-    old = access_request.status
-    access_request.status = status
-    access_request.decided_at = timezone.now()
-    access_request.decision_reason = reason
-    access_request.save(update_fields=["status", "decided_at", "decision_reason"])
-    trail.record(
+    transition(
+        access_request,
+        status,
         action=action,
         info=info,
         actor=actor,
-        target=access_request,
-        from_status=old,
-        to_status=status,
         reason=reason,
         data=data,
+        decided_at=timezone.now(),
+        decision_reason=reason,
     )
 
 

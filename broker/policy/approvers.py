@@ -2,8 +2,10 @@
 must agree."""
 
 from collections import Counter
+from dataclasses import dataclass
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from broker.catalog.spec import Principals
 from broker.models import AccessProfile, AccessRequest, Approval
@@ -79,3 +81,35 @@ def eligible_approvers(access_request: AccessRequest, step: int | None = None) -
     for other in querysets[1:]:
         combined = combined | other
     return combined.exclude(pk=access_request.requester_id).distinct()
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why someone may not decide a request now. `conflict`: the request's state
+    stands in the way (someone may have just won a race), not the person's rights."""
+
+    message: str
+    conflict: bool = False
+
+
+def decision_refusal(user, access_request: AccessRequest) -> Refusal | None:
+    """May `user` approve or deny `access_request` now? None if so. The one rule:
+    the lifecycle enforces it, and the web and Slack ask it before they offer the
+    buttons or take a click. (The MFA step-up is asked afterwards.)"""
+    profile = access_request.profile
+    if user.pk == access_request.requester_id:
+        return Refusal("you cannot decide your own request")
+    if access_request.status != AccessRequest.Status.PENDING:
+        if not can_approve(user, profile):
+            return Refusal(f"you are not an approver for {profile.slug}")
+        return Refusal(f"the request is already {access_request.status}", conflict=True)
+    if not can_decide(user, access_request):
+        if can_approve(user, profile):
+            step = (current_step(access_request) or 0) + 1
+            return Refusal(f"this request waits for step {step} approvers; you are not one")
+        return Refusal(f"you are not an approver for {profile.slug}")
+    if access_request.pending_until <= timezone.now():
+        return Refusal("the request has expired", conflict=True)
+    if access_request.decisions.filter(approver=user).exists():
+        return Refusal("you have already decided this request", conflict=True)
+    return None

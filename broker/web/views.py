@@ -14,7 +14,7 @@ from audit.trail import request_info
 from broker import lifecycle
 from broker.health import provider_health
 from broker.models import AccessRequest, Approval, Grant
-from broker.policy.approvers import can_decide
+from broker.policy.approvers import decision_refusal
 from broker.policy.requesters import requestable_profiles
 from broker.selectors.requests import (
     live_grants_of,
@@ -84,11 +84,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
 def request_detail(request: HttpRequest, request_id) -> HttpResponse:
     access_request = visible_request(request.user, request_id)
     grant = Grant.objects.filter(request=access_request).first()
-    may_decide = (
-        access_request.status == AccessRequest.Status.PENDING
-        and can_decide(request.user, access_request)
-        and not access_request.decisions.filter(approver=request.user).exists()
-    )
+    may_decide = decision_refusal(request.user, access_request) is None
     context = {
         "req": access_request,
         "grant": grant,

@@ -32,7 +32,9 @@ def slack_id_of(user) -> str | None:
     return link.slack_user_id if link else None
 
 
-def _info(team_id: str, slack_user_id: str) -> trail.RequestInfo:
+def info_for(team_id: str, slack_user_id: str) -> trail.RequestInfo:
+    """Where a Slack action came from: Slack gives no address, so the user agent
+    names the workspace and the Slack user."""
     return trail.RequestInfo(source=Source.SLACK, user_agent=f"slack:{team_id}/{slack_user_id}")
 
 
@@ -54,7 +56,7 @@ def _link(user, team_id: str, slack_user_id: str, how: str):
             )
             trail.record(
                 action=Action.SLACK_LINKED,
-                info=_info(team_id, slack_user_id),
+                info=info_for(team_id, slack_user_id),
                 actor=user,
                 target=user,
                 data={"team_id": team_id, "slack_user_id": slack_user_id, "by": how},

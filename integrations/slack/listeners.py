@@ -14,15 +14,19 @@ from slack_sdk.errors import SlackApiError
 from accounts.selectors import recent_step_up
 from accounts.services import MfaError, has_mfa, mfa_step_up
 from audit import trail
-from audit.models import Source
 from broker import lifecycle
 from broker.models import AccessProfile, AccessRequest, Grant
-from broker.policy.approvers import can_approve, can_decide
+from broker.policy.approvers import decision_refusal
 from broker.policy.requesters import can_request, requestable_profiles
 from broker.selectors.queue import approval_queue
 from broker.selectors.requests import can_view_request, live_grants_of
 from integrations.slack import blocks
-from integrations.slack.linking import linked_user, slack_link_by_code, slack_link_by_email
+from integrations.slack.linking import (
+    info_for,
+    linked_user,
+    slack_link_by_code,
+    slack_link_by_email,
+)
 from integrations.slack.workspaces import serves
 from lib.durations import format_duration, parse_duration
 
@@ -34,10 +38,6 @@ HELP = (
     "account with the code from Airlock's web page."
 )
 TICKET = re.compile(r"^[A-Z][A-Z0-9]+-[0-9]+$")
-
-
-def info_for(team_id: str, slack_user_id: str) -> trail.RequestInfo:
-    return trail.RequestInfo(source=Source.SLACK, user_agent=f"slack:{team_id}/{slack_user_id}")
 
 
 def unknown_user_text() -> str:
@@ -223,19 +223,9 @@ def _decider(body, client) -> tuple[object, AccessRequest] | None:
     if access_request is None:
         tell(client, body, "That request does not exist.")
         return None
-    deciding = can_decide(user, access_request)
-    may_decide = deciding or can_approve(user, access_request.profile)
-    if user.pk == access_request.requester_id or not may_decide:
-        tell(client, body, f"You are not an approver for {access_request.profile.slug}.")
-        return None
-    if access_request.status != AccessRequest.Status.PENDING:
-        tell(client, body, f"This request is already {access_request.status}.")
-        return None
-    if not deciding:
-        tell(client, body, "This request waits for another step's approvers.")
-        return None
-    if access_request.decisions.filter(approver=user).exists():
-        tell(client, body, "You have already decided this request.")
+    refusal = decision_refusal(user, access_request)
+    if refusal is not None:
+        tell(client, body, f"{refusal.message[:1].upper()}{refusal.message[1:]}.")
         return None
     return user, access_request
 
