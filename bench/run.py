@@ -281,7 +281,7 @@ def bench_activation(samples: int = 40) -> dict:
     reset()
     profile, users = seed_catalog()
     provider = get_provider("postgres.role")
-    config = profile.policy.provider.config
+    config = profile.definition.provider.config
     airlock_ms, bare_ms, handles = [], [], []
     for _ in range(samples):
         request = AccessRequest.objects.create(

@@ -64,7 +64,7 @@ def _events(action: str, since):
 def _frequent_sensitive(now):
     threshold = risk_spec().sensitive_from
     sensitive = {
-        p.pk: p.slug for p in AccessProfile.objects.all() if p.policy.sensitivity >= threshold
+        p.pk: p.slug for p in AccessProfile.objects.all() if p.definition.sensitivity >= threshold
     }
     by_pair = defaultdict(list)
     activated = _events(Action.GRANT_ACTIVATED, now - FREQUENT_WINDOW).filter(target_type="grant")

@@ -12,7 +12,7 @@ def provider_health() -> list[dict]:
     errors: dict[str, str] = {}
     results = []
     for profile in AccessProfile.objects.filter(enabled=True):
-        spec = profile.policy.provider
+        spec = profile.definition.provider
         key = json.dumps([spec.kind, spec.config], sort_keys=True)
         if key not in errors:
             try:

@@ -9,7 +9,8 @@ from broker.catalog.spec import ProfileSpec
 
 
 class AccessProfile(models.Model):
-    """A profile from the catalog. `spec` is the validated catalog entry."""
+    """A profile from the catalog: `spec` is its catalog entry as stored, and
+    `definition` the same entry validated."""
 
     slug = models.SlugField(max_length=63, unique=True)
     title = models.CharField(max_length=200)
@@ -27,7 +28,8 @@ class AccessProfile(models.Model):
         return self.slug
 
     @cached_property
-    def policy(self) -> ProfileSpec:
+    def definition(self) -> ProfileSpec:
+        """The profile as the catalog defines it (validated); its rules are `.policy`."""
         return ProfileSpec.model_validate(self.spec)
 
 

@@ -60,7 +60,7 @@ def find_orphans() -> Findings:
     }
     findings, seen = Findings(), set()
     for profile in AccessProfile.objects.order_by("slug"):
-        spec = profile.policy.provider
+        spec = profile.definition.provider
         try:
             live = get_provider(spec.kind).live_handles(spec.config)
         except ProviderError as exc:

@@ -67,7 +67,7 @@ def test_changed_and_removed_profiles(catalog_file, capsys, people, step_up):
     )
     other = AccessProfile.objects.get(slug="other-db")  # history is kept
     assert other.enabled is False
-    assert AccessProfile.objects.get(slug="test-db").policy.max_duration.total_seconds() == 5400
+    assert AccessProfile.objects.get(slug="test-db").definition.max_duration.total_seconds() == 5400
     request.refresh_from_db()
     assert request.status == "cancelled"  # it could never be approved, and it says so
 

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def mint_behind_airlocks_back(slug: str, catalog) -> dict:
     """A credential made with Airlock's own provider code but no grant row."""
-    spec = catalog[slug].policy.provider
+    spec = catalog[slug].definition.provider
     issued = get_provider(spec.kind).grant(
         GrantContext(
             grant_id=str(uuid.uuid4()),

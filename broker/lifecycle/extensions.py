@@ -50,7 +50,7 @@ def grant_extend_request(
         grant = _lock_grant(grant_id)
         if grant.request.requester_id != actor.pk:
             raise NotFound("no such grant")
-        extension_rules = grant.profile.policy.extension
+        extension_rules = grant.profile.definition.extension
         if extension_rules is None:
             raise NotAllowed(f"{grant.profile.slug} does not allow extensions")
         problem = standing_problem(grant.request.requester, grant.profile)
@@ -68,7 +68,7 @@ def grant_extend_request(
             errors["duration"] = (
                 f"at most {format_duration(room)} more ({format_duration(longest)} in all {cap})"
             )
-        if grant.profile.policy.reason_required and not reason:
+        if grant.profile.definition.reason_required and not reason:
             errors["reason"] = "a reason is required"
         elif len(reason) > MAX_REASON_LENGTH:
             errors["reason"] = f"at most {MAX_REASON_LENGTH} characters"
@@ -95,7 +95,7 @@ def grant_extend_request(
             ticket=grant.request.ticket,
             source=info.source,
             created_at=now,
-            pending_until=min(now + grant.profile.policy.pending_ttl, grant.expires_at),
+            pending_until=min(now + grant.profile.definition.pending_ttl, grant.expires_at),
             extends=grant,
         )
         trail.record(
@@ -122,7 +122,7 @@ def _extension_cap(grant: Grant, extension_rules) -> tuple[timedelta, str]:
     """How long the grant may last in all, extensions included, and why."""
     if not grant.request.break_glass:
         return extension_rules.max_total, f"for {grant.profile.slug}"
-    emergency = grant.profile.policy.policy.break_glass
+    emergency = grant.profile.definition.policy.break_glass
     if emergency is None:
         raise NotAllowed(f"{grant.profile.slug} no longer allows break-glass access")
     longest = min(extension_rules.max_total, emergency.max_duration)

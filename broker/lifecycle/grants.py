@@ -322,7 +322,7 @@ def _context(grant: Grant) -> GrantContext:
         request_id=str(grant.request_id),
         profile_id=grant.profile.slug,
         username=grant.request.requester.get_username(),
-        config=grant.profile.policy.provider.config,
+        config=grant.profile.definition.provider.config,
         expires_at=grant.expires_at,
         ssh_public_key=grant.request.ssh_public_key,
     )

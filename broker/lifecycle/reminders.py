@@ -20,7 +20,7 @@ def remind_pending(now=None) -> dict[str, int]:
     counts = {"reminded": 0, "escalated": 0}
     pending = AccessRequest.objects.filter(status=Status.PENDING, pending_until__gt=now)
     for access_request in pending.select_related("profile").order_by("created_at")[:500]:
-        reminders = access_request.profile.policy.policy.reminders
+        reminders = access_request.profile.definition.policy.reminders
         if reminders is None:
             continue
         waited = now - access_request.created_at

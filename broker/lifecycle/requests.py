@@ -61,18 +61,18 @@ def access_request_submit(
     With `break_glass` (profiles that allow it, after a fresh MFA step-up) the
     rules and approvers are skipped: access at once, capped, alerted loudly,
     and a review opened that an approver must close."""
-    policy = profile.policy
+    definition = profile.definition
     if not profile.enabled:
         raise InvalidRequest(f"profile {profile.slug} is disabled")
     if not can_request(requester, profile):
         raise NotAllowed(f"you may not request {profile.slug}")
-    emergency = policy.policy.break_glass
+    emergency = definition.policy.break_glass
     if break_glass and emergency is None:
         raise NotAllowed(f"{profile.slug} has no break-glass access")
 
-    duration = duration if duration is not None else policy.duration_default
+    duration = duration if duration is not None else definition.duration_default
     reason, ticket = (reason or "").strip(), (ticket or "").strip()
-    longest = emergency.max_duration if break_glass else policy.max_duration
+    longest = emergency.max_duration if break_glass else definition.max_duration
     errors: dict[str, str] = {}
     if duration <= timedelta(0):
         errors["duration"] = "must be positive"
@@ -82,20 +82,22 @@ def access_request_submit(
         errors["reason"] = "say what the emergency is"
     elif break_glass and start_at is not None:
         errors["start_at"] = "break-glass access starts now"
-    if policy.reason_required and not reason:
+    if definition.reason_required and not reason:
         errors["reason"] = "a reason is required"
     elif len(reason) > MAX_REASON_LENGTH:
         errors["reason"] = f"at most {MAX_REASON_LENGTH} characters"
-    if policy.ticket_required and not ticket:
+    if definition.ticket_required and not ticket:
         errors["ticket"] = "a ticket reference is required"
     elif len(ticket) > 100:
         errors["ticket"] = "at most 100 characters"
-    elif ticket and policy.ticket_pattern and not re.fullmatch(policy.ticket_pattern, ticket):
-        errors["ticket"] = f"must match {policy.ticket_pattern}"
-    provider = get_provider(policy.provider.kind)
+    elif (
+        ticket and definition.ticket_pattern and not re.fullmatch(definition.ticket_pattern, ticket)
+    ):
+        errors["ticket"] = f"must match {definition.ticket_pattern}"
+    provider = get_provider(definition.provider.kind)
     if "duration" not in errors and duration < provider.min_duration:
         errors["duration"] = (
-            f"at least {format_duration(provider.min_duration)} for {policy.provider.kind}"
+            f"at least {format_duration(provider.min_duration)} for {definition.provider.kind}"
         )
     if provider.needs_public_key:
         try:
@@ -137,7 +139,7 @@ def access_request_submit(
             rules.Outcome(action=rules.BREAK_GLASS, approvals_required=0)
             if break_glass
             else rules.evaluate(
-                policy,
+                definition,
                 requester=requester,
                 assessment=assessment,
                 ticket=ticket,
@@ -153,7 +155,7 @@ def access_request_submit(
             ssh_public_key=(ssh_public_key or "").strip(),
             source=info.source,
             created_at=now,
-            pending_until=now + policy.pending_ttl,
+            pending_until=now + definition.pending_ttl,
             start_at=start_at,
             approvals_required=outcome.approvals_required,
             risk_score=min(assessment.score, 32767),

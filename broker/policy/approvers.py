@@ -14,17 +14,17 @@ from broker.policy.requesters import principal_matches, users_matching
 
 def can_approve(user, profile: AccessProfile) -> bool:
     """An approver of the profile in any step (they see and may revoke its grants)."""
-    policy = profile.policy
-    return principal_matches(user, policy.approvers) or any(
-        principal_matches(user, step.approvers) for step in policy.policy.steps
+    definition = profile.definition
+    return principal_matches(user, definition.approvers) or any(
+        principal_matches(user, step.approvers) for step in definition.policy.steps
     )
 
 
 def profile_approvers(profile: AccessProfile) -> QuerySet:
     """Everyone who approves the profile in some step."""
-    policy = profile.policy
-    combined = users_matching(policy.approvers)
-    for step in policy.policy.steps:
+    definition = profile.definition
+    combined = users_matching(definition.approvers)
+    for step in definition.policy.steps:
         combined = combined | users_matching(step.approvers)
     return combined.distinct()
 
@@ -32,7 +32,7 @@ def profile_approvers(profile: AccessProfile) -> QuerySet:
 def step_needs(access_request: AccessRequest) -> list[tuple[Principals, int]]:
     """Each step's approvers and how many of them must approve. Approvals the
     risk adds go to the last step."""
-    needs = [(s.approvers, s.approvals) for s in access_request.profile.policy.approval_steps]
+    needs = [(s.approvers, s.approvals) for s in access_request.profile.definition.approval_steps]
     extra = access_request.approvals_required - sum(n for _, n in needs)
     if extra > 0:
         approvers, needed = needs[-1]
@@ -55,7 +55,7 @@ def current_step(access_request: AccessRequest) -> int | None:
 
 def step_principals(access_request: AccessRequest, index: int) -> list[Principals]:
     principals = [step_needs(access_request)[index][0]]
-    escalation = access_request.profile.policy.policy.reminders
+    escalation = access_request.profile.definition.policy.reminders
     if access_request.escalated_at and escalation and escalation.escalate_to:
         principals.append(escalation.escalate_to)  # the fallback group joins in
     return principals

@@ -43,6 +43,6 @@ def standing_problem(user, profile: AccessProfile) -> str | None:
         return f"{user.get_username()}'s account is disabled"
     if not profile.enabled:
         return f"{profile.slug} was removed from the catalog"
-    if not principal_matches(user, profile.policy.requesters):
+    if not principal_matches(user, profile.definition.requesters):
         return f"{user.get_username()} may no longer request {profile.slug}"
     return None

@@ -147,7 +147,7 @@ def facts_for(
     )
     sensitive_profiles = [
         p.slug for p in AccessProfile.objects.filter(enabled=True).exclude(pk=profile.pk)
-        if p.policy.sensitivity >= spec.sensitive_from
+        if p.definition.sensitivity >= spec.sensitive_from
     ]  # fmt: skip
     live = set(
         Grant.objects.filter(
@@ -175,10 +175,10 @@ def facts_for(
         )
     return Facts(
         profile=profile.slug,
-        sensitivity=profile.policy.sensitivity,
+        sensitivity=profile.definition.sensitivity,
         duration=duration,
         usual_duration=held["usual"],
-        default_duration=profile.policy.duration_default,
+        default_duration=profile.definition.duration_default,
         first_time=not held["before"],
         local_time=now.astimezone(user_zone(user)),
         recent_requests=history["recent"],

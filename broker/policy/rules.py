@@ -28,10 +28,10 @@ class Outcome:
 
 
 def evaluate(
-    policy: ProfileSpec, *, requester, assessment: Assessment, ticket: str, local_time: datetime
+    definition: ProfileSpec, *, requester, assessment: Assessment, ticket: str, local_time: datetime
 ) -> Outcome:
-    rules = policy.policy
-    base = sum(step.approvals for step in policy.approval_steps)
+    rules = definition.policy
+    base = sum(step.approvals for step in definition.approval_steps)
     outcome = Outcome(action=ASK, approvals_required=base)
     score = assessment.score
     outcome.note("risk", True, f"score {score}: {assessment.reasons()}")
@@ -56,8 +56,8 @@ def evaluate(
         if more:
             outcome.approvals_required += extra.approvals
 
-    if len(policy.approval_steps) > 1:
-        plan = [f"{s.approvals} of {_names(s.approvers)}" for s in policy.approval_steps]
+    if len(definition.approval_steps) > 1:
+        plan = [f"{s.approvals} of {_names(s.approvers)}" for s in definition.approval_steps]
         outcome.note("steps", True, " then ".join(plan))
 
     auto = rules.auto_approve

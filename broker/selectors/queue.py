@@ -40,7 +40,7 @@ def approval_queue(
         .select_related("profile", "requester")
         .order_by("created_at")
     )
-    stepped = [p for p in profiles if p.policy.policy.steps]
+    stepped = [p for p in profiles if p.definition.policy.steps]
     if stepped:
         # Multi-step profiles: only the requests whose current step is this user's.
         waiting = [r.pk for r in queryset.filter(profile__in=stepped) if not can_decide(user, r)]

@@ -38,7 +38,7 @@ class RequestForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.profiles = {p.slug: p for p in profiles}
         self.fields["profile"].choices = [
-            (p.slug, f"{p.title} (up to {format_duration(p.policy.max_duration)})")
+            (p.slug, f"{p.title} (up to {format_duration(p.definition.max_duration)})")
             for p in profiles
         ]
 

@@ -151,7 +151,7 @@ def request_cancel(request: HttpRequest, request_id) -> HttpResponse:
 @require_GET
 def grant_detail(request: HttpRequest, grant_id) -> HttpResponse:
     grant = visible_grant(request.user, grant_id)
-    extension = grant.profile.policy.extension
+    extension = grant.profile.definition.extension
     context = {
         "grant": grant,
         "req": grant.request,

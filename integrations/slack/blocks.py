@@ -267,8 +267,8 @@ def request_modal(profiles: list[AccessProfile]) -> dict:
             "value": p.slug,
             "description": {
                 "type": "plain_text",
-                "text": f"up to {format_duration(p.policy.max_duration)}"
-                + ("; ticket required" if p.policy.ticket_required else "")
+                "text": f"up to {format_duration(p.definition.max_duration)}"
+                + ("; ticket required" if p.definition.ticket_required else "")
                 + ("; SSH key" if p.provider_kind == "vault.ssh" else ""),
             },
         }
@@ -314,7 +314,7 @@ def deny_modal(access_request: AccessRequest, *, needs_otp: bool) -> dict:
 
 def expiry_warning(grant: Grant, text: str) -> list:
     """The warning, with an Extend button when the profile allows one more."""
-    rules = grant.request.profile.policy.extension
+    rules = grant.request.profile.definition.extension
     message = [_section(text)]
     if rules is not None and grant.extensions < rules.max_count:
         message.append(
@@ -324,7 +324,7 @@ def expiry_warning(grant: Grant, text: str) -> list:
 
 
 def extend_modal(grant: Grant) -> dict:
-    rules = grant.request.profile.policy.extension
+    rules = grant.request.profile.definition.extension
     room = format_duration(max(rules.max_total - grant.duration, timedelta(0)))
     blocks = [
         _input("duration", "How much more", _text_input("30m", max_length=20),

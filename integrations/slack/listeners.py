@@ -158,7 +158,11 @@ def submit_from_text(user, words: list[str], info: trail.RequestInfo) -> dict:
     except ValueError as exc:
         return blocks.with_said("Not submitted: that is not a duration.", ("Why", str(exc)))
     reason = " ".join(words[2:])
-    pattern = re.compile(profile.policy.ticket_pattern) if profile.policy.ticket_pattern else TICKET
+    pattern = (
+        re.compile(profile.definition.ticket_pattern)
+        if profile.definition.ticket_pattern
+        else TICKET
+    )
     ticket = next((w.strip(".,;:()") for w in words[2:] if pattern.fullmatch(w.strip(".,;:()"))),
                   "")  # fmt: skip
     if profile.provider_kind == "vault.ssh":
@@ -378,7 +382,7 @@ def extend_clicked(ack, body, client):
     if user is None or grant is None or grant.request.requester_id != user.pk:
         tell(client, body, "That grant is not yours, or it does not exist.")
         return
-    if grant.request.profile.policy.extension is None or grant.status != Grant.Status.ACTIVE:
+    if grant.request.profile.definition.extension is None or grant.status != Grant.Status.ACTIVE:
         tell(client, body, "This grant cannot be extended.")
         return
     client.views_open(trigger_id=body["trigger_id"], view=blocks.extend_modal(grant))

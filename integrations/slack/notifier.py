@@ -100,7 +100,7 @@ def _reminder(client, access_request: AccessRequest, event: AuditEvent) -> None:
 
 def _escalated(client, access_request: AccessRequest, event: AuditEvent) -> None:
     text, message = blocks.request_message(access_request)
-    escalate_to = access_request.profile.policy.policy.reminders.escalate_to
+    escalate_to = access_request.profile.definition.policy.reminders.escalate_to
     _dm_each(client, users_matching(escalate_to), f"Escalated to you: {text}", message)
 
 
@@ -124,11 +124,11 @@ LOUD = {
 def post_request(client, access_request: AccessRequest) -> None:
     """Ask the approvers (channel and/or DMs, per catalog) and confirm to the requester.
     Safe to repeat: a message already posted is not posted again."""
-    policy = access_request.profile.policy
+    definition = access_request.profile.definition
     targets: list[tuple[str, str]] = []
-    if policy.slack_channel:
-        targets.append((SlackMessage.Kind.CHANNEL, policy.slack_channel))
-    if policy.slack_dm_approvers:
+    if definition.slack_channel:
+        targets.append((SlackMessage.Kind.CHANNEL, definition.slack_channel))
+    if definition.slack_dm_approvers:
         # The approvers of the step it waits for (each step's in turn, as it opens).
         step = current_step(access_request)
         for approver in eligible_approvers(access_request, step=step or 0):

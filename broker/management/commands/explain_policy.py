@@ -29,7 +29,7 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"no enabled profile {profile!r}")
         try:
-            length = parse_duration(duration) if duration else found.policy.duration_default
+            length = parse_duration(duration) if duration else found.definition.duration_default
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         if not can_request(requester, found):
@@ -41,7 +41,7 @@ class Command(BaseCommand):
                                ip=ip, now=now, spec=spec)  # fmt: skip
         assessment = risk.assess(facts, spec)
         outcome = rules.evaluate(
-            found.policy,
+            found.definition,
             requester=requester,
             assessment=assessment,
             ticket=ticket,
