@@ -27,7 +27,7 @@ from audit.trail import request_info
 from broker import lifecycle
 from broker.api import serializers as s
 from broker.catalog.load import CatalogError, load_catalog
-from broker.models import AccessProfile, AccessRequest, Grant
+from broker.models import AccessProfile, AccessRequest, CatalogState, Grant
 from broker.policy.requesters import requestable_profiles
 from broker.selectors.audit_log import filtered_events
 from broker.selectors.queue import approval_queue
@@ -257,16 +257,16 @@ class CatalogStatusView(ApiView):
     )
     def get(self, request):
         profiles = AccessProfile.objects.all()
-        latest = profiles.filter(enabled=True).order_by("-updated_at").first()
+        state = CatalogState.objects.first()  # what the last sync_catalog applied
         file_sha256, file_errors = None, []
         try:
             file_sha256 = load_catalog(settings.AIRLOCK_CATALOG).sha256
         except CatalogError as exc:
             file_errors = exc.errors
-        applied = latest.catalog_sha256 if latest else None
+        applied = state.sha256 if state else None
         data = {
             "sha256": applied,
-            "synced_at": latest.updated_at if latest else None,
+            "synced_at": state.synced_at if state else None,
             "profiles": profiles.count(),
             "enabled_profiles": profiles.filter(enabled=True).count(),
             "file_sha256": file_sha256,
