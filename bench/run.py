@@ -426,7 +426,7 @@ def bench_over_http() -> dict:
     from accounts.models import Authenticator
     from accounts.tokens import token_create
     from integrations.slack.models import SlackIdentity
-    from tests.slack_fake import FakeSlack
+    from tests.support.slack_fake import FakeSlack
 
     reset()
     profile, users = seed_catalog()
@@ -636,8 +636,8 @@ def bench_vault_activation(samples: int = 30) -> dict:
     """Click to credential for vault.token and vault.database: Airlock's activation
     beside the same hvac calls made straight to OpenBao, alternated in one run."""
     from integrations.providers import reset_providers
-    from tests.pg_target import TargetCluster
-    from tests.vault_server import DevVault
+    from tests.support.pg_target import TargetCluster
+    from tests.support.vault_server import DevVault
 
     reset()
     users = people()

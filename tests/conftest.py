@@ -6,7 +6,6 @@ erin approves another profile only (dba), dave is an auditor, admin is a superus
 
 import os
 import socket
-import textwrap
 from types import SimpleNamespace
 from urllib.parse import urlparse
 
@@ -15,107 +14,21 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core import signals
 from django.db import close_old_connections
-from django_otp.oath import totp
 
-from accounts.models import Authenticator
 from accounts.selectors import recent_step_up
 from accounts.services import mfa_step_up
 from audit import trail
-from audit.models import Source
 from broker import lifecycle
 from broker.catalog.load import parse_catalog
 from broker.lifecycle.catalog import catalog_sync
 from broker.models import AccessProfile
 from integrations.providers import reset_providers
 from lib.durations import parse_duration
-from tests.moto_server import MotoServer
-from tests.pg_target import TargetCluster
-from tests.vault_server import DevVault
-
-TEST_CATALOG = textwrap.dedent(
-    r"""
-    version: 1
-    groups:
-      engineers: [alice]
-      sre: [bob, carol]
-      dba: [erin]
-      auditors: [dave]
-    profiles:
-      - id: test-db
-        title: Test database, read-only
-        provider:
-          kind: postgres.role
-          config: {dsn_env: AIRLOCK_PG_DSN_TEST, granted_roles: [app_reader]}
-        requesters: {groups: [engineers]}
-        approvers: {groups: [sre]}
-        approvals_required: 1
-        max_duration: 2h
-        default_duration: 1h
-        ticket_pattern: "^INC-[0-9]+$"
-        pending_ttl: 30m
-        extension: {max_count: 2, max_total: 3h, after_share: 0.5}
-      - id: test-db-critical
-        title: Test database, two approvals
-        provider:
-          kind: postgres.role
-          config: {dsn_env: AIRLOCK_PG_DSN_TEST, granted_roles: [app_reader]}
-        requesters: {groups: [engineers]}
-        approvers: {groups: [sre]}
-        approvals_required: 2
-        max_duration: 1h
-        ticket_required: true
-      - id: broken-db
-        title: A profile whose granted role does not exist at the source
-        provider:
-          kind: postgres.role
-          config: {dsn_env: AIRLOCK_PG_DSN_TEST, granted_roles: [no_such_role]}
-        requesters: {groups: [engineers]}
-        approvers: {groups: [sre]}
-        max_duration: 1h
-      - id: vault-token
-        title: Vault token to read payment secrets
-        provider:
-          kind: vault.token
-          config: {policies: [payments-read]}
-        requesters: {groups: [engineers]}
-        approvers: {groups: [sre]}
-        max_duration: 2h
-        extension: {max_total: 4h, after_share: 0, approval: auto}
-      - id: vault-db
-        title: Database credentials from Vault
-        provider:
-          kind: vault.database
-          config: {mount: database, role: reader}
-        requesters: {groups: [engineers]}
-        approvers: {groups: [sre]}
-        max_duration: 2h
-      - id: vault-ssh
-        title: SSH to the payment hosts
-        provider:
-          kind: vault.ssh
-          config: {mount: ssh, role: engineer, valid_principals: [ubuntu]}
-        requesters: {groups: [engineers]}
-        approvers: {groups: [sre]}
-        max_duration: 2h
-      - id: aws-reader
-        title: Read the payments bucket in AWS
-        provider:
-          kind: aws.sts
-          config: {role_arn: "arn:aws:iam::123456789012:role/payments-reader"}
-        requesters: {groups: [engineers]}
-        approvers: {groups: [sre]}
-        max_duration: 1h
-      - id: other-db
-        title: Another team's database
-        provider:
-          kind: postgres.role
-          config: {dsn_env: AIRLOCK_PG_DSN_TEST, granted_roles: [app_reader]}
-        requesters: {groups: [engineers]}
-        approvers: {groups: [dba]}
-        max_duration: 1h
-    """
-)
-WEB = trail.RequestInfo(source=Source.WEB, ip="203.0.113.7", user_agent="pytest")
+from tests.support.catalogs import TEST_CATALOG
+from tests.support.moto_server import MotoServer
+from tests.support.people import WEB, current_code, phone_of
+from tests.support.pg_target import TargetCluster
+from tests.support.vault_server import DevVault
 
 
 def _reachable(url: str, default_port: int) -> tuple[str, int] | None:
@@ -212,21 +125,6 @@ def catalog(people) -> dict[str, AccessProfile]:
     return {profile.slug: profile for profile in AccessProfile.objects.all()}
 
 
-def current_code(device: Authenticator, steps_ahead: int = 0) -> str:
-    """The code the user's phone shows now (or `steps_ahead` steps later, which the
-    device's tolerance accepts: a code is good only once, so a second verification
-    within the same 30 s uses the next one)."""
-    t0 = device.t0 - steps_ahead * device.step
-    code = totp(device.bin_key, step=device.step, t0=t0, digits=device.digits)
-    return f"{code:0{device.digits}d}"
-
-
-def phone_of(user) -> Authenticator:
-    """The user's enrolled authenticator (enrolled on first use)."""
-    device, _ = Authenticator.objects.get_or_create(user=user, name="phone", confirmed=True)
-    return device
-
-
 @pytest.fixture
 def step_up(db):
     """Enrol a TOTP device for a user (once) and pass a real MFA verification."""
@@ -295,7 +193,7 @@ def fast_password_hashing(settings):
 
 @pytest.fixture(scope="session")
 def slack_server():
-    from tests.slack_fake import FakeSlack
+    from tests.support.slack_fake import FakeSlack
 
     fake = FakeSlack()
     yield fake

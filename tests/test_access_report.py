@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from broker import lifecycle
 from broker.models import Grant
-from tests.conftest import WEB
-from tests.grants import active_grant
+from tests.support.grants import active_grant
+from tests.support.people import WEB
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,9 +17,9 @@ from broker import lifecycle
 from broker.models import Grant, OrphanSighting
 from broker.reconcile import find_orphans, reconcile_orphans
 from integrations.providers import get_provider
-from tests.chaos import airlock_database_url
-from tests.conftest import WEB
-from tests.pg_target import wait_until
+from tests.support.chaos import airlock_database_url
+from tests.support.people import WEB
+from tests.support.pg_target import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import StepUp
 from accounts.selectors import MFA_SESSION_KEY
 from audit.models import AuditEvent
-from tests.conftest import current_code, phone_of
+from tests.support.people import add_user, phone_of, verified
 
 User = get_user_model()
 
@@ -22,21 +22,6 @@ User = get_user_model()
 @pytest.fixture
 def admin_on(settings):
     settings.AIRLOCK_ADMIN_ENABLED = True
-
-
-def verified(client, user) -> None:
-    """Sign in through Airlock and pass MFA in this session."""
-    client.force_login(user)
-    device = phone_of(user)
-    assert client.post("/mfa/verify/", {"code": current_code(device)}).status_code == 302
-
-
-def add_user(client, username="mallory"):
-    return client.post(
-        "/admin/auth/user/add/",
-        {"username": username, "usable_password": "true",
-         "password1": "a long passphrase 1", "password2": "a long passphrase 1"},
-    )  # fmt: skip
 
 
 @pytest.mark.parametrize("url", ["/admin/", "/admin/login/", "/admin/auth/user/"])

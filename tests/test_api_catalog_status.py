@@ -3,7 +3,7 @@
 import hashlib
 
 from broker.models import CatalogState
-from tests.conftest import TEST_CATALOG
+from tests.support.catalogs import TEST_CATALOG
 
 
 def test_the_applied_catalog_against_the_file_on_disk(api, people, catalog, tmp_path, settings):

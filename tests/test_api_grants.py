@@ -4,8 +4,8 @@ import pytest
 
 from audit.models import AuditEvent
 from broker.models import Grant
-from tests.conftest import current_code, phone_of
-from tests.grants import active_grant, credential_works
+from tests.support.grants import active_grant, credential_works
+from tests.support.people import current_code, phone_of
 
 pytestmark = pytest.mark.usefixtures("pg_target")
 

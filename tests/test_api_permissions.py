@@ -14,7 +14,7 @@ from accounts.models import ApiToken
 from broker import lifecycle
 from broker.api import urls as api_urls
 from broker.models import Grant
-from tests.conftest import WEB, current_code, phone_of
+from tests.support.people import WEB, current_code, phone_of
 
 PERSONAS = ["anonymous", "expired", "revoked", "alice", "bob", "charlie", "dave", "admin"]
 OK, CREATED, BAD, FORBIDDEN, MISSING, CONFLICT = 200, 201, 400, 403, 404, 409

@@ -5,7 +5,7 @@ import pytest
 from accounts.models import Authenticator
 from audit.models import AuditEvent
 from broker.models import AccessRequest, Approval, Grant
-from tests.conftest import current_code, phone_of
+from tests.support.people import current_code, phone_of
 
 
 def create(client, **body):

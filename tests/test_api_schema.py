@@ -10,8 +10,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from accounts.tokens import token_create
 from broker import lifecycle
 from broker.models import Grant
-from tests.api_schema import persona, schema
-from tests.conftest import WEB
+from tests.support.api_schema import persona, schema
+from tests.support.people import WEB
 
 
 @pytest.fixture

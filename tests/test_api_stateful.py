@@ -28,8 +28,8 @@ from accounts.tokens import token_create
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import AccessRequest, Approval, Grant
-from tests.api_schema import persona, schema
-from tests.conftest import WEB, current_code, phone_of
+from tests.support.api_schema import persona, schema
+from tests.support.people import WEB, current_code, phone_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PERSONAS = ["alice", "bob", "charlie"]

@@ -10,7 +10,7 @@ from drf_spectacular.generators import SchemaGenerator
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import AccessRequest, Grant
-from tests.conftest import WEB
+from tests.support.people import WEB
 
 SCHEMA = SchemaGenerator().get_schema(public=True)
 NOT_STRINGS = [0, 42, 3600, -1, 12.5, True, False, [], ["x"], {}, {"a": "b"}, None]

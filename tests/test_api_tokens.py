@@ -12,7 +12,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from accounts.models import ApiToken
 from accounts.tokens import LAST_USED_RESOLUTION
 from audit.models import AuditEvent
-from tests.test_admin_side_door import verified
+from tests.support.people import verified
 
 
 def test_creating_a_token_on_the_web_needs_mfa(client, people):

@@ -11,12 +11,7 @@ from django.db.utils import DatabaseError
 from audit import trail
 from audit.models import AuditChainHead, AuditEvent
 from broker.models import AccessRequest
-
-
-def write_events(n: int) -> None:
-    for i in range(n):
-        with transaction.atomic():
-            trail.record(action=f"test.event{i}", info=trail.SYSTEM, reason=f"r{i}")
+from tests.support.trail import write_events
 
 
 def raw(sql: str, params=()) -> None:

@@ -23,9 +23,9 @@ from psycopg import sql
 from airlock.database_roles import grant_runtime_role
 from audit import trail
 from audit.models import AuditChainHead, AuditEvent
-from tests.chaos import airlock_database_url
-from tests.conftest import TEST_CATALOG
-from tests.test_audit_chain import write_events
+from tests.support.catalogs import TEST_CATALOG
+from tests.support.chaos import airlock_database_url
+from tests.support.trail import write_events
 
 EVENTS, HEAD = AuditEvent._meta.db_table, AuditChainHead._meta.db_table
 
@@ -281,7 +281,7 @@ from accounts.services import mfa_step_up
 from broker import lifecycle
 from lib.durations import parse_duration
 from broker.models import AccessProfile, Grant
-from tests.conftest import WEB, current_code, phone_of
+from tests.support.people import WEB, current_code, phone_of
 
 alice, bob = (get_user_model().objects.get(username=name) for name in ("alice", "bob"))
 request = lifecycle.access_request_submit(

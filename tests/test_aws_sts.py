@@ -30,8 +30,8 @@ from integrations.aws.provider import (
 )
 from integrations.aws.sandbox import ROLE, ROLE_ARN
 from integrations.providers import GrantContext, ProviderError, get_provider
-from tests.conftest import WEB
-from tests.grants import credential_works
+from tests.support.grants import credential_works
+from tests.support.people import WEB
 
 pytestmark = pytest.mark.django_db
 

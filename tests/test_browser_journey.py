@@ -14,7 +14,7 @@ from django_otp.oath import totp
 
 from accounts.models import StepUp
 from broker.models import Grant
-from tests.pg_target import can_login, wait_until
+from tests.support.pg_target import can_login, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 CHROMIUM = "/usr/bin/chromium"

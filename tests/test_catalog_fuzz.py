@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broker.catalog.load import CatalogError, parse_catalog
-from tests.conftest import TEST_CATALOG
+from tests.support.catalogs import TEST_CATALOG
 
 BASE = yaml.safe_load(TEST_CATALOG)
 scalars = (

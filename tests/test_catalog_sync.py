@@ -12,7 +12,8 @@ from audit.models import AuditEvent
 from broker import lifecycle
 from broker.catalog.load import parse_catalog
 from broker.models import AccessProfile
-from tests.conftest import TEST_CATALOG, WEB
+from tests.support.catalogs import TEST_CATALOG
+from tests.support.people import WEB
 
 
 @pytest.fixture

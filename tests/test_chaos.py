@@ -42,15 +42,15 @@ from integrations.providers import get_provider
 from integrations.vault.client import TIMEOUT_SECONDS as VAULT_TIMEOUT_SECONDS
 from integrations.vault.providers import VALID_UNTIL_PAD
 from lib.durations import parse_duration
-from tests.chaos import (
+from tests.support.chaos import (
     WORKER_APPLICATION_NAME,
     CeleryProcesses,
     RedisServer,
     airlock_database_url,
 )
-from tests.conftest import WEB
-from tests.grants import credential_works
-from tests.pg_target import wait_until
+from tests.support.grants import credential_works
+from tests.support.people import WEB
+from tests.support.pg_target import wait_until
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 

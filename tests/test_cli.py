@@ -15,8 +15,8 @@ from accounts.tokens import token_create
 from airlock_cli import main as cli
 from airlock_cli.client import ExitCode
 from broker.models import AccessRequest, Grant
-from tests.conftest import WEB, current_code, phone_of
-from tests.pg_target import can_login, wait_until
+from tests.support.people import WEB, current_code, phone_of
+from tests.support.pg_target import can_login, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -225,7 +225,7 @@ def test_psql_format_is_for_postgres_only():
 def test_extend_waits_for_the_new_credential(
     airlock, people, submit, step_up, vault, pg_target, celery_worker, capsys
 ):
-    from tests.grants import active_grant
+    from tests.support.grants import active_grant
 
     grant = active_grant(people, submit, step_up, slug="vault-token")  # extends by policy
     airlock.login(people.alice)

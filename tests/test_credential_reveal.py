@@ -9,8 +9,8 @@ from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import Grant
 from lib.secrets import decrypt_secret
-from tests.conftest import WEB
-from tests.grants import active_grant
+from tests.support.grants import active_grant
+from tests.support.people import WEB
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -97,7 +97,7 @@ def test_with_a_per_process_cache_only_its_own_warning_remains():
 
 @pytest.mark.django_db(transaction=True)
 def test_connecting_as_a_superuser_or_the_tables_owner_is_flagged():
-    from tests.chaos import airlock_database_url
+    from tests.support.chaos import airlock_database_url
 
     result = manage("check", "--deploy", CACHE_URL="redis://127.0.0.1:6379/11",
                     DATABASE_URL=airlock_database_url())  # the suite's superuser  # fmt: skip

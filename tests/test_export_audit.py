@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from audit.export import FORMULA_STARTS, csv_rows, read_export
 from audit.models import AuditEvent
 from broker import lifecycle
-from tests.conftest import WEB
+from tests.support.people import WEB
 
 
 @pytest.fixture

@@ -9,8 +9,9 @@ from broker import lifecycle
 from broker.catalog.load import CatalogError, parse_catalog
 from broker.lifecycle.catalog import catalog_sync
 from broker.models import AccessProfile, AccessRequest, Grant
-from tests.conftest import TEST_CATALOG, WEB
-from tests.test_grant_extension import extend
+from tests.support.catalogs import TEST_CATALOG
+from tests.support.grants import extend
+from tests.support.people import WEB
 
 pytestmark = pytest.mark.usefixtures("pg_target")
 

@@ -12,32 +12,11 @@ from broker import lifecycle
 from broker.catalog.load import CatalogError, parse_catalog
 from broker.models import AccessRequest, Grant
 from lib.secrets import decrypt_secret
-from tests.conftest import TEST_CATALOG, WEB
-from tests.grants import active_grant, credential_works
+from tests.support.catalogs import TEST_CATALOG
+from tests.support.grants import active_grant, credential_works, extend, half_way, reveal
+from tests.support.people import WEB
 
 pytestmark = pytest.mark.usefixtures("pg_target")
-
-
-def extend(grant, user, duration="30m", reason="still migrating"):
-    from lib.durations import parse_duration
-
-    return lifecycle.grant_extend_request(
-        grant_id=grant.pk, actor=user, duration=parse_duration(duration), reason=reason, info=WEB
-    )
-
-
-def half_way(grant: Grant) -> None:
-    """Move the grant's window back so that more than half of it has passed."""
-    Grant.objects.filter(pk=grant.pk).update(
-        activated_at=timezone.now() - grant.duration * 0.6,
-        expires_at=timezone.now() + grant.duration * 0.4,
-    )
-    grant.refresh_from_db()
-
-
-def reveal(grant, user, step_up) -> dict:
-    step_up(user)
-    return lifecycle.grant_reveal(grant_id=grant.pk, user=user, info=WEB)
 
 
 def test_an_approved_extension_reissues_the_credential_and_revokes_the_old(

@@ -9,9 +9,9 @@ from audit.trail import verify_chain
 from broker import lifecycle
 from broker.models import Grant
 from integrations.providers import get_provider
-from tests.conftest import WEB
-from tests.grants import credential_works
-from tests.pg_target import wait_until
+from tests.support.grants import credential_works
+from tests.support.people import WEB
+from tests.support.pg_target import wait_until
 
 pytestmark = pytest.mark.slow
 # postgres.role, vault.token, vault.database, aws.sts (vault.ssh: tests/test_vault_ssh.py,

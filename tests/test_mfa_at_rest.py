@@ -13,7 +13,7 @@ from django.utils import timezone
 from accounts.models import Authenticator
 from accounts.services import MfaError, mfa_enrol_confirm, mfa_enrol_start, mfa_step_up
 from audit.models import AuditEvent
-from tests.conftest import WEB, current_code
+from tests.support.people import WEB, current_code
 
 
 def enrolled(user) -> tuple[object, list[str]]:

@@ -10,7 +10,7 @@ from django.db import connections
 from accounts.models import Authenticator
 from accounts.services import MfaError, mfa_step_up
 from audit.models import AuditEvent
-from tests.conftest import WEB, current_code, phone_of
+from tests.support.people import WEB, current_code, phone_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 AT_ONCE = 8

@@ -6,7 +6,7 @@ from accounts.models import Authenticator, StepUp
 from accounts.selectors import recent_step_up
 from accounts.services import MfaError, mfa_step_up
 from audit.models import AuditEvent
-from tests.conftest import WEB, current_code
+from tests.support.people import WEB, current_code
 
 
 @pytest.fixture

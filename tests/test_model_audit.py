@@ -15,7 +15,7 @@ from audit import trail
 from audit.models import AuditEvent
 from broker.models import AccessProfile
 from integrations.slack.models import SlackIdentity
-from tests.chaos import airlock_database_url
+from tests.support.chaos import airlock_database_url
 
 User = get_user_model()
 

@@ -10,9 +10,9 @@ from django.db import connection
 
 from broker import lifecycle
 from broker.models import Grant
-from tests.conftest import WEB, current_code, phone_of
-from tests.grants import active_grant
-from tests.slack_requests import deliver_notifications
+from tests.support.grants import active_grant
+from tests.support.people import WEB, current_code, phone_of
+from tests.support.slack_requests import deliver_notifications
 
 SECRET_FIELDS = {"password", "token", "secret_access_key", "session_token"}
 

@@ -16,7 +16,7 @@ from django.core.management import CommandError, call_command
 
 from accounts.oidc import groups_from_claims
 from audit.models import AuditEvent
-from tests.oidc_fake import CLIENT_ID, CLIENT_SECRET, FakeIdP
+from tests.support.oidc_fake import CLIENT_ID, CLIENT_SECRET, FakeIdP
 
 MAPPING = {"okta-sre": "sre", "okta-eng": "engineers"}
 
@@ -31,7 +31,7 @@ def idp_server():
 @pytest.fixture
 def idp(idp_server, settings, db):
     """OIDC turned on against the local IdP."""
-    settings.ROOT_URLCONF = "tests.oidc_urls"
+    settings.ROOT_URLCONF = "tests.support.oidc_urls"
     settings.AUTHENTICATION_BACKENDS = [
         "accounts.oidc.AirlockOIDCBackend",
         "django.contrib.auth.backends.ModelBackend",

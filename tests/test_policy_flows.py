@@ -18,9 +18,9 @@ from broker.models import AccessProfile, AccessRequest, Alert, BreakGlassReview,
 from broker.policy.approvers import can_decide
 from broker.selectors.requests import can_view_request
 from lib.durations import parse_duration
-from tests.conftest import WEB
-from tests.pg_target import wait_until
-from tests.policy_catalog import POLICY_CATALOG
+from tests.support.catalogs import POLICY_CATALOG
+from tests.support.people import WEB
+from tests.support.pg_target import wait_until
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from broker.catalog.load import CatalogError, parse_catalog
 from broker.policy.risk import Assessment, Factor
 from broker.policy.rules import ASK, AUTO_APPROVE, DENY, evaluate
-from tests.policy_catalog import POLICY_CATALOG
+from tests.support.catalogs import POLICY_CATALOG
 
 PROFILES = {p.id: p for p in parse_catalog(POLICY_CATALOG.encode()).spec.profiles}
 MONDAY_NOON = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)

@@ -11,9 +11,9 @@ from broker import anomalies, lifecycle
 from broker.catalog.load import parse_catalog
 from broker.lifecycle.catalog import catalog_sync
 from broker.models import AccessRequest, BreakGlassReview
-from tests.conftest import WEB, current_code, phone_of
-from tests.policy_catalog import POLICY_CATALOG
-from tests.slack_requests import deliver_notifications
+from tests.support.catalogs import POLICY_CATALOG
+from tests.support.people import WEB, current_code, phone_of
+from tests.support.slack_requests import deliver_notifications
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from integrations.postgres.provider import PostgresRoleProvider, _thread_connections
 from integrations.providers import GrantContext, ProviderError
-from tests.grants import credential_dsn
-from tests.pg_target import can_login
+from tests.support.grants import credential_dsn
+from tests.support.pg_target import can_login
 
 CONFIG = {"dsn_env": "AIRLOCK_PG_DSN_TEST", "granted_roles": ["app_reader"]}
 

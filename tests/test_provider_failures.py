@@ -11,9 +11,9 @@ from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import Grant
 from integrations.providers import get_provider
-from tests.conftest import WEB
-from tests.grants import active_grant, credential_dsn
-from tests.pg_target import can_login, wait_until
+from tests.support.grants import active_grant, credential_dsn
+from tests.support.people import WEB
+from tests.support.pg_target import can_login, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 UNREACHABLE = "postgresql://postgres:x@127.0.0.1:1/postgres"

@@ -14,7 +14,7 @@ from django.db import connections
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import AccessRequest, Approval, Grant
-from tests.conftest import WEB
+from tests.support.people import WEB
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CLOSING = {"request.approved", "request.denied", "request.cancelled"}

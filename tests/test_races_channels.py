@@ -15,8 +15,8 @@ from accounts.services import mfa_backup_codes_regenerate
 from accounts.tokens import token_create
 from audit.models import AuditEvent
 from broker.models import Approval
-from tests.conftest import WEB
-from tests.slack_requests import submit_view
+from tests.support.people import WEB
+from tests.support.slack_requests import submit_view
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import AccessRequest, Approval, Grant
-from tests.conftest import WEB
+from tests.support.people import WEB
 
 
 def approve(request, user, **kw):

@@ -14,15 +14,10 @@ from django.contrib.auth.models import Group
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import AccessProfile, AccessRequest, Grant
-from tests.conftest import WEB
-from tests.grants import active_grant
-from tests.test_grant_extension import extend, half_way
+from tests.support.grants import active_grant, extend, half_way
+from tests.support.people import WEB, leave_quietly
 
 pytestmark = pytest.mark.usefixtures("pg_target")
-
-
-def leave_quietly(user, group_name: str = "engineers") -> None:
-    get_user_model().groups.through.objects.filter(user=user, group__name=group_name).delete()
 
 
 def disable_quietly(slug: str = "test-db") -> None:

@@ -12,8 +12,8 @@ from broker.catalog.load import parse_catalog
 from broker.lifecycle.catalog import catalog_sync
 from broker.models import AccessProfile, CatalogState, Grant
 from lib.durations import parse_duration
-from tests.conftest import WEB, current_code, phone_of
-from tests.policy_catalog import POLICY_CATALOG
+from tests.support.catalogs import POLICY_CATALOG
+from tests.support.people import WEB, current_code, phone_of
 
 SLACK = trail.RequestInfo(source=Source.SLACK, user_agent="slack:T1/U_ALICE")
 

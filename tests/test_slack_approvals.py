@@ -5,8 +5,8 @@ import pytest
 from accounts.models import Authenticator, StepUp
 from audit.models import AuditEvent
 from broker.models import AccessRequest, Approval
-from tests.conftest import current_code, phone_of
-from tests.slack_requests import click, submit_view
+from tests.support.people import current_code, phone_of
+from tests.support.slack_requests import click, submit_view
 
 
 @pytest.fixture

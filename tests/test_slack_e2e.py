@@ -6,7 +6,7 @@ import json
 import pytest
 
 from broker.models import AccessProfile
-from tests.pg_target import wait_until
+from tests.support.pg_target import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

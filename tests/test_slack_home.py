@@ -6,8 +6,8 @@ import json
 from broker.models import Grant
 from integrations.slack import notifier
 from integrations.slack.client import slack_client
-from tests.grants import active_grant
-from tests.slack_requests import click, open_home
+from tests.support.grants import active_grant
+from tests.support.slack_requests import click, open_home
 
 
 def test_home_shows_grants_requests_and_the_queue(client, slack, submit, people, step_up,
@@ -57,7 +57,7 @@ def test_the_requester_is_warned_before_expiry(slack, submit, people, step_up, p
 def test_extend_from_slack(client, slack, submit, people, step_up, pg_target):
     from django.utils import timezone
 
-    from tests.slack_requests import submit_view
+    from tests.support.slack_requests import submit_view
 
     grant = active_grant(people, submit, step_up)
     Grant.objects.filter(pk=grant.pk).update(

@@ -6,8 +6,8 @@ import pytest
 from audit.models import AuditEvent
 from broker.models import AccessRequest
 from integrations.slack.models import SlackIdentity
-from tests.slack_requests import command
-from tests.test_admin_side_door import verified
+from tests.support.people import verified
+from tests.support.slack_requests import command
 
 
 def test_first_contact_links_by_a_verified_email(client, slack, people, catalog):

@@ -8,9 +8,9 @@ import pytest
 from broker import lifecycle
 from broker.models import Grant
 from integrations.slack.models import SlackMessage
-from tests.conftest import WEB
-from tests.grants import active_grant
-from tests.slack_requests import deliver_notifications
+from tests.support.grants import active_grant
+from tests.support.people import WEB
+from tests.support.slack_requests import deliver_notifications
 
 
 @pytest.fixture

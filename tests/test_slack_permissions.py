@@ -14,8 +14,8 @@ from django.utils import timezone
 from broker.models import AccessRequest, Grant
 from integrations.slack.listeners import register
 from integrations.slack.models import SlackIdentity
-from tests.grants import active_grant
-from tests.slack_requests import click, command, open_home, submit_view
+from tests.support.grants import active_grant
+from tests.support.slack_requests import click, command, open_home, submit_view
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -2,7 +2,7 @@
 
 from audit.models import AuditEvent
 from broker.models import AccessRequest
-from tests.slack_requests import command, submit_view
+from tests.support.slack_requests import command, submit_view
 
 
 def test_access_opens_the_form_with_only_my_profiles(client, slack, catalog):

@@ -18,10 +18,10 @@ from broker.catalog.load import parse_catalog
 from broker.lifecycle.catalog import catalog_sync
 from broker.models import AccessProfile, AccessRequest
 from lib.durations import parse_duration
-from tests.conftest import WEB, phone_of
-from tests.grants import active_grant
-from tests.policy_catalog import POLICY_CATALOG
-from tests.slack_requests import (
+from tests.support.catalogs import POLICY_CATALOG
+from tests.support.grants import active_grant
+from tests.support.people import WEB, phone_of
+from tests.support.slack_requests import (
     SECRET,
     click,
     command,

@@ -5,9 +5,9 @@ Slack is back, with nothing to restart."""
 import socket
 
 from audit.models import AuditEvent
-from tests.conftest import phone_of
-from tests.slack_fake import FakeSlack
-from tests.slack_requests import click, command
+from tests.support.people import phone_of
+from tests.support.slack_fake import FakeSlack
+from tests.support.slack_requests import click, command
 
 
 def _free_port() -> int:

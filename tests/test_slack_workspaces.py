@@ -13,8 +13,8 @@ from django.core.management import call_command
 from audit.models import AuditEvent
 from broker.models import AccessRequest
 from integrations.slack.models import SlackIdentity
-from tests.conftest import phone_of
-from tests.slack_requests import click, command, open_home, signed_post
+from tests.support.people import phone_of
+from tests.support.slack_requests import click, command, open_home, signed_post
 
 
 def _changes():

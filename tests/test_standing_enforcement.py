@@ -11,10 +11,9 @@ from django.core.management import call_command
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import AccessRequest, Grant
-from tests.conftest import TEST_CATALOG, WEB
-from tests.grants import active_grant, credential_works
-from tests.test_grant_extension import reveal
-from tests.test_requester_standing import leave_quietly
+from tests.support.catalogs import TEST_CATALOG
+from tests.support.grants import active_grant, credential_works, reveal
+from tests.support.people import WEB, leave_quietly
 
 pytestmark = pytest.mark.usefixtures("pg_target")
 

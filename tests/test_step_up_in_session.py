@@ -15,8 +15,7 @@ from accounts.selectors import MFA_SESSION_KEY
 from accounts.services import mfa_step_up
 from audit import trail
 from audit.models import Source
-from tests.conftest import current_code, phone_of
-from tests.test_admin_side_door import add_user, verified
+from tests.support.people import add_user, current_code, phone_of, verified
 
 SLACK = trail.RequestInfo(source=Source.SLACK, user_agent="slack:T1/U_BOB")
 

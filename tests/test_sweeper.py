@@ -14,9 +14,9 @@ from broker import lifecycle
 from broker.models import AccessRequest, Grant
 from broker.tasks import _run_or_retry, sweep
 from integrations.providers import get_provider
-from tests.conftest import WEB
-from tests.grants import active_grant, credential_dsn
-from tests.pg_target import can_login
+from tests.support.grants import active_grant, credential_dsn
+from tests.support.people import WEB
+from tests.support.pg_target import can_login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -20,7 +20,7 @@ from integrations.vault.providers import (
     VaultTokenProvider,
 )
 from integrations.vault.sandbox import DATABASE_REVOCATION, set_reader_role
-from tests.pg_target import can_login
+from tests.support.pg_target import can_login
 
 pytestmark = pytest.mark.django_db
 
@@ -274,7 +274,7 @@ def test_a_grant_ends_when_its_credential_does(people, submit, step_up, vault, p
     """OpenBao ends the database credential a pad before the grant: the grant's own
     end moves to the credential's, so it never shows active with a dead credential."""
     from audit.models import AuditEvent
-    from tests.grants import active_grant
+    from tests.support.grants import active_grant
 
     grant = active_grant(people, submit, step_up, duration="10m", slug="vault-db")
     activated = AuditEvent.objects.get(action="grant.activated", target_id=str(grant.pk))

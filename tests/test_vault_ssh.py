@@ -12,7 +12,7 @@ from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import Grant
 from integrations.providers import get_provider
-from tests.conftest import WEB
+from tests.support.people import WEB
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

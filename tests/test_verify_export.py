@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from audit import trail
 from audit.export import FORMULA_STARTS
 from broker import lifecycle
-from tests.conftest import WEB
+from tests.support.people import WEB
 
 
 @pytest.fixture

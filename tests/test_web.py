@@ -5,8 +5,8 @@ from django.urls import reverse
 
 from broker import lifecycle
 from broker.models import Grant
-from tests.grants import active_grant
-from tests.test_admin_side_door import verified
+from tests.support.grants import active_grant
+from tests.support.people import verified
 
 
 def test_anonymous_users_are_sent_to_sign_in(client, db):

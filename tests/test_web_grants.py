@@ -7,7 +7,7 @@ from audit import trail
 from broker import lifecycle
 from broker.models import Grant
 from integrations.providers import PROVIDERS, get_provider
-from tests.grants import active_grant
+from tests.support.grants import active_grant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

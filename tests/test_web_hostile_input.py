@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from tests.conftest import WEB
+from tests.support.people import WEB
 
 SCRIPT = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -39,7 +39,7 @@ def test_reason_and_ticket_are_escaped_on_every_page(client, people, submit):
     ["https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"],
 )
 def test_next_never_leaves_airlock(client, people, target):
-    from tests.conftest import current_code, phone_of
+    from tests.support.people import current_code, phone_of
 
     client.force_login(people.alice)
     device = phone_of(people.alice)

@@ -6,7 +6,7 @@ import pytest
 
 from accounts.models import Authenticator, BackupCode, StepUp
 from audit.models import AuditEvent
-from tests.conftest import current_code
+from tests.support.people import current_code
 
 
 def enrol(client) -> list[str]:

@@ -6,7 +6,7 @@ from django.core.cache import cache
 from audit import trail
 from broker import lifecycle
 from broker.models import AccessProfile, Grant
-from tests.grants import active_grant
+from tests.support.grants import active_grant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 UNREACHABLE = "postgresql://postgres:x@127.0.0.1:1/postgres"

@@ -12,7 +12,7 @@ from accounts.tokens import token_create
 from airlock import urls as web_urls
 from broker import lifecycle
 from broker.models import Grant
-from tests.conftest import WEB
+from tests.support.people import WEB
 
 # anonymous; alice asks; charlie is nobody here; bob approves test-db; erin approves
 # another profile; dave audits; admin; carol approves test-db but has no MFA.

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from broker import lifecycle
 from broker.models import AccessRequest
-from tests.conftest import WEB
-from tests.grants import active_grant
+from tests.support.grants import active_grant
+from tests.support.people import WEB
 
 
 def test_bob_sees_alices_pending_request_with_hints(client, people, submit):

@@ -15,7 +15,7 @@ from pathlib import Path
 import redis
 from django.db import connection
 
-from tests.pg_target import _free_port
+from tests.support.pg_target import _free_port
 
 # Workers connect with this name, so the suite can cut exactly their
 # connections, which is what a restart of the database does to them.

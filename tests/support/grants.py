@@ -5,12 +5,13 @@ import os
 import boto3
 import hvac
 from botocore.exceptions import ClientError
+from django.utils import timezone
 from hvac import exceptions as vault_errors
 
 from broker import lifecycle
 from broker.models import Grant
-from tests.conftest import WEB
-from tests.pg_target import can_login
+from tests.support.people import WEB
+from tests.support.pg_target import can_login
 
 
 def active_grant(people, submit, step_up, duration: str = "10m", slug: str = "test-db") -> Grant:
@@ -62,3 +63,25 @@ def credential_works(credential: dict, pg_target, vault) -> bool:
             raise
         return True
     raise AssertionError(f"no way to try a {kind} credential")
+
+
+def extend(grant, user, duration="30m", reason="still migrating"):
+    from lib.durations import parse_duration
+
+    return lifecycle.grant_extend_request(
+        grant_id=grant.pk, actor=user, duration=parse_duration(duration), reason=reason, info=WEB
+    )
+
+
+def half_way(grant: Grant) -> None:
+    """Move the grant's window back so that more than half of it has passed."""
+    Grant.objects.filter(pk=grant.pk).update(
+        activated_at=timezone.now() - grant.duration * 0.6,
+        expires_at=timezone.now() + grant.duration * 0.4,
+    )
+    grant.refresh_from_db()
+
+
+def reveal(grant, user, step_up) -> dict:
+    step_up(user)
+    return lifecycle.grant_reveal(grant_id=grant.pk, user=user, info=WEB)

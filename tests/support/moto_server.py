@@ -16,7 +16,7 @@ import requests
 
 from integrations.aws.sandbox import ROLE, allow, configure_sandbox
 from integrations.vault.sandbox import wait_for_http
-from tests.pg_target import _free_port
+from tests.support.pg_target import _free_port
 
 
 class MotoServer:

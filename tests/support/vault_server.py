@@ -14,7 +14,7 @@ from pathlib import Path
 import hvac
 
 from integrations.vault.sandbox import configure_sandbox, wait_for_vault
-from tests.pg_target import ADMIN_PASSWORD, TargetCluster, _free_port
+from tests.support.pg_target import ADMIN_PASSWORD, TargetCluster, _free_port
 
 
 def bao_binary() -> str:
