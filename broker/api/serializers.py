@@ -60,15 +60,15 @@ PROFILE_ID = RegexValidator(
 class ProfileSerializer(serializers.Serializer):
     id = serializers.CharField(source="slug")
     title = serializers.CharField()
-    description = serializers.CharField(source="policy.description")
+    description = serializers.CharField(source="definition.description")
     provider = serializers.CharField(source="provider_kind")
-    max_duration = DurationField(source="policy.max_duration")
-    default_duration = DurationField(source="policy.duration_default")
+    max_duration = DurationField(source="definition.max_duration")
+    default_duration = DurationField(source="definition.duration_default")
     min_duration = serializers.SerializerMethodField()
-    approvals_required = serializers.IntegerField(source="policy.approvals_required")
-    reason_required = serializers.BooleanField(source="policy.reason_required")
-    ticket_required = serializers.BooleanField(source="policy.ticket_required")
-    ticket_pattern = serializers.CharField(source="policy.ticket_pattern", allow_null=True)
+    approvals_required = serializers.IntegerField(source="definition.approvals_required")
+    reason_required = serializers.BooleanField(source="definition.reason_required")
+    ticket_required = serializers.BooleanField(source="definition.ticket_required")
+    ticket_pattern = serializers.CharField(source="definition.ticket_pattern", allow_null=True)
     needs_ssh_public_key = serializers.SerializerMethodField()
 
     def get_min_duration(self, profile: AccessProfile) -> str:

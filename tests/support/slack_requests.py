@@ -3,6 +3,7 @@
 import json
 import time
 from urllib.parse import urlencode
+from uuid import uuid4
 
 from slack_sdk.signature import SignatureVerifier
 
@@ -59,7 +60,9 @@ def click(
         "type": "block_actions",
         "team": {"id": team},
         "user": {"id": user, "team_id": user_team or team},
-        "trigger_id": "trigger-2",
+        # Slack gives every click a trigger of its own: two clicks in one second
+        # are two requests, not a replay.
+        "trigger_id": f"trigger-{uuid4().hex}",
         "actions": [{"action_id": action, "value": value, "type": "button"}],
     }
     if channel:
