@@ -60,11 +60,12 @@ bench: $(STAMP) $(KEYS)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # Static security checks on our code; each finding is fixed or justified inline
 # (`# nosec Bxxx  # why`), where review sees it.
 audit: $(STAMP)
-	$(BIN)/bandit --quiet --recursive broker accounts approvals integrations airlock_cli
+	$(BIN)/bandit --quiet --recursive airlock lib audit accounts broker approvals integrations airlock_cli
 
 # Known vulnerabilities in the installed dependencies. --strict fails when a
 # package cannot be checked (a registry without vulnerability data).

@@ -1,11 +1,12 @@
 """Every change of who may do what is in the audit chain, whatever made it.
 
-Services record what happened in words (Action.MFA_ENROLLED, Action.CATALOG_SYNCED).
+Services record what happened in words (`mfa.enrolled`, `catalog.synced`).
 These receivers also record what changed in the data, for the models that
-decide who may do what (accounts, groups, MFA devices, API tokens, Slack links,
-OIDC links, the catalog's profiles and state, time zones), on every path that goes through
-the ORM: the admin, a management command, a shell. Each event names the actor
-(the signed-in user of the web request or API call, else the command that ran),
+decide who may do what (accounts, groups, MFA devices, API tokens, OIDC links,
+the catalog's profiles and state, time zones, and Slack links, which the Slack
+app registers with `watch`), on every path that goes through the ORM: the
+admin, a management command, a shell. Each event names the actor (the
+signed-in user of the web request or API call, else the command that ran),
 the object, and the fields changed with their old and new values; secret
 fields only say that they changed. What bypasses the ORM's signals
 (`QuerySet.update`, `bulk_create`, raw SQL) is not seen here: docs/SECURITY.md.
@@ -29,7 +30,6 @@ from audit import trail
 from audit.actions import data_action
 from audit.trail import request_info
 from broker.models import AccessProfile, CatalogState
-from integrations.slack.models import SlackIdentity
 
 # The web request or API call being served, if any (set by AuditContextMiddleware).
 current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
@@ -62,7 +62,6 @@ WATCHED: dict[type[models.Model], Watched] = {
                         deletions=False),
     ApiToken: Watched("api_token", frozenset({"last_used_at"}), frozenset({"token_hash"}),
                       names=("user", "name", "prefix")),
-    SlackIdentity: Watched("slack_link", names=("user", "team_id", "slack_user_id")),
     OidcIdentity: Watched("oidc_link", names=("user", "issuer", "subject")),
     Preferences: Watched("preferences", names=("user",)),
     AccessProfile: Watched("profile", frozenset({"updated_at", "created_at"}), names=("slug",)),
@@ -213,11 +212,19 @@ def _reverse_name(sender, instance) -> str:
     raise LookupError(sender)
 
 
+def watch(model: type[models.Model], watched: Watched) -> None:
+    """Record every change of `model` (an app that lives above the core, such as
+    Slack's identity links, calls this from its ready())."""
+    WATCHED[model] = watched
+    uid = f"{model._meta.label}"
+    pre_save.connect(_remember_before, sender=model, dispatch_uid=f"audit-pre-{uid}")
+    post_save.connect(_saved, sender=model, dispatch_uid=f"audit-post-{uid}")
+    pre_delete.connect(_remember_members, sender=model, dispatch_uid=f"audit-members-{uid}")
+    post_delete.connect(_deleted, sender=model, dispatch_uid=f"audit-delete-{uid}")
+
+
 def connect() -> None:
-    for model in WATCHED:
-        pre_save.connect(_remember_before, sender=model, dispatch_uid=f"audit-pre-{model}")
-        post_save.connect(_saved, sender=model, dispatch_uid=f"audit-post-{model}")
-        pre_delete.connect(_remember_members, sender=model, dispatch_uid=f"audit-members-{model}")
-        post_delete.connect(_deleted, sender=model, dispatch_uid=f"audit-delete-{model}")
+    for model, watched in list(WATCHED.items()):
+        watch(model, watched)
     for through in MEMBERSHIPS:
         m2m_changed.connect(_membership, sender=through, dispatch_uid=f"audit-m2m-{through}")
