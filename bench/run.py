@@ -33,7 +33,7 @@ from broker import lifecycle, task_names
 from broker.catalog.load import parse_catalog
 from broker.lifecycle.catalog import catalog_sync
 from broker.models import AccessProfile, AccessRequest, Grant
-from integrations.providers import GrantContext, get_provider
+from lib.providers import GrantContext, get_provider
 
 RESULTS = Path(__file__).parent / "results" / "latest.json"
 EXPORT_EVENTS = int(os.environ.get("BENCH_EXPORT_EVENTS", "1000000"))
@@ -635,7 +635,7 @@ profiles:
 def bench_vault_activation(samples: int = 30) -> dict:
     """Click to credential for vault.token and vault.database: Airlock's activation
     beside the same hvac calls made straight to OpenBao, alternated in one run."""
-    from integrations.providers import reset_providers
+    from lib.providers import reset_providers
     from tests.support.pg_target import TargetCluster
     from tests.support.vault_server import DevVault
 

@@ -3,7 +3,7 @@
 import json
 
 from broker.models import AccessProfile
-from integrations.providers import ProviderError, get_provider
+from lib.providers import ProviderError, get_provider
 
 
 def provider_health() -> list[dict]:

@@ -24,7 +24,7 @@ from django.utils import timezone
 from audit import trail
 from audit.actions import Action
 from broker.models import AccessProfile, Grant, OrphanSighting
-from integrations.providers import ProviderError, get_provider
+from lib.providers import ProviderError, get_provider
 
 logger = logging.getLogger(__name__)
 # The sweeper keeps retrying revoke_failed grants itself, with their own alert.

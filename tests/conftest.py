@@ -22,8 +22,8 @@ from broker import lifecycle
 from broker.catalog.load import parse_catalog
 from broker.lifecycle.catalog import catalog_sync
 from broker.models import AccessProfile
-from integrations.providers import reset_providers
 from lib.durations import parse_duration
+from lib.providers import reset_providers
 from tests.support.catalogs import TEST_CATALOG
 from tests.support.moto_server import MotoServer
 from tests.support.people import WEB, current_code, phone_of

@@ -16,7 +16,7 @@ from django.utils import timezone
 from broker import lifecycle
 from broker.models import Grant, OrphanSighting
 from broker.reconcile import find_orphans, reconcile_orphans
-from integrations.providers import get_provider
+from lib.providers import get_provider
 from tests.support.chaos import airlock_database_url
 from tests.support.people import WEB
 from tests.support.pg_target import wait_until
@@ -30,7 +30,7 @@ import json, os, signal, sys
 import django
 django.setup()
 from broker import lifecycle
-from integrations.providers import get_provider
+from lib.providers import get_provider
 provider = get_provider(sys.argv[1])
 mint = provider.grant
 def mint_then_die(context):

@@ -29,7 +29,7 @@ from integrations.aws.provider import (
     revoke_policy_document,
 )
 from integrations.aws.sandbox import ROLE, ROLE_ARN
-from integrations.providers import GrantContext, ProviderError, get_provider
+from lib.providers import GrantContext, ProviderError, get_provider
 from tests.support.grants import credential_works
 from tests.support.people import WEB
 

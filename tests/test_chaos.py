@@ -38,10 +38,10 @@ from broker.catalog.load import parse_catalog
 from broker.lifecycle.catalog import catalog_sync
 from broker.models import AccessProfile, AccessRequest, Grant
 from broker.reconcile import find_orphans
-from integrations.providers import get_provider
 from integrations.vault.client import TIMEOUT_SECONDS as VAULT_TIMEOUT_SECONDS
 from integrations.vault.providers import VALID_UNTIL_PAD
 from lib.durations import parse_duration
+from lib.providers import get_provider
 from tests.support.chaos import (
     WORKER_APPLICATION_NAME,
     CeleryProcesses,

@@ -8,7 +8,7 @@ from audit.models import AuditEvent
 from audit.trail import verify_chain
 from broker import lifecycle
 from broker.models import Grant
-from integrations.providers import get_provider
+from lib.providers import get_provider
 from tests.support.grants import credential_works
 from tests.support.people import WEB
 from tests.support.pg_target import wait_until

@@ -17,7 +17,7 @@ from psycopg import sql
 
 from integrations.postgres import provider as postgres
 from integrations.postgres.provider import PostgresRoleProvider
-from integrations.providers import ProviderError
+from lib.providers import ProviderError
 
 DSN_ENV = "AIRLOCK_PG_DSN_DRY_RUN"
 CONFIG = {"dsn_env": DSN_ENV, "granted_roles": ["app_reader"]}

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from integrations.postgres.provider import PostgresRoleProvider, _thread_connections
-from integrations.providers import GrantContext, ProviderError
+from lib.providers import GrantContext, ProviderError
 from tests.support.grants import credential_dsn
 from tests.support.pg_target import can_login
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from broker import lifecycle
 from broker.models import Grant
-from integrations.providers import get_provider
+from lib.providers import get_provider
 from tests.support.grants import active_grant, credential_dsn
 from tests.support.people import WEB
 from tests.support.pg_target import README_ADMIN_STATEMENTS, can_login, wait_until
@@ -159,7 +159,7 @@ def test_servers_older_than_15_are_refused(version, refused):
     revocation would not end. (Only PostgreSQL 15 runs here: the rule is tested on
     the version numbers the server reports; a 15 server passes it in every test.)"""
     from integrations.postgres.provider import refuse_old_server
-    from integrations.providers import ProviderError
+    from lib.providers import ProviderError
 
     if refused:
         with pytest.raises(ProviderError, match="needs PostgreSQL 15 or later") as caught:

@@ -10,7 +10,7 @@ from audit import trail
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import Grant
-from integrations.providers import get_provider
+from lib.providers import get_provider
 from tests.support.grants import active_grant, credential_dsn
 from tests.support.people import WEB
 from tests.support.pg_target import can_login, wait_until
@@ -189,7 +189,7 @@ def test_a_surprise_in_a_provider_is_a_transient_error_that_names_only_its_type(
 ):
     """Every caller (the lifecycle, health, reconciliation, check_catalog) gets the
     provider behind the guard, so a bug never escapes as a 500 or leaks its text."""
-    from integrations.providers import ProviderError, get_provider
+    from lib.providers import ProviderError, get_provider
 
     with pytest.raises(ProviderError) as caught:
         call(get_provider("postgres.role"))

@@ -14,7 +14,7 @@ from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import OrphanSighting
 from broker.reconcile import find_orphans, reconcile_orphans
-from integrations.providers import GrantContext, get_provider
+from lib.providers import GrantContext, get_provider
 from tests.support.grants import active_grant, credential_works
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,7 +13,7 @@ from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import AccessRequest, Grant
 from broker.tasks import _run_or_retry, sweep
-from integrations.providers import get_provider
+from lib.providers import get_provider
 from tests.support.grants import active_grant, credential_dsn
 from tests.support.people import WEB
 from tests.support.pg_target import can_login
@@ -122,7 +122,7 @@ def test_an_expiry_task_that_fires_early_comes_back_at_the_expiry(pg_target, peo
 
 def test_a_transient_failure_does_not_stop_the_sweep(pg_target, people, submit, step_up,
                                                      monkeypatch):  # fmt: skip
-    from integrations.providers import ProviderError
+    from lib.providers import ProviderError
 
     first, second = active_grant(people, submit, step_up), active_grant(people, submit, step_up)
     overdue(first)

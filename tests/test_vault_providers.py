@@ -13,13 +13,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from hvac import exceptions as vault_errors
 
-from integrations.providers import GrantContext, ProviderError
 from integrations.vault.providers import (
     VALID_UNTIL_PAD,
     VaultDatabaseProvider,
     VaultTokenProvider,
 )
 from integrations.vault.sandbox import DATABASE_REVOCATION, set_reader_role
+from lib.providers import GrantContext, ProviderError
 from tests.support.pg_target import can_login
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.core.management import call_command
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import Grant
-from integrations.providers import get_provider
+from lib.providers import get_provider
 from tests.support.people import WEB
 
 pytestmark = pytest.mark.django_db(transaction=True)

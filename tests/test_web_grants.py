@@ -6,7 +6,7 @@ from accounts.models import StepUp
 from audit import trail
 from broker import lifecycle
 from broker.models import Grant
-from integrations.providers import PROVIDERS, get_provider
+from lib.providers import PROVIDERS, get_provider
 from tests.support.grants import active_grant
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,8 +7,8 @@ from rest_framework import serializers
 
 from audit.models import AuditEvent, Source
 from broker.models import AccessProfile, AccessRequest, Grant
-from integrations.providers import get_provider
 from lib.durations import format_duration, parse_duration
+from lib.providers import get_provider
 
 OTP_HELP = "Your current TOTP code (or an unused backup code)."
 

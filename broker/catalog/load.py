@@ -10,8 +10,8 @@ import yaml
 from pydantic import ValidationError
 
 from broker.catalog.spec import CatalogSpec, Principals
-from integrations.providers import ProviderConfigError, get_provider
 from lib.durations import format_duration
+from lib.providers import ProviderConfigError, get_provider
 
 
 @dataclass

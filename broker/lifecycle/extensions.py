@@ -26,8 +26,8 @@ from broker.lifecycle.grants import SCHEDULED_GRACE, _claim_grant, _context
 from broker.lifecycle.requests import _approve
 from broker.models import AccessRequest, Grant
 from broker.policy.requesters import standing_problem
-from integrations.providers import ProviderError, get_provider
 from lib.durations import format_duration
+from lib.providers import ProviderError, get_provider
 from lib.secrets import encrypt_secret
 
 logger = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from broker.lifecycle.errors import Conflict, NotAllowed, NotFound, StepUpRequir
 from broker.models import Grant
 from broker.policy.approvers import can_approve
 from broker.policy.requesters import standing_problem
-from integrations.providers import GrantContext, Issued, ProviderError, get_provider
+from lib.providers import GrantContext, Issued, ProviderError, get_provider
 from lib.secrets import decrypt_secret, encrypt_secret
 
 logger = logging.getLogger(__name__)

@@ -33,8 +33,8 @@ from broker.policy.approvers import (
     step_needs,
 )
 from broker.policy.requesters import can_request, standing_problem
-from integrations.providers import get_provider
 from lib.durations import format_duration
+from lib.providers import get_provider
 from lib.sshkeys import normalize_public_key
 
 logger = logging.getLogger(__name__)

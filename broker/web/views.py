@@ -25,8 +25,8 @@ from broker.selectors.requests import (
 )
 from broker.web.forms import RequestForm
 from broker.web.responses import lifecycle_error_response
-from integrations.providers import get_provider
 from lib.durations import parse_duration
+from lib.providers import get_provider
 
 
 @login_required

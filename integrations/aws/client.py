@@ -14,7 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from django.conf import settings
 
-from integrations.providers import ProviderError
+from lib.providers import ProviderError
 from lib.secrets import read_secret
 
 TRANSIENT_CODES = {

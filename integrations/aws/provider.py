@@ -20,7 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from integrations.aws.client import aws_client, aws_errors_mapped, region
-from integrations.providers import (
+from lib.providers import (
     GrantContext,
     Issued,
     ProviderConfigError,

@@ -29,7 +29,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from integrations.providers import GrantContext, Issued, ProviderConfigError, ProviderError
+from lib.providers import GrantContext, Issued, ProviderConfigError, ProviderError
 from lib.secrets import MissingSecret, read_secret
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")

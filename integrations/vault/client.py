@@ -18,7 +18,7 @@ import requests
 from django.conf import settings
 from hvac import exceptions as vault_errors
 
-from integrations.providers import ProviderError
+from lib.providers import ProviderError
 from lib.secrets import MissingSecret, read_secret
 
 TIMEOUT_SECONDS = 10

@@ -14,14 +14,14 @@ from django.conf import settings
 from django.utils import timezone
 from hvac import exceptions as vault_errors
 
-from integrations.providers import (
+from integrations.vault.client import vault_client, vault_errors_mapped
+from lib.providers import (
     GrantContext,
     Issued,
     ProviderConfigError,
     ProviderError,
     seconds_left,
 )
-from integrations.vault.client import vault_client, vault_errors_mapped
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 MOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_/-]{0,127}$")

@@ -6,9 +6,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.aws import sandbox as aws_sandbox
-from integrations.providers import ProviderError
 from integrations.vault import sandbox as vault_sandbox
 from integrations.vault.client import vault_client
+from lib.providers import ProviderError
 
 
 class Command(BaseCommand):

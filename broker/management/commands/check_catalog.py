@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from broker.management.catalog_files import load_or_fail
-from integrations.providers import ProviderError, get_provider
+from lib.providers import ProviderError, get_provider
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from audit.models import Source
 from audit.trail import RequestInfo
 from broker.reconcile import find_orphans, revoke_orphan
-from integrations.providers import ProviderError
+from lib.providers import ProviderError
 
 
 class Command(BaseCommand):

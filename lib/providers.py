@@ -9,12 +9,10 @@ live. Providers never see Django models: the lifecycle hands them a
 import logging
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from importlib import import_module
 from typing import Any, Protocol
-
-from django.utils import timezone
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +95,7 @@ class Provider(Protocol):
 
 def seconds_left(expires_at: datetime) -> int:
     """Whole seconds until the grant ends, rounded down so the source never outlasts it."""
-    seconds = math.floor((expires_at - timezone.now()).total_seconds())
+    seconds = math.floor((expires_at - datetime.now(UTC)).total_seconds())
     if seconds < 1:
         raise ProviderError("the grant has already reached its expiry", permanent=True)
     return seconds
