@@ -110,12 +110,11 @@ print(json.dumps({
 @pytest.fixture
 def empty_database():
     name = f"test_airlock_upgrade_{secrets.token_hex(4)}"
-    with psycopg.connect(airlock_database_url().rsplit("/", 1)[0] + "/postgres",
-                         autocommit=True) as admin:  # fmt: skip
+    server = airlock_database_url().rsplit("/", 1)[0]
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-    yield airlock_database_url().rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(airlock_database_url().rsplit("/", 1)[0] + "/postgres",
-                         autocommit=True) as admin:  # fmt: skip
+    yield f"{server}/{name}"
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as admin:
         admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
