@@ -132,23 +132,13 @@ def manage(database_url: str, *args: str) -> str:
 def test_a_database_of_the_first_layout_migrates_forward_losing_nothing(empty_database):
     for app, migration in FIRST_LAYOUT:
         manage(empty_database, "migrate", "--noinput", app, migration)
-    seeded = json.loads(
-        manage(
-            empty_database,
-            "shell",
-            "--no-imports",
-            "-c",
-            SEED.replace("TARGETS", json.dumps(FIRST_LAYOUT)),
-        )  # fmt: skip
-    )
+    seed = SEED.replace("TARGETS", json.dumps(FIRST_LAYOUT))
+    seeded = json.loads(manage(empty_database, "shell", "--no-imports", "-c", seed))
 
     manage(empty_database, "migrate", "--noinput")
 
-    now = json.loads(
-        manage(
-            empty_database, "shell", "--no-imports", "-c", READ.replace("IDS", json.dumps(seeded))
-        )  # fmt: skip
-    )
+    read = READ.replace("IDS", json.dumps(seeded))
+    now = json.loads(manage(empty_database, "shell", "--no-imports", "-c", read))
     assert now["approval"] == ["bob", "approve", "totp"] and now["decisions"] == 1
     assert now["slack"] == [["bob", "U_BOB"]]
     assert now["seed"] == "1234567890" * 2  # the device moved, its seed now encrypted
