@@ -54,7 +54,7 @@ bench: $(STAMP) $(KEYS)
 		psql "$(subst /airlock_bench,/postgres,$(BENCH_DATABASE_URL))" -c "CREATE DATABASE airlock_bench"
 	psql "$(BENCH_DATABASE_URL)" -qc "DO \$$\$$ BEGIN CREATE ROLE bench_reader NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END \$$\$$"
 	DATABASE_URL=$(BENCH_DATABASE_URL) $(BIN)/python manage.py migrate --noinput -v0
-	DATABASE_URL=$(BENCH_DATABASE_URL) AIRLOCK_PG_DSN_BENCH=$(BENCH_TARGET_DSN) \
+	DATABASE_URL=$(BENCH_DATABASE_URL) AIRLOCK_PG_DSN_BENCH=$(BENCH_TARGET_DSN) AIRLOCK_HTTPS=off \
 		CELERY_BROKER_URL=$(BENCH_BROKER_URL) $(BIN)/python -m bench.run
 
 lint: $(STAMP)

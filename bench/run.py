@@ -647,6 +647,7 @@ def bench_vault_activation(samples: int = 30) -> dict:
     try:
         vault.start(target)
         os.environ["VAULT_ADDR"], os.environ["VAULT_TOKEN"] = vault.address, vault.root_token
+        settings.VAULT_ADDR = vault.address  # this process read its settings already
         reset_providers()
         client = vault.client()
 
