@@ -109,3 +109,15 @@ def test_the_catalog_refuses_automatic_extensions_of_access_needing_more_approve
     )
     with pytest.raises(CatalogError, match=r"extension\.approval: auto"):
         parse_catalog((TEST_CATALOG + profile).encode())
+
+
+def test_a_profile_stored_before_the_rule_still_loads(people, catalog, client):
+    """The rule refuses such a file; a profile synced before it keeps working (until
+    the next sync is refused), rather than failing every page that reads it."""
+    profile = AccessProfile.objects.get(slug="test-db-critical")  # 2 approvals
+    profile.spec = {**profile.spec, "extension": {"max_total": "3h", "approval": "auto"}}
+    profile.save()
+    stored = AccessProfile.objects.get(pk=profile.pk)
+    assert stored.definition.extension.approval == "auto"
+    client.force_login(people.alice)
+    assert client.get("/").status_code == 200

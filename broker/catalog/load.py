@@ -134,6 +134,7 @@ def _check_semantics(catalog: Catalog) -> list[str]:
                 catalog.warnings.append(
                     f"{where}: policy.auto_approve.requester_groups: {group!r} is not declared"
                 )
+        errors.extend(_automatic_extension_errors(profile, where))
         steps = profile.policy.steps
         checks = (
             [(f"policy.steps[{n}]", step.approvers, step.approvals)
@@ -144,6 +145,25 @@ def _check_semantics(catalog: Catalog) -> list[str]:
             errors.extend(_pool_errors(spec, profile, where, field_name, approvers, needed))
         errors.extend(_step_overlaps(spec, where, steps))
     return errors
+
+
+def _automatic_extension_errors(profile, where: str) -> list[str]:
+    """An extension the policy approves gives time with no approver at all, which
+    contradicts access that needs more than one. Checked when a catalog is read,
+    not on every stored profile: one synced before this rule still loads."""
+    if profile.extension is None or profile.extension.approval != "auto":
+        return []
+    needs = sum(step.approvals for step in profile.approval_steps)
+    if needs > 1:
+        why = f"{needs} approvals are required"
+    elif profile.policy.extra_approvals_above:
+        why = "policy.extra_approvals_above asks for more approvers"
+    else:
+        return []
+    return [
+        f"{where}: extension.approval: auto contradicts the approvals this access needs "
+        f"({why}): more time would be given by the policy alone; use approval: required"
+    ]
 
 
 def _step_overlaps(spec, where, steps) -> list[str]:

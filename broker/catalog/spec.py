@@ -194,27 +194,6 @@ class ProfileSpec(Strict):
         return self
 
     @model_validator(mode="after")
-    def _automatic_extension_of_single_approval_only(self) -> "ProfileSpec":
-        """An extension the policy approves gives time with no approver at all,
-        which contradicts access that needs more than one."""
-        if self.extension is None or self.extension.approval != "auto":
-            return self
-        needs = sum(step.approvals for step in self.approval_steps)
-        why = (
-            f"{needs} approvals are required"
-            if needs > 1
-            else "policy.extra_approvals_above asks for more approvers"
-            if self.policy.extra_approvals_above
-            else ""
-        )
-        if why:
-            raise ValueError(
-                f"extension.approval: auto contradicts the approvals this access needs ({why}): "
-                "more time would be given by the policy alone; use approval: required"
-            )
-        return self
-
-    @model_validator(mode="after")
     def _default_within_max(self) -> "ProfileSpec":
         if self.default_duration and self.default_duration > self.max_duration:
             raise ValueError(
