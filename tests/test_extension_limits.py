@@ -121,3 +121,22 @@ def test_a_profile_stored_before_the_rule_still_loads(people, catalog, client):
     assert stored.definition.extension.approval == "auto"
     client.force_login(people.alice)
     assert client.get("/").status_code == 200
+
+
+def test_the_web_page_and_slack_offer_what_the_lifecycle_allows(
+    glass_catalog, people, step_up, client
+):
+    from integrations.slack import blocks
+    from lib.durations import parse_duration
+
+    grant = broken_glass(people, step_up)
+    client.force_login(people.alice)
+    page = client.get(f"/grants/{grant.pk}/").content.decode()
+    assert "Up to 15m in all for break-glass access to glass-db" in page
+    assert "approvers decide" in page and "approved by policy" not in page
+    hint = blocks.extend_modal(grant)["blocks"][0]["hint"]["text"]
+    assert hint == "at most 5m more"
+    Grant.objects.filter(pk=grant.pk).update(duration=parse_duration("15m"))  # cap reached
+    grant.refresh_from_db()
+    assert "Need more time?" not in client.get(f"/grants/{grant.pk}/").content.decode()
+    assert len(blocks.expiry_warning(grant, "ends soon")) == 1  # no Extend button

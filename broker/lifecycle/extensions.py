@@ -25,6 +25,7 @@ from broker.lifecycle.errors import Conflict, InvalidRequest, NotAllowed, NotFou
 from broker.lifecycle.grants import SCHEDULED_GRACE, _claim_grant, _context
 from broker.lifecycle.requests import _approve
 from broker.models import AccessRequest, Grant
+from broker.policy.extensions import extension_limit
 from broker.policy.requesters import standing_problem
 from lib.durations import format_duration
 from lib.providers import ProviderError, get_provider
@@ -50,23 +51,25 @@ def grant_extend_request(
         grant = _lock_grant(grant_id)
         if grant.request.requester_id != actor.pk:
             raise NotFound("no such grant")
-        extension_rules = grant.profile.definition.extension
-        if extension_rules is None:
+        limit = extension_limit(grant)
+        if limit is None:
             raise NotAllowed(f"{grant.profile.slug} does not allow extensions")
         problem = standing_problem(grant.request.requester, grant.profile)
         if problem:
             raise NotAllowed(f"this grant cannot be extended: {problem}")
         if grant.status != GrantStatus.ACTIVE:
             raise Conflict(f"the grant is {grant.status}")
-        longest, cap = _extension_cap(grant, extension_rules)
+        if limit.refusal:
+            raise NotAllowed(limit.refusal)
+        extension_rules = limit.rules
         now = timezone.now()
         errors: dict[str, str] = {}
         if duration <= timedelta(0):
             errors["duration"] = "must be positive"
-        elif grant.duration + duration > longest:
-            room = max(longest - grant.duration, timedelta(0))
+        elif grant.duration + duration > limit.longest:
             errors["duration"] = (
-                f"at most {format_duration(room)} more ({format_duration(longest)} in all {cap})"
+                f"at most {format_duration(limit.room(grant))} more "
+                f"({format_duration(limit.longest)} in all {limit.why})"
             )
         if grant.profile.definition.reason_required and not reason:
             errors["reason"] = "a reason is required"
@@ -111,22 +114,10 @@ def grant_extend_request(
                 "extends": str(grant.pk),
             },
         )
-        # Break-glass skipped every approver once; more time always needs a human.
-        if extension_rules.approval == "auto" and not grant.request.break_glass:
+        if limit.by_policy:
             by_policy = f"{grant.profile.slug}: extension.approval auto"
             _approve(extension, None, info, {"by_policy": by_policy})
     return extension
-
-
-def _extension_cap(grant: Grant, extension_rules) -> tuple[timedelta, str]:
-    """How long the grant may last in all, extensions included, and why."""
-    if not grant.request.break_glass:
-        return extension_rules.max_total, f"for {grant.profile.slug}"
-    emergency = grant.profile.definition.policy.break_glass
-    if emergency is None:
-        raise NotAllowed(f"{grant.profile.slug} no longer allows break-glass access")
-    longest = min(extension_rules.max_total, emergency.max_duration)
-    return longest, f"for break-glass access to {grant.profile.slug}"
 
 
 def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:

@@ -15,6 +15,7 @@ from broker import lifecycle
 from broker.health import provider_health
 from broker.models import AccessRequest, Approval, Grant
 from broker.policy.approvers import decision_refusal
+from broker.policy.extensions import extension_limit
 from broker.policy.requesters import requestable_profiles
 from broker.selectors.requests import (
     live_grants_of,
@@ -151,16 +152,15 @@ def request_cancel(request: HttpRequest, request_id) -> HttpResponse:
 @require_GET
 def grant_detail(request: HttpRequest, grant_id) -> HttpResponse:
     grant = visible_grant(request.user, grant_id)
-    extension = grant.profile.definition.extension
+    limit = extension_limit(grant)
     context = {
         "grant": grant,
         "req": grant.request,
         "revocation_note": get_provider(grant.profile.provider_kind).revocation_note,
-        "extension": extension,
-        "may_extend": extension is not None
-        and grant.status == Grant.Status.ACTIVE
-        and grant.request.requester_id == request.user.pk
-        and grant.extensions < extension.max_count,
+        "extension": limit,
+        "may_extend": limit is not None
+        and limit.offered(grant)
+        and grant.request.requester_id == request.user.pk,
     }
     return render(request, "broker/grant_detail.html", context)
 

@@ -6,8 +6,6 @@ objects: Slack renders those literally, so typed text can never mention
 own sentences are mrkdwn, and the account names and catalog titles in them are
 escaped."""
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
@@ -15,6 +13,7 @@ from django.utils import timezone
 from audit.actions import Action
 from audit.models import AuditEvent
 from broker.models import AccessProfile, AccessRequest, Approval, Grant
+from broker.policy.extensions import extension_limit
 from broker.selectors.queue import recent_history, risk_hints
 from lib.durations import format_duration
 
@@ -314,9 +313,9 @@ def deny_modal(access_request: AccessRequest, *, needs_otp: bool) -> dict:
 
 def expiry_warning(grant: Grant, text: str) -> list:
     """The warning, with an Extend button when the profile allows one more."""
-    rules = grant.request.profile.definition.extension
+    limit = extension_limit(grant)
     message = [_section(text)]
-    if rules is not None and grant.extensions < rules.max_count:
+    if limit is not None and limit.offered(grant):
         message.append(
             {"type": "actions", "elements": [_button("Extend", "extend", str(grant.pk))]}
         )
@@ -324,8 +323,7 @@ def expiry_warning(grant: Grant, text: str) -> list:
 
 
 def extend_modal(grant: Grant) -> dict:
-    rules = grant.request.profile.definition.extension
-    room = format_duration(max(rules.max_total - grant.duration, timedelta(0)))
+    room = format_duration(extension_limit(grant).room(grant))
     blocks = [
         _input("duration", "How much more", _text_input("30m", max_length=20),
                hint=f"at most {room} more"),

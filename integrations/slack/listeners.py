@@ -17,6 +17,7 @@ from audit import trail
 from broker import lifecycle
 from broker.models import AccessProfile, AccessRequest, Grant
 from broker.policy.approvers import decision_refusal
+from broker.policy.extensions import extension_limit
 from broker.policy.requesters import can_request, requestable_profiles
 from broker.selectors.queue import approval_queue
 from broker.selectors.requests import can_view_request, live_grants_of
@@ -382,7 +383,8 @@ def extend_clicked(ack, body, client):
     if user is None or grant is None or grant.request.requester_id != user.pk:
         tell(client, body, "That grant is not yours, or it does not exist.")
         return
-    if grant.request.profile.definition.extension is None or grant.status != Grant.Status.ACTIVE:
+    limit = extension_limit(grant)
+    if limit is None or not limit.offered(grant):
         tell(client, body, "This grant cannot be extended.")
         return
     client.views_open(trigger_id=body["trigger_id"], view=blocks.extend_modal(grant))
