@@ -94,7 +94,7 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # The owner of Airlock's tables, for `migrate` only: Airlock itself runs as the
 # role of DATABASE_URL, which may append to the audit trail but not rewrite it
-# (broker/database_roles.py, README "Two database roles"). Give this URL to the
+# (airlock/database_roles.py, README "Two database roles"). Give this URL to the
 # migrate job alone, never to the web or worker processes.
 _owner_url = env.str("DATABASE_MIGRATE_URL", default="")
 AIRLOCK_DATABASE_OWNER = env.db_url_config(_owner_url) if _owner_url else None

@@ -112,7 +112,7 @@ def record(
 ) -> AuditEvent:
     connection = transaction.get_connection()
     if not connection.in_atomic_block:
-        raise RuntimeError("audit.record must run inside the transaction of the change")
+        raise RuntimeError("trail.record must run inside the transaction of the change")
     with connection.cursor() as cursor:
         head_seq, head_hash = _lock_head(cursor)
         event = AuditEvent(

@@ -31,7 +31,7 @@ from audit import trail
 from audit.models import AuditChainHead, AuditEvent
 from broker import lifecycle, task_names
 from broker.catalog.load import parse_catalog
-from broker.lifecycle.catalog import catalog_sync
+from broker.lifecycle import catalog_sync
 from broker.models import AccessProfile, AccessRequest, Grant
 from lib.providers import GrantContext, get_provider
 

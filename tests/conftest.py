@@ -20,7 +20,7 @@ from accounts.services import mfa_step_up
 from audit import trail
 from broker import lifecycle
 from broker.catalog.load import parse_catalog
-from broker.lifecycle.catalog import catalog_sync
+from broker.lifecycle import catalog_sync
 from broker.models import AccessProfile
 from lib.durations import parse_duration
 from lib.providers import reset_providers
@@ -234,7 +234,7 @@ def slack(slack_server, settings, people):
 
 @pytest.fixture
 def in_test_transaction():
-    """Schemathesis (tests/api_schema.py) calls the WSGI app directly: keep Django
+    """Schemathesis (tests/support/api_schema.py) calls the WSGI app directly: keep Django
     from closing the test's connection at the end of each request (as Django's own
     test client does)."""
     signals.request_started.disconnect(close_old_connections)

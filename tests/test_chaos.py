@@ -35,7 +35,7 @@ from audit import trail
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.catalog.load import parse_catalog
-from broker.lifecycle.catalog import catalog_sync
+from broker.lifecycle import catalog_sync
 from broker.models import AccessProfile, AccessRequest, Grant
 from broker.reconcile import find_orphans
 from integrations.vault.client import TIMEOUT_SECONDS as VAULT_TIMEOUT_SECONDS

@@ -7,7 +7,7 @@ import pytest
 from audit import trail
 from broker import lifecycle
 from broker.catalog.load import CatalogError, parse_catalog
-from broker.lifecycle.catalog import catalog_sync
+from broker.lifecycle import catalog_sync
 from broker.models import AccessProfile, AccessRequest, Grant
 from tests.support.catalogs import TEST_CATALOG
 from tests.support.grants import extend

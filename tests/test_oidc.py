@@ -3,7 +3,7 @@ one Airlock account at the first sign-in and matched on that pair only; never on
 username, an email only when the IdP says it is verified, and never to staff.
 
 The whole code flow runs: Airlock's /oidc/authenticate/ and /oidc/callback/
-(mozilla-django-oidc) against a local IdP (tests/oidc_fake.py) that signs its ID
+(mozilla-django-oidc) against a local IdP (tests/support/oidc_fake.py) that signs its ID
 tokens."""
 
 from types import SimpleNamespace

@@ -13,7 +13,7 @@ from audit import trail
 from audit.models import AuditEvent
 from broker import anomalies, lifecycle
 from broker.catalog.load import parse_catalog
-from broker.lifecycle.catalog import catalog_sync
+from broker.lifecycle import catalog_sync
 from broker.models import AccessProfile, AccessRequest, Alert, BreakGlassReview, Grant
 from broker.policy.approvers import can_decide
 from broker.selectors.requests import can_view_request

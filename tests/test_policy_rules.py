@@ -93,7 +93,7 @@ def test_contradictory_or_broken_rules_are_catalog_errors(policy, message):
 @pytest.fixture
 def policy_catalog(people):
     from audit import trail
-    from broker.lifecycle.catalog import catalog_sync
+    from broker.lifecycle import catalog_sync
 
     catalog_sync(catalog=parse_catalog(POLICY_CATALOG.encode()), info=trail.SYSTEM)
 

@@ -9,7 +9,7 @@ from accounts.models import Authenticator
 from audit import trail
 from broker import anomalies, lifecycle
 from broker.catalog.load import parse_catalog
-from broker.lifecycle.catalog import catalog_sync
+from broker.lifecycle import catalog_sync
 from broker.models import AccessRequest, BreakGlassReview
 from tests.support.catalogs import POLICY_CATALOG
 from tests.support.people import WEB, current_code, phone_of

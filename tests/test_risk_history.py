@@ -9,7 +9,7 @@ from audit import trail
 from audit.models import Source
 from broker import lifecycle
 from broker.catalog.load import parse_catalog
-from broker.lifecycle.catalog import catalog_sync
+from broker.lifecycle import catalog_sync
 from broker.models import AccessProfile, CatalogState, Grant
 from lib.durations import parse_duration
 from tests.support.catalogs import POLICY_CATALOG

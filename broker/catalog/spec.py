@@ -2,7 +2,7 @@
 
 A YAML file declares groups and access profiles; these models say what each
 part may hold. broker/catalog/load.py reads a file against them, and
-broker/catalog/sync.py applies it.
+broker/lifecycle/catalog.py applies it.
 """
 
 import re
@@ -221,7 +221,7 @@ class BusinessHours(Strict):
 
 
 class RiskSpec(Strict):
-    """Points per risk factor; see broker/risk.py for what each one means."""
+    """Points per risk factor; see broker/policy/risk.py for what each one means."""
 
     weights: dict[
         Literal[

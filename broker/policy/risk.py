@@ -19,7 +19,7 @@ from lib.durations import format_duration
 
 DEFAULT_WEIGHTS = {
     "sensitivity": 1,  # points per point of the profile's declared sensitivity (0-50)
-    "first_time": 20,  # the user has never asked for this profile
+    "first_time": 20,  # the user never held this profile (no grant of it became active)
     "long_duration": 15,  # over twice the user's usual duration (or the profile's default)
     "off_hours": 10,  # outside business hours in the requester's time zone
     "burst": 15,  # three or more requests by the user in the last hour

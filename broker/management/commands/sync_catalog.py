@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand
 
 from audit.models import Source
 from audit.trail import RequestInfo
-from broker.lifecycle.catalog import catalog_sync
+from broker.lifecycle import catalog_sync
 from broker.management.catalog_files import load_or_fail
 
 
