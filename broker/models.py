@@ -38,7 +38,7 @@ class CatalogState(models.Model):
     hours, what happens to grants of people who lose their standing."""
 
     risk = models.JSONField(default=dict)
-    # The catalog's `on_eligibility_lost`: "revoke" or "keep" (see CatalogSpec in broker/catalog/spec.py).
+    # The catalog's `on_eligibility_lost`, "revoke" or "keep" (CatalogSpec, catalog/spec.py).
     on_eligibility_lost = models.CharField(max_length=16, default="revoke")
     sha256 = models.CharField(max_length=64, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
