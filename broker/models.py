@@ -17,7 +17,6 @@ class AccessProfile(models.Model):
     provider_kind = models.CharField(max_length=64)
     spec = models.JSONField()
     enabled = models.BooleanField(default=True)
-    catalog_sha256 = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -44,14 +44,13 @@ def catalog_sync(*, catalog: Catalog, actor=None, info: trail.RequestInfo) -> Ca
                     title=spec.title,
                     provider_kind=spec.provider.kind,
                     spec=stored,
-                    catalog_sha256=catalog.sha256,
                 )
                 continue
-            if profile.spec != stored or not profile.enabled:
-                diff.changed.append(spec.id)
+            if profile.spec == stored and profile.enabled:
+                continue  # as it was: nothing to save, audit or re-check
+            diff.changed.append(spec.id)
             profile.title, profile.provider_kind = spec.title, spec.provider.kind
             profile.spec, profile.enabled = stored, True
-            profile.catalog_sha256 = catalog.sha256
             profile.save()
         for slug, profile in existing.items():
             if not profile.enabled:
