@@ -114,7 +114,7 @@ class AirlockOIDCBackend(OIDCAuthenticationBackend):
             issuer=claims["iss"],
             subject=claims["sub"],
             how=how,
-            info=request_info(request) if request is not None else trail.SYSTEM,
+            info=request_info(request),
         )
         return self.update_user(user, claims)
 

@@ -9,14 +9,10 @@ from audit.actions import Action
 from audit.trail import request_info
 
 
-def _info(request) -> trail.RequestInfo:
-    return request_info(request) if request is not None else trail.SYSTEM
-
-
 @receiver(user_logged_in)
 def audit_login(sender, request, user, **kwargs) -> None:
     with transaction.atomic():
-        trail.record(action=Action.AUTH_LOGIN, info=_info(request), actor=user, target=user)
+        trail.record(action=Action.AUTH_LOGIN, info=request_info(request), actor=user, target=user)
 
 
 @receiver(user_login_failed)
@@ -25,5 +21,5 @@ def audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
     username = str(credentials.get("username", ""))[:150]
     with transaction.atomic():
         trail.record(
-            action=Action.AUTH_LOGIN_FAILED, info=_info(request), data={"username": username}
+            action=Action.AUTH_LOGIN_FAILED, info=request_info(request), data={"username": username}
         )

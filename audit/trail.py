@@ -43,8 +43,11 @@ class RequestInfo:
 SYSTEM = RequestInfo()
 
 
-def request_info(request: HttpRequest, source: str = Source.WEB) -> RequestInfo:
-    """Where a web request or API call came from."""
+def request_info(request: HttpRequest | None, source: str = Source.WEB) -> RequestInfo:
+    """Where a web request or API call came from (SYSTEM when there is none, as for
+    a sign-in signal sent outside a request)."""
+    if request is None:
+        return SYSTEM
     return RequestInfo(
         source=source,
         ip=request.META.get("REMOTE_ADDR"),

@@ -28,6 +28,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from audit import trail
+from audit.actions import Action
 from audit.models import AuditChainHead, AuditEvent
 from broker import lifecycle, task_names
 from broker.catalog.load import parse_catalog
@@ -148,7 +149,7 @@ def fill_chain(count: int) -> None:
             created_at=now,
             actor="alice",
             actor_id=1,
-            action="request.submitted",
+            action=Action.REQUEST_SUBMITTED,
             target_type="accessrequest",
             target_id=str(uuid.uuid4()),
             to_status="pending",

@@ -3,21 +3,10 @@ the only admin action is revocation, which calls it."""
 
 from django.contrib import admin, messages
 
-from audit.models import AuditEvent, Source
-from audit.trail import RequestInfo
+from audit.admin import ReadOnlyAdmin
+from audit.trail import request_info
 from broker import lifecycle
 from broker.models import AccessProfile, AccessRequest, Grant
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AccessProfile)
@@ -43,11 +32,7 @@ class GrantAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Revoke selected grants now")
     def revoke(self, request, queryset):
-        info = RequestInfo(
-            source=Source.WEB,
-            ip=request.META.get("REMOTE_ADDR"),
-            user_agent=request.headers.get("user-agent", ""),
-        )
+        info = request_info(request)
         for grant in queryset:
             try:
                 lifecycle.grant_revoke(
@@ -57,10 +42,3 @@ class GrantAdmin(ReadOnlyAdmin):
                 self.message_user(request, f"{grant.pk}: {exc.message}", messages.WARNING)
             else:
                 self.message_user(request, f"{grant.pk}: revocation requested")
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ["seq", "created_at", "actor", "action", "target_type", "target_id", "source"]
-    list_filter = ["action", "source"]
-    search_fields = ["actor", "target_id", "action"]

@@ -134,8 +134,7 @@ class GuardedProvider:
     reconciler, the health checks and check_catalog all get it so."""
 
     CALLS = frozenset(
-        {"grant", "revoke", "check", "healthcheck", "validate_at_source", "live_handles",
-         "revocation_dry_run", "present"}
+        {"grant", "revoke", "check", "healthcheck", "validate_at_source", "live_handles", "present"}
     )  # fmt: skip
 
     def __init__(self, provider: Provider):

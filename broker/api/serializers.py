@@ -1,6 +1,6 @@
 """What the API reads and writes. Input serializers only parse; the lifecycle decides."""
 
-from django.core.validators import RegexValidator
+from django.core.validators import validate_slug
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -51,12 +51,6 @@ class DurationField(StrictCharField):
         return format_duration(value)
 
 
-# A profile's id, as the catalog allows it.
-PROFILE_ID = RegexValidator(
-    r"^[-a-zA-Z0-9_]+$", 'Enter a valid "slug" of letters, numbers, underscores or hyphens.'
-)
-
-
 class ProfileSerializer(serializers.Serializer):
     id = serializers.CharField(source="slug")
     title = serializers.CharField()
@@ -79,7 +73,9 @@ class ProfileSerializer(serializers.Serializer):
 
 
 class RequestCreateSerializer(serializers.Serializer):
-    profile = StrictCharField(max_length=63, validators=[PROFILE_ID], help_text="The profile's id.")
+    profile = StrictCharField(
+        max_length=63, validators=[validate_slug], help_text="The profile's id."
+    )
     duration = DurationField(required=False, help_text="Defaults to the profile's default.")
     reason = StrictCharField(
         required=False, allow_blank=True, max_length=2000, trim_whitespace=True
@@ -92,7 +88,7 @@ class RequestCreateSerializer(serializers.Serializer):
 
 
 class BreakGlassSerializer(serializers.Serializer):
-    profile = StrictCharField(max_length=63, validators=[PROFILE_ID])
+    profile = StrictCharField(max_length=63, validators=[validate_slug])
     duration = DurationField(required=False, help_text="At most the break-glass cap.")
     reason = StrictCharField(max_length=2000, help_text="What the emergency is.")
     ticket = StrictCharField(required=False, allow_blank=True, max_length=100)

@@ -8,6 +8,7 @@ from celery import current_app
 from audit import trail
 from broker.lifecycle.errors import NotFound
 from broker.models import AccessRequest, Grant
+from lib.providers import GrantContext
 
 logger = logging.getLogger(__name__)
 
@@ -81,4 +82,26 @@ def transition(
         to_status=to_status,
         reason=reason,
         data=data,
+    )
+
+
+def _claim_grant(grant_id, statuses: list[str]) -> Grant | None:
+    """Lock the grant if it is in one of `statuses` and nobody else holds it."""
+    return (
+        Grant.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("request__profile", "request__requester")
+        .filter(pk=_as_uuid(grant_id, "grant"), status__in=statuses)
+        .first()
+    )
+
+
+def _context(grant: Grant) -> GrantContext:
+    return GrantContext(
+        grant_id=str(grant.id),
+        request_id=str(grant.request_id),
+        profile_id=grant.profile.slug,
+        username=grant.request.requester.get_username(),
+        config=grant.profile.definition.provider.config,
+        expires_at=grant.expires_at,
+        ssh_public_key=grant.request.ssh_public_key,
     )

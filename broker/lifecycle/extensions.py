@@ -17,12 +17,14 @@ from broker.lifecycle.common import (
     MAX_REASON_LENGTH,
     GrantStatus,
     Status,
+    _claim_grant,
+    _context,
     _enqueue,
     _lock_grant,
     _lock_request,
 )
 from broker.lifecycle.errors import Conflict, InvalidRequest, NotAllowed, NotFound, TryAgainLater
-from broker.lifecycle.grants import SCHEDULED_GRACE, _claim_grant, _context
+from broker.lifecycle.grants import SCHEDULED_GRACE
 from broker.lifecycle.requests import _approve
 from broker.models import AccessRequest, Grant
 from broker.policy.extensions import extension_limit
@@ -35,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 
 Outcome = AccessRequest.ExtensionOutcome
+# Approved, and neither applied nor failed for good yet: an extension under way.
+APPROVED_NOT_SETTLED = Q(status=Status.APPROVED, extension_outcome="")
 
 
 def grant_extend_request(
@@ -77,9 +81,7 @@ def grant_extend_request(
             errors["reason"] = f"at most {MAX_REASON_LENGTH} characters"
         if errors:
             raise InvalidRequest("the extension is not valid", fields=errors)
-        under_way = grant.extension_requests.filter(
-            Q(status=Status.PENDING) | Q(status=Status.APPROVED, extension_outcome="")
-        )
+        under_way = grant.extension_requests.filter(Q(status=Status.PENDING) | APPROVED_NOT_SETTLED)
         if under_way.exists():
             raise Conflict("an extension of this grant is already under way")
         if grant.extensions >= extension_rules.max_count:
@@ -206,8 +208,7 @@ def _unapplied_extensions(now) -> list:
     """Approved extension requests of active grants not settled yet (their task lost)."""
     return list(
         AccessRequest.objects.filter(
-            status=Status.APPROVED,
-            extension_outcome="",
+            APPROVED_NOT_SETTLED,
             extends__status=GrantStatus.ACTIVE,
             decided_at__lte=now - SCHEDULED_GRACE,
         ).values_list("pk", flat=True)[:500]

@@ -17,7 +17,8 @@ from broker import task_names
 from broker.lifecycle.common import (
     MAX_REASON_LENGTH,
     GrantStatus,
-    _as_uuid,
+    _claim_grant,
+    _context,
     _enqueue,
     _lock_grant,
     transition,
@@ -26,7 +27,7 @@ from broker.lifecycle.errors import Conflict, NotAllowed, NotFound, StepUpRequir
 from broker.models import Grant
 from broker.policy.approvers import can_approve
 from broker.policy.requesters import standing_problem
-from lib.providers import GrantContext, Issued, ProviderError, get_provider
+from lib.providers import Issued, ProviderError, get_provider
 from lib.secrets import decrypt_secret, encrypt_secret
 
 logger = logging.getLogger(__name__)
@@ -248,16 +249,6 @@ def grant_reveal(*, grant_id: UUID | str, user, info: trail.RequestInfo) -> dict
     return credential
 
 
-def _claim_grant(grant_id, statuses: list[str]) -> Grant | None:
-    """Lock the grant if it is in one of `statuses` and nobody else holds it."""
-    return (
-        Grant.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("request__profile", "request__requester")
-        .filter(pk=_as_uuid(grant_id, "grant"), status__in=statuses)
-        .first()
-    )
-
-
 def _revoke_at_source(grant: Grant) -> str | None:
     """Revoke a locked grant at its provider and record the outcome.
 
@@ -313,16 +304,4 @@ def _end_grant(grant, status, reason, action, *, actor=None, info=trail.SYSTEM, 
         end_reason=end_reason,
         last_error=last_error,
         secret=None,  # a credential that can no longer be used is never shown
-    )
-
-
-def _context(grant: Grant) -> GrantContext:
-    return GrantContext(
-        grant_id=str(grant.id),
-        request_id=str(grant.request_id),
-        profile_id=grant.profile.slug,
-        username=grant.request.requester.get_username(),
-        config=grant.profile.definition.provider.config,
-        expires_at=grant.expires_at,
-        ssh_public_key=grant.request.ssh_public_key,
     )

@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 
 
 MAX_START_AHEAD = timedelta(days=7)
+DECISION_ACTIONS = {
+    Approval.Decision.APPROVE: Action.REQUEST_DECISION_APPROVE,
+    Approval.Decision.DENY: Action.REQUEST_DECISION_DENY,
+}
 
 
 def access_request_submit(
@@ -401,7 +405,7 @@ def _record_decision(access_request, approver, decision, comment, step_up, info)
         created_at=timezone.now(),
     )
     trail.record(
-        action=Action(f"request.decision.{decision}"),
+        action=DECISION_ACTIONS[decision],
         info=info,
         actor=approver,
         target=access_request,

@@ -16,6 +16,7 @@ from broker.models import AccessProfile, AccessRequest, Approval, Grant
 from broker.policy.extensions import extension_limit
 from broker.selectors.queue import recent_history, risk_hints
 from lib.durations import format_duration
+from lib.providers import get_provider
 
 MAX_TEXT = 3000  # Slack refuses a section's text over 3000 characters
 MAX_FIELD = 2000  # and a field's over 2000
@@ -268,7 +269,7 @@ def request_modal(profiles: list[AccessProfile]) -> dict:
                 "type": "plain_text",
                 "text": f"up to {format_duration(p.definition.max_duration)}"
                 + ("; ticket required" if p.definition.ticket_required else "")
-                + ("; SSH key" if p.provider_kind == "vault.ssh" else ""),
+                + ("; SSH key" if get_provider(p.provider_kind).needs_public_key else ""),
             },
         }
         for p in profiles[:100]

@@ -30,6 +30,7 @@ from integrations.slack.linking import (
 )
 from integrations.slack.workspaces import serves
 from lib.durations import format_duration, parse_duration
+from lib.providers import get_provider
 
 HELP = (
     "*/access* opens the request form. Or in one line: "
@@ -166,7 +167,7 @@ def submit_from_text(user, words: list[str], info: trail.RequestInfo) -> dict:
     )
     ticket = next((w.strip(".,;:()") for w in words[2:] if pattern.fullmatch(w.strip(".,;:()"))),
                   "")  # fmt: skip
-    if profile.provider_kind == "vault.ssh":
+    if get_provider(profile.provider_kind).needs_public_key:
         return {"text": "SSH profiles need your public key: type `/access` and use the form."}
     try:
         access_request = lifecycle.access_request_submit(
