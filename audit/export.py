@@ -45,6 +45,15 @@ def parse_moment(text: str, *, end_of_day: bool) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def parse_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """A since/until pair as moments (either may be empty): a date covers its whole
+    day. ValueError names what is wrong; each caller says it its own way."""
+    return (
+        parse_moment(since, end_of_day=False) if since else None,
+        parse_moment(until, end_of_day=True) if until else None,
+    )
+
+
 def open_private(path: str, mode: str = "w"):
     """Open a new file readable by its owner only: audit exports and access reports
     name people and addresses."""

@@ -3,7 +3,7 @@ from datetime import datetime
 
 from django.core.management.base import CommandError
 
-from audit.export import parse_moment
+from audit.export import parse_range
 
 
 def add_time_range_arguments(parser: ArgumentParser) -> None:
@@ -14,9 +14,6 @@ def add_time_range_arguments(parser: ArgumentParser) -> None:
 def time_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
     """--since/--until as moments: a date covers its whole day."""
     try:
-        return (
-            parse_moment(since, end_of_day=False) if since else None,
-            parse_moment(until, end_of_day=True) if until else None,
-        )
+        return parse_range(since, until)
     except ValueError as exc:
         raise CommandError(str(exc)) from None

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken
 from accounts.services import has_mfa, mfa_step_up
 from audit.actions import Action
-from audit.export import FORMATS, parse_moment
+from audit.export import FORMATS
 from audit.manifest import ExportRange, SealedExport, chain_head_seq
 from audit.models import Source
 from audit.responses import export_response
@@ -29,7 +29,7 @@ from broker.api import serializers as s
 from broker.catalog.load import CatalogError, load_catalog
 from broker.models import AccessProfile, AccessRequest, CatalogState, Grant
 from broker.policy.requesters import requestable_profiles
-from broker.selectors.audit_log import filtered_events
+from broker.selectors.audit_log import filtered_events, moments
 from broker.selectors.queue import approval_queue
 from broker.selectors.requests import is_auditor, visible_grant, visible_request
 
@@ -692,13 +692,9 @@ def _through_seq(request) -> int:
 def _sealed_range(request) -> tuple[ExportRange, dict[str, str]]:
     """The range of a sealable export; the export and its manifest both select their
     events from it, so the manifest states exactly what the file holds."""
-    _, filters = filtered_events(request.query_params)  # a bad date is a 400 here
-    since, until = filters["since"], filters["until"]
-    export_range = ExportRange(
-        since=parse_moment(since, end_of_day=False) if since else None,
-        until=parse_moment(until, end_of_day=True) if until else None,
-        through_seq=_through_seq(request),
-    )
+    _, filters = filtered_events(request.query_params)  # a bad filter is a 400 here
+    since, until = moments(filters)
+    export_range = ExportRange(since=since, until=until, through_seq=_through_seq(request))
     return export_range, filters
 
 

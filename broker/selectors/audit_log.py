@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from audit.export import parse_moment
+from audit.export import parse_range
 from audit.models import AuditEvent, Source
 from broker.models import AccessRequest, Grant
 
@@ -13,11 +13,10 @@ class FilterError(ValueError):
     pass
 
 
-def _date(text: str, end_of_day: bool) -> datetime | None:
-    if not text:
-        return None
+def moments(filters: dict[str, str]) -> tuple[datetime | None, datetime | None]:
+    """The filters' since and until as moments; FilterError names a bad one."""
     try:
-        return parse_moment(text, end_of_day=end_of_day)
+        return parse_range(filters["since"], filters["until"])
     except ValueError as exc:
         raise FilterError(str(exc)) from None
 
@@ -29,9 +28,10 @@ def filtered_events(params) -> tuple[QuerySet, dict[str, str]]:
         for key in ("since", "until", "actor", "action", "source", "profile")
     }
     events = AuditEvent.objects.all()
-    if since := _date(filters["since"], end_of_day=False):
+    since, until = moments(filters)
+    if since:
         events = events.filter(created_at__gte=since)
-    if until := _date(filters["until"], end_of_day=True):
+    if until:
         events = events.filter(created_at__lte=until)
     if filters["actor"]:
         events = events.filter(actor=filters["actor"])
