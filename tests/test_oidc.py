@@ -183,3 +183,16 @@ def test_an_admin_binds_a_staff_account_by_hand_audited(client, idp, people):
         call_command("oidc_link", "bob", "sub-admin")
     with pytest.raises(CommandError, match="no account named nobody"):
         call_command("oidc_link", "nobody", "sub-x")
+
+
+def test_a_session_from_single_sign_on_ends_when_the_account_is_disabled(client, idp, people):
+    """mozilla-django-oidc's backend restores any account from the session, disabled
+    or not: a password session ends when the account is disabled, this one must too.
+    Else frank, disabled as he leaves, keeps reading the audit trail."""
+    user = sign_in(client, idp, subject="sub-frank", **frank())
+    user.groups.add(Group.objects.create(name="auditors"))
+    assert client.get("/audit/").status_code == 200
+    user.is_active = False
+    user.save()
+    assert not get_user(SimpleNamespace(session=client.session)).is_authenticated
+    assert client.get("/audit/").status_code == 302  # to the sign-in page
