@@ -39,7 +39,9 @@ def slack_events(request: HttpRequest) -> HttpResponse:
     timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
     signature = request.headers.get("X-Slack-Signature", "")
     verifier = SignatureVerifier(settings.SLACK_SIGNING_SECRET)
-    if not (timestamp.isdigit() and verifier.is_valid(request.body, timestamp, signature)):
+    # ASCII digits only: str.isdigit() takes "²" too, on which the verifier's int() fails.
+    readable = timestamp.isascii() and timestamp.isdigit()
+    if not (readable and verifier.is_valid(request.body, timestamp, signature)):
         return _refuse(401, "invalid or stale signature")
     # A signed request is good for five minutes; within them, only once.
     if not django_cache.add(f"slack:seen:{signature}", 1, MAX_AGE_SECONDS * 2):
