@@ -98,24 +98,28 @@ def takeover_powers(cursor, role: str) -> list[str]:
     default search_path ("$user", public) searches first, so tables of its own
     there stand in for the trail in every session of Airlock (verify_audit
     included) while the real one stops; CREATE on the tables' schema makes
-    objects of its own beside them; CREATEROLE on PostgreSQL 15 may grant it the
-    owner's role. Each in words, to name in an error."""
+    objects of its own beside them; a schema of that name it may create in (made by
+    someone else) is the same as the first; CREATEROLE on PostgreSQL 15 may grant
+    it the owner's role. Each in words, to name in an error."""
     cursor.execute(
         "SELECT rolcreaterole, has_database_privilege(rolname, current_database(), 'CREATE'),"
-        " has_schema_privilege(rolname, current_schema(), 'CREATE')"
+        " has_schema_privilege(rolname, current_schema(), 'CREATE'),"
+        " EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = rolname"
+        " AND has_schema_privilege(rolname, n.oid, 'CREATE'))"
         " FROM pg_roles WHERE rolname = %s",
         [role],
     )
     row = cursor.fetchone()
     if row is None:
         return []
-    creates_roles, creates_schemas, creates_objects = row
+    creates_roles, creates_schemas, creates_objects, has_own_schema = row
     return [
         power
         for power, held in (
-            ("CREATEROLE (REVOKE: ALTER ROLE ... NOCREATEROLE)", creates_roles),
+            ("CREATEROLE (ALTER ROLE ... NOCREATEROLE)", creates_roles),
             ("CREATE on the database (REVOKE CREATE ON DATABASE ...)", creates_schemas),
             ("CREATE on the tables' schema (REVOKE CREATE ON SCHEMA ...)", creates_objects),
+            ("a schema named after it, searched first (DROP SCHEMA ...)", has_own_schema),
         )
         if held
     ]

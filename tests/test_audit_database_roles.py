@@ -238,6 +238,7 @@ def test_migrate_refuses_a_runtime_role_that_can_act_as_the_owner(runtime_role, 
 POWERS = {
     "create a schema searched first": "GRANT CREATE ON DATABASE {db} TO {role}",
     "create objects beside the tables": "GRANT CREATE ON SCHEMA public TO {role}",
+    "a schema of its name": "CREATE SCHEMA {role} AUTHORIZATION {role}",
     "grant itself the owner's role (PostgreSQL 15)": "ALTER ROLE {role} CREATEROLE",
 }
 
