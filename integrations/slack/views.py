@@ -11,6 +11,8 @@ from django.views.decorators.http import require_POST
 from slack_bolt.adapter.django.handler import to_bolt_request, to_django_response
 from slack_sdk.signature import SignatureVerifier
 
+from audit.models import Source
+from broker.model_audit import AUDIT_SOURCE_ATTRIBUTE
 from integrations.slack.workspaces import workspace_problem
 
 # Slack signs each request with its timestamp; older than this is refused.
@@ -49,6 +51,8 @@ def slack_events(request: HttpRequest) -> HttpResponse:
     problem = payload_problem(request)
     if problem:
         return _refuse(400, f"malformed payload: {problem}")
+    # Changes made while serving it (a Slack identity linked) are audited as Slack's.
+    setattr(request, AUDIT_SOURCE_ATTRIBUTE, Source.SLACK)
     bolt_request = to_bolt_request(request)
     foreign = workspace_problem(bolt_request.body)
     if foreign:
