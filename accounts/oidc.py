@@ -87,6 +87,13 @@ class AirlockOIDCBackend(OIDCAuthenticationBackend):
             self._refuse("The identity provider's answers are about different people.")
         return {**claims, "iss": issuer, "sub": subject}
 
+    def get_user(self, user_id):
+        """The account a session names, while it is active: the library's own
+        restores a disabled one too, so its sessions would outlive the disabling
+        (Django's ModelBackend ends them; so must single sign-on)."""
+        user = super().get_user(user_id)
+        return user if user is not None and self.user_can_authenticate(user) else None
+
     def get_or_create_user(self, access_token, id_token, payload):
         claims = self.get_userinfo(access_token, id_token, payload)
         try:

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core import checks
 from django.db import DatabaseError, connection
 
+from airlock.database_roles import takeover_powers
 from audit.models import AuditEvent
 
 PER_PROCESS_CACHES = (
@@ -32,29 +33,40 @@ def shared_cache(app_configs, **kwargs) -> list[checks.CheckMessage]:
 @checks.register(checks.Tags.security, deploy=True)
 def separate_database_roles(app_configs, **kwargs) -> list[checks.CheckMessage]:
     """A role that owns the audit tables (or a superuser) could switch off their
-    guards and rewrite the end of the trail (README, "Two database roles"). Asks
-    the database; says nothing when it cannot be reached."""
+    guards and rewrite the end of the trail; one that may create schemas, objects
+    in the tables' schema or roles could still take it over (README, "Two database
+    roles"). Asks the database; says nothing when it cannot be reached."""
     if connection.vendor != "postgresql":
         return []
     try:
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT r.rolsuper OR coalesce(t.tableowner = current_user, false)"
+                "SELECT r.rolsuper OR coalesce(t.tableowner = current_user, false), current_user"
                 " FROM pg_roles r LEFT JOIN pg_tables t ON t.tablename = %s"
                 " WHERE r.rolname = current_user",
                 [AuditEvent._meta.db_table],
             )
-            row = cursor.fetchone()
+            acts_as_owner, role = cursor.fetchone()
+            powers = takeover_powers(cursor, role)
     except DatabaseError:
         return []
-    if not (row and row[0]):
-        return []
-    return [
-        checks.Warning(
-            "Airlock connects as a superuser or as the owner of its tables: a compromised "
-            "process could switch off the audit trail's guards and rewrite its end",
-            hint="run Airlock as a runtime role (DATABASE_URL) and migrate as the owner "
-            "(DATABASE_MIGRATE_URL); README, Two database roles",
-            id="airlock.W002",
-        )
-    ]
+    if acts_as_owner:
+        return [
+            checks.Warning(
+                "Airlock connects as a superuser or as the owner of its tables: a compromised "
+                "process could switch off the audit trail's guards and rewrite its end",
+                hint="run Airlock as a runtime role (DATABASE_URL) and migrate as the owner "
+                "(DATABASE_MIGRATE_URL); README, Two database roles",
+                id="airlock.W002",
+            )
+        ]
+    if powers:
+        return [
+            checks.Warning(
+                "Airlock's database role owns no table but could still take the audit trail "
+                f"over: it has {'; '.join(powers)}",
+                hint="take that away as a superuser; README, Two database roles",
+                id="airlock.W003",
+            )
+        ]
+    return []

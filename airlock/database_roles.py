@@ -64,6 +64,13 @@ def grant_runtime_role(connection: BaseDatabaseWrapper, role: str) -> None:
     grantee = sql.Identifier(role)
     with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
         _refuse_an_owner(cursor, role, sorted(privileges))
+        powers = takeover_powers(cursor, role)
+        if powers:
+            raise ImproperlyConfigured(
+                f"{role}, the role Airlock runs as, owns nothing but could still take the "
+                f"audit trail over: it has {'; '.join(powers)}. As a superuser, take that "
+                "away (README, 'Two database roles')."
+            )
         cursor.execute("SELECT current_schema()")
         schema = sql.Identifier(cursor.fetchone()[0])
         statements = [sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(schema, grantee)]
@@ -82,6 +89,39 @@ def _exactly(privileges: str, target: sql.Composable, role: str) -> list[sql.Com
     return [
         sql.SQL("REVOKE ALL ON {} FROM {}").format(target, grantee),
         sql.SQL("GRANT {} ON {} TO {}").format(sql.SQL(privileges), target, grantee),
+    ]
+
+
+def takeover_powers(cursor, role: str) -> list[str]:
+    """What lets `role`, owning no table, still rewrite the audit trail as Airlock
+    sees it: CREATE on the database makes a schema named after it, which the
+    default search_path ("$user", public) searches first, so tables of its own
+    there stand in for the trail in every session of Airlock (verify_audit
+    included) while the real one stops; CREATE on the tables' schema makes
+    objects of its own beside them; a schema of that name it may create in (made by
+    someone else) is the same as the first; CREATEROLE on PostgreSQL 15 may grant
+    it the owner's role. Each in words, to name in an error."""
+    cursor.execute(
+        "SELECT rolcreaterole, has_database_privilege(rolname, current_database(), 'CREATE'),"
+        " has_schema_privilege(rolname, current_schema(), 'CREATE'),"
+        " EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = rolname"
+        " AND has_schema_privilege(rolname, n.oid, 'CREATE'))"
+        " FROM pg_roles WHERE rolname = %s",
+        [role],
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return []
+    creates_roles, creates_schemas, creates_objects, has_own_schema = row
+    return [
+        power
+        for power, held in (
+            ("CREATEROLE (ALTER ROLE ... NOCREATEROLE)", creates_roles),
+            ("CREATE on the database (REVOKE CREATE ON DATABASE ...)", creates_schemas),
+            ("CREATE on the tables' schema (REVOKE CREATE ON SCHEMA ...)", creates_objects),
+            ("a schema named after it, searched first (DROP SCHEMA ...)", has_own_schema),
+        )
+        if held
     ]
 
 

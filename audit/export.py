@@ -30,7 +30,7 @@ OCSF_VERSION = "1.3.0"
 
 def parse_moment(text: str, *, end_of_day: bool) -> datetime:
     """An ISO date (the whole day: its start, or with end_of_day its end) or an
-    ISO date-time; naive times are UTC. ValueError names what is wrong."""
+    ISO date-time, in UTC; naive times are UTC. ValueError names what is wrong."""
     try:
         day = parse_date(text)
         parsed = (
@@ -42,7 +42,12 @@ def parse_moment(text: str, *, end_of_day: bool) -> datetime:
         parsed = None
     if parsed is None:
         raise ValueError(f"{text!r} is not a date or date-time (ISO 8601, e.g. 2026-11-28)")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        # In UTC, as exports and manifests state it: 0001-01-01T00:00+05:00 is not a day
+        # Python's calendar holds.
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range once in UTC") from None
 
 
 def parse_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:

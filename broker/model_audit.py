@@ -33,6 +33,9 @@ from broker.models import AccessProfile, CatalogState
 
 # The web request or API call being served, if any (set by AuditContextMiddleware).
 current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
+# Set on a request by a surface other than the web pages and the API, naming its
+# channel (a Source value) for the changes made while serving it.
+AUDIT_SOURCE_ATTRIBUTE = "airlock_audit_source"
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,10 @@ def _who() -> tuple[Any, trail.RequestInfo, dict[str, Any]]:
     # DRF's token authentication sets the user on the underlying request too.
     user = getattr(request, "user", None)
     if request is not None:
-        source = "api" if request.path.startswith("/api/") else "web"
+        # A surface that is neither (Slack's endpoint) names its own channel.
+        source = getattr(request, AUDIT_SOURCE_ATTRIBUTE, None) or (
+            "api" if request.path.startswith("/api/") else "web"
+        )
         actor = user if user is not None and user.is_authenticated else None
         return actor, request_info(request, source), {}
     command = " ".join([os.path.basename(sys.argv[0]), *sys.argv[1:2]]) if sys.argv else ""

@@ -4,6 +4,8 @@ import csv
 import io
 import json
 
+import pytest
+
 from audit.export import read_export
 from audit.models import AuditEvent
 from audit.trail import check_links
@@ -82,6 +84,14 @@ def test_a_range_export_and_its_manifest_verify_offline(api, people, submit, tmp
     lines = exported.read_text().splitlines(keepends=True)
     exported.write_text("".join(lines[:-1]))  # the last event dropped
     assert "removed from the end" in verify_export(exported).error
+
+
+@pytest.mark.parametrize("path", ["/api/v1/audit/export/", "/api/v1/audit/manifest/"])
+def test_a_through_seq_of_digits_python_cannot_read_is_a_400(api, people, submit, path):
+    submit(people.alice)
+    response = api(people.dave).get(path, {"since": "2000-01-01", "through_seq": "1\u00b2"})
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"through_seq": "a sequence number"}
 
 
 def test_filtered_exports_are_not_sealed(api, people, submit):

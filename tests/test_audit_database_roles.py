@@ -233,6 +233,73 @@ def test_migrate_refuses_a_runtime_role_that_can_act_as_the_owner(runtime_role, 
         grant_runtime_role(connection, runtime_role)
 
 
+# Powers that let a role owning no table still take the trail over, and how a
+# careless grant would hand each one out.
+POWERS = {
+    "create a schema searched first": "GRANT CREATE ON DATABASE {db} TO {role}",
+    "create objects beside the tables": "GRANT CREATE ON SCHEMA public TO {role}",
+    "a schema of its name": "CREATE SCHEMA {role} AUTHORIZATION {role}",
+    "grant itself the owner's role (PostgreSQL 15)": "ALTER ROLE {role} CREATEROLE",
+}
+
+
+def give(role: str, power: str) -> sql.Composed:
+    database = sql.Identifier(connection.settings_dict["NAME"])
+    return sql.SQL(power).format(db=database, role=sql.Identifier(role))
+
+
+@pytest.mark.parametrize("power", POWERS.values(), ids=POWERS.keys())
+def test_migrate_refuses_a_runtime_role_that_could_take_the_trail_over(runtime_role, db, power):
+    with connection.cursor() as cursor:  # rolled back with the test
+        cursor.execute(give(runtime_role, power).as_string())
+    with pytest.raises(ImproperlyConfigured, match=f"{runtime_role}.*could still take"):
+        grant_runtime_role(connection, runtime_role)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_schema_of_its_own_would_have_hidden_the_trail_from_verify_audit(runtime_role):
+    """Why CREATE on the database is refused: a schema named after the runtime role
+    comes first in its search_path, so its own copies of the two tables stand in for
+    the trail in every Airlock process, verify_audit included, to be cut at will
+    (and every later event would go there). `check --deploy` says so (W003)."""
+    write_events(5)
+    with connect_as() as admin:
+        admin.execute(give(runtime_role, POWERS["create a schema searched first"]))
+    schema = sql.Identifier(runtime_role)
+    try:
+        with connect_as(runtime_role) as runtime:
+            runtime.execute(sql.SQL("CREATE SCHEMA {}").format(schema))
+            for table in map(sql.Identifier, (EVENTS, HEAD)):
+                runtime.execute(
+                    sql.SQL("CREATE TABLE {0}.{1} (LIKE public.{1} INCLUDING ALL); "
+                            "INSERT INTO {0}.{1} SELECT * FROM public.{1}").format(schema, table)
+                )  # fmt: skip
+            runtime.execute(
+                sql.SQL("DELETE FROM {0}.broker_auditevent WHERE seq > 3; "
+                        "UPDATE {0}.broker_auditchainhead SET seq = 3, hash = "
+                        "(SELECT hash FROM {0}.broker_auditevent WHERE seq = 3)").format(schema)
+            )  # fmt: skip
+        fooled = as_runtime(runtime_role, "verify_audit")
+        assert "audit chain intact: 3 event(s)" in fooled.stdout  # the real trail holds 5
+        checked = as_runtime(runtime_role, "check", "--deploy")
+        assert "airlock.W003" in checked.stderr and "CREATE on the database" in checked.stderr
+        migrated = manage(
+            "migrate",
+            "--noinput",
+            database_url=airlock_database_url(user=runtime_role),
+            migrate_url=airlock_database_url(),
+        )
+        assert migrated.returncode != 0 and "could still take" in migrated.stderr
+    finally:
+        with connect_as() as admin:
+            admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(schema))
+            admin.execute(
+                sql.SQL("REVOKE CREATE ON DATABASE {} FROM {}").format(
+                    sql.Identifier(connection.settings_dict["NAME"]), schema
+                )
+            )
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_runtime_role_writes_the_very_first_event(runtime_role, tmp_path):
     assert not AuditChainHead.objects.exists()

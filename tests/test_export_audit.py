@@ -87,6 +87,30 @@ def test_bad_input_is_a_clear_error(db, tmp_path):
         call_command("export_audit", "--output", str(tmp_path / "missing" / "x.csv"))
 
 
+# Each a moment Python reads, but beyond its calendar once in UTC.
+BEYOND_UTC = ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"]
+
+
+@pytest.mark.parametrize("moment", BEYOND_UTC)
+def test_a_moment_beyond_the_calendar_in_utc_is_a_clear_error(db, tmp_path, moment):
+    out = str(tmp_path / "x.csv")
+    with pytest.raises(CommandError, match="out of range"):
+        call_command("export_audit", "--since", moment, "--output", out)
+
+
+@pytest.mark.parametrize("field", ["since", "until"])
+@pytest.mark.parametrize("moment", BEYOND_UTC)
+def test_the_api_answers_400_to_a_moment_beyond_the_calendar_in_utc(
+    api, people, history, field, moment
+):
+    """The manifest's range is written in UTC: the conversion overflowed (a 500)."""
+    dave = api(people.dave)
+    for path in ("/api/v1/audit/export/", "/api/v1/audit/manifest/"):
+        response = dave.get(path, {field: moment, "through_seq": "1"})
+        assert response.status_code == 400, path
+        assert "out of range" in response.json()["error"]["message"], path
+
+
 @pytest.mark.parametrize(
     ("fmt", "content_type"), [("jsonl", "application/x-ndjson"), ("ocsf", "application/x-ndjson")]
 )

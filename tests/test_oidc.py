@@ -16,6 +16,8 @@ from django.core.management import CommandError, call_command
 
 from accounts.oidc import groups_from_claims
 from audit.models import AuditEvent
+from broker import lifecycle
+from tests.support.grants import active_grant, credential_works, reveal
 from tests.support.oidc_fake import CLIENT_ID, CLIENT_SECRET, FakeIdP
 
 MAPPING = {"okta-sre": "sre", "okta-eng": "engineers"}
@@ -183,3 +185,35 @@ def test_an_admin_binds_a_staff_account_by_hand_audited(client, idp, people):
         call_command("oidc_link", "bob", "sub-admin")
     with pytest.raises(CommandError, match="no account named nobody"):
         call_command("oidc_link", "nobody", "sub-x")
+
+
+def test_a_session_from_single_sign_on_ends_when_the_account_is_disabled(client, idp, people):
+    """mozilla-django-oidc's backend restores any account from the session, disabled
+    or not: a password session ends when the account is disabled, this one must too.
+    Else frank, disabled as he leaves, keeps reading the audit trail."""
+    user = sign_in(client, idp, subject="sub-frank", **frank())
+    user.groups.add(Group.objects.create(name="auditors"))
+    assert client.get("/audit/").status_code == 200
+    user.is_active = False
+    user.save()
+    assert not get_user(SimpleNamespace(session=client.session)).is_authenticated
+    assert client.get("/audit/").status_code == 302  # to the sign-in page
+
+
+def test_signing_in_without_the_requesting_group_takes_the_access_away(
+    client, idp, people, submit, step_up, pg_target, django_capture_on_commit_callbacks
+):
+    """The IdP's groups are applied at each sign-in: alice, whom the IdP no longer
+    puts in okta-eng, loses engineers, and with it her live grant, at the source."""
+    alice = {"preferred_username": "alice", "email": "alice@example.com", "email_verified": True}
+    assert sign_in(client, idp, subject="sub-alice", groups=["okta-eng"], **alice) == people.alice
+    grant = active_grant(people, submit, step_up)
+    credential = reveal(grant, people.alice, step_up)
+    assert credential_works(credential, pg_target, None)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert sign_in(client, idp, subject="sub-alice", groups=[], **alice) == people.alice
+    grant.refresh_from_db()
+    assert grant.status == "revoking"
+    assert grant.end_reason == "alice may no longer request test-db"
+    lifecycle.grant_revoke_execute(grant_id=grant.pk)  # the worker's part
+    assert not credential_works(credential, pg_target, None)

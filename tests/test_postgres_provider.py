@@ -1,5 +1,6 @@
 """postgres.role against a real password-authenticated PostgreSQL."""
 
+import logging
 import os
 import time
 import uuid
@@ -10,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from integrations.postgres.provider import PostgresRoleProvider, _thread_connections
-from lib.providers import GrantContext, ProviderError
+from lib.providers import GrantContext, ProviderError, get_provider
 from tests.support.grants import credential_dsn
 from tests.support.pg_target import can_login
 
@@ -109,6 +110,28 @@ def test_missing_dsn_is_a_permanent_error(monkeypatch):
     with pytest.raises(ProviderError, match="Set AIRLOCK_PG_DSN_UNSET") as caught:
         PostgresRoleProvider().grant(context(config={**CONFIG, "dsn_env": "AIRLOCK_PG_DSN_UNSET"}))
     assert caught.value.permanent is True
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "postgresql://airlock:100%25sure-s3cr3t@127.0.0.1:5432/postgres".replace("%25", "%"),
+        "host=127.0.0.1 user=airlock password=two words-s3cr3t",
+    ],
+)
+def test_a_malformed_dsn_is_named_without_its_password(monkeypatch, caplog, dsn):
+    """A password with a bare % in a URL, or a space in key=value form: libpq quotes
+    the piece it cannot parse, password included. Neither the error (stored on the
+    grant, shown on the operations page) nor the log may carry it."""
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("AIRLOCK_PG_DSN_BAD", dsn)
+    with pytest.raises(ProviderError) as caught:
+        get_provider("postgres.role").grant(
+            context(config={**CONFIG, "dsn_env": "AIRLOCK_PG_DSN_BAD"})
+        )
+    assert caught.value.permanent is True
+    assert "AIRLOCK_PG_DSN_BAD" in str(caught.value)
+    assert "s3cr3t" not in str(caught.value) and "s3cr3t" not in caplog.text
 
 
 def airlock_sessions(cluster) -> set[int]:

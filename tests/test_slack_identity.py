@@ -17,6 +17,9 @@ def test_first_contact_links_by_a_verified_email(client, slack, people, catalog)
     link = SlackIdentity.objects.get(slack_user_id="U_DAVE")
     assert link.user == people.dave and link.linked_by == "email"
     assert AuditEvent.objects.filter(action="slack.linked", actor="dave").exists()
+    # The data change is recorded as made through Slack, not the web.
+    created = AuditEvent.objects.get(action="data.slack_link.created", target_id=str(link.pk))
+    assert created.source == "slack"
 
 
 def test_an_unverified_or_ambiguous_email_links_nobody(client, slack, people, catalog):

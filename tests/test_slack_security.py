@@ -51,6 +51,21 @@ def test_a_stale_timestamp_is_refused(client, slack, catalog):
     assert not AccessRequest.objects.exists()
 
 
+@pytest.mark.parametrize("timestamp", ["\u00b2", "1\u00b3", "\u0661\u0662"])
+def test_a_timestamp_of_digits_python_cannot_read_is_refused_not_a_500(
+    client, slack, catalog, timestamp
+):
+    """A superscript (a header byte such as 0xB2, read as Latin-1) is a digit to
+    str.isdigit() but not to int(): anyone could make the endpoint answer 500."""
+    body = urlencode({"command": "/access", "user_id": "U_ALICE", "team_id": "T1"})
+    response = client.generic(
+        "POST", "/slack/events", body, "application/x-www-form-urlencoded",
+        HTTP_X_SLACK_REQUEST_TIMESTAMP=timestamp, HTTP_X_SLACK_SIGNATURE="v0=" + "0" * 64,
+    )  # fmt: skip
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid or stale signature"
+
+
 def test_a_replayed_request_is_refused(client, slack, catalog):
     stamp = int(time.time())
     first = command(client, "U_ALICE", "test-db 1h INC-1 first", timestamp=stamp)

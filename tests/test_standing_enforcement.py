@@ -183,3 +183,17 @@ def test_with_the_keep_rule_a_grant_not_yet_active_ends_now(
     out = sync(tmp_path, keep.replace("engineers: [alice]", "engineers: []"), capsys)
     assert f"revoked: grant {grant.pk} of alice for test-db" in out
     assert Grant.objects.get(pk=grant.pk).status == "revoked"  # nothing was minted
+
+
+def test_with_the_keep_rule_a_disabled_account_still_loses_its_access(
+    held, people, tmp_path, capsys, pg_target, django_capture_on_commit_callbacks
+):
+    """`keep` spares grants from a change of who may request what (a team moved, a
+    profile retired); disabling an account is how someone is offboarded, and their
+    live credential dies with it at the source."""
+    keep = TEST_CATALOG.replace("version: 1\n", "version: 1\non_eligibility_lost: keep\n")
+    sync(tmp_path, keep, capsys)
+    with django_capture_on_commit_callbacks(execute=True):
+        people.alice.is_active = False
+        people.alice.save()
+    assert_taken_away(held, pg_target, "alice's account is disabled")

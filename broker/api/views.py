@@ -680,7 +680,7 @@ def _through_seq(request) -> int:
     text = request.query_params.get("through_seq")
     if text is None:
         return head
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:  # int() refuses "²"
         raise serializers.ValidationError({"through_seq": "a sequence number"})
     if int(text) > head:
         raise serializers.ValidationError(

@@ -29,7 +29,8 @@ def access_enforce_standing(
     lost their standing (left a requesting group, account disabled, profile
     removed), whatever made the change: sync_catalog, the admin, OIDC, or a
     change behind Airlock's back that the periodic watch finds. Live grants
-    follow the catalog's one rule, `on_eligibility_lost`. Limited to some users
+    follow the catalog's one rule, `on_eligibility_lost` (but for a disabled
+    account's, which are always revoked). Limited to some users
     or profiles when given. Each item changes in a transaction of its own."""
     keep = getattr(CatalogState.objects.first(), "on_eligibility_lost", "revoke") == "keep"
 
@@ -62,8 +63,9 @@ def access_enforce_standing(
     for grant in live.order_by("created_at"):
         if problem := problem_of(grant.request):
             # `keep` lets live access run to its end; a grant not yet active would
-            # only fail at its activation, so it ends now either way.
-            kept = keep and grant.status == GrantStatus.ACTIVE
+            # only fail at its activation, so it ends now either way. A disabled
+            # account is someone offboarded, not a change of policy: never kept.
+            kept = keep and grant.status == GrantStatus.ACTIVE and grant.request.requester.is_active
             changes += _keep(grant, problem) if kept else _revoke_for_standing(grant.pk, problem)
     return changes
 

@@ -266,6 +266,15 @@ class PostgresRoleProvider:
             dsn = read_secret(dsn_env)
         except MissingSecret as exc:
             raise ProviderError(str(exc), permanent=True) from None
+        try:
+            conninfo_to_dict(dsn)
+        except psycopg.ProgrammingError:
+            # libpq quotes the piece it cannot parse, which may be the password.
+            raise ProviderError(
+                f"{dsn_env} does not hold a PostgreSQL connection string libpq can read "
+                "(in a URL, percent-encode the password's special characters)",
+                permanent=True,
+            ) from None
         # Keyed by process too: a connection inherited across fork() belongs to
         # the parent, and closing it here would end the parent's session.
         connections, key = _thread_connections(), (os.getpid(), dsn_env)

@@ -11,6 +11,8 @@ from django.views.decorators.http import require_POST
 from slack_bolt.adapter.django.handler import to_bolt_request, to_django_response
 from slack_sdk.signature import SignatureVerifier
 
+from audit.models import Source
+from broker.model_audit import AUDIT_SOURCE_ATTRIBUTE
 from integrations.slack.workspaces import workspace_problem
 
 # Slack signs each request with its timestamp; older than this is refused.
@@ -39,7 +41,9 @@ def slack_events(request: HttpRequest) -> HttpResponse:
     timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
     signature = request.headers.get("X-Slack-Signature", "")
     verifier = SignatureVerifier(settings.SLACK_SIGNING_SECRET)
-    if not (timestamp.isdigit() and verifier.is_valid(request.body, timestamp, signature)):
+    # ASCII digits only: str.isdigit() takes "²" too, on which the verifier's int() fails.
+    readable = timestamp.isascii() and timestamp.isdigit()
+    if not (readable and verifier.is_valid(request.body, timestamp, signature)):
         return _refuse(401, "invalid or stale signature")
     # A signed request is good for five minutes; within them, only once.
     if not django_cache.add(f"slack:seen:{signature}", 1, MAX_AGE_SECONDS * 2):
@@ -47,6 +51,8 @@ def slack_events(request: HttpRequest) -> HttpResponse:
     problem = payload_problem(request)
     if problem:
         return _refuse(400, f"malformed payload: {problem}")
+    # Changes made while serving it (a Slack identity linked) are audited as Slack's.
+    setattr(request, AUDIT_SOURCE_ATTRIBUTE, Source.SLACK)
     bolt_request = to_bolt_request(request)
     foreign = workspace_problem(bolt_request.body)
     if foreign:
