@@ -22,6 +22,17 @@ def test_first_contact_links_by_a_verified_email(client, slack, people, catalog)
     assert created.source == "slack"
 
 
+def test_staff_and_superusers_are_never_linked_by_email(client, slack, people, catalog):
+    """As with single sign-on: they link with a code, after MFA on the web."""
+    slack.add_user("U_ROOT", "admin@example.com")
+    people.erin.is_staff = True
+    people.erin.save()
+    slack.add_user("U_ERIN", "erin@example.com")
+    for slack_user in ("U_ROOT", "U_ERIN"):
+        assert "don't know who you are" in command(client, slack_user, "status").content.decode()
+    assert not SlackIdentity.objects.filter(slack_user_id__in=["U_ROOT", "U_ERIN"]).exists()
+
+
 def test_an_unverified_or_ambiguous_email_links_nobody(client, slack, people, catalog):
     slack.add_user("U_X", "dave@example.com", confirmed=False)
     assert "don't know who you are" in command(client, "U_X", "status").content.decode()

@@ -70,9 +70,10 @@ def slack_link_by_email(*, team_id: str, slack_user_id: str, email: str):
     """Link on first contact when Slack vouches for the email (the caller checks
     that it is confirmed and that the user is in a workspace Airlock serves) and
     exactly one active Airlock account has exactly that address, and that account
-    has no Slack identity yet; otherwise nobody."""
+    has no Slack identity yet; otherwise nobody. Never staff or a superuser, as
+    with single sign-on: they link with a code, after MFA on the web."""
     user = active_user_with_email(email)
-    if user is None:
+    if user is None or user.is_staff or user.is_superuser:
         return None
     return _link(user, team_id, slack_user_id, "email")
 
