@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
 # Secrets for local runs live in var/ (0600), generated on first use, never in code.
-KEYS := var/django-secret-key var/encryption-key var/export-hmac-key
+KEYS := var/django-secret-key var/encryption-key var/export-hmac-key var/audit-signing-key
 export DJANGO_SECRET_KEY_FILE ?= $(CURDIR)/var/django-secret-key
 export AIRLOCK_ENCRYPTION_KEY_FILE ?= $(CURDIR)/var/encryption-key
 export AIRLOCK_EXPORT_HMAC_KEY_FILE ?= $(CURDIR)/var/export-hmac-key
+export AIRLOCK_AUDIT_SIGNING_KEY_FILE ?= $(CURDIR)/var/audit-signing-key
 
 # The suite runs on the real services (override to point elsewhere).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/airlock
@@ -19,6 +20,7 @@ BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/airlock_bench
 BENCH_TARGET_DSN ?= postgresql://postgres@127.0.0.1:5432/airlock_bench
 BENCH_BROKER_URL ?= redis://127.0.0.1:6379/14
 
+.DELETE_ON_ERROR:
 .PHONY: run test test-faults bench lint audit audit-deps install clean
 
 $(STAMP): pyproject.toml
@@ -31,6 +33,9 @@ install: $(STAMP)
 
 var/django-secret-key var/export-hmac-key: | $(STAMP)
 	@mkdir -p var && umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+var/audit-signing-key: | $(STAMP)
+	@mkdir -p var && umask 077 && openssl genpkey -algorithm ed25519 -out $@
 
 var/encryption-key: | $(STAMP)
 	@mkdir -p var && umask 077 && $(BIN)/python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())" > $@

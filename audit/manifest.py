@@ -1,12 +1,17 @@
-"""Export manifests: what an exported file holds, sealed with an HMAC, so the
-file can be checked offline, without the database.
+"""Export manifests: what an exported file holds, signed, so the file can be
+checked offline, without the database.
 
 A manifest states a range: every event created from `since` to `until` (either
 may be open) among the chain's first `through_seq` events, which is the chain's
-head when the export was made or the point an API client pinned it to. The HMAC
+head when the export was made or the point an API client pinned it to. The seal
 covers that statement and the file's sha256, so neither the file nor the range
-it claims can change without the key: a file cannot leave out events of the
-range it states and still verify. Whoever holds the key can write any manifest.
+it claims can change: a file cannot leave out events of the range it states and
+still verify.
+
+Version 3 is signed with Ed25519 (audit/signing.py), which anyone holding the
+public key can check and nobody without the private key can forge; it is also
+sealed with an HMAC where that key is configured, as version 2 was. Whoever
+holds the HMAC key can write any manifest the HMAC check accepts.
 """
 
 import hashlib
@@ -19,22 +24,34 @@ from pathlib import Path
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
-from audit import trail
+from audit import signing, trail
 from audit.export import FORMATS, Record, read_export
 from audit.models import AuditChainHead, AuditEvent
+from audit.signing import Keyring, Signer
 from audit.trail import ChainReport, check_links, utc_iso
-from lib.secrets import read_secret
+from lib.secrets import MissingSecret, read_secret
 
 HMAC_KEY = "AIRLOCK_EXPORT_HMAC_KEY"
-# Version 1 (no `version` field) sealed the file's bytes only, not the range it stated.
-MANIFEST_VERSION = 2
-# Keeps the manifest's HMAC apart from any other use of the same key.
-SEAL_CONTEXT = b"airlock-export-manifest/2\n"
+# Version 1 (no `version` field) sealed the file's bytes only, not the range it
+# stated; version 2 is sealed with an HMAC only.
+MANIFEST_VERSION = 3
+READABLE_VERSIONS = (2, 3)
+# Keeps the manifest's seal apart from any other use of the same key.
+SEAL_CONTEXT = {2: b"airlock-export-manifest/2\n", 3: b"airlock-export-manifest/3\n"}
+# What version 3 added; the seals themselves are not part of what they cover.
+SIGNATURE_FIELDS = ("key_id", "signed_at", "signature")
+SEALS = ("signature", "hmac_sha256")
 
 
 def hmac_key() -> bytes:
     return read_secret(HMAC_KEY).encode()
+
+
+def configured_hmac_key() -> bytes | None:
+    key = read_secret(HMAC_KEY, required=False)
+    return key.encode() if key else None
 
 
 def chain_head_seq() -> int:
@@ -75,20 +92,48 @@ class Manifest:
     first_prev_hash: str | None  # the hash of event #first_seq - 1, which the file follows
     last_hash: str | None
     file_sha256: str
-    hmac_sha256: str
+    key_id: str = ""  # the Ed25519 key that signed (version 3; "" when unsigned)
+    signed_at: str = ""
+    signature: str = ""
+    hmac_sha256: str = ""  # "" when no HMAC key is configured (version 3)
+
+    def as_dict(self) -> dict[str, Any]:
+        stated = asdict(self)
+        if self.version == 2:
+            for name in SIGNATURE_FIELDS:
+                del stated[name]
+        return stated
 
     def statement(self) -> bytes:
-        """Every field but the HMAC, canonically: what the HMAC covers."""
-        stated = {k: v for k, v in asdict(self).items() if k != "hmac_sha256"}
-        return SEAL_CONTEXT + json.dumps(stated, sort_keys=True, separators=(",", ":")).encode()
+        """Every field but the seals, canonically: what the signature and HMAC cover."""
+        stated = {k: v for k, v in self.as_dict().items() if k not in SEALS}
+        canonical = json.dumps(stated, sort_keys=True, separators=(",", ":"))
+        return SEAL_CONTEXT[self.version] + canonical.encode()
 
 
 def seal_of(manifest: Manifest, key: bytes) -> str:
     return hmac.new(key, manifest.statement(), hashlib.sha256).hexdigest()
 
 
-def seal(manifest: Manifest) -> None:
-    manifest.hmac_sha256 = seal_of(manifest, hmac_key())
+def seal(manifest: Manifest, signer: Signer | None, key: bytes | None) -> None:
+    """Sign `manifest` with the Ed25519 key and seal it with the HMAC key, each where
+    configured."""
+    if signer is not None:
+        manifest.key_id, manifest.signed_at = signer.key_id, utc_iso(timezone.now())
+        manifest.signature = signer.sign(manifest.statement())
+    if key is not None:
+        manifest.hmac_sha256 = seal_of(manifest, key)
+
+
+def sealing_keys() -> tuple[Signer | None, bytes | None]:
+    """The keys exports are sealed with; MissingSecret when there is neither."""
+    signer, key = signing.signer(), configured_hmac_key()
+    if signer is None and key is None:
+        raise MissingSecret(
+            f"set {signing.SIGNING_KEY} (or _FILE), an Ed25519 private key in PEM, "
+            f"or {HMAC_KEY} (or _FILE)"
+        )
+    return signer, key
 
 
 class SealedExport:
@@ -100,7 +145,8 @@ class SealedExport:
 
     def __init__(self, export_range: ExportRange, export_format: str):
         self.range, self.format = export_range, export_format
-        self.key = hmac_key()  # first: an export that cannot be sealed is refused early
+        # First: an export that cannot be sealed is refused early.
+        self.signer, self.key = sealing_keys()
         self.sha256 = hashlib.sha256()
         self.count: int = 0
         self.first: Record | None = None
@@ -134,9 +180,8 @@ class SealedExport:
             first_prev_hash=first["prev_hash"] if first else None,
             last_hash=last["hash"] if last else None,
             file_sha256=self.sha256.hexdigest(),
-            hmac_sha256="",
         )
-        manifest.hmac_sha256 = seal_of(manifest, self.key)
+        seal(manifest, self.signer, self.key)
         return manifest
 
 
@@ -153,7 +198,7 @@ def manifest_path(export_path: str | Path) -> Path:
 
 def write_manifest(export_path: str | Path, manifest: Manifest) -> Path:
     path = manifest_path(export_path)
-    path.write_text(json.dumps(asdict(manifest), indent=2, sort_keys=True) + "\n")
+    path.write_text(json.dumps(manifest.as_dict(), indent=2, sort_keys=True) + "\n")
     return path
 
 
@@ -167,28 +212,62 @@ def read_manifest(path: str | Path) -> Manifest:
             "the manifest was written by an older Airlock: it seals the file but does "
             "not seal the range it states; export the range again"
         )
-    if stated["version"] != MANIFEST_VERSION or set(stated) != {f.name for f in fields(Manifest)}:
-        raise ValueError(f"not a version {MANIFEST_VERSION} manifest")
+    version = stated["version"]
+    expected = {f.name for f in fields(Manifest)}
+    if version == 2:
+        expected -= set(SIGNATURE_FIELDS)
+    if version not in READABLE_VERSIONS or set(stated) != expected:
+        raise ValueError(f"not a version {' or '.join(map(str, READABLE_VERSIONS))} manifest")
     return Manifest(**stated)
 
 
-def verify_export(export_path: str | Path, manifest_file: str | Path | None = None) -> ChainReport:
-    """Check a manifest's seal, the file against it, then each event against the chain
-    and the range the manifest states. The first problem wins, but a changed file or
-    manifest also says where the file's chain breaks, when it can be read."""
-    manifest = read_manifest(manifest_file or manifest_path(export_path))
+def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
-    with open(export_path, "rb") as raw:
+    with open(path, "rb") as raw:
         for chunk in iter(lambda: raw.read(1 << 16), b""):
             digest.update(chunk)
+    return digest.hexdigest()
+
+
+def seal_problem(manifest: Manifest, keyring: Keyring | None) -> str | None:
+    """What is wrong with the manifest's seal: its signature when public keys are
+    given, else its HMAC. ValueError/MissingSecret when it cannot be checked so."""
+    if keyring is not None:
+        problem = signing.check_signature(
+            keyring,
+            manifest.statement(),
+            key_id=manifest.key_id if manifest.version >= 3 else "",
+            signature=manifest.signature,
+            signed_at=manifest.signed_at,
+        )
+        return f"the manifest cannot be trusted: {problem}" if problem else None
+    if not manifest.hmac_sha256:
+        raise ValueError(
+            f"the manifest is signed with key {manifest.key_id}, not sealed with an HMAC: "
+            "check it with --public-key"
+        )
     if not hmac.compare_digest(seal_of(manifest, hmac_key()), manifest.hmac_sha256):
-        problem = (
+        return (
             "the manifest's HMAC does not match: what it states was changed after "
             "export (or the key differs)"
         )
-    elif not hmac.compare_digest(digest.hexdigest(), manifest.file_sha256):
+    return None
+
+
+def verify_export(
+    export_path: str | Path,
+    manifest_file: str | Path | None = None,
+    keyring: Keyring | None = None,
+) -> ChainReport:
+    """Check a manifest's seal (its signature with `keyring`, else its HMAC), the file
+    against it, then each event against the chain and the range the manifest states.
+    The first problem wins, but a changed file or manifest also says where the
+    file's chain breaks, when it can be read."""
+    manifest = read_manifest(manifest_file or manifest_path(export_path))
+    problem = seal_problem(manifest, keyring)
+    if not problem and not hmac.compare_digest(file_sha256(export_path), manifest.file_sha256):
         problem = "the file does not match its manifest's sha256: it was changed after export"
-    else:
+    if not problem:
         return _chain(export_path, manifest)
     try:
         report = _chain(export_path, manifest)

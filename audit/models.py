@@ -65,3 +65,16 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit head #{self.seq}"
+
+
+class SigningKey(models.Model):
+    """A key that signs exports, anchors and archives: its public half only, and
+    when it was in use, so that what it signed verifies after it is rotated out."""
+
+    key_id = models.CharField(max_length=16, unique=True)
+    public_key = models.TextField()  # PEM
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"signing key {self.key_id}"

@@ -103,10 +103,11 @@ def test_filtered_exports_are_not_sealed(api, people, submit):
     assert refused.status_code == 400 and "actor" in refused.json()["error"]["fields"]
 
 
-def test_without_the_sealing_key_a_manifest_is_a_clear_503(api, people, submit, monkeypatch):
+def test_without_a_sealing_key_a_manifest_is_a_clear_503(api, people, submit, monkeypatch):
     submit(people.alice)
-    monkeypatch.delenv("AIRLOCK_EXPORT_HMAC_KEY", raising=False)
-    monkeypatch.delenv("AIRLOCK_EXPORT_HMAC_KEY_FILE", raising=False)
+    for name in ("AIRLOCK_EXPORT_HMAC_KEY", "AIRLOCK_AUDIT_SIGNING_KEY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(f"{name}_FILE", raising=False)
     head = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
     response = api(people.dave).get(
         "/api/v1/audit/manifest/", {"since": "2000-01-01", "through_seq": head}
@@ -114,6 +115,7 @@ def test_without_the_sealing_key_a_manifest_is_a_clear_503(api, people, submit, 
     assert response.status_code == 503
     assert response.json()["error"] == {
         "code": "not_configured",
-        "message": "Set AIRLOCK_EXPORT_HMAC_KEY or AIRLOCK_EXPORT_HMAC_KEY_FILE",
+        "message": "set AIRLOCK_AUDIT_SIGNING_KEY (or _FILE), an Ed25519 private key in PEM, "
+        "or AIRLOCK_EXPORT_HMAC_KEY (or _FILE)",
         "fields": {},
     }

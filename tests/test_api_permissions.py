@@ -93,6 +93,7 @@ MATRIX = {
     "api-audit-events": ("get", None, None, AUDITORS),
     "api-audit-export": ("get", None, None, AUDITORS),
     "api-audit-manifest": ("get", None, None, {**AUDITORS, "dave": BAD, "admin": BAD}),
+    "api-audit-keys": ("get", None, None, AUDITORS),
     "api-schema": ("get", None, None, EVERYONE),
     "api-docs": ("get", None, None, EVERYONE),
 }

@@ -1,6 +1,6 @@
 """A sealed export states exactly the range it covers (since, until, the chain's
 head it was pinned to, first and last event), and cannot leave out events of
-that range and still verify: the HMAC covers every field of the manifest, and
+that range and still verify: the seals cover every field of the manifest, and
 the verifier checks each event of the file against the range stated."""
 
 import hashlib
@@ -131,17 +131,19 @@ CHANGES = {
     "first_prev_hash": lambda value: "f" * 64,
     "last_hash": lambda value: "f" * 64,
     "file_sha256": lambda value: "f" * 64,
+    "key_id": lambda value: "0" * 16,
+    "signed_at": lambda value: "2000-01-01T00:00:00.000000+00:00",
 }
 
 
 def test_every_field_of_the_manifest_is_sealed(history, tmp_path):
     path = tmp_path / "audit.jsonl"
     manifest = export(path, "--since", "2000-01-01")
-    assert set(manifest) == {*CHANGES, "hmac_sha256"}
+    assert set(manifest) == {*CHANGES, "signature", "hmac_sha256"}
     for field, change in CHANGES.items():
         rewrite_manifest(path, {**manifest, field: change(manifest[field])})
         problem = verify(path)
-        expected = "not a version 2 manifest" if field == "version" else "HMAC does not match"
+        expected = "not a version 2 or 3 manifest" if field == "version" else "HMAC does not match"
         assert expected in problem, field
     rewrite_manifest(path, manifest)
     assert verify(path) == "intact"
@@ -150,18 +152,18 @@ def test_every_field_of_the_manifest_is_sealed(history, tmp_path):
 def test_events_outside_the_stated_range_are_named(history, tmp_path):
     """Even under a good seal (an Airlock bug, or the key holder's mistake), the
     verifier checks each event against the range the manifest states."""
-    from audit.manifest import Manifest, seal
+    from audit.manifest import Manifest, seal, sealing_keys
 
     path = tmp_path / "audit.jsonl"
     manifest = Manifest(**export(path))
     manifest.since = moment(history[1])
-    seal(manifest)
+    seal(manifest, *sealing_keys())
     rewrite_manifest(path, manifest.__dict__)
     assert f"event #{history[0].seq} was created before the range's start" in verify(path)
 
     manifest = Manifest(**export(path))
     manifest.through_seq = history[1].seq
-    seal(manifest)
+    seal(manifest, *sealing_keys())
     rewrite_manifest(path, manifest.__dict__)
     assert "comes after the chain's head the export was pinned to" in verify(path)
 

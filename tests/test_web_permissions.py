@@ -63,6 +63,7 @@ MATRIX = {
     "audit-log": ("get", None, None, AUDITORS),
     "audit-verify": ("post", None, {}, every(FORBIDDEN, dave=FOUND, admin=FOUND)),
     "audit-export": ("get", None, None, AUDITORS),
+    "audit-keys": ("get", None, None, AUDITORS),
     "ops": ("get", None, None, every(FORBIDDEN, admin=OK)),
     "ops-retry": ("post", "grant", {}, every(FORBIDDEN, admin=FOUND)),
     "mfa-settings": ("get", None, None, every(OK)),

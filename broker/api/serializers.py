@@ -233,7 +233,23 @@ class ManifestSerializer(serializers.Serializer):
     first_prev_hash = serializers.CharField(allow_null=True)
     last_hash = serializers.CharField(allow_null=True)
     file_sha256 = serializers.CharField()
-    hmac_sha256 = serializers.CharField()
+    key_id = serializers.CharField(help_text="the Ed25519 key that signed; empty when unsigned")
+    signed_at = serializers.CharField()
+    signature = serializers.CharField(help_text="Ed25519, base64, over every field but the seals")
+    hmac_sha256 = serializers.CharField(help_text="empty when no HMAC key is configured")
+
+
+class SigningKeySerializer(serializers.Serializer):
+    key_id = serializers.CharField()
+    fingerprint = serializers.CharField(help_text="SHA256 of the raw key, base64, as ssh-keygen")
+    public_key = serializers.CharField(help_text="PEM")
+    valid_from = serializers.CharField()
+    valid_until = serializers.CharField(allow_null=True, help_text="null: the current key")
+
+
+class KeyringSerializer(serializers.Serializer):
+    format = serializers.CharField()
+    keys = SigningKeySerializer(many=True)
 
 
 class MeSerializer(serializers.Serializer):

@@ -49,6 +49,7 @@ urlpatterns = [
     path("v1/audit/events/", views.AuditEventListView.as_view(), name="api-audit-events"),
     path("v1/audit/export/", views.AuditExportView.as_view(), name="api-audit-export"),
     path("v1/audit/manifest/", views.AuditManifestView.as_view(), name="api-audit-manifest"),
+    path("v1/audit/keys/", views.AuditKeysView.as_view(), name="api-audit-keys"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^[\s\S]*$", not_found),  # any path, newlines included

@@ -4,8 +4,6 @@ Approve, deny and reveal take the caller's MFA code in the body (`otp`) and
 verify it exactly like the web's step-up before the lifecycle acts.
 """
 
-from dataclasses import asdict
-
 from django.conf import settings
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
@@ -18,6 +16,7 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiToken
 from accounts.services import has_mfa, mfa_step_up
+from audit import signing
 from audit.actions import Action
 from audit.export import FORMATS
 from audit.manifest import ExportRange, SealedExport, chain_head_seq
@@ -756,7 +755,8 @@ class AuditManifestView(ApiView):
             "same `format`, `since`, `until` and `through_seq`: the range it holds "
             "(every event created from `since` to `until` up to event `through_seq`), "
             "the count, the first and last sequence numbers and hashes, the file's "
-            "sha256, and an HMAC-SHA256 over all of these."
+            "sha256, signed with Ed25519 (check it with the key from "
+            "`/api/v1/audit/keys/`) and, where configured, an HMAC-SHA256 over all of these."
         ),
         parameters=[
             OpenApiParameter("format", str, enum=sorted(FORMATS), description="Default: csv."),
@@ -781,4 +781,22 @@ class AuditManifestView(ApiView):
         export = SealedExport(export_range, export_format)
         for _ in export.chunks():
             pass  # only the digests are wanted
-        return Response(asdict(export.manifest()))
+        return Response(export.manifest().as_dict())
+
+
+class AuditKeysView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsAuditor]
+
+    @extend_schema(
+        operation_id="audit_keys",
+        summary="The public keys that sign exports, anchors and archives (auditors)",
+        description=(
+            "Every Ed25519 key that has signed, with its fingerprint and when it was in "
+            "use: save the answer as a file for `verify_audit --public-key FILE`. Compare "
+            "the fingerprints with the ones you recorded when each key was introduced: "
+            "this list alone is Airlock's word."
+        ),
+        responses={200: s.KeyringSerializer, **errors(403, 503)},
+    )
+    def get(self, request):
+        return Response(signing.keyring())

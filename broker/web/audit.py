@@ -4,11 +4,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from audit import trail
+from audit import signing, trail
 from audit.export import FORMATS
 from audit.models import AuditEvent, Source
 from audit.responses import export_response
@@ -19,6 +19,7 @@ from broker.models import AccessProfile, Alert, Grant
 from broker.selectors.audit_log import FilterError, filtered_events
 from broker.selectors.requests import is_auditor
 from broker.web.responses import lifecycle_error_response
+from lib.secrets import MissingSecret
 
 PAGE_SIZE = 50
 
@@ -47,7 +48,24 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "profiles": AccessProfile.objects.values_list("slug", flat=True),
         "query": request.GET.urlencode(),
     }
+    try:
+        context["signing_keys"] = signing.keyring()["keys"]
+    except MissingSecret as exc:
+        context["signing_error"] = str(exc)
     return render(request, "broker/audit_log.html", context, status=400 if error else 200)
+
+
+@login_required
+@require_GET
+def audit_keys(request: HttpRequest) -> HttpResponse:
+    """The keyring, as a file for `verify_audit --public-key`."""
+    _auditor_only(request.user)
+    try:
+        response = JsonResponse(signing.keyring(), json_dumps_params={"indent": 2})
+    except MissingSecret as exc:
+        return render(request, "error.html", {"message": str(exc)}, status=503)
+    response["Content-Disposition"] = 'attachment; filename="airlock-audit-keyring.json"'
+    return response
 
 
 @login_required
