@@ -20,7 +20,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from django.db.utils import load_backend
 from psycopg import sql
 
-from audit.models import AuditChainHead, AuditEvent
+from audit.models import AuditChainHead, AuditEvent, ChainAnchor, SigningKey
 
 ORDINARY_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
 # What the runtime role may do to the tables that are not ordinary. The head's
@@ -29,6 +29,9 @@ ORDINARY_PRIVILEGES = "SELECT, INSERT, UPDATE, DELETE"
 SPECIAL_PRIVILEGES = {
     AuditEvent._meta.db_table: "SELECT, INSERT",
     AuditChainHead._meta.db_table: "SELECT, INSERT, UPDATE",
+    # Public keys are retired, never removed; anchors are notes of what the witness holds.
+    SigningKey._meta.db_table: "SELECT, INSERT, UPDATE",
+    ChainAnchor._meta.db_table: "SELECT, INSERT",
     MigrationRecorder.Migration._meta.db_table: "SELECT",
 }
 SEQUENCE_PRIVILEGES = "USAGE, SELECT"

@@ -11,6 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
+from audit import task_names as audit_task_names
 from broker import task_names
 from lib.secrets import read_secret
 
@@ -260,6 +261,19 @@ AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="")  # moto in the sandbo
 AWS_FEDERATION_ENDPOINT = env.str(
     "AWS_FEDERATION_ENDPOINT", default="https://signin.aws.amazon.com/federation"
 )
+
+# The witness (audit/witness.py): an S3 bucket with Object Lock in compliance mode
+# that holds the anchors of the audit chain and its archived segments. Empty: none.
+AIRLOCK_WITNESS_BUCKET = env.str("AIRLOCK_WITNESS_BUCKET", default="")
+AIRLOCK_WITNESS_ENDPOINT_URL = env.str("AIRLOCK_WITNESS_ENDPOINT_URL", default=AWS_ENDPOINT_URL)
+AIRLOCK_WITNESS_RETAIN_DAYS = env.int("AIRLOCK_WITNESS_RETAIN_DAYS", default=2557)  # 7 years
+# How often beat anchors the chain's head (exports anchor it too).
+AIRLOCK_ANCHOR_SECONDS = env.float("AIRLOCK_ANCHOR_SECONDS", default=300.0)
+if AIRLOCK_WITNESS_BUCKET:
+    CELERY_BEAT_SCHEDULE["anchor"] = {
+        "task": audit_task_names.ANCHOR_CHAIN_HEAD,
+        "schedule": AIRLOCK_ANCHOR_SECONDS,
+    }
 
 OTP_TOTP_ISSUER = "Airlock"
 # The Django admin edits who may do what; off unless asked for (accounts/admin_site.py).

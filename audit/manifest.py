@@ -17,7 +17,7 @@ holds the HMAC key can write any manifest the HMAC check accepts.
 import hashlib
 import hmac
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -143,10 +143,15 @@ class SealedExport:
     same manifest again for a client that asks (rows never change, and the
     rendering is deterministic, so the same range gives the same bytes)."""
 
-    def __init__(self, export_range: ExportRange, export_format: str):
+    def __init__(
+        self,
+        export_range: ExportRange,
+        export_format: str,
+        keys: tuple[Signer | None, bytes | None] | None = None,
+    ):
         self.range, self.format = export_range, export_format
         # First: an export that cannot be sealed is refused early.
-        self.signer, self.key = sealing_keys()
+        self.signer, self.key = keys or sealing_keys()
         self.sha256 = hashlib.sha256()
         self.count: int = 0
         self.first: Record | None = None
@@ -258,6 +263,7 @@ def verify_export(
     export_path: str | Path,
     manifest_file: str | Path | None = None,
     keyring: Keyring | None = None,
+    watch: Callable[[Iterator[Record]], Iterator[Record]] | None = None,
 ) -> ChainReport:
     """Check a manifest's seal (its signature with `keyring`, else its HMAC), the file
     against it, then each event against the chain and the range the manifest states.
@@ -268,7 +274,7 @@ def verify_export(
     if not problem and not hmac.compare_digest(file_sha256(export_path), manifest.file_sha256):
         problem = "the file does not match its manifest's sha256: it was changed after export"
     if not problem:
-        return _chain(export_path, manifest)
+        return _chain(export_path, manifest, watch)
     try:
         report = _chain(export_path, manifest)
     except (KeyError, TypeError, ValueError):  # what was changed may not even parse
@@ -301,10 +307,16 @@ def _within(events: Iterable[Record], manifest: Manifest, problems: list[str]) -
         yield event
 
 
-def _chain(export_path: str | Path, manifest: Manifest) -> ChainReport:
+def _chain(
+    export_path: str | Path,
+    manifest: Manifest,
+    watch: Callable[[Iterator[Record]], Iterator[Record]] | None = None,
+) -> ChainReport:
     problems: list[str] = []
     with open(export_path, encoding="utf-8", newline="") as lines:
         events = _within(read_export(lines, manifest.format), manifest, problems)
+        if watch:
+            events = watch(events)
         if manifest.first_seq is None:  # an empty range: the file must hold no event either
             if next(events, None) is not None:
                 return ChainReport(0, "", "the file holds events but its manifest lists none")

@@ -78,3 +78,19 @@ class SigningKey(models.Model):
 
     def __str__(self) -> str:
         return f"signing key {self.key_id}"
+
+
+class ChainAnchor(models.Model):
+    """An anchor Airlock wrote to the witness: a local note of where it is, for the
+    pages and the evidence pack. Verification reads the witness itself, never this."""
+
+    seq = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    anchored_at = models.DateTimeField()
+    location = models.CharField(max_length=500)
+
+    class Meta:
+        indexes = [models.Index(fields=["seq"], name="audit_anchor_seq_idx")]
+
+    def __str__(self) -> str:
+        return f"anchor of #{self.seq}"

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from audit import trail
 from audit.actions import Action
+from audit.anchors import anchor_after_commit
 from audit.export import FORMATS
 from audit.models import Source
 from audit.trail import request_info
@@ -27,6 +28,7 @@ def export_response(
             actor=request.user,
             data={"format": export_format, "filters": {k: v for k, v in filters.items() if v}},
         )
+        anchor_after_commit()
     rows, content_type, extension = FORMATS[export_format]
     response = StreamingHttpResponse(
         rows(trail.event_records(events.order_by("seq"))), content_type=content_type

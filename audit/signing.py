@@ -152,6 +152,15 @@ def keyring() -> dict[str, Any]:
     return keyring_document(list(SigningKey.objects.order_by("valid_from")))
 
 
+def listed_keyring() -> Keyring:
+    """The keys the database lists, as a keyring: Airlock's word only; an auditor
+    gives their own (`--public-key`)."""
+    return {
+        key.key_id: PublicKey(key.key_id, _public(key.public_key), key.valid_from, key.valid_until)
+        for key in SigningKey.objects.all()
+    }
+
+
 def keyring_document(keys: list[SigningKey]) -> dict[str, Any]:
     return {
         "format": KEYRING_FORMAT,

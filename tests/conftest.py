@@ -29,6 +29,7 @@ from tests.support.moto_server import MotoServer
 from tests.support.people import WEB, current_code, phone_of
 from tests.support.pg_target import TargetCluster
 from tests.support.vault_server import DevVault
+from tests.support.witness import new_bucket, witness_user
 
 
 def _reachable(url: str, default_port: int) -> tuple[str, int] | None:
@@ -102,6 +103,17 @@ def aws_server():
     django_settings.AWS_ENDPOINT_URL, django_settings.AWS_REGION = server.endpoint, "us-east-1"
     yield server
     server.stop()
+
+
+@pytest.fixture
+def witness(aws_server, settings, monkeypatch):
+    """A fresh witness bucket (Object Lock on) that Airlock writes as its own IAM user."""
+    keys = witness_user(aws_server)
+    monkeypatch.setenv("AIRLOCK_WITNESS_ACCESS_KEY_ID", keys["AccessKeyId"])
+    monkeypatch.setenv("AIRLOCK_WITNESS_SECRET_ACCESS_KEY", keys["SecretAccessKey"])
+    settings.AIRLOCK_WITNESS_ENDPOINT_URL = aws_server.endpoint
+    settings.AIRLOCK_WITNESS_BUCKET = new_bucket(aws_server)
+    return settings.AIRLOCK_WITNESS_BUCKET
 
 
 @pytest.fixture

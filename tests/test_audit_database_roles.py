@@ -186,7 +186,12 @@ def test_flush_as_the_runtime_role_is_refused(runtime_role, transactional_db):
 
 # What `migrate` grants the runtime role on the audit trail; every other table of
 # Airlock's gets the ordinary four, and the migration history is read-only.
-AUDIT_PRIVILEGES = {EVENTS: {"SELECT", "INSERT"}, HEAD: {"SELECT", "INSERT", "UPDATE"}}
+AUDIT_PRIVILEGES = {
+    EVENTS: {"SELECT", "INSERT"},
+    HEAD: {"SELECT", "INSERT", "UPDATE"},
+    "audit_signingkey": {"SELECT", "INSERT", "UPDATE"},
+    "audit_chainanchor": {"SELECT", "INSERT"},
+}
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 
 

@@ -1,12 +1,13 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from audit import trail
+from audit import anchors, trail
 from audit.actions import Action
 from audit.export import FORMATS, open_private
 from audit.management.time_range import add_time_range_arguments, time_range
-from audit.manifest import ExportRange, SealedExport, write_manifest
+from audit.manifest import ExportRange, SealedExport, sealing_keys, write_manifest
 from audit.models import Source
+from audit.witness import WitnessError
 from lib.secrets import MissingSecret
 
 
@@ -24,6 +25,10 @@ class Command(BaseCommand):
     def handle(self, *args, since=None, until=None, format="csv", output="", **options):
         start, end = time_range(since, until)
         with transaction.atomic():
+            try:  # before the export's event: a key listed now precedes it in the chain
+                keys = sealing_keys()
+            except MissingSecret as exc:  # before committing: no export, no event
+                raise CommandError(f"exports are sealed: {exc}") from None
             exported = trail.record(
                 action=Action.AUDIT_EXPORTED,
                 info=trail.RequestInfo(source=Source.CLI),
@@ -31,10 +36,7 @@ class Command(BaseCommand):
             )
             # Pinned to the chain as it is with this export's own event: the
             # manifest states exactly that, however many events follow meanwhile.
-            try:
-                export = SealedExport(ExportRange(start, end, through_seq=exported.seq), format)
-            except MissingSecret as exc:  # before committing: no export, no event
-                raise CommandError(f"exports are sealed with an HMAC: {exc}") from None
+            export = SealedExport(ExportRange(start, end, through_seq=exported.seq), format, keys)
         try:
             out = open_private(output, "wb")
         except OSError as exc:
@@ -44,3 +46,10 @@ class Command(BaseCommand):
                 out.write(chunk)
         manifest = write_manifest(output, export.manifest())
         self.stderr.write(f"exported {export.count} event(s) as {format}; manifest {manifest}")
+        try:
+            anchor = anchors.anchor_head()
+        except WitnessError as exc:
+            self.stderr.write(f"warning: the chain's head was not anchored: {exc}")
+        else:
+            if anchor is not None:
+                self.stderr.write(f"anchored event #{anchor.seq} at {anchor.location}")

@@ -1,0 +1,223 @@
+"""The chain's head is anchored on a witness Airlock cannot rewrite (an S3 bucket
+with Object Lock in compliance mode, moto here), and `verify_audit` checks the
+chain against the anchors. Each attack is made as the tables' owner would make
+it, with the guards switched off, and each is one the chain alone cannot see:
+`verify_chain` still says intact."""
+
+import json
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from audit import anchors, signing, trail
+from audit.actions import Action
+from audit.models import ChainAnchor
+from audit.signing import Signer
+from audit.tasks import anchor_chain_head
+from audit.trail import payload_hash, verify_chain
+from audit.witness import Witness, WitnessError
+from tests.support.witness import new_bucket
+
+EVENTS = 6
+
+
+def record(count: int, start: int = 0) -> None:
+    for number in range(start, start + count):
+        with transaction.atomic():
+            trail.record(action=Action.CATALOG_SYNCED, info=trail.SYSTEM, data={"n": number})
+
+
+@pytest.fixture
+def anchored(db, witness):
+    """Six events, anchored at #3 and at #6 (the first: the signing key listed)."""
+    signing.signer()
+    record(2)
+    anchors.anchor_head()
+    record(EVENTS - 3, start=2)
+    anchors.anchor_head()
+    assert sorted(ChainAnchor.objects.values_list("seq", flat=True)) == [3, EVENTS]
+    return witness
+
+
+def as_owner(*statements: str, params=None) -> None:
+    """SQL as the tables' owner does it: the guards switched off first."""
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE broker_auditevent DISABLE TRIGGER USER")
+        cursor.execute("ALTER TABLE broker_auditchainhead DISABLE TRIGGER USER")
+        for statement in statements:
+            cursor.execute(statement, params)
+
+
+def verify() -> str:
+    try:
+        call_command("verify_audit")
+    except CommandError as exc:
+        return str(exc)
+    return "intact"
+
+
+def rewrite_from(seq: int, reason: str) -> None:
+    """Change event #seq and recompute every hash after it, and the head."""
+    as_owner(f"UPDATE broker_auditevent SET reason = %s WHERE seq = {seq}", params=[reason])
+    prev = trail.GENESIS_HASH if seq == 1 else trail.AuditEvent.objects.get(seq=seq - 1).hash
+    for event in trail.AuditEvent.objects.filter(seq__gte=seq).order_by("seq"):
+        event.prev_hash = prev
+        new_hash = payload_hash(trail.event_payload(event))
+        as_owner(
+            "UPDATE broker_auditevent SET prev_hash = %s, hash = %s WHERE seq = %s",
+            params=[prev, new_hash, event.seq],
+        )
+        prev = new_hash
+    head_seq = trail.AuditEvent.objects.latest("seq").seq
+    as_owner("UPDATE broker_auditchainhead SET seq = %s, hash = %s", params=[head_seq, prev])
+
+
+def test_an_untouched_chain_agrees_with_its_anchors(anchored):
+    assert verify() == "intact"
+
+
+def test_truncation_is_named(anchored):
+    as_owner("TRUNCATE broker_auditevent", "TRUNCATE broker_auditchainhead")
+    assert verify_chain().intact  # what the chain alone says
+    assert "the trail holds no event" in verify() and "truncated" in verify()
+
+
+def test_deleting_the_newest_events_is_named(anchored):
+    kept = trail.AuditEvent.objects.get(seq=4)
+    as_owner(
+        "DELETE FROM broker_auditevent WHERE seq > 4",
+        f"UPDATE broker_auditchainhead SET seq = 4, hash = '{kept.hash}'",
+    )
+    assert verify_chain().intact
+    problem = verify()
+    assert "the chain ends at event #4" in problem
+    assert "#5 to #6 were deleted from the end, or the database was rolled back" in problem
+
+
+def test_a_rollback_that_carried_on_is_named(anchored):
+    """An older backup restored (as of #2), and Airlock carried on writing."""
+    kept = trail.AuditEvent.objects.get(seq=2)
+    as_owner(
+        "DELETE FROM broker_auditevent WHERE seq > 2",
+        f"UPDATE broker_auditchainhead SET seq = 2, hash = '{kept.hash}'",
+    )
+    with connection.cursor() as cursor:  # the guards are back for Airlock's own writes
+        cursor.execute("ALTER TABLE broker_auditevent ENABLE TRIGGER USER")
+        cursor.execute("ALTER TABLE broker_auditchainhead ENABLE TRIGGER USER")
+    record(EVENTS, start=100)
+    assert verify_chain().intact
+    assert "event #3 is not the one anchored at" in verify()
+
+
+def test_a_rewritten_tail_with_recomputed_hashes_is_named(anchored):
+    rewrite_from(5, "nothing to see here")
+    assert verify_chain().intact
+    problem = verify()
+    assert f"event #{EVENTS} is not the one anchored at" in problem
+    assert "rewritten from there on, its hashes recomputed" in problem
+
+
+def test_a_forged_anchor_is_named(anchored):
+    """Whoever may write the bucket but has no signing key can only forge."""
+    witness = Witness(anchored)
+    stranger = Signer("0" * 16, Ed25519PrivateKey.generate())
+    forged = anchors.Anchor(
+        seq=EVENTS,
+        hash="f" * 64,
+        created_at="2026-01-01T00:00:00+00:00",
+        anchored_at=trail.utc_iso(timezone.now()),
+        key_id=signing.configured_signer().key_id,  # the real key's name, another key
+    )
+    forged = anchors.Anchor(**{**forged.__dict__, "signature": stranger.sign(forged.statement())})
+    witness.put(f"{anchors.ANCHOR_PREFIX}{EVENTS:020d}.json", forged.document(), "application/json")
+    assert "the anchor of event #6 is forged: its signature does not verify" in verify()
+
+
+def test_anchoring_again_after_a_rewrite_leaves_both_anchors(anchored):
+    """Whoever also holds the key anchors the rewritten chain, but cannot remove the
+    first anchor."""
+    rewrite_from(2, "rewritten")
+    ChainAnchor.objects.all().delete()  # Airlock's own notes are no obstacle
+    anchors.anchor_head()  # with the real key: the attacker holds the server
+    assert "the witness holds anchors of event #6 with different hashes" in verify()
+
+
+def test_an_anchor_cannot_be_deleted_from_the_witness(anchored, aws_server):
+    s3 = aws_server.client("s3")  # even the bucket's administrator
+    version = s3.list_object_versions(Bucket=anchored)["Versions"][0]
+    with pytest.raises(s3.exceptions.ClientError, match="AccessDenied"):
+        s3.delete_object(Bucket=anchored, Key=version["Key"], VersionId=version["VersionId"])
+
+
+def test_a_bucket_without_object_lock_is_refused(db, witness, aws_server, settings):
+    settings.AIRLOCK_WITNESS_BUCKET = new_bucket(aws_server, object_lock=False)
+    record(1)
+    with pytest.raises(WitnessError):
+        anchors.anchor_head()
+    assert not ChainAnchor.objects.exists()
+
+
+def test_an_unchanged_head_is_anchored_once(anchored):
+    assert anchors.anchor_head() is None
+    assert ChainAnchor.objects.count() == 2
+
+
+def test_anchors_check_offline_against_an_export(anchored, tmp_path, settings):
+    """An auditor downloads the anchors and checks an export with the public key."""
+    folder = tmp_path / "anchors"
+    folder.mkdir()
+    for number, anchor in enumerate(anchors.witnessed_anchors(Witness(anchored))):
+        (folder / f"{number}.json").write_bytes(anchor.document())
+    keyring = tmp_path / "keyring.json"
+    call_command("audit_keys", "--output", str(keyring))
+    export = tmp_path / "audit.jsonl"
+    call_command("export_audit", "--format", "jsonl", "--output", str(export))
+    settings.AIRLOCK_WITNESS_BUCKET = ""
+    args = ["--export", str(export), "--public-key", str(keyring), "--anchors", str(folder)]
+    call_command("verify_audit", *args)
+
+    # The same export made after the tail was rewritten, freshly signed with the real key.
+    rewrite_from(5, "rewritten")
+    call_command("export_audit", "--format", "jsonl", "--output", str(export))
+    with pytest.raises(CommandError, match="event #6 is not the one anchored"):
+        call_command("verify_audit", *args)
+
+
+def test_the_database_chain_check_offline_against_saved_anchors(anchored, tmp_path, settings):
+    folder = tmp_path / "anchors"
+    folder.mkdir()
+    for number, anchor in enumerate(anchors.witnessed_anchors(Witness(anchored))):
+        (folder / f"{number}.json").write_text(json.dumps(json.loads(anchor.document())))
+    settings.AIRLOCK_WITNESS_BUCKET = ""
+    as_owner("TRUNCATE broker_auditevent", "TRUNCATE broker_auditchainhead")
+    with pytest.raises(CommandError, match="truncated"):
+        call_command("verify_audit", "--anchors", str(folder))
+
+
+def test_no_signing_key_no_anchor(db, witness, monkeypatch):
+    monkeypatch.delenv("AIRLOCK_AUDIT_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("AIRLOCK_AUDIT_SIGNING_KEY_FILE", raising=False)
+    record(1)
+    with pytest.raises(WitnessError, match="anchors are signed"):
+        anchors.anchor_head()
+
+
+def test_every_export_is_anchored(
+    db, witness, tmp_path, people, catalog, client, django_capture_on_commit_callbacks
+):
+    signing.signer()
+    call_command("export_audit", "--format", "csv", "--output", str(tmp_path / "audit.csv"))
+    exported = trail.AuditEvent.objects.get(action=Action.AUDIT_EXPORTED)
+    assert ChainAnchor.objects.filter(seq=exported.seq).exists()
+    # The web page's export asks the worker to anchor once it commits.
+    client.force_login(people.dave)
+    with django_capture_on_commit_callbacks() as callbacks:
+        client.get("/audit/export/?format=jsonl")
+    assert anchors._send_anchor_task in callbacks
+    anchor_chain_head()  # what the worker runs
+    latest = trail.AuditEvent.objects.filter(action=Action.AUDIT_EXPORTED).latest("seq")
+    assert ChainAnchor.objects.filter(seq=latest.seq).exists()
