@@ -62,8 +62,8 @@ def test_ocsf_maps_classes_and_keeps_the_original(history, tmp_path):
     assert approved["actor"]["user"]["name"] == "bob"
     assert approved["metadata"]["uid"] == approved["unmapped"]["hash"]
     assert approved["src_endpoint"] == {"ip": "203.0.113.7"}
-    mfa = by_action["mfa.verified"]
-    assert (mfa["class_uid"], mfa["activity_id"], mfa["status_id"]) == (3002, 1, 1)
+    mfa = by_action["mfa.verified"]  # a step-up in a session, not a new logon: Other
+    assert (mfa["class_uid"], mfa["activity_id"], mfa["status_id"]) == (3002, 99, 1)
     assert isinstance(approved["time"], int)
 
 
