@@ -267,6 +267,8 @@ AWS_FEDERATION_ENDPOINT = env.str(
 AIRLOCK_WITNESS_BUCKET = env.str("AIRLOCK_WITNESS_BUCKET", default="")
 AIRLOCK_WITNESS_ENDPOINT_URL = env.str("AIRLOCK_WITNESS_ENDPOINT_URL", default=AWS_ENDPOINT_URL)
 AIRLOCK_WITNESS_RETAIN_DAYS = env.int("AIRLOCK_WITNESS_RETAIN_DAYS", default=2557)  # 7 years
+# `archive_audit` moves events older than this to the witness (0: keep them all).
+AIRLOCK_AUDIT_RETENTION_DAYS = env.int("AIRLOCK_AUDIT_RETENTION_DAYS", default=0)
 # How often beat anchors the chain's head (exports anchor it too).
 AIRLOCK_ANCHOR_SECONDS = env.float("AIRLOCK_ANCHOR_SECONDS", default=300.0)
 if AIRLOCK_WITNESS_BUCKET:

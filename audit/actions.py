@@ -11,6 +11,7 @@ class Action(StrEnum):
     API_TOKEN_CREATED = "api_token.created"  # noqa: S105  # nosec B105  # an event name
     API_TOKEN_REVOKED = "api_token.revoked"  # noqa: S105  # nosec B105  # an event name
     # the trail itself
+    AUDIT_ARCHIVED = "audit.archived"
     AUDIT_EXPORTED = "audit.exported"
     AUDIT_SIGNING_KEY_ADDED = "audit.signing_key_added"
     # sign-in

@@ -23,11 +23,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit import signing
+from audit.archive import verify_whole_chain
 from audit.export import Record
 from audit.models import AuditChainHead, AuditEvent, ChainAnchor
 from audit.signing import Keyring
 from audit.task_names import ANCHOR_CHAIN_HEAD
-from audit.trail import ChainReport, utc_iso, verify_chain
+from audit.trail import ChainReport, utc_iso
 from audit.witness import Witness, WitnessError, configured_witness
 
 logger = logging.getLogger(__name__)
@@ -203,9 +204,12 @@ class AnchorCheck:
         return None
 
 
-def verify_anchored_chain(anchors: Iterable[Anchor], keyring: Keyring) -> ChainReport:
-    """The stored chain, walked as `verify_chain` does, checked against the anchors."""
+def verify_anchored_chain(
+    anchors: Iterable[Anchor], keyring: Keyring, witness: Witness | None = None
+) -> ChainReport:
+    """The whole chain (the witness's archive, then the hot table), checked against
+    the anchors."""
     check = AnchorCheck(anchors, keyring)
-    report = verify_chain(watch=check.watch)
+    report = verify_whole_chain(witness, keyring, watch=check.watch)
     problem = report.error or check.verdict(report.count)
     return ChainReport(report.count, report.head_hash, problem, anchors=check.count)

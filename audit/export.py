@@ -231,6 +231,11 @@ def _catalog(record: Record, _: Requested | None) -> dict[str, Any]:
     return {"entity": {"type": "Catalog", "name": "catalog", "version": version}}
 
 
+def _signing_key(record: Record, _: Requested | None) -> dict[str, Any]:
+    data = record["data"]
+    return {"entity": {"type": "Signing Key", "uid": data.get("key_id", ""), "data": data}}
+
+
 def _audit_log(_: Record, __: Requested | None) -> dict[str, Any]:
     return {"log_name": LOG_NAME, "log_provider": "Airlock"}
 
@@ -351,6 +356,8 @@ OCSF_MAPPINGS: dict[str, OcsfMapping] = {
     ),
     Action.CATALOG_SYNCED: _mapping(ENTITY_MANAGEMENT, (3, "Update"), _catalog),
     Action.AUDIT_EXPORTED: _mapping(EVENT_LOG, (3, "Export"), _audit_log),
+    Action.AUDIT_ARCHIVED: _mapping(EVENT_LOG, (4, "Archive"), _audit_log),
+    Action.AUDIT_SIGNING_KEY_ADDED: _mapping(ENTITY_MANAGEMENT, CREATE, _signing_key),
 }
 # data.<kind>.<verb> (broker/model_audit.py): accounts and what they or groups
 # are given by kind and verb; anything else (groups themselves too: Group

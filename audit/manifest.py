@@ -201,9 +201,13 @@ def manifest_path(export_path: str | Path) -> Path:
     return Path(f"{export_path}.manifest.json")
 
 
+def manifest_bytes(manifest: Manifest) -> bytes:
+    return (json.dumps(manifest.as_dict(), indent=2, sort_keys=True) + "\n").encode()
+
+
 def write_manifest(export_path: str | Path, manifest: Manifest) -> Path:
     path = manifest_path(export_path)
-    path.write_text(json.dumps(manifest.as_dict(), indent=2, sort_keys=True) + "\n")
+    path.write_bytes(manifest_bytes(manifest))
     return path
 
 

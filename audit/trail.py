@@ -179,19 +179,26 @@ class ChainReport:
 
 def verify_chain(
     watch: Callable[[Iterator[dict[str, Any]]], Iterator[dict[str, Any]]] | None = None,
+    *,
+    first_seq: int = 1,
+    prev_hash: str = GENESIS_HASH,
 ) -> ChainReport:
-    """Walk the stored chain in order and report the first broken link. `watch` sees
-    every event on the way (the anchors' check)."""
-    events = event_records(AuditEvent.objects.order_by("seq"))
-    report = check_links(watch(events) if watch else events, first_seq=1, prev_hash=GENESIS_HASH)
+    """Walk the stored chain in order and report the first broken link: from event
+    #1, or from `first_seq` following `prev_hash` where the archive ends
+    (audit/archive.py). `watch` sees every event on the way (the anchors' check)."""
+    events = event_records(AuditEvent.objects.filter(seq__gte=first_seq).order_by("seq"))
+    report = check_links(
+        watch(events) if watch else events, first_seq=first_seq, prev_hash=prev_hash
+    )
     if not report.intact:
         return report
+    end = first_seq - 1 + report.count
     head = AuditChainHead.objects.filter(pk=1).first() or AuditChainHead(seq=0, hash=GENESIS_HASH)
-    if (head.seq, head.hash) != (report.count, report.head_hash):
+    if (head.seq, head.hash) != (end, report.head_hash):
         return ChainReport(
             report.count,
             report.head_hash,
-            f"the chain ends at event #{report.count} but its head records event #{head.seq}: "
+            f"the chain ends at event #{end} but its head records event #{head.seq}: "
             "events were deleted from the end",
         )
     return report

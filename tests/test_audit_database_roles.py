@@ -145,6 +145,12 @@ ATTACKS = {
         "only moves forward",
     ),
     "delete the head": ("DELETE FROM broker_auditchainhead", "permission denied"),
+    # The archive's door (audit/archive.py) is the owner's alone.
+    "delete events through the archive's door": (
+        "SELECT set_config('airlock.archived_through', '999', false); "
+        "DELETE FROM broker_auditevent",
+        "permission denied",
+    ),
     # A temporary table is searched before the real one: the head's trigger must
     # not take an event that exists only in the attacker's session for the next link.
     "move the head onto an event in a shadow table": (

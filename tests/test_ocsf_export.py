@@ -230,6 +230,16 @@ def orphans(catalog) -> None:
     # What reconcile_orphans records (it would also ask Vault and AWS, absent here).
     record(Action.RECONCILE_ORPHANS_FOUND, orphans=[{"kind": spec.kind, "handle": issued.handle}])
     revoke_orphan(Orphan(spec.kind, "test-db", issued.handle), info=trail.SYSTEM)
+    # What archive_audit records (tests/test_audit_archive.py archives for real).
+    record(
+        Action.AUDIT_ARCHIVED,
+        first_seq=1,
+        last_seq=2,
+        last_hash="f" * 64,
+        count=2,
+        file_sha256="e" * 64,
+        location="s3://witness/archive/1-2.jsonl",
+    )
 
 
 def data_changes() -> None:

@@ -66,7 +66,7 @@ class Command(BaseCommand):
         if folder is None and witness is None:
             return verify_chain()
         anchors = anchors_in(folder) if folder else witnessed_anchors(witness)
-        return verify_anchored_chain(anchors, keyring or signing.listed_keyring())
+        return verify_anchored_chain(anchors, keyring or signing.listed_keyring(), witness)
 
     def _export(self, export, manifest, keyring, folder) -> tuple[ChainReport, str]:
         manifest = manifest or manifest_path(export)
