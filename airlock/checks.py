@@ -5,7 +5,9 @@ from django.core import checks
 from django.db import DatabaseError, connection
 
 from airlock.database_roles import takeover_powers
+from audit import signing
 from audit.models import AuditEvent
+from lib.secrets import MissingSecret
 
 PER_PROCESS_CACHES = (
     "django.core.cache.backends.locmem.LocMemCache",
@@ -70,3 +72,36 @@ def separate_database_roles(app_configs, **kwargs) -> list[checks.CheckMessage]:
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def independent_evidence(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """Without a signing key an export proves nothing to someone who does not hold
+    the HMAC key; without a witness, the tables' owner can rewrite the whole chain
+    and it still links (README, "Anchors")."""
+    warnings = []
+    try:
+        signer = signing.configured_signer()
+    except MissingSecret as exc:
+        return [checks.Error(str(exc), id="airlock.E004")]
+    if signer is None:
+        warnings.append(
+            checks.Warning(
+                "audit exports are not signed: only holders of the HMAC key can check them, "
+                "and any of them could forge one",
+                hint=f"set {signing.SIGNING_KEY}_FILE to an Ed25519 private key "
+                "(openssl genpkey -algorithm ed25519)",
+                id="airlock.W004",
+            )
+        )
+    if not settings.AIRLOCK_WITNESS_BUCKET:
+        warnings.append(
+            checks.Warning(
+                "the audit chain is not anchored outside the database: its owner could "
+                "rewrite it and verify_audit would still say intact",
+                hint="set AIRLOCK_WITNESS_BUCKET to an S3 bucket with Object Lock "
+                "(README, Anchors)",
+                id="airlock.W005",
+            )
+        )
+    return warnings

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 
 
 def test_a_per_process_cache_is_flagged_for_deployment(settings, capsys, db):
@@ -27,6 +28,28 @@ def test_a_shared_cache_is_not_flagged(settings, capsys, db):
     call_command("check", "--deploy", "--tag", "security")
     captured = capsys.readouterr()
     assert "airlock.W001" not in captured.out + captured.err
+
+
+def test_evidence_without_signatures_or_witness_is_flagged(settings, capsys, db, monkeypatch):
+    monkeypatch.delenv("AIRLOCK_AUDIT_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("AIRLOCK_AUDIT_SIGNING_KEY_FILE", raising=False)
+    settings.AIRLOCK_WITNESS_BUCKET = ""
+    call_command("check", "--deploy", "--tag", "security")
+    err = capsys.readouterr().err
+    assert "airlock.W004" in err and "airlock.W005" in err
+
+
+def test_a_signing_key_and_a_witness_are_not_flagged(settings, capsys, db):
+    settings.AIRLOCK_WITNESS_BUCKET = "acme-airlock-witness"
+    call_command("check", "--deploy", "--tag", "security")
+    captured = capsys.readouterr()
+    assert "airlock.W004" not in captured.err and "airlock.W005" not in captured.err
+
+
+def test_an_unreadable_signing_key_is_an_error(capsys, db, monkeypatch):
+    monkeypatch.setenv("AIRLOCK_AUDIT_SIGNING_KEY", "not a key")
+    with pytest.raises(SystemCheckError, match=r"airlock\.E004"):
+        call_command("check", "--deploy", "--tag", "security")
 
 
 # --- HTTPS: secure by default, with debug off ----------------------------------
@@ -73,7 +96,9 @@ def deployed_settings(**env: str) -> dict:
 
 
 # A deployment whose database cannot be reached here: the role check says nothing.
-TWO_ROLES = {"DATABASE_URL": "postgres://airlock_runtime@127.0.0.1:1/airlock"}
+# Its audit chain is anchored on a witness (the signing key is the suite's own).
+WITNESSED = {"AIRLOCK_WITNESS_BUCKET": "acme-airlock-witness"}
+TWO_ROLES = {"DATABASE_URL": "postgres://airlock_runtime@127.0.0.1:1/airlock", **WITNESSED}
 
 
 def warnings_of(result: subprocess.CompletedProcess) -> list[str]:
@@ -100,7 +125,8 @@ def test_connecting_as_a_superuser_or_the_tables_owner_is_flagged():
     from tests.support.chaos import airlock_database_url
 
     result = manage("check", "--deploy", CACHE_URL="redis://127.0.0.1:6379/11",
-                    DATABASE_URL=airlock_database_url())  # the suite's superuser  # fmt: skip
+                    DATABASE_URL=airlock_database_url(),  # the suite's superuser
+                    **WITNESSED)  # fmt: skip
     assert warnings_of(result) == ["airlock.W002"]
     assert "DATABASE_MIGRATE_URL" in result.stderr
 
