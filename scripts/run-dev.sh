@@ -35,6 +35,9 @@ if [ -z "${VAULT_ADDR:-}" ] && [ -z "${AWS_ENDPOINT_URL:-}" ] && [ -x "$BIN/bao"
         -dev-listen-address="${VAULT_ADDR#http://}" > "$AIRLOCK_VAR_DIR/sandbox-vault.log" 2>&1 &
     export AWS_ENDPOINT_URL="http://127.0.0.1:${AIRLOCK_SANDBOX_AWS_PORT:-8299}"
     export AWS_ACCESS_KEY_ID=sandbox AWS_SECRET_ACCESS_KEY=sandbox AWS_REGION=us-east-1
+    # The audit chain's anchors and archive go to a bucket on the same moto server.
+    export AIRLOCK_WITNESS_BUCKET=${AIRLOCK_WITNESS_BUCKET:-airlock-sandbox-witness}
+    export AIRLOCK_ANCHOR_SECONDS=${AIRLOCK_ANCHOR_SECONDS:-60}
     "$BIN/moto_server" -H 127.0.0.1 -p "${AWS_ENDPOINT_URL##*:}" > "$AIRLOCK_VAR_DIR/sandbox-aws.log" 2>&1 &
     sandbox="  Sandbox OpenBao at $VAULT_ADDR and AWS (moto) at $AWS_ENDPOINT_URL: in memory, gone at Ctrl-C."
 fi

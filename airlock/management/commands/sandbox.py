@@ -29,5 +29,12 @@ class Command(BaseCommand):
                 boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1"),
             )
             self.stdout.write(f"sandbox AWS (moto) configured at {endpoint}")
+            witness = settings.AIRLOCK_WITNESS_BUCKET
+            if witness:
+                # Object Lock, as a real witness must have: anchors refuse any other bucket.
+                boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(
+                    Bucket=witness, ObjectLockEnabledForBucket=True
+                )
+                self.stdout.write(f"sandbox witness bucket {witness} (Object Lock) created")
         except (ProviderError, RuntimeError) as exc:
             raise CommandError(f"sandbox: {exc}") from None
