@@ -1,11 +1,19 @@
 import time
 from base64 import b32encode
 from binascii import unhexlify
+from datetime import timedelta
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
 from django.db import models
-from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+from django.utils import timezone
+from django_otp.models import (
+    MAX_THROTTLE_DELAY_SECONDS,
+    Device,
+    ThrottlingMixin,
+    TimestampMixin,
+    VerifyNotAllowed,
+)
 from django_otp.oath import TOTP
 from django_otp.util import random_hex
 
@@ -104,6 +112,11 @@ def _new_encrypted_key() -> bytes:
     return encrypt_secret(random_hex(20))
 
 
+# Wrong codes in a row that do not yet slow the person down; the back-off starts
+# at the next one (OTP_TOTP_THROTTLE_FACTOR seconds, doubling with each miss).
+FREE_MISSES = 3
+
+
 class Authenticator(TimestampMixin, ThrottlingMixin, Device):
     """A TOTP authenticator app (RFC 6238, the same codes as django-otp's TOTP
     device). Its seed is encrypted at rest with the key that protects
@@ -111,7 +124,8 @@ class Authenticator(TimestampMixin, ThrottlingMixin, Device):
     shown only while the device is being set up.
 
     Failed codes, TOTP or backup, back off exponentially per person
-    (`OTP_TOTP_THROTTLE_FACTOR`), whatever the channel."""
+    (`OTP_TOTP_THROTTLE_FACTOR`), whatever the channel, from the FREE_MISSES-th on:
+    a mistyped code is a typo, not yet a guess."""
 
     encrypted_key = models.BinaryField(default=_new_encrypted_key, editable=False)
     step = models.PositiveSmallIntegerField(default=30)
@@ -132,6 +146,19 @@ class Authenticator(TimestampMixin, ThrottlingMixin, Device):
 
     def get_throttle_factor(self) -> int:
         return getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1)
+
+    def verify_is_allowed(self) -> tuple[bool, dict | None]:
+        misses, last_miss = self.throttling_failure_count, self.throttling_failure_timestamp
+        if misses < FREE_MISSES or last_miss is None:
+            return True, None
+        delay = min(
+            self.get_throttle_factor() * 2 ** (misses - FREE_MISSES), MAX_THROTTLE_DELAY_SECONDS
+        )
+        locked_until = last_miss + timedelta(seconds=delay)
+        if timezone.now() < locked_until:
+            reason = VerifyNotAllowed.N_FAILED_ATTEMPTS
+            return False, {"reason": reason, "failure_count": misses, "locked_until": locked_until}
+        return True, None
 
     def verify_token(self, token) -> bool:
         allowed, _ = self.verify_is_allowed()

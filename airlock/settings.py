@@ -278,6 +278,9 @@ if AIRLOCK_WITNESS_BUCKET:
     }
 
 OTP_TOTP_ISSUER = "Airlock"
+# After a few wrong MFA codes in a row (accounts/models.py FREE_MISSES), each
+# further one locks the person's codes for this many seconds, doubling each time.
+OTP_TOTP_THROTTLE_FACTOR = env.int("AIRLOCK_MFA_BACKOFF_SECONDS", default=10)
 # The Django admin edits who may do what; off unless asked for (accounts/admin_site.py).
 AIRLOCK_ADMIN_ENABLED = env.bool("AIRLOCK_ADMIN_ENABLED", default=False)
 # Set by `make run` when it runs its throwaway OpenBao; every page then says so.

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from accounts.models import Authenticator
+from accounts.models import FREE_MISSES, Authenticator
 from accounts.services import MfaError, mfa_enrol_confirm, mfa_enrol_start, mfa_step_up
 from audit.models import AuditEvent
 from tests.support.people import WEB, current_code
@@ -49,8 +49,11 @@ def test_the_seed_is_shown_while_enrolling_and_never_after(client, people):
 
 def test_backup_code_guesses_are_throttled_like_totp_codes(people):
     device, codes = enrolled(people.bob)
-    with pytest.raises(MfaError, match="not valid"):
-        mfa_step_up(user=people.bob, code="0123456789", info=WEB)  # a wrong backup code
+    for attempt in range(FREE_MISSES):
+        with pytest.raises(MfaError, match="not valid"):
+            mfa_step_up(
+                user=people.bob, code=f"0123456{attempt:03d}", info=WEB
+            )  # wrong backup codes
     with pytest.raises(MfaError, match="too many wrong codes"):
         mfa_step_up(user=people.bob, code=codes[0], info=WEB)  # the right one, too soon
     with pytest.raises(MfaError, match="too many wrong codes"):
@@ -60,6 +63,18 @@ def test_backup_code_guesses_are_throttled_like_totp_codes(people):
         throttling_failure_timestamp=timezone.now() - timedelta(minutes=5)
     )
     mfa_step_up(user=people.bob, code=codes[0], info=WEB)
+
+
+def test_a_typo_does_not_throttle_the_next_code(people):
+    """One or two wrong codes in a row are typos: the right code right after works."""
+    device, _ = enrolled(people.bob)
+    for typos in range(1, FREE_MISSES):
+        Authenticator.objects.filter(pk=device.pk).update(last_t=-1)  # this step's code unused
+        right = current_code(device)
+        for _ in range(typos):
+            with pytest.raises(MfaError, match="not valid"):
+                mfa_step_up(user=people.bob, code=f"{(int(right) + 500_000) % 10**6:06d}", info=WEB)
+        mfa_step_up(user=people.bob, code=right, info=WEB)
 
 
 def test_the_back_off_grows_with_each_wrong_backup_code(people):
