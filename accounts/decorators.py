@@ -46,6 +46,12 @@ def redirect_to_step_up(request: HttpRequest, page: str, *, keep_form: bool = Tr
     return redirect(f"{reverse('mfa-verify')}?{urlencode({'next': page})}")
 
 
+def interrupted_form(request: HttpRequest, page: str) -> bool:
+    """Whether a step-up interrupted a form that `page` will offer again."""
+    saved = request.session.get(SAVED_FORM_KEY)
+    return bool(saved and saved.get("page") == page)
+
+
 def saved_form(request: HttpRequest) -> dict[str, str]:
     """The fields a step-up interrupted on this page, once."""
     saved = request.session.get(SAVED_FORM_KEY)

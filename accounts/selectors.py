@@ -4,10 +4,15 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from accounts.models import StepUp
+from accounts.models import Authenticator, StepUp
 
 # Set in a web session once its user has passed MFA in it (the admin needs it).
 MFA_SESSION_KEY = "mfa_verified_at"
+
+
+def pending_authenticator(user, device_id: int | None) -> Authenticator | None:
+    """The authenticator `user` is setting up (not yet confirmed), if it is that one."""
+    return Authenticator.objects.filter(user=user, pk=device_id or 0, confirmed=False).first()
 
 
 def recent_step_up_record(user) -> StepUp | None:

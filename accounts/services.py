@@ -105,12 +105,16 @@ def mfa_enrol_confirm(*, user, device_id: int, code: str, info: trail.RequestInf
     """Confirm the new device with a code from it; replace any old one; new backup codes."""
     device = Authenticator.objects.filter(user=user, pk=device_id, confirmed=False).first()
     if device is None:
-        raise MfaError("this enrolment has expired; start again")
+        raise MfaError("this set-up was started again elsewhere; scan the new code below")
     code = (code or "").strip().replace(" ", "")
     if not (code.isdigit() and device.verify_token(code)):
         with transaction.atomic():
             trail.record(action=Action.MFA_ENROL_FAILED, info=info, actor=user, target=user)
-        raise MfaError("that code does not match; check the time on your phone and try again")
+        raise MfaError(
+            "that code does not match the key shown here: type the code your app shows "
+            "now for Airlock (it changes every 30 seconds). If your app shows no such "
+            "entry, scan the code again, or start again with a new key"
+        )
     with transaction.atomic():
         Authenticator.objects.filter(user=user).exclude(pk=device.pk).delete()
         device.confirmed = True

@@ -10,8 +10,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import throttle
-from accounts.decorators import saved_form, step_up_required
-from accounts.selectors import MFA_SESSION_KEY, recent_step_up, recent_step_up_in_session
+from accounts.decorators import interrupted_form, saved_form, step_up_required
+from accounts.selectors import (
+    MFA_SESSION_KEY,
+    pending_authenticator,
+    recent_step_up,
+    recent_step_up_in_session,
+)
 from accounts.services import (
     MfaError,
     backup_codes_left,
@@ -90,6 +95,8 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
             error = str(exc)
         else:
             request.session[MFA_SESSION_KEY] = verified_at.isoformat()
+            if interrupted_form(request, next_url):
+                messages.info(request, "Code verified. Nothing was done yet: confirm below.")
             return redirect(next_url)
     status = 400 if error else 200
     return render(
@@ -103,24 +110,31 @@ def mfa_enrol(request: HttpRequest) -> HttpResponse:
     # Replacing an existing authenticator needs proof of the current one, here.
     if has_mfa(request.user) and not recent_step_up_in_session(request):
         return redirect(f"{reverse('mfa-verify')}?next={reverse('mfa-enrol')}")
-    if request.method == "POST":
-        device_id = request.session.get(ENROL_SESSION_KEY)
+    pending = pending_authenticator(request.user, request.session.get(ENROL_SESSION_KEY))
+    error = None
+    if request.method == "POST" and "restart" in request.POST:
+        pending = None  # asked for a new key: the one shown before is dropped below
+    elif request.method == "POST":
         try:
             codes = mfa_enrol_confirm(
                 user=request.user,
-                device_id=device_id or 0,
+                device_id=pending.pk if pending else 0,
                 code=request.POST.get("code", ""),
                 info=request_info(request),
             )
         except MfaError as exc:
-            messages.error(request, str(exc))
-            return redirect("mfa-enrol")
-        request.session.pop(ENROL_SESSION_KEY, None)
-        request.session[MFA_SESSION_KEY] = timezone.now().isoformat()  # the code just proved it
-        return render(request, "accounts/backup_codes.html", {"codes": codes, "enrolled": True})
-    device = mfa_enrol_start(user=request.user)
-    request.session[ENROL_SESSION_KEY] = device.pk
-    return render(request, "accounts/mfa_enrol.html", {"device": device})
+            error = str(exc)
+        else:
+            request.session.pop(ENROL_SESSION_KEY, None)
+            request.session[MFA_SESSION_KEY] = timezone.now().isoformat()  # the code proved it
+            return render(request, "accounts/backup_codes.html", {"codes": codes, "enrolled": True})
+    # The key the phone scanned stays until it is confirmed or the person starts
+    # again: a mistyped code must not swap it for one the phone has never seen.
+    if pending is None:
+        pending = mfa_enrol_start(user=request.user)
+        request.session[ENROL_SESSION_KEY] = pending.pk
+    context = {"device": pending, "error": error}
+    return render(request, "accounts/mfa_enrol.html", context, status=400 if error else 200)
 
 
 def _mfa_page(request: HttpRequest) -> str:

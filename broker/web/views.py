@@ -161,6 +161,7 @@ def grant_detail(request: HttpRequest, grant_id) -> HttpResponse:
         "may_extend": limit is not None
         and limit.offered(grant)
         and grant.request.requester_id == request.user.pk,
+        "saved": saved_form(request),
     }
     return render(request, "broker/grant_detail.html", context)
 
