@@ -2,13 +2,23 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
+from broker.selectors.queue import approvable_profiles, approval_queue
 from broker.selectors.requests import is_auditor
 
 
 def airlock(request: HttpRequest) -> dict:
+    """What the menu needs; each is computed only if the page shows it."""
     user = request.user
+    signed_in = user.is_authenticated
+    may_approve = SimpleLazyObject(lambda: signed_in and bool(approvable_profiles(user)))
+    auditor = SimpleLazyObject(lambda: signed_in and is_auditor(user))
     return {
-        "is_auditor": SimpleLazyObject(lambda: user.is_authenticated and is_auditor(user)),
+        "is_auditor": auditor,
+        "may_approve": may_approve,
+        "may_review": SimpleLazyObject(lambda: bool(may_approve) or bool(auditor)),
+        "approvals_waiting": SimpleLazyObject(
+            lambda: approval_queue(user).count() if may_approve else 0
+        ),
         "oidc_enabled": settings.OIDC_ENABLED,
         "sandbox": settings.AIRLOCK_SANDBOX,
     }

@@ -17,6 +17,7 @@ from broker.models import AccessRequest, Approval, Grant
 from broker.policy.approvers import decision_refusal
 from broker.policy.extensions import extension_limit
 from broker.policy.requesters import requestable_profiles
+from broker.selectors.queue import approval_queue
 from broker.selectors.requests import (
     live_grants_of,
     request_timeline,
@@ -29,6 +30,8 @@ from broker.web.responses import lifecycle_error_response
 from lib.durations import parse_duration
 from lib.providers import get_provider
 
+DASHBOARD_WAITING = 5
+
 
 @login_required
 @require_GET
@@ -40,6 +43,12 @@ def home(request: HttpRequest) -> HttpResponse:
         "mfa_enrolled": has_mfa(request.user),
         "slack_enabled": settings.SLACK_ENABLED,
     }
+    # An approver's oldest waiting requests, decided from here.
+    waiting = approval_queue(request.user)
+    context["waiting"] = list(waiting[:DASHBOARD_WAITING])
+    context["waiting_total"] = (
+        waiting.count() if len(context["waiting"]) == DASHBOARD_WAITING else len(context["waiting"])
+    )
     return render(request, "home.html", context)
 
 
