@@ -33,6 +33,19 @@ class StepUp(models.Model):
         return f"{self.user} verified at {self.verified_at:%Y-%m-%d %H:%M:%S}"
 
 
+class NotificationSettings(models.Model):
+    """How a person likes to be told; without a row, the defaults."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_settings"
+    )
+    # Email approvers about requests they may decide (when Airlock sends email).
+    email_approvals = models.BooleanField(default=True)
+
+    def __str__(self) -> str:
+        return f"notification settings of {self.user}"
+
+
 class BackupCode(models.Model):
     """A one-time recovery code. Only a keyed hash is stored (django-otp's static
     tokens keep the plaintext, which a database leak would turn into an MFA bypass)."""

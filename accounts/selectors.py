@@ -4,10 +4,15 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from accounts.models import Authenticator, StepUp
+from accounts.models import Authenticator, NotificationSettings, StepUp
 
 # Set in a web session once its user has passed MFA in it (the admin needs it).
 MFA_SESSION_KEY = "mfa_verified_at"
+
+
+def wants_approval_emails(user) -> bool:
+    settings_row = NotificationSettings.objects.filter(user=user).first()
+    return settings_row.email_approvals if settings_row else True
 
 
 def pending_authenticator(user, device_id: int | None) -> Authenticator | None:

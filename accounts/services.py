@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Authenticator, BackupCode, StepUp
+from accounts.models import Authenticator, BackupCode, NotificationSettings, StepUp
 from audit import trail
 from audit.actions import Action
 
@@ -76,6 +76,12 @@ def mfa_step_up(*, user, code: str, info: trail.RequestInfo) -> datetime:
             else "that code is not valid (or was already used); try the next one"
         )
     return now
+
+
+def notification_settings_update(*, user, email_approvals: bool) -> None:
+    NotificationSettings.objects.update_or_create(
+        user=user, defaults={"email_approvals": email_approvals}
+    )
 
 
 def _code_hash(code: str) -> str:

@@ -11,6 +11,7 @@ urlpatterns = [
     path("mfa/enrol/", views.mfa_enrol, name="mfa-enrol"),
     path("mfa/backup-codes/", views.mfa_backup_codes, name="mfa-backup-codes"),
     path("mfa/remove/", views.mfa_remove_view, name="mfa-remove"),
+    path("notifications/", views.notifications, name="notifications"),
     path("tokens/", views.api_tokens, name="api-tokens"),
     path("tokens/create/", views.api_token_create, name="api-token-create"),
     path("tokens/<int:token_id>/revoke/", views.api_token_revoke, name="api-token-revoke"),

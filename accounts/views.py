@@ -16,6 +16,7 @@ from accounts.selectors import (
     pending_authenticator,
     recent_step_up,
     recent_step_up_in_session,
+    wants_approval_emails,
 )
 from accounts.services import (
     MfaError,
@@ -26,6 +27,7 @@ from accounts.services import (
     mfa_enrol_start,
     mfa_remove,
     mfa_step_up,
+    notification_settings_update,
 )
 from accounts.tokens import TokenError, token_create, token_revoke, tokens_of
 from audit.trail import request_info
@@ -65,6 +67,23 @@ def _safe_next(request: HttpRequest, default: str = "home") -> str:
     ):
         return target
     return reverse(default)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def notifications(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        notification_settings_update(
+            user=request.user, email_approvals=request.POST.get("email_approvals") == "on"
+        )
+        messages.success(request, "Saved.")
+        return redirect("notifications")
+    context = {
+        "email_approvals": wants_approval_emails(request.user),
+        "email_enabled": settings.AIRLOCK_EMAIL_ENABLED,
+        "email": request.user.email,
+    }
+    return render(request, "accounts/notifications.html", context)
 
 
 @login_required

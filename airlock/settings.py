@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "accounts",
     "approvals",
     "integrations.slack",
+    "integrations.mail",
 ]
 
 MIDDLEWARE = [
@@ -312,6 +313,16 @@ SLACK_ENTERPRISE_IDS = _comma_separated("SLACK_ENTERPRISE_IDS")
 # Break-glass use, overdue reviews and anomaly alerts are posted here.
 SLACK_SECURITY_CHANNEL = env.str("SLACK_SECURITY_CHANNEL", default="")
 SLACK_ENABLED = bool(SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET and SLACK_TEAM_IDS)
+
+# Email (off unless EMAIL_URL is set, e.g. smtp+tls://user:password@smtp.example.com:587;
+# `make run` prints mail to the console): approvers of a request are emailed when it
+# waits for them, unless they turn it off.
+_email_url = env.str("EMAIL_URL", default="")
+AIRLOCK_EMAIL_ENABLED = bool(_email_url)
+if _email_url:
+    vars().update(env.email_url_config(_email_url))
+    EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env.str("AIRLOCK_EMAIL_FROM", default="Airlock <airlock@localhost>")
 AIRLOCK_BASE_URL = env.str("AIRLOCK_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # A request approved through Slack is reminded about this long before its grant expires.
 AIRLOCK_EXPIRY_WARNING = timedelta(minutes=env.int("AIRLOCK_EXPIRY_WARNING_MINUTES", default=10))

@@ -48,6 +48,7 @@ class Action(StrEnum):
     RECONCILE_ORPHANS_FOUND = "reconcile.orphans_found"
     # access requests
     REQUEST_APPROVED = "request.approved"
+    REQUEST_APPROVERS_NOTIFIED = "request.approvers_notified"
     REQUEST_BREAK_GLASS = "request.break_glass"
     REQUEST_CANCELLED = "request.cancelled"
     REQUEST_DECISION_APPROVE = "request.decision.approve"

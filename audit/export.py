@@ -343,6 +343,7 @@ OCSF_MAPPINGS: dict[str, OcsfMapping] = {
     Action.REQUEST_WITHDRAWN: _user_access((99, "Request Withdrawn")),
     Action.REQUEST_EXPIRED: _user_access((99, "Request Expired")),
     Action.REQUEST_REMINDER: _user_access((99, "Approvers Reminded")),
+    Action.REQUEST_APPROVERS_NOTIFIED: _user_access((99, "Approvers Notified")),
     Action.REQUEST_ESCALATED: _user_access((99, "Request Escalated")),
     Action.REVIEW_CLOSED: _user_access((99, "Break-Glass Review Closed")),
     Action.REVIEW_OVERDUE: _user_access((99, "Break-Glass Review Overdue"), severity_id=MEDIUM),

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 ADDR=${AIRLOCK_ADDR:-127.0.0.1:8000}
 export AIRLOCK_VAR_DIR=${AIRLOCK_VAR_DIR:-$PWD/var}
+# Approvers are emailed; here the mail is printed by the worker, not sent.
+export EMAIL_URL=${EMAIL_URL:-consolemail://}
 # runserver speaks plain HTTP: no redirect to HTTPS, even with DJANGO_DEBUG=0.
 export AIRLOCK_HTTPS=${AIRLOCK_HTTPS:-off}
 mkdir -p "$AIRLOCK_VAR_DIR/celery-broker" "$AIRLOCK_VAR_DIR/celery-processed"

@@ -67,6 +67,7 @@ MATRIX = {
     "ops": ("get", None, None, every(FORBIDDEN, admin=OK)),
     "ops-retry": ("post", "grant", {}, every(FORBIDDEN, admin=FOUND)),
     "mfa-settings": ("get", None, None, every(OK)),
+    "notifications": ("get", None, None, every(OK)),
     "mfa-verify": ("get", None, None, every(OK, carol=FOUND)),
     "mfa-enrol": ("get", None, None, every(OK)),
     "mfa-backup-codes": ("post", None, {}, every(OK, carol=TO_MFA)),

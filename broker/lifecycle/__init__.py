@@ -34,6 +34,7 @@ from broker.lifecycle.requests import (
     access_request_deny,
     access_request_submit,
     access_requests_expire_pending,
+    approvers_notified,
     break_glass_review_close,
 )
 from broker.lifecycle.standing import StandingChange, access_enforce_standing
@@ -56,6 +57,7 @@ __all__ = [
     "access_request_deny",
     "access_request_submit",
     "access_requests_expire_pending",
+    "approvers_notified",
     "break_glass_review_close",
     "catalog_sync",
     "grant_activate",

@@ -358,6 +358,22 @@ def access_request_cancel(
     return access_request
 
 
+def approvers_notified(*, request_id: UUID, via: str, recipients: list[str]) -> None:
+    """Record how the approvers of a request were asked (a notifier's report), so
+    its page can say so and the trail shows who was told. An empty list: the
+    notifier had nobody it could reach."""
+    with transaction.atomic():
+        access_request = AccessRequest.objects.filter(pk=request_id).first()
+        if access_request is None:
+            raise NotFound("no such request")
+        trail.record(
+            action=Action.REQUEST_APPROVERS_NOTIFIED,
+            info=trail.SYSTEM,
+            target=access_request,
+            data={"via": via, "recipients": sorted(recipients)},
+        )
+
+
 def access_requests_expire_pending(*, limit: int = 500) -> int:
     """Expire pending requests past their TTL. Safe with several sweepers."""
     expired = 0

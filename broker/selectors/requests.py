@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from audit.actions import Action
 from audit.models import AuditEvent
 from broker.models import AccessRequest, Grant
 from broker.policy.approvers import can_approve, can_decide
@@ -69,3 +70,13 @@ def request_timeline(access_request: AccessRequest) -> QuerySet:
     if grant is not None:
         targets |= Q(target_type="grant", target_id=str(grant.pk))
     return AuditEvent.objects.filter(targets).order_by("seq")
+
+
+def how_approvers_were_asked(access_request: AccessRequest) -> list[dict]:
+    """What each notifier reported for the request (channel, and whom it reached)."""
+    reports = AuditEvent.objects.filter(
+        target_type="accessrequest",
+        target_id=str(access_request.pk),
+        action=Action.REQUEST_APPROVERS_NOTIFIED,
+    ).order_by("seq")
+    return [event.data for event in reports]

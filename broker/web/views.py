@@ -19,6 +19,7 @@ from broker.policy.extensions import extension_limit
 from broker.policy.requesters import requestable_profiles
 from broker.selectors.queue import approval_queue
 from broker.selectors.requests import (
+    how_approvers_were_asked,
     live_grants_of,
     request_timeline,
     requests_of,
@@ -104,6 +105,8 @@ def request_detail(request: HttpRequest, request_id) -> HttpResponse:
         "may_cancel": access_request.requester_id == request.user.pk
         and access_request.status == AccessRequest.Status.PENDING,
         "saved": saved_form(request),
+        "asked": how_approvers_were_asked(access_request),
+        "notifiers": settings.SLACK_ENABLED or settings.AIRLOCK_EMAIL_ENABLED,
     }
     return render(request, "broker/request_detail.html", context)
 

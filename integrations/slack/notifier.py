@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from audit.actions import Action
 from audit.models import AuditEvent
+from broker import lifecycle
 from broker.models import AccessRequest, Grant
 from broker.policy.approvers import current_step, eligible_approvers, profile_approvers
 from broker.policy.requesters import users_matching
@@ -41,7 +42,13 @@ def request_of(event: AuditEvent) -> AccessRequest | None:
     return None
 
 
+# A notifier's own report of whom it asked: nothing in Slack changes.
+QUIET = {Action.REQUEST_APPROVERS_NOTIFIED}
+
+
 def handle_event(client, event: AuditEvent) -> None:
+    if event.action in QUIET:
+        return
     if event.action == Action.ALERT_RAISED:
         evidence = ", ".join(f"#{seq}" for seq in event.data.get("evidence", []))
         kind = event.data.get("kind")
@@ -126,18 +133,22 @@ def post_request(client, access_request: AccessRequest) -> None:
     Safe to repeat: a message already posted is not posted again."""
     definition = access_request.profile.definition
     targets: list[tuple[str, str]] = []
+    asked: dict[str, str] = {}  # target -> who that is, for the request's record
     if definition.slack_channel:
         targets.append((SlackMessage.Kind.CHANNEL, definition.slack_channel))
+        asked[definition.slack_channel] = f"#{definition.slack_channel.lstrip('#')}"
     if definition.slack_dm_approvers:
         # The approvers of the step it waits for (each step's in turn, as it opens).
         step = current_step(access_request)
         for approver in eligible_approvers(access_request, step=step or 0):
             if slack_user := slack_id_of(approver):
                 targets.append((SlackMessage.Kind.APPROVER_DM, slack_user))
+                asked[slack_user] = approver.get_username()
     if requester := slack_id_of(access_request.requester):
         targets.append((SlackMessage.Kind.REQUESTER_DM, requester))
     rendered = blocks.status_line(access_request)
     done = set(SlackMessage.objects.filter(request=access_request).values_list("kind", "target"))
+    told: list[str] = []
     for kind, target in targets:
         if (kind, target) in done:
             continue
@@ -151,6 +162,10 @@ def post_request(client, access_request: AccessRequest) -> None:
             channel=posted["channel"],
             ts=posted["ts"],
         )
+        if target in asked:
+            told.append(asked[target])
+    if told:
+        lifecycle.approvers_notified(request_id=access_request.pk, via="slack", recipients=told)
     access_request.refresh_from_db()
     if blocks.status_line(access_request) != rendered:
         refresh_messages(client, access_request)  # it moved on while we were posting

@@ -9,7 +9,7 @@ from django.dispatch import receiver
 
 from audit.models import AuditEvent
 from audit.trail import event_recorded
-from integrations.slack import tasks
+from integrations.slack import notifier, tasks
 
 logger = logging.getLogger(__name__)
 WATCHED = ("request.", "grant.", "review.", "alert.")
@@ -19,6 +19,9 @@ WATCHED = ("request.", "grant.", "review.", "alert.")
 def audit_event_written(sender, event: AuditEvent, **kwargs) -> None:
     if not (settings.SLACK_ENABLED and event.action.startswith(WATCHED)):
         return
+    if event.action in notifier.QUIET:
+        return
+
     transaction.on_commit(lambda: enqueue_notification(event.pk))
 
 

@@ -1,0 +1,69 @@
+"""What the approvers' email says, and to whom it goes: the people who may decide
+the step the request waits for, who have an address and have not turned it off.
+Plain text, no secrets: who asks for what, for how long and why, and a link to
+the request (where deciding needs signing in and MFA)."""
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.urls import reverse
+
+from accounts.selectors import wants_approval_emails
+from audit.actions import Action
+from audit.models import AuditEvent
+from broker import lifecycle
+from broker.models import AccessRequest
+from broker.policy.approvers import eligible_approvers
+from lib.durations import format_duration
+
+OPENINGS = {
+    Action.REQUEST_SUBMITTED: "waits for your decision",
+    Action.REQUEST_REMINDER: "still waits for a decision",
+    Action.REQUEST_ESCALATED: "was escalated to you",
+    Action.REQUEST_DECISION_APPROVE: "waits for your decision (its next step)",
+}
+
+
+def email_approvers(event_id: int) -> None:
+    event = AuditEvent.objects.filter(pk=event_id).first()
+    if event is None or event.target_type != "accessrequest":
+        return
+    access_request = (
+        AccessRequest.objects.select_related("profile", "requester")
+        .filter(pk=event.target_id)
+        .first()
+    )
+    if access_request is None or access_request.status != AccessRequest.Status.PENDING:
+        return  # decided meanwhile (or an approval that completed it): nothing to ask
+    recipients = [
+        approver
+        for approver in eligible_approvers(access_request)
+        if approver.email and approver.is_active and wants_approval_emails(approver)
+    ]
+    opening = OPENINGS.get(event.action, "waits for your decision")
+    subject = f"[Airlock] {access_request.requester} asks for {access_request.profile.slug}"
+    link = settings.AIRLOCK_BASE_URL + reverse(
+        "request-detail", kwargs={"request_id": access_request.pk}
+    )
+    body = (
+        f"{access_request.requester} asks for {access_request.profile.title} "
+        f"({access_request.profile.slug}) for {format_duration(access_request.duration)}; "
+        f"the request {opening}.\n\n"
+        f"Reason: {access_request.reason or '(none)'}\n"
+        f"Ticket: {access_request.ticket or '(none)'}\n"
+        f"Risk score: {access_request.risk_score}\n\n"
+        f"Decide here (sign-in and MFA required): {link}\n\n"
+        "You get this email because you may approve this profile. Turn these emails "
+        f"off at {settings.AIRLOCK_BASE_URL}{reverse('notifications')}.\n"
+    )
+    messages = [
+        EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [approver.email])
+        for approver in recipients
+    ]  # one each: approvers never see each other's addresses
+    if messages:
+        with get_connection() as connection:
+            connection.send_messages(messages)
+    lifecycle.approvers_notified(
+        request_id=access_request.pk,
+        via="email",
+        recipients=[approver.get_username() for approver in recipients],
+    )

@@ -1,0 +1,35 @@
+"""Email asks approvers when a request waits for them (submitted, reminded,
+escalated, or on to its next step), once the change has committed. The core
+knows nothing of email."""
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.dispatch import receiver
+
+from audit.actions import Action
+from audit.models import AuditEvent
+from audit.trail import event_recorded
+from integrations.mail import tasks
+
+logger = logging.getLogger(__name__)
+ASKING = (
+    Action.REQUEST_SUBMITTED,
+    Action.REQUEST_REMINDER,
+    Action.REQUEST_ESCALATED,
+    Action.REQUEST_DECISION_APPROVE,  # a multi-step request moves on to its next approvers
+)
+
+
+@receiver(event_recorded)
+def audit_event_written(sender, event: AuditEvent, **kwargs) -> None:
+    if settings.AIRLOCK_EMAIL_ENABLED and event.action in ASKING:
+        transaction.on_commit(lambda: enqueue(event.pk))
+
+
+def enqueue(event_id: int) -> None:
+    try:
+        tasks.email_approvers.apply_async(args=[event_id])
+    except Exception:
+        logger.exception("could not enqueue the approvers' email for audit event %s", event_id)
