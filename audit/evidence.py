@@ -261,5 +261,5 @@ def _anchored(index: dict[str, Any], check: AnchorCheck) -> Part:
     return Part(
         "anchors",
         f"{check.count} signed anchor(s) from {coverage['witness']}: {check.met} agree with "
-        f"the export's events, {later} anchor(s) the chain after them",
+        f"the export's events, {later} of the chain after its last event",
     )

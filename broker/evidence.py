@@ -18,7 +18,7 @@ from audit.actions import Action
 from audit.anchors import Anchor, witnessed_anchors
 from audit.evidence import EXPORT, EXPORT_MANIFEST, INDEX, PACK_FORMAT, sign_index
 from audit.export import parse_range
-from audit.manifest import ExportRange, SealedExport, configured_hmac_key
+from audit.manifest import ExportRange, SealedExport, configured_hmac_key, manifest_bytes
 from audit.trail import RequestInfo, utc_iso
 from audit.witness import WitnessError, configured_witness
 from broker.access_report import as_json, report_rows
@@ -142,7 +142,7 @@ def evidence_pack_build(out: IO[bytes], *, period: Period, actor, info: RequestI
     with pack.archive:
         pack.put(EXPORT, export.chunks())
         manifest = export.manifest()
-        pack.put_json(EXPORT_MANIFEST, manifest.as_dict())
+        pack.put(EXPORT_MANIFEST, [manifest_bytes(manifest)])
         rows = as_json(report_rows(period.since, period.until))
         pack.put(ACCESS_REPORT, (chunk.encode() for chunk in rows))
         pack.put_json(BREAK_GLASS, break_glass_reviews(period))
