@@ -72,10 +72,14 @@ def verify_pack(path: str | Path, keyring: Keyring) -> Iterator[Part]:
     """Check a pack part by part; the first part with a problem is the last one."""
     try:
         members = _read_members(path)
-        yield Part("zip", f"{len(members)} file(s), read in memory, names and sizes safe")
-        index = _index(members)
     except PackError as exc:
         yield Part("zip", "", str(exc))
+        return
+    yield Part("zip", f"{len(members)} file(s), read in memory, names and sizes safe")
+    try:
+        index = _index(members)
+    except PackError as exc:
+        yield Part(INDEX, "", str(exc))
         return
     for part in _parts(members, index, keyring):
         yield part

@@ -251,6 +251,20 @@ def test_not_a_zip_is_named(tmp_path, public_key, db):
     assert "BROKEN: zip: not a readable zip" in verify(path, public_key)
 
 
+def test_a_zip_without_an_index_is_named(pack, public_key):
+    files = members(pack)
+    del files["pack.json"]
+    problem = verify(repack(pack, files), public_key)
+    assert "BROKEN: pack.json: it holds no pack.json: not an evidence pack" in problem
+
+
+def test_a_member_larger_than_its_limit_is_refused(pack, public_key, monkeypatch):
+    """Sizes are what members inflate to, read no further than the limit."""
+    monkeypatch.setattr(evidence, "MAX_INDEX_BYTES", 100)
+    problem = verify(pack, public_key)
+    assert "BROKEN: zip: anchors/001.json is larger than 100 bytes once inflated" in problem
+
+
 def test_without_a_witness_the_index_says_so(db, people, public_key, tmp_path, settings):
     settings.AIRLOCK_WITNESS_BUCKET = ""
     path = build(tmp_path / "pack.zip")
