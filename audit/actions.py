@@ -12,6 +12,7 @@ class Action(StrEnum):
     API_TOKEN_REVOKED = "api_token.revoked"  # noqa: S105  # nosec B105  # an event name
     # the trail itself
     AUDIT_ARCHIVED = "audit.archived"
+    AUDIT_EVIDENCE_PACK = "audit.evidence_pack"
     AUDIT_EXPORTED = "audit.exported"
     AUDIT_SIGNING_KEY_ADDED = "audit.signing_key_added"
     # sign-in

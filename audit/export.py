@@ -357,6 +357,7 @@ OCSF_MAPPINGS: dict[str, OcsfMapping] = {
     ),
     Action.CATALOG_SYNCED: _mapping(ENTITY_MANAGEMENT, (3, "Update"), _catalog),
     Action.AUDIT_EXPORTED: _mapping(EVENT_LOG, (3, "Export"), _audit_log),
+    Action.AUDIT_EVIDENCE_PACK: _mapping(EVENT_LOG, (3, "Export"), _audit_log),
     Action.AUDIT_ARCHIVED: _mapping(EVENT_LOG, (4, "Archive"), _audit_log),
     Action.AUDIT_SIGNING_KEY_ADDED: _mapping(ENTITY_MANAGEMENT, CREATE, _signing_key),
 }

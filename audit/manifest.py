@@ -16,8 +16,10 @@ holds the HMAC key can write any manifest the HMAC check accepts.
 
 import hashlib
 import hmac
+import io
 import json
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -213,7 +215,12 @@ def write_manifest(export_path: str | Path, manifest: Manifest) -> Path:
 
 def read_manifest(path: str | Path) -> Manifest:
     """ValueError names a manifest this version cannot check."""
-    stated: dict[str, Any] = json.loads(Path(path).read_text())
+    return parse_manifest(Path(path).read_text())
+
+
+def parse_manifest(text: str | bytes) -> Manifest:
+    """A manifest's text (as `read_manifest` reads it, from an evidence pack too)."""
+    stated: dict[str, Any] = json.loads(text)
     if not isinstance(stated, dict):
         raise ValueError("the manifest is not a JSON object")
     if "version" not in stated:
@@ -263,24 +270,58 @@ def seal_problem(manifest: Manifest, keyring: Keyring | None) -> str | None:
     return None
 
 
+# How a check opens an export's text again (a file, or bytes held in memory).
+OpenLines = Callable[[], AbstractContextManager[Iterable[str]]]
+Watch = Callable[[Iterator[Record]], Iterator[Record]]
+
+
 def verify_export(
     export_path: str | Path,
     manifest_file: str | Path | None = None,
     keyring: Keyring | None = None,
-    watch: Callable[[Iterator[Record]], Iterator[Record]] | None = None,
+    watch: Watch | None = None,
 ) -> ChainReport:
     """Check a manifest's seal (its signature with `keyring`, else its HMAC), the file
     against it, then each event against the chain and the range the manifest states.
     The first problem wins, but a changed file or manifest also says where the
     file's chain breaks, when it can be read."""
     manifest = read_manifest(manifest_file or manifest_path(export_path))
+    return _verify(
+        manifest,
+        lambda: open(export_path, encoding="utf-8", newline=""),
+        lambda: file_sha256(export_path),
+        keyring,
+        watch,
+    )
+
+
+def verify_export_bytes(
+    body: bytes, manifest: Manifest, keyring: Keyring | None = None, watch: Watch | None = None
+) -> ChainReport:
+    """`verify_export` for an export held in memory (an evidence pack's member)."""
+    return _verify(
+        manifest,
+        lambda: io.StringIO(body.decode("utf-8"), newline=""),
+        lambda: hashlib.sha256(body).hexdigest(),
+        keyring,
+        watch,
+    )
+
+
+def _verify(
+    manifest: Manifest,
+    open_lines: OpenLines,
+    sha256: Callable[[], str],
+    keyring: Keyring | None,
+    watch: Watch | None,
+) -> ChainReport:
     problem = seal_problem(manifest, keyring)
-    if not problem and not hmac.compare_digest(file_sha256(export_path), manifest.file_sha256):
+    if not problem and not hmac.compare_digest(sha256(), manifest.file_sha256):
         problem = "the file does not match its manifest's sha256: it was changed after export"
     if not problem:
-        return _chain(export_path, manifest, watch)
+        return _chain(open_lines, manifest, watch)
     try:
-        report = _chain(export_path, manifest)
+        report = _chain(open_lines, manifest)
     except (KeyError, TypeError, ValueError):  # what was changed may not even parse
         report = ChainReport(0, "")
     where = f"; {report.error}" if report.error else ""
@@ -311,13 +352,9 @@ def _within(events: Iterable[Record], manifest: Manifest, problems: list[str]) -
         yield event
 
 
-def _chain(
-    export_path: str | Path,
-    manifest: Manifest,
-    watch: Callable[[Iterator[Record]], Iterator[Record]] | None = None,
-) -> ChainReport:
+def _chain(open_lines: OpenLines, manifest: Manifest, watch: Watch | None = None) -> ChainReport:
     problems: list[str] = []
-    with open(export_path, encoding="utf-8", newline="") as lines:
+    with open_lines() as lines:
         events = _within(read_export(lines, manifest.format), manifest, problems)
         if watch:
             events = watch(events)

@@ -18,8 +18,9 @@ from audit.actions import Action
 from audit.models import ChainAnchor
 from audit.signing import Signer
 from audit.tasks import anchor_chain_head
-from audit.trail import payload_hash, verify_chain
+from audit.trail import verify_chain
 from audit.witness import Witness, WitnessError
+from tests.support.trail import as_owner, rewrite_from
 from tests.support.witness import new_bucket
 
 EVENTS = 6
@@ -43,37 +44,12 @@ def anchored(db, witness):
     return witness
 
 
-def as_owner(*statements: str, params=None) -> None:
-    """SQL as the tables' owner does it: the guards switched off first."""
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE broker_auditevent DISABLE TRIGGER USER")
-        cursor.execute("ALTER TABLE broker_auditchainhead DISABLE TRIGGER USER")
-        for statement in statements:
-            cursor.execute(statement, params)
-
-
 def verify() -> str:
     try:
         call_command("verify_audit")
     except CommandError as exc:
         return str(exc)
     return "intact"
-
-
-def rewrite_from(seq: int, reason: str) -> None:
-    """Change event #seq and recompute every hash after it, and the head."""
-    as_owner(f"UPDATE broker_auditevent SET reason = %s WHERE seq = {seq}", params=[reason])
-    prev = trail.GENESIS_HASH if seq == 1 else trail.AuditEvent.objects.get(seq=seq - 1).hash
-    for event in trail.AuditEvent.objects.filter(seq__gte=seq).order_by("seq"):
-        event.prev_hash = prev
-        new_hash = payload_hash(trail.event_payload(event))
-        as_owner(
-            "UPDATE broker_auditevent SET prev_hash = %s, hash = %s WHERE seq = %s",
-            params=[prev, new_hash, event.seq],
-        )
-        prev = new_hash
-    head_seq = trail.AuditEvent.objects.latest("seq").seq
-    as_owner("UPDATE broker_auditchainhead SET seq = %s, hash = %s", params=[head_seq, prev])
 
 
 def test_an_untouched_chain_agrees_with_its_anchors(anchored):

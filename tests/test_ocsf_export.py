@@ -272,6 +272,7 @@ def every_event(
     policy_flows(people, step_up)
     orphans(catalog)
     data_changes()
+    call_command("evidence_pack", "--since", "2026-01-01", "--output", str(tmp_path / "pack.zip"))
     write_events(1)  # an action Airlock has no mapping for
     return export_ocsf(tmp_path)
 

@@ -64,6 +64,7 @@ MATRIX = {
     "audit-verify": ("post", None, {}, every(FORBIDDEN, dave=FOUND, admin=FOUND)),
     "audit-export": ("get", None, None, AUDITORS),
     "audit-keys": ("get", None, None, AUDITORS),
+    "audit-evidence-pack": ("post", None, {"period": "2026-Q4"}, AUDITORS),
     "ops": ("get", None, None, every(FORBIDDEN, admin=OK)),
     "ops-retry": ("post", "grant", {}, every(FORBIDDEN, admin=FOUND)),
     "mfa-settings": ("get", None, None, every(OK)),

@@ -1,19 +1,23 @@
 """Auditor pages (the auditor group and admins) and the operator view (admins)."""
 
+import tempfile
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from audit import signing, trail
+from audit.anchors import anchor_after_commit
 from audit.export import FORMATS
 from audit.models import AuditEvent, Source
 from audit.responses import export_response
 from audit.trail import request_info
 from broker import lifecycle
+from broker.evidence import EvidenceError, current_quarter, evidence_pack_build, parse_period
 from broker.health import provider_health
 from broker.models import AccessProfile, Alert, Grant
 from broker.selectors.audit_log import FilterError, filtered_events
@@ -47,6 +51,7 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         "sources": Source.values,
         "profiles": AccessProfile.objects.values_list("slug", flat=True),
         "query": request.GET.urlencode(),
+        "evidence_period": current_quarter(),
     }
     try:
         context["signing_keys"] = signing.keyring()["keys"]
@@ -95,6 +100,32 @@ def audit_export(request: HttpRequest) -> HttpResponse:
     except FilterError as exc:
         return render(request, "error.html", {"message": str(exc)}, status=400)
     return export_response(request, events, filters, export_format)
+
+
+@login_required
+@require_POST
+def audit_evidence_pack(request: HttpRequest) -> HttpResponse:
+    """The evidence pack of a period (default: this quarter), as `evidence_pack` writes it."""
+    _auditor_only(request.user)
+    try:
+        period = parse_period(request.POST.get("period") or current_quarter())
+    except EvidenceError as exc:
+        return render(request, "error.html", {"message": str(exc)}, status=400)
+    # Nameless, and FileResponse closes it once sent: no context manager can.
+    out = tempfile.TemporaryFile()  # noqa: SIM115
+    try:
+        evidence_pack_build(out, period=period, actor=request.user, info=request_info(request))
+    except (EvidenceError, MissingSecret) as exc:
+        out.close()
+        return render(request, "error.html", {"message": f"no evidence pack: {exc}"}, status=503)
+    anchor_after_commit()
+    out.seek(0)
+    return FileResponse(
+        out,
+        as_attachment=True,
+        filename=f"airlock-evidence-{period.name}.zip",
+        content_type="application/zip",
+    )
 
 
 def _admin_only(user) -> None:

@@ -16,6 +16,7 @@ urlpatterns = [
     path("audit/verify/", audit.audit_verify, name="audit-verify"),
     path("audit/export/", audit.audit_export, name="audit-export"),
     path("audit/keys.json", audit.audit_keys, name="audit-keys"),
+    path("audit/evidence-pack/", audit.audit_evidence_pack, name="audit-evidence-pack"),
     path("ops/", audit.ops, name="ops"),
     path("ops/grants/<uuid:grant_id>/retry/", audit.ops_retry_revocation, name="ops-retry"),
     path("healthz", views.healthz, name="healthz"),

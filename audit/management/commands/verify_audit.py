@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit import signing
 from audit.anchors import AnchorCheck, anchors_in, verify_anchored_chain, witnessed_anchors
+from audit.evidence import check_pack
 from audit.manifest import manifest_path, read_manifest, stated_range, verify_export
 from audit.trail import ChainReport, verify_chain
 from audit.witness import WitnessError, configured_witness
@@ -29,6 +30,11 @@ class Command(BaseCommand):
             "`/api/v1/audit/keys/`): check signatures with it, no secret needed",
         )
         parser.add_argument(
+            "--pack",
+            metavar="FILE",
+            help="an evidence_pack zip: check all of it offline with --public-key",
+        )
+        parser.add_argument(
             "--anchors",
             metavar="DIR",
             help="check against the anchors saved in DIR (default: the witness bucket, "
@@ -36,6 +42,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, export=None, manifest=None, public_key=None, anchors=None, **options):
+        if options.get("pack"):
+            return check_pack(options["pack"], public_key, self.stdout.write)
         try:
             keyring = signing.read_keyring(public_key) if public_key else None
             if export:
