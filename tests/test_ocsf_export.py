@@ -165,6 +165,8 @@ def request_ends(people, submit, step_up) -> None:
     cancelled = submit(people.alice, slug="other-db")
     lifecycle.access_request_cancel(request_id=cancelled.pk, actor=people.alice, info=WEB)
     denied = submit(people.alice, slug="other-db")
+    # What a notifier reports (tests/test_mail_notifications.py emails for real).
+    lifecycle.approvers_notified(request_id=denied.pk, via="email", recipients=["erin"])
     step_up(people.erin)
     lifecycle.access_request_deny(
         request_id=denied.pk, approver=people.erin, reason="not this week", info=WEB
