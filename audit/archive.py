@@ -88,6 +88,7 @@ def _archive_lock() -> Iterator[None]:
 
 
 def _remove_archived(manifest, location: str, info: trail.RequestInfo) -> AuditEvent:
+    last_created_at = AuditEvent.objects.get(seq=manifest.last_seq).created_at
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
@@ -104,6 +105,7 @@ def _remove_archived(manifest, location: str, info: trail.RequestInfo) -> AuditE
                 "first_seq": manifest.first_seq,
                 "last_seq": manifest.last_seq,
                 "last_hash": manifest.last_hash,
+                "last_created_at": trail.utc_iso(last_created_at),
                 "count": manifest.count,
                 "file_sha256": manifest.file_sha256,
                 "location": location,

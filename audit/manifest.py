@@ -29,6 +29,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from audit import signing, trail
+from audit.actions import Action
 from audit.export import FORMATS, Record, read_export
 from audit.models import AuditChainHead, AuditEvent
 from audit.signing import Keyring, Signer
@@ -71,6 +72,21 @@ class ExportRange:
     since: datetime | None
     until: datetime | None
     through_seq: int
+
+    def archived_problem(self) -> str | None:
+        """Why this range cannot be exported from the database: it reaches back into
+        events `archive_audit` moved to the witness (a manifest would claim them)."""
+        archived = AuditEvent.objects.filter(action=Action.AUDIT_ARCHIVED).order_by("-seq").first()
+        if archived is None:
+            return None
+        last_created_at = datetime.fromisoformat(archived.data["last_created_at"])
+        if self.since is not None and self.since > last_created_at:
+            return None
+        return (
+            f"events up to #{archived.data['last_seq']} (created up to {last_created_at}) "
+            "are archived in the witness bucket: start the range after that "
+            "(verify_audit checks the archive)"
+        )
 
     def events(self) -> QuerySet[AuditEvent]:
         events = AuditEvent.objects.filter(seq__lte=self.through_seq)

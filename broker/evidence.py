@@ -133,11 +133,10 @@ def evidence_pack_build(out: IO[bytes], *, period: Period, actor, info: RequestI
             },
         )
         # Pinned to the chain as it is with the pack's own event, as export_audit does.
-        export = SealedExport(
-            ExportRange(period.since, period.until, through_seq=event.seq),
-            "jsonl",
-            (signer, configured_hmac_key()),
-        )
+        export_range = ExportRange(period.since, period.until, through_seq=event.seq)
+        if problem := export_range.archived_problem():  # rolls the pack's event back
+            raise EvidenceError(problem)
+        export = SealedExport(export_range, "jsonl", (signer, configured_hmac_key()))
     pack = _Writer(out)
     with pack.archive:
         pack.put(EXPORT, export.chunks())

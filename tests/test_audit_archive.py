@@ -118,3 +118,36 @@ def test_retention_in_days(history, settings, capsys):
     settings.AIRLOCK_AUDIT_RETENTION_DAYS = 30
     call_command("archive_audit")
     assert "nothing to archive" in capsys.readouterr().out
+
+
+def test_an_export_never_claims_archived_events(history, tmp_path, capsys):
+    """A manifest states every event of its range: a range reaching into the archive
+    cannot be exported from the database (the archive holds those events)."""
+    call_command("archive_audit", "--before", history.isoformat())
+    output = tmp_path / "audit.jsonl"
+    exported_before = AuditEvent.objects.filter(action=Action.AUDIT_EXPORTED).count()
+    with pytest.raises(CommandError, match="archived in the witness bucket"):
+        call_command("export_audit", "--format", "jsonl", "--output", str(output))
+    assert not output.exists()
+    assert AuditEvent.objects.filter(action=Action.AUDIT_EXPORTED).count() == exported_before
+    with pytest.raises(CommandError, match="archived in the witness bucket"):
+        call_command("evidence_pack", "--since", "2000-01-01", "--output", str(tmp_path / "p.zip"))
+    assert not (tmp_path / "p.zip").exists()
+    # A range that starts after the archive is fine.
+    call_command(
+        "export_audit", "--format", "jsonl", "--output", str(output), "--since", history.isoformat()
+    )
+    assert verify("--export", str(output), "--public-key", str(keyring(tmp_path))) == "intact"
+
+
+def test_the_api_refuses_a_range_into_the_archive(history, people, catalog, api):
+    call_command("archive_audit", "--before", history.isoformat())
+    head = AuditEvent.objects.latest("seq").seq
+    answer = api(people.dave).get("/api/v1/audit/manifest/", {"through_seq": head})
+    assert answer.status_code == 400 and "archived" in answer.json()["error"]["fields"]["since"]
+
+
+def keyring(tmp_path):
+    path = tmp_path / "keyring.json"
+    call_command("audit_keys", "--output", str(path))
+    return path

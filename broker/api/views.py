@@ -694,6 +694,8 @@ def _sealed_range(request) -> tuple[ExportRange, dict[str, str]]:
     _, filters = filtered_events(request.query_params)  # a bad filter is a 400 here
     since, until = moments(filters)
     export_range = ExportRange(since=since, until=until, through_seq=_through_seq(request))
+    if problem := export_range.archived_problem():
+        raise serializers.ValidationError({"since": problem})
     return export_range, filters
 
 

@@ -36,7 +36,10 @@ class Command(BaseCommand):
             )
             # Pinned to the chain as it is with this export's own event: the
             # manifest states exactly that, however many events follow meanwhile.
-            export = SealedExport(ExportRange(start, end, through_seq=exported.seq), format, keys)
+            export_range = ExportRange(start, end, through_seq=exported.seq)
+            if problem := export_range.archived_problem():  # before committing: no event
+                raise CommandError(problem)
+            export = SealedExport(export_range, format, keys)
         try:
             out = open_private(output, "wb")
         except OSError as exc:
