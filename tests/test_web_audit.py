@@ -56,3 +56,12 @@ def test_csv_export_is_complete_neutralised_and_audited(client, people, events):
     exported = AuditEvent.objects.get(action="audit.exported")
     assert exported.actor == "dave" and exported.data["filters"] == {"actor": "alice"}
     assert AuditEvent.objects.count() == count + 1
+
+
+def test_targets_link_to_their_request_and_long_reasons_wrap(client, people, events):
+    client.force_login(people.dave)
+    page = client.get("/audit/?action=request.").content.decode()
+    request_id = AuditEvent.objects.filter(action="request.submitted").get().target_id
+    assert f'<a href="/requests/{request_id}/" title="{request_id}">request ' in page
+    assert '<td class="nowrap">' in page and '<td class="wrap">' in page
+    assert '<main class="wide">' in page
