@@ -43,7 +43,13 @@ var/encryption-key: | $(STAMP)
 run: $(STAMP) $(KEYS)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} BIN=$(BIN) ./scripts/run-dev.sh
 
-test: $(STAMP) $(KEYS)
+# axe-core for the browser journey's accessibility checks, pinned in package-lock.json.
+AXE := node_modules/axe-core/axe.min.js
+$(AXE): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
+
+test: $(STAMP) $(KEYS) $(AXE)
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -1,6 +1,9 @@
 """The whole journey in a real Chromium, against a live server, a real Celery
-worker and a real target database: alice asks, bob enrols MFA and approves,
-alice reveals the credential, uses it, relinquishes it, and it stops working."""
+worker and a real target database: alice asks, bob enrols MFA (with one typo)
+and approves from his dashboard in one step-up, alice reveals the credential,
+uses it, relinquishes it, and it stops working; dave, the auditor, downloads the
+evidence pack and checks it with nothing but the public key. Every page is
+checked with axe-core: no serious or critical accessibility violation."""
 
 import base64
 import os
@@ -19,6 +22,21 @@ from tests.support.pg_target import can_login, wait_until
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("AIRLOCK_TEST_OUTPUT", "test-output")) / "screenshots"
+AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def accessibility_problems(page) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now. Run
+    through the DevTools protocol, which the page's strict CSP does not govern."""
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: `make test` installs it (npm ci)")
+    page.evaluate(AXE.read_text())
+    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at {v['nodes'][0]['target']}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
 @pytest.fixture
@@ -56,9 +74,15 @@ def sign_in(page, base: str, username: str) -> None:
     page.wait_for_url(f"{base}/")
 
 
-def enrol(page, base: str) -> str:
+def enrol(page, base: str, typo: bool = False) -> str:
     page.goto(f"{base}/mfa/enrol/")
     key = page.locator("#totp-key").inner_text()
+    if typo:  # one digit off: the page keeps the key the phone scanned
+        wrong = f"{(int(code_from_key(key)) + 1) % 10**6:06d}"
+        page.get_by_label("Code from the app").fill(wrong)
+        page.get_by_role("button", name="Confirm").click()
+        page.get_by_text("does not match the key shown here").wait_for()
+        assert page.locator("#totp-key").inner_text() == key
     page.get_by_label("Code from the app").fill(code_from_key(key))
     page.get_by_role("button", name="Confirm").click()
     page.get_by_text("Save these backup codes now").wait_for()
@@ -84,22 +108,32 @@ def test_request_approve_reveal_relinquish_in_chromium(
         alice.screenshot(path=SHOTS / "1-request-submitted.png", full_page=True)
         request_path = re.sub(r"^https?://[^/]+", "", alice.url)
 
-        # bob enrols an authenticator, then finds the request in his queue.
+        # bob enrols an authenticator (mistyping once), and sees the request waiting
+        # on his dashboard.
         sign_in(bob, base, "bob")
-        bob_key = enrol(bob, base)
+        bob_key = enrol(bob, base, typo=True)
+        bob.goto(f"{base}/")
+        bob.get_by_text("1 waiting for you").wait_for()
+        assert bob.locator("#approvals-count").inner_text() == "1"
+        problems = accessibility_problems(bob)
         bob.goto(f"{base}/approvals/")
         bob.get_by_text("first time for test-db").wait_for()
+        problems += accessibility_problems(bob)
         bob.screenshot(path=SHOTS / "2-approval-queue.png", full_page=True)
-        bob.locator(f"a[href='{request_path}']").click()
+        bob.locator(f"a[href='{request_path}']").first.click()
+        problems += accessibility_problems(bob)
 
         # His verification has lapsed: approving sends him through the verify page
-        # and back, with his comment still in the form.
+        # and back, with his comment still there and one click left to approve.
         StepUp.objects.filter(user=people.bob).delete()
         bob.get_by_label("Comment (optional)").fill("ok for INC-42")
         bob.get_by_role("button", name="Approve").click()
         bob.get_by_text("Confirm it is you").wait_for()
+        problems += accessibility_problems(bob)
         bob.get_by_label("Code").fill(code_from_key(bob_key, steps_ahead=1))
         bob.get_by_role("button", name="Verify").click()
+        bob.get_by_text("nothing is decided yet").wait_for()
+        bob.screenshot(path=SHOTS / "2b-confirm-after-step-up.png", full_page=True)
         assert bob.get_by_label("Comment (optional)").input_value() == "ok for INC-42"
         bob.get_by_role("button", name="Approve").click()
         bob.get_by_text("Approved.").wait_for()
@@ -134,6 +168,10 @@ def test_request_approve_reveal_relinquish_in_chromium(
             assert action in timeline
         assert "MFA verified" in timeline
         alice.screenshot(path=SHOTS / "4-timeline.png", full_page=True)
+        problems += accessibility_problems(alice)
+        alice.goto(f"{base}/")
+        problems += accessibility_problems(alice)
+        assert problems == [], problems
     except Exception:
         alice.screenshot(path=SHOTS / "failure-alice.png", full_page=True)
         bob.screenshot(path=SHOTS / "failure-bob.png", full_page=True)
