@@ -10,7 +10,7 @@ ADDR=${AIRLOCK_ADDR:-127.0.0.1:8000}
 export AIRLOCK_VAR_DIR=${AIRLOCK_VAR_DIR:-$PWD/var}
 # runserver speaks plain HTTP: no redirect to HTTPS, even with DJANGO_DEBUG=0.
 export AIRLOCK_HTTPS=${AIRLOCK_HTTPS:-off}
-mkdir -p "$AIRLOCK_VAR_DIR/celery-broker" "$AIRLOCK_VAR_DIR/celery-processed"
+mkdir -p "$AIRLOCK_VAR_DIR/celery-broker" "$AIRLOCK_VAR_DIR/celery-processed" "$AIRLOCK_VAR_DIR/celery-control"
 
 stop() {
     trap - INT TERM EXIT
