@@ -53,6 +53,18 @@ fi
 "$BIN/celery" -A airlock beat --loglevel=INFO --schedule="$AIRLOCK_VAR_DIR/celerybeat-schedule" &
 "$BIN/python" manage.py runserver --noreload "$ADDR" &
 
+# The banner comes last, after the services' own start-up output, so it does not
+# scroll away: wait until the web server answers and the worker replies to a ping.
+answers() {
+    "$BIN/python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+        "http://$ADDR/healthz" 2>/dev/null
+}
+for _ in $(seq 60); do
+    answers && "$BIN/celery" -A airlock inspect ping --timeout 1 >/dev/null 2>&1 && break
+    sleep 1
+done
+sleep 1  # let the last start-up lines reach the terminal
+
 cat <<MSG
 
   Airlock is running: http://$ADDR/   (admin: http://$ADDR/admin/)
