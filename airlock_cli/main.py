@@ -180,14 +180,17 @@ def cmd_profiles(args) -> int:
             if on
         ]
         print(
-            f"{p['id']:<28} {p['provider']:<15} up to {p['max_duration']:<6} "
+            f"{p['id']:<28} {p['provider']:<15} {p['default_duration']:>5} by default, "
+            f"up to {p['max_duration']:<6} "
             f"{p['approvals_required']} approval(s)  needs: {', '.join(needs) or '-'}"
         )
     return ExitCode.OK
 
 
 def submit(api: Api, args) -> dict:
-    body = {"profile": args.profile, "duration": args.duration, "reason": args.reason or ""}
+    body = {"profile": args.profile, "reason": args.reason or ""}
+    if args.duration:  # otherwise the server applies the profile's default
+        body["duration"] = args.duration
     if args.ticket:
         body["ticket"] = args.ticket
     if getattr(args, "break_glass", False):
@@ -240,8 +243,38 @@ def cmd_creds(args) -> int:
 
 
 def cmd_revoke(args) -> int:
-    grant = Api(load_login()).post(f"grants/{args.grant}/revoke/", {"reason": args.reason or ""})
+    api = Api(load_login())
+    try:
+        grant = api.post(f"grants/{args.grant}/revoke/", {"reason": args.reason or ""})
+    except CliError as exc:
+        if exc.exit_code != ExitCode.NOT_FOUND:
+            raise
+        raise CliError(not_a_grant(api, args.grant), ExitCode.NOT_FOUND) from None
     say(f"grant {grant['id']} is {grant['status']}")
+    return ExitCode.OK
+
+
+def not_a_grant(api: Api, grant_id: str) -> str:
+    """People paste the request id `airlock request` printed: say what to run instead."""
+    try:
+        request = api.get(f"requests/{grant_id}/")
+    except CliError:
+        return f"no grant {grant_id} (see `airlock status` for your grants' ids)"
+    if request["grant"]:
+        return (
+            f"{grant_id} is a request; its grant is {request['grant']['id']}: "
+            f"airlock revoke {request['grant']['id']}"
+        )
+    if request["status"] == "pending":
+        return f"{grant_id} is a request still waiting for approval: airlock cancel {grant_id}"
+    return f"{grant_id} is a request that was {request['status']}; there is no grant to revoke"
+
+
+def cmd_cancel(args) -> int:
+    request = Api(load_login()).post(
+        f"requests/{args.request}/cancel/", {"reason": args.reason or ""}
+    )
+    say(f"request {request['id']} is {request['status']}")
     return ExitCode.OK
 
 
@@ -331,7 +364,9 @@ def cmd_exec(args) -> int:
 
 def add_request_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("profile", help="the profile's id (see `airlock profiles`)")
-    parser.add_argument("--for", dest="duration", default="1h", help="how long, e.g. 30m, 2h")
+    parser.add_argument(
+        "--for", dest="duration", help="how long, e.g. 30m, 2h (the profile's default)"
+    )
     parser.add_argument("--reason", help="why you need it (approvers read it)")
     parser.add_argument("--ticket", help="a ticket reference, e.g. INC-123")
     parser.add_argument("--ssh-key", help="your SSH public key file, for SSH profiles")
@@ -380,6 +415,11 @@ def parser() -> argparse.ArgumentParser:
     revoke.add_argument("grant")
     revoke.add_argument("--reason")
     revoke.set_defaults(run=cmd_revoke)
+
+    cancel = commands.add_parser("cancel", help="withdraw a request still waiting for approval")
+    cancel.add_argument("request")
+    cancel.add_argument("--reason")
+    cancel.set_defaults(run=cmd_cancel)
 
     export = commands.add_parser(
         "audit-export", help="auditors: a time range of the audit trail, sealed"

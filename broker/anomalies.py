@@ -6,7 +6,7 @@ the auditors' page and posted to Slack's security channel.
 """
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -38,6 +38,12 @@ def detect(now=None) -> list[Alert]:
         if alert is not None:
             raised.append(alert)
     return raised
+
+
+def window_start(now: datetime, window: timedelta) -> datetime:
+    """The start of the fixed window (counted from the Unix epoch) that holds `now`."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return epoch + window * ((now - epoch) // window)
 
 
 def _raise(kind: str, key: str, message: str, evidence: list[int], now) -> Alert | None:
@@ -102,11 +108,13 @@ def _rubber_stamping(now):
         approvers = tuple(sorted(event.data.get("approvers", [])))
         if found is not None and approvers:
             per_requester[found.requester.get_username()].append((event.seq, approvers))
+    # Once per pair and window: later approvals by the same pair are the same pattern.
+    window = window_start(now, PAIR_WINDOW)
     for requester, rows in per_requester.items():
         last = rows[-PAIR_COUNT:]
         if len(last) == PAIR_COUNT and len({approvers for _, approvers in last}) == 1:
             approvers = ", ".join(last[0][1])
-            yield ("rubber_stamping", f"pair:{requester}:{approvers}:{last[-1][0]}",
+            yield ("rubber_stamping", f"pair:{requester}:{approvers}:{window:%Y-%m-%d}",
                    f"the last {PAIR_COUNT} requests of {requester} were all approved by "
                    f"{approvers}", [seq for seq, _ in last])  # fmt: skip
 

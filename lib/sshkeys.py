@@ -11,13 +11,23 @@ ALLOWED_TYPES = {
     "ssh-rsa",
 }
 MIN_RSA_BITS = 3072
+# OpenSSH, PEM and PuTTY private key files all carry one of these markers.
+PRIVATE_KEY_MARKERS = ("PRIVATE KEY", "PuTTY-User-Key-File")
+PRIVATE_KEY_PASTED = (
+    "that is a private key, not the .pub file: treat it as exposed and stop using it; "
+    "make a new key pair (ssh-keygen -t ed25519) and paste only the new .pub file"
+)
+
+
+def is_private_key(text: str) -> bool:
+    return any(marker in (text or "") for marker in PRIVATE_KEY_MARKERS)
 
 
 def normalize_public_key(text: str) -> str:
     """The key as `type base64`, or ValueError saying what is wrong with it."""
     text = (text or "").strip()
-    if "PRIVATE KEY" in text:
-        raise ValueError("that is a private key: never paste it anywhere; use the .pub file")
+    if is_private_key(text):
+        raise ValueError(PRIVATE_KEY_PASTED)
     parts = text.split()
     if len(parts) < 2 or parts[0] not in ALLOWED_TYPES:
         raise ValueError(

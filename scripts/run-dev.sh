@@ -12,7 +12,7 @@ export AIRLOCK_VAR_DIR=${AIRLOCK_VAR_DIR:-$PWD/var}
 export EMAIL_URL=${EMAIL_URL:-consolemail://}
 # runserver speaks plain HTTP: no redirect to HTTPS, even with DJANGO_DEBUG=0.
 export AIRLOCK_HTTPS=${AIRLOCK_HTTPS:-off}
-mkdir -p "$AIRLOCK_VAR_DIR/celery-broker" "$AIRLOCK_VAR_DIR/celery-processed"
+mkdir -p "$AIRLOCK_VAR_DIR/celery-broker" "$AIRLOCK_VAR_DIR/celery-processed" "$AIRLOCK_VAR_DIR/celery-control"
 
 stop() {
     trap - INT TERM EXIT
@@ -54,6 +54,18 @@ fi
 "$BIN/celery" -A airlock worker --loglevel=INFO --concurrency=2 &
 "$BIN/celery" -A airlock beat --loglevel=INFO --schedule="$AIRLOCK_VAR_DIR/celerybeat-schedule" &
 "$BIN/python" manage.py runserver --noreload "$ADDR" &
+
+# The banner comes last, after the services' own start-up output, so it does not
+# scroll away: wait until the web server answers and the worker replies to a ping.
+answers() {
+    "$BIN/python" -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+        "http://$ADDR/healthz" 2>/dev/null
+}
+for _ in $(seq 60); do
+    answers && "$BIN/celery" -A airlock inspect ping --timeout 1 >/dev/null 2>&1 && break
+    sleep 1
+done
+sleep 1  # let the last start-up lines reach the terminal
 
 cat <<MSG
 

@@ -255,3 +255,48 @@ def test_audit_export_is_sealed_and_verifies_offline(airlock, people, submit, tm
     airlock.login(people.alice)
     assert airlock("audit-export", "--output", str(tmp_path / "x")) == ExitCode.REFUSED
     assert "auditors only" in capsys.readouterr().err
+
+
+def test_request_without_for_asks_for_the_profiles_default(airlock, people, capsys):
+    from audit import trail
+    from broker.catalog.load import parse_catalog
+    from broker.lifecycle import catalog_sync
+    from tests.support.catalogs import TEST_CATALOG
+
+    catalog = TEST_CATALOG.replace("default_duration: 1h", "default_duration: 45m", 1)
+    catalog_sync(catalog=parse_catalog(catalog.encode()), info=trail.SYSTEM)
+    airlock.login(people.alice)
+    assert airlock("profiles") == ExitCode.OK
+    assert "45m by default" in capsys.readouterr().out
+    assert airlock("request", "test-db", "--reason", "INC-2") == ExitCode.OK
+    assert "(45m)" in capsys.readouterr().err
+    assert AccessRequest.objects.get().duration.total_seconds() == 45 * 60
+
+
+def test_cancel_withdraws_my_pending_request(airlock, people, submit, capsys):
+    mine = submit(people.alice)
+    airlock.login(people.bob)  # an approver sees it, but it is not his to withdraw
+    assert airlock("cancel", str(mine.pk)) == ExitCode.REFUSED
+    assert "only the requester" in capsys.readouterr().err
+    airlock.login(people.alice)
+    assert airlock("cancel", str(mine.pk), "--reason", "fixed it") == ExitCode.OK
+    assert f"request {mine.pk} is cancelled" in capsys.readouterr().err
+    mine.refresh_from_db()
+    assert mine.status == AccessRequest.Status.CANCELLED and mine.decision_reason == "fixed it"
+    assert airlock("cancel", str(mine.pk)) == ExitCode.CONFLICT
+    assert "already cancelled" in capsys.readouterr().err
+
+
+def test_revoke_given_a_request_id_names_the_grant_or_the_command(airlock, people, submit, capsys):
+    pending = submit(people.alice)
+    airlock.login(people.alice)
+    assert airlock("revoke", str(pending.pk)) == ExitCode.NOT_FOUND
+    assert f"still waiting for approval: airlock cancel {pending.pk}" in capsys.readouterr().err
+    granted = submit(people.alice, slug="vault-token")
+    grant = Grant.objects.create(
+        request=granted, duration=granted.duration, created_at=granted.created_at
+    )
+    assert airlock("revoke", str(granted.pk)) == ExitCode.NOT_FOUND
+    assert f"its grant is {grant.pk}: airlock revoke {grant.pk}" in capsys.readouterr().err
+    assert airlock("revoke", "8d5e1f0c-0000-4000-8000-000000000000") == ExitCode.NOT_FOUND
+    assert "see `airlock status`" in capsys.readouterr().err

@@ -193,6 +193,20 @@ def test_rubber_stamping_is_flagged_once_with_its_evidence(policy_catalog, peopl
     assert AuditEvent.objects.filter(action="alert.raised").count() == Alert.objects.count()
 
 
+def test_rubber_stamping_is_recorded_once_per_pair_and_window(policy_catalog, people, step_up):
+    now = timezone.now()
+    for number in range(5):
+        approve(ask(people.alice, "test-db", "10m", f"INC-{number}"), people.bob, step_up)
+    anomalies.detect(now)
+    # A sixth approval by the same approver in the same window is the same pattern.
+    approve(ask(people.alice, "test-db", "10m", "INC-6"), people.bob, step_up)
+    anomalies.detect(now)
+    assert Alert.objects.filter(kind="rubber_stamping").count() == 1
+    # The next window raises it again if the pattern goes on.
+    anomalies.detect(now + anomalies.PAIR_WINDOW)
+    assert Alert.objects.filter(kind="rubber_stamping").count() == 2
+
+
 def test_a_quick_approval_in_the_approvers_night_is_flagged(policy_catalog, people, step_up):
     hour = timezone.now().hour
     offset = (3 - hour) % 24  # an offset that makes it 03:xx for bob

@@ -1,10 +1,11 @@
 import base64
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import segno
 from django import template
 
 from lib.durations import format_duration
+from lib.moments import format_moment
 
 register = template.Library()
 
@@ -23,3 +24,8 @@ def base32(raw: bytes) -> str:
 @register.filter
 def human_duration(value: timedelta) -> str:
     return format_duration(value)
+
+
+@register.filter
+def human_moment(value: datetime) -> str:
+    return format_moment(value)

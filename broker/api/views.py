@@ -4,8 +4,11 @@ Approve, deny and reveal take the caller's MFA code in the body (`otp`) and
 verify it exactly like the web's step-up before the lifecycle acts.
 """
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.http import Http404
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers
@@ -593,7 +596,16 @@ class GrantRevealView(ApiView):
         body = s.OtpSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         self.verify_otp(body.validated_data["otp"])
-        credential = lifecycle.grant_reveal(grant_id=grant_id, user=request.user, info=self.info())
+        try:
+            credential = lifecycle.grant_reveal(
+                grant_id=grant_id, user=request.user, info=self.info()
+            )
+        except lifecycle.AlreadyShown as exc:
+            again = f"{reverse('request-new')}?{urlencode({'profile': exc.profile_slug})}"
+            raise lifecycle.AlreadyShown(
+                f"{exc.message} ({request.build_absolute_uri(again)})",
+                profile_slug=exc.profile_slug,
+            ) from None
         kind = credential.pop("kind", "")
         return Response({"kind": kind, "credential": credential})
 

@@ -9,6 +9,7 @@ these functions and nothing else: `from broker import lifecycle`, then
 
 from broker.lifecycle.catalog import CatalogDiff, catalog_sync
 from broker.lifecycle.errors import (
+    AlreadyShown,
     Conflict,
     InvalidRequest,
     LifecycleError,
@@ -42,6 +43,7 @@ from broker.lifecycle.sweeper import sweep
 
 __all__ = [
     "ACTIVATION_MAX_ATTEMPTS",
+    "AlreadyShown",
     "CatalogDiff",
     "Conflict",
     "InvalidRequest",

@@ -32,6 +32,14 @@ class Conflict(LifecycleError):
     code = "conflict"
 
 
+class AlreadyShown(Conflict):
+    """A credential is shown once: the way on is a new grant of `profile_slug`."""
+
+    def __init__(self, message: str, *, profile_slug: str):
+        super().__init__(message)
+        self.profile_slug = profile_slug
+
+
 class TryAgainLater(Exception):
     """A provider failed transiently (the attempt is recorded), or it is too early:
     the caller should retry, after `retry_in` seconds when that is known."""

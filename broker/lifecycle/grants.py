@@ -23,10 +23,18 @@ from broker.lifecycle.common import (
     _lock_grant,
     transition,
 )
-from broker.lifecycle.errors import Conflict, NotAllowed, NotFound, StepUpRequired, TryAgainLater
+from broker.lifecycle.errors import (
+    AlreadyShown,
+    Conflict,
+    NotAllowed,
+    NotFound,
+    StepUpRequired,
+    TryAgainLater,
+)
 from broker.models import Grant
 from broker.policy.approvers import can_approve
 from broker.policy.requesters import standing_problem
+from lib.moments import format_moment
 from lib.providers import Issued, ProviderError, get_provider
 from lib.secrets import decrypt_secret, encrypt_secret
 
@@ -237,8 +245,12 @@ def grant_reveal(*, grant_id: UUID | str, user, info: trail.RequestInfo) -> dict
         if problem:
             raise NotAllowed(f"the credential can no longer be shown: {problem}")
         if grant.secret is None:
-            shown = grant.revealed_at.isoformat() if grant.revealed_at else "before"
-            raise Conflict(f"the credential was already shown ({shown})")
+            shown = f" at {format_moment(grant.revealed_at)}" if grant.revealed_at else ""
+            raise AlreadyShown(
+                f"the credential was already shown, once{shown}; it cannot be shown again: "
+                f"ask for a new grant of {grant.profile.slug}",
+                profile_slug=grant.profile.slug,
+            )
         if recent_step_up(user) is None:
             raise StepUpRequired("verify your MFA code first")
         credential = json.loads(decrypt_secret(grant.secret))

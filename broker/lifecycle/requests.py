@@ -35,7 +35,7 @@ from broker.policy.approvers import (
 from broker.policy.requesters import can_request, standing_problem
 from lib.durations import format_duration
 from lib.providers import get_provider
-from lib.sshkeys import normalize_public_key
+from lib.sshkeys import PRIVATE_KEY_PASTED, is_private_key, normalize_public_key
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,9 @@ def access_request_submit(
         errors["duration"] = (
             f"at least {format_duration(provider.min_duration)} for {definition.provider.kind}"
         )
-    if provider.needs_public_key:
+    if is_private_key(ssh_public_key):
+        errors["ssh_public_key"] = PRIVATE_KEY_PASTED  # whatever the profile: it is exposed
+    elif provider.needs_public_key:
         try:
             ssh_public_key = normalize_public_key(ssh_public_key)
         except ValueError as exc:

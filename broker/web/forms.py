@@ -2,6 +2,7 @@ from django import forms
 
 from broker.models import AccessProfile
 from lib.durations import format_duration, parse_duration
+from lib.sshkeys import PRIVATE_KEY_PASTED, is_private_key
 
 
 class RequestForm(forms.Form):
@@ -41,6 +42,11 @@ class RequestForm(forms.Form):
             (p.slug, f"{p.title} (up to {format_duration(p.definition.max_duration)})")
             for p in profiles
         ]
+        self.private_key_pasted = self.is_bound and is_private_key(self.data.get("ssh_public_key"))
+        if self.private_key_pasted:
+            # Never send a secret back into the page: the form re-renders without it.
+            self.data = self.data.copy()
+            self.data["ssh_public_key"] = ""
 
     def clean_duration(self):
         text = self.cleaned_data["duration"].strip()
@@ -50,6 +56,11 @@ class RequestForm(forms.Form):
             return parse_duration(text)
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
+
+    def clean(self):
+        if self.private_key_pasted:
+            self.add_error("ssh_public_key", PRIVATE_KEY_PASTED)
+        return super().clean()
 
     @property
     def selected_profile(self) -> AccessProfile:
