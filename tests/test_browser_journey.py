@@ -8,6 +8,8 @@ checked with axe-core: no serious or critical accessibility violation."""
 import base64
 import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import psycopg
@@ -179,6 +181,48 @@ def test_request_approve_reveal_relinquish_in_chromium(
     finally:
         # Under Playwright's event loop Django keeps this test's connection in a
         # context of its own, which pytest-django's teardown does not see.
+        connections.close_all()
+
+
+def test_the_auditor_downloads_a_pack_and_verifies_it_offline(
+    browser, live_server, people, submit, tmp_path
+):
+    submit(people.alice, reason="x" * 400)  # a long reason must wrap, not widen the page
+    base = live_server.url
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    dave = context.new_page()
+    try:
+        sign_in(dave, base, "dave")
+        dave.goto(f"{base}/audit/")
+        dave.get_by_text("request.submitted").first.wait_for()
+        # Nothing wider than the window at 1280 px; dates on one line.
+        assert dave.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+        problems = accessibility_problems(dave)
+        dave.screenshot(path=SHOTS / "5-audit-log.png", full_page=True)
+        with dave.expect_download() as keyring_download:
+            dave.get_by_role("link", name="Download the keyring").click()
+        keyring = tmp_path / "keyring.json"
+        keyring_download.value.save_as(keyring)
+        with dave.expect_download() as pack_download:
+            dave.get_by_role("button", name="Download the evidence pack").click()
+        pack = tmp_path / "pack.zip"
+        pack_download.value.save_as(pack)
+        checked = subprocess.run(
+            [str(Path(sys.executable).parent / "airlock-verify"), "--pack", str(pack),
+             "--public-key", str(keyring)],
+            env={k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "AIRLOCK"))},
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert checked.returncode == 0, checked.stderr
+        assert "verified" in checked.stdout
+        for path in ("/", "/requests/new/", "/mfa/", "/notifications/", "/tokens/"):
+            dave.goto(f"{base}{path}")
+            problems += accessibility_problems(dave)
+        assert problems == [], problems
+    except Exception:
+        dave.screenshot(path=SHOTS / "failure-dave.png", full_page=True)
+        raise
+    finally:
         connections.close_all()
 
 
