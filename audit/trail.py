@@ -171,6 +171,7 @@ class ChainReport:
     head_hash: str
     error: str | None = None
     anchors: int = 0  # how many anchors it was checked against
+    anchored_through: int = 0  # the newest anchored event
 
     @property
     def intact(self) -> bool:

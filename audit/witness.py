@@ -65,6 +65,17 @@ class Witness:
             raise WitnessError(f"s3://{self.bucket}/{key}: {exc}") from None
         return answer.get("VersionId", "")
 
+    def holds(self, key: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise WitnessError(f"s3://{self.bucket}/{key}: {exc}") from None
+        except BotoCoreError as exc:
+            raise WitnessError(f"s3://{self.bucket}/{key}: {exc}") from None
+        return True
+
     def versions(self, prefix: str) -> Iterator[StoredObject]:
         """Every version of every object under `prefix`: a later version cannot hide
         an earlier one from the verifier."""

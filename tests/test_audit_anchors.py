@@ -117,8 +117,19 @@ def test_anchoring_again_after_a_rewrite_leaves_both_anchors(anchored):
     """Whoever also holds the key anchors the rewritten chain, but cannot remove the
     first anchor."""
     rewrite_from(2, "rewritten")
-    ChainAnchor.objects.all().delete()  # Airlock's own notes are no obstacle
-    anchors.anchor_head()  # with the real key: the attacker holds the server
+    head = trail.AuditEvent.objects.latest("seq")
+    signer = signing.configured_signer()  # the real key: the attacker holds the server
+    again = anchors.Anchor(
+        seq=head.seq,
+        hash=head.hash,
+        created_at=trail.utc_iso(head.created_at),
+        anchored_at=trail.utc_iso(timezone.now()),
+        key_id=signer.key_id,
+    )
+    again = anchors.Anchor(**{**again.__dict__, "signature": signer.sign(again.statement())})
+    Witness(anchored).put(
+        f"{anchors.ANCHOR_PREFIX}{head.seq:020d}.json", again.document(), "application/json"
+    )
     assert "the witness holds anchors of event #6 with different hashes" in verify()
 
 
@@ -197,3 +208,21 @@ def test_every_export_is_anchored(
     anchor_chain_head()  # what the worker runs
     latest = trail.AuditEvent.objects.filter(action=Action.AUDIT_EXPORTED).latest("seq")
     assert ChainAnchor.objects.filter(seq=latest.seq).exists()
+
+
+def test_a_note_in_the_database_cannot_stop_the_anchoring(anchored):
+    """Airlock's own role may write notes of anchors; the witness decides."""
+    record(1)
+    head = trail.AuditEvent.objects.latest("seq")
+    ChainAnchor.objects.create(
+        seq=head.seq, hash=head.hash, anchored_at=timezone.now(), location="forged note"
+    )
+    assert anchors.anchor_head() is not None
+    assert head.seq in {anchor.seq for anchor in anchors.witnessed_anchors(Witness(anchored))}
+
+
+def test_events_after_the_newest_anchor_are_said_to_be_unanchored(anchored, capsys):
+    record(2)
+    call_command("verify_audit")
+    out = capsys.readouterr().out
+    assert f"the newest of event #{EVENTS}: 2 later event(s) not anchored yet" in out

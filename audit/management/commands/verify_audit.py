@@ -60,6 +60,12 @@ class Command(BaseCommand):
                 f"{what} BROKEN: {report.error} ({report.count} event(s) verified before it)"
             )
         anchored = f"; agrees with {report.anchors} anchor(s)" if report.anchors else ""
+        if report.anchored_through and report.count > report.anchored_through:
+            # What the next anchor will cover; until then only the chain vouches for it.
+            anchored += (
+                f", the newest of event #{report.anchored_through}: "
+                f"{report.count - report.anchored_through} later event(s) not anchored yet"
+            )
         self.stdout.write(
             f"{what} intact: {report.count} event(s), head {report.head_hash}{holds}{anchored}"
         )
