@@ -2,7 +2,7 @@
 
 import pytest
 
-from accounts.models import Authenticator
+from accounts.models import FREE_MISSES, Authenticator
 from audit.models import AuditEvent
 from broker.models import AccessRequest, Approval, Grant
 from tests.support.people import current_code, phone_of
@@ -130,14 +130,17 @@ def test_a_wrong_code_changes_nothing_and_slows_the_next_try(api, people, submit
     device = phone_of(people.bob)
     bob = api(people.bob)
     url = f"/api/v1/requests/{request.id}/approve/"
-    wrong = bob.post(url, {"otp": "000000"}, format="json")
-    assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "mfa_failed"
+    wrong_code = f"{(int(current_code(device)) + 500_000) % 10**6:06d}"
+    for _ in range(FREE_MISSES):
+        wrong = bob.post(url, {"otp": wrong_code}, format="json")
+        assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "mfa_failed"
     request.refresh_from_db()
     assert request.status == "pending" and not Approval.objects.exists()
-    # django-otp's throttle: right after a failure even the right code is refused.
+    # The back-off: right after a few misses even the right code is refused.
     retry = bob.post(url, {"otp": current_code(device)}, format="json")
     assert retry.status_code == 403 and not Approval.objects.exists()
-    assert AuditEvent.objects.filter(action="mfa.failed", actor="bob").count() == 2
+    failures = AuditEvent.objects.filter(action="mfa.failed", actor="bob").count()
+    assert failures == FREE_MISSES + 1
 
 
 def test_a_code_works_once(api, people, submit):
