@@ -1,0 +1,26 @@
+"""Every page's aria-describedby names an element the page has (axe-core checks
+the pages the browser journey visits; this covers each form page, with errors)."""
+
+import re
+
+import pytest
+
+PAGES = ["/", "/requests/new/", "/mfa/", "/mfa/enrol/", "/tokens/", "/notifications/"]
+
+
+def missing_descriptions(page: str) -> list[str]:
+    ids = set(re.findall(r'\bid="([^"]+)"', page))
+    named = re.findall(r'aria-describedby="([^"]+)"', page)
+    return [one for ref in named for one in ref.split() if one not in ids]
+
+
+@pytest.mark.parametrize("url", PAGES)
+def test_each_description_exists(client, people, catalog, url):
+    client.force_login(people.alice)
+    assert missing_descriptions(client.get(url).content.decode()) == []
+
+
+def test_a_form_with_errors_describes_them_too(client, people, catalog):
+    client.force_login(people.alice)
+    page = client.post("/requests/new/", {"profile": "test-db", "duration": "forever"})
+    assert missing_descriptions(page.content.decode()) == []
