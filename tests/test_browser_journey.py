@@ -12,13 +12,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hvac
 import psycopg
 import pytest
+from botocore.exceptions import ClientError
 from django.db import connections
 from django_otp.oath import totp
+from hvac import exceptions as vault_errors
 
 from accounts.models import StepUp
+from broker import lifecycle
 from broker.models import Grant
+from tests.support.people import WEB
 from tests.support.pg_target import can_login, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -181,6 +186,70 @@ def test_request_approve_reveal_relinquish_in_chromium(
     finally:
         # Under Playwright's event loop Django keeps this test's connection in a
         # context of its own, which pytest-django's teardown does not see.
+        connections.close_all()
+
+
+def shell_values(page) -> dict[str, str]:
+    """The `export NAME=value` lines of the credential page's shell block."""
+    text = page.locator("#secret-1").inner_text()
+    return dict(re.findall(r"^export (\w+)=(\S+)$", text, re.M))
+
+
+def test_vault_and_aws_credentials_work_then_stop_in_chromium(
+    browser, live_server, vault, aws, celery_worker, people, catalog, submit, step_up
+):
+    """alice reveals a Vault token and an AWS session in the browser: each works at
+    its source inside the window (the read-only AWS role cannot write), and stops
+    working once she relinquishes it."""
+    granted = {}
+    step_up(people.bob)
+    for slug in ("vault-token", "aws-reader"):
+        asked = submit(people.alice, slug=slug, duration="20m")
+        lifecycle.access_request_approve(request_id=asked.pk, approver=people.bob, info=WEB)
+        granted[slug] = Grant.objects.get(request=asked)
+    for grant in granted.values():
+        assert wait_until(lambda g=grant: Grant.objects.get(pk=g.pk).status == "active")
+    base = live_server.url
+    alice = browser.new_context().new_page()
+    try:
+        sign_in(alice, base, "alice")
+        enrol(alice, base)
+        shown = {}
+        for slug, grant in granted.items():
+            alice.goto(f"{base}/grants/{grant.pk}/")
+            alice.get_by_role("button", name="Show credential (once)").click()
+            alice.get_by_text("Shown once.").wait_for()
+            alice.screenshot(path=SHOTS / f"6-credential-{slug}.png", full_page=True)
+            shown[slug] = shell_values(alice)
+
+        token = hvac.Client(url=shown["vault-token"]["VAULT_ADDR"],
+                            token=shown["vault-token"]["VAULT_TOKEN"])  # fmt: skip
+        assert token.secrets.kv.v2.read_secret_version("payments", raise_on_deleted_version=True)
+        session = shown["aws-reader"]
+        s3 = aws.client(
+            "s3",
+            aws_access_key_id=session["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=session["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=session["AWS_SESSION_TOKEN"],
+        )
+        s3.list_objects_v2(Bucket="payments")  # reading is what the role is for
+        with pytest.raises(ClientError, match="AccessDenied"):
+            s3.put_object(Bucket="payments", Key="note.txt", Body=b"mine now")
+
+        for grant in granted.values():
+            alice.goto(f"{base}/grants/{grant.pk}/")
+            alice.get_by_role("button", name="Relinquish now").click()
+            alice.get_by_text("Access is being revoked").wait_for()
+        for grant in granted.values():
+            assert wait_until(lambda g=grant: Grant.objects.get(pk=g.pk).status == "revoked")
+        with pytest.raises(vault_errors.Forbidden):
+            token.secrets.kv.v2.read_secret_version("payments", raise_on_deleted_version=True)
+        with pytest.raises(ClientError, match="AccessDenied"):
+            s3.list_objects_v2(Bucket="payments")
+    except Exception:
+        alice.screenshot(path=SHOTS / "failure-alice-vault-aws.png", full_page=True)
+        raise
+    finally:
         connections.close_all()
 
 
