@@ -7,7 +7,6 @@ from audit.export import FORMATS, open_private
 from audit.management.time_range import add_time_range_arguments, time_range
 from audit.manifest import ExportRange, SealedExport, sealing_keys, write_manifest
 from audit.models import Source
-from audit.witness import WitnessError
 from lib.secrets import MissingSecret
 
 
@@ -49,10 +48,4 @@ class Command(BaseCommand):
                 out.write(chunk)
         manifest = write_manifest(output, export.manifest())
         self.stderr.write(f"exported {export.count} event(s) as {format}; manifest {manifest}")
-        try:
-            anchor = anchors.anchor_head()
-        except WitnessError as exc:
-            self.stderr.write(f"warning: the chain's head was not anchored: {exc}")
-        else:
-            if anchor is not None:
-                self.stderr.write(f"anchored event #{anchor.seq} at {anchor.location}")
+        anchors.anchor_now(self.stderr.write)

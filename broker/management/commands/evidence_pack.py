@@ -7,7 +7,6 @@ from audit.export import open_private
 from audit.management.time_range import add_time_range_arguments
 from audit.models import Source
 from audit.trail import RequestInfo
-from audit.witness import WitnessError
 from broker.evidence import EvidenceError, evidence_pack_build, parse_period, range_period
 from lib.secrets import MissingSecret
 
@@ -49,10 +48,4 @@ class Command(BaseCommand):
             f"evidence pack {output}: {chosen.name}, {built.events} event(s), "
             f"{built.anchors} anchor(s), {built.files} file(s) (audit event #{built.seq})"
         )
-        try:
-            anchor = anchors.anchor_head()
-        except WitnessError as exc:
-            self.stderr.write(f"warning: the chain's head was not anchored: {exc}")
-        else:
-            if anchor is not None:
-                self.stderr.write(f"anchored event #{anchor.seq} at {anchor.location}")
+        anchors.anchor_now(self.stderr.write)
