@@ -261,8 +261,12 @@ VAULT_SKIP_VERIFY = env.bool("VAULT_SKIP_VERIFY", default=False)  # never in pro
 VAULT_APPROLE_MOUNT = env.str("VAULT_APPROLE_MOUNT", default="approle")
 AWS_REGION = env.str("AWS_REGION", default="") or env.str("AWS_DEFAULT_REGION", default="us-east-1")
 AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="")  # moto in the sandbox and tests
+# The console sign-in link of an aws.sts grant; empty: no link. AWS's federation
+# cannot sign in a session of another endpoint (the sandbox's moto), so by default
+# there is none then.
 AWS_FEDERATION_ENDPOINT = env.str(
-    "AWS_FEDERATION_ENDPOINT", default="https://signin.aws.amazon.com/federation"
+    "AWS_FEDERATION_ENDPOINT",
+    default="" if AWS_ENDPOINT_URL else "https://signin.aws.amazon.com/federation",
 )
 
 # The witness (audit/witness.py): an S3 bucket with Object Lock in compliance mode

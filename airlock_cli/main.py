@@ -53,6 +53,7 @@ def credential_env(kind: str, c: dict) -> dict[str, str]:
             "AWS_SECRET_ACCESS_KEY": c["secret_access_key"],
             "AWS_SESSION_TOKEN": c["session_token"],
             "AWS_REGION": c["region"],
+            **({"AWS_ENDPOINT_URL": c["endpoint_url"]} if c.get("endpoint_url") else {}),
         }
     if kind == "ssh_certificate":
         return {"AIRLOCK_SSH_CERTIFICATE": c["certificate"]}

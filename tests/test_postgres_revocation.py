@@ -12,10 +12,11 @@ from django.utils import timezone
 
 from broker import lifecycle
 from broker.models import Grant
+from integrations.postgres.sandbox import README_ADMIN_STATEMENTS
 from lib.providers import get_provider
 from tests.support.grants import active_grant, credential_dsn
 from tests.support.people import WEB
-from tests.support.pg_target import README_ADMIN_STATEMENTS, can_login, wait_until
+from tests.support.pg_target import can_login, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NOINHERIT_ADMIN = ["CREATE ROLE {admin} LOGIN CREATEROLE NOINHERIT;"]

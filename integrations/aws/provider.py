@@ -94,19 +94,22 @@ class AwsStsProvider:
 
     def present(self, credential: dict[str, Any]) -> list[tuple[str, str]]:
         c = credential
-        shell = "\n".join(
-            [
-                f"export AWS_ACCESS_KEY_ID={c['access_key_id']}",
-                f"export AWS_SECRET_ACCESS_KEY={c['secret_access_key']}",
-                f"export AWS_SESSION_TOKEN={c['session_token']}",
-                f"export AWS_REGION={c['region']}",
-            ]
-        )
-        try:
-            console = console_signin_url(c, endpoint=settings.AWS_FEDERATION_ENDPOINT)
-        except ProviderError as exc:
-            console = f"unavailable ({exc}); use the shell lines"
-        return [("Shell", shell), ("AWS console sign-in link (valid 15 minutes)", console)]
+        lines = [
+            f"export AWS_ACCESS_KEY_ID={c['access_key_id']}",
+            f"export AWS_SECRET_ACCESS_KEY={c['secret_access_key']}",
+            f"export AWS_SESSION_TOKEN={c['session_token']}",
+            f"export AWS_REGION={c['region']}",
+        ]
+        if c.get("endpoint_url"):
+            lines.append(f"export AWS_ENDPOINT_URL={c['endpoint_url']}")
+        shown = [("Shell", "\n".join(lines))]
+        if settings.AWS_FEDERATION_ENDPOINT:
+            try:
+                console = console_signin_url(c, endpoint=settings.AWS_FEDERATION_ENDPOINT)
+            except ProviderError as exc:
+                console = f"unavailable ({exc}); use the shell lines"
+            shown.append(("AWS console sign-in link (valid 15 minutes)", console))
+        return shown
 
     def grant(self, context: GrantContext) -> Issued:
         seconds = seconds_left(context.expires_at)
@@ -137,6 +140,8 @@ class AwsStsProvider:
         }
         if context.config.get("session_policy"):
             arguments["Policy"] = json.dumps(context.config["session_policy"])
+        # Not AWS itself (the sandbox's moto): the session only works there.
+        endpoint = {"endpoint_url": settings.AWS_ENDPOINT_URL} if settings.AWS_ENDPOINT_URL else {}
         issued_at = timezone.now()
         with aws_errors_mapped():
             credentials = aws_client("sts").assume_role(**arguments)["Credentials"]
@@ -149,6 +154,7 @@ class AwsStsProvider:
                 "session_token": credentials["SessionToken"],
                 "region": region(),
                 "expiration": credentials["Expiration"].isoformat(),
+                **endpoint,
             },
             handle={
                 "role_arn": role_arn,

@@ -25,6 +25,7 @@ from lib.providers import (
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 MOUNT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_/-]{0,127}$")
+HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$")  # a name, IPv4 or IPv6 address
 # OpenBao sets a database role's VALID UNTIL 5 s past the lease's end, at creation
 # and at each renewal (builtin/logical/database/secret_creds.go: "a small buffer";
 # tests/test_vault_providers.py measures it). So the renewal asks for this many
@@ -271,7 +272,7 @@ class VaultSshProvider:
     min_duration = timedelta(seconds=1)
 
     def validate_config(self, config: dict[str, Any]) -> None:
-        _check_keys(config, {"mount", "role", "valid_principals"})
+        _check_keys(config, {"mount", "role", "valid_principals", "host", "port", "user"})
         if not isinstance(config.get("role"), str) or not NAME.match(config["role"]):
             raise ProviderConfigError("role must name the Vault SSH role")
         mount = config.get("mount", "ssh")
@@ -283,10 +284,30 @@ class VaultSshProvider:
         for principal in principals:
             if not isinstance(principal, str) or not NAME.match(principal):
                 raise ProviderConfigError(f"valid_principals: {principal!r} is not a login name")
+        host = config.get("host", "localhost")
+        if not isinstance(host, str) or not HOST.match(host):
+            raise ProviderConfigError("host must be a host name or address")
+        port = config.get("port", 22)
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            raise ProviderConfigError("port must be a TCP port number")
+        user = config.get("user", "root")
+        if not isinstance(user, str) or not NAME.match(user):
+            raise ProviderConfigError("user must be a login name")
 
     def present(self, credential: dict[str, Any]) -> list[tuple[str, str]]:
-        label = "Certificate (save next to your key as <key>-cert.pub)"
-        return [(label, credential["certificate"])]
+        c = credential
+        if not c.get("host"):
+            label = "Certificate (save next to your key as <key>-cert.pub)"
+            return [(label, c["certificate"])]
+        key = f"~/.ssh/{c['identity']}"
+        return [
+            (f"Certificate (save as {key}-cert.pub)", c["certificate"]),
+            (
+                "ssh",
+                f"ssh -i {key} -o CertificateFile={key}-cert.pub"
+                f" -p {c['port']} {c['user']}@{c['host']}",
+            ),
+        ]
 
     def grant(self, context: GrantContext) -> Issued:
         if not context.ssh_public_key:
@@ -309,7 +330,11 @@ class VaultSshProvider:
         # Vault gives the serial in hex; ssh-keygen and KRLs speak decimal.
         serial = str(int(data["serial_number"].replace("-", "").replace(":", ""), 16))
         return Issued(
-            credential={"kind": "ssh_certificate", "certificate": data["signed_key"].strip()},
+            credential={
+                "kind": "ssh_certificate",
+                "certificate": data["signed_key"].strip(),
+                **ssh_login(context.config, context.ssh_public_key),
+            },
             handle={"serial": serial, "valid_before": expires_at.isoformat()},
             expires_at=expires_at,
             details={"principals": list(context.config["valid_principals"])},
@@ -335,3 +360,19 @@ class VaultSshProvider:
 
     def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
         return []  # Vault keeps no list of the certificates it signed
+
+
+def ssh_login(config: dict[str, Any], public_key: str) -> dict[str, Any]:
+    """Where the certificate logs in, when the profile names a host: what the grant
+    page needs to print the whole `ssh` command. The private key's file is guessed
+    from the public key's type (ssh-keygen's default name for it)."""
+    if not config.get("host"):
+        return {}
+    key_type = public_key.split(maxsplit=1)[0]
+    identity = {"ssh-ed25519": "id_ed25519", "ssh-rsa": "id_rsa"}.get(key_type, "id_ecdsa")
+    return {
+        "host": config["host"],
+        "port": config.get("port", 22),
+        "user": config.get("user") or config["valid_principals"][0],
+        "identity": identity,
+    }

@@ -1,9 +1,8 @@
 """A moto server process on 127.0.0.1 standing in for AWS, with IAM enforced.
 
-Set up like the `make run` sandbox without authentication, then `reset-auth 0`
-makes moto check every later request against IAM: Airlock's own user may only
-assume the role and manage its revoke policy, and the role's sessions may only
-read one bucket.
+Set up as the `make run` sandbox is (integrations/aws/sandbox.py), plus an
+admin user for the tests: Airlock's own user may only assume the role and manage
+its revoke policy, and the role's sessions may only read one bucket.
 """
 
 import subprocess
@@ -12,9 +11,14 @@ from contextlib import suppress
 from pathlib import Path
 
 import boto3
-import requests
 
-from integrations.aws.sandbox import ROLE, allow, configure_sandbox
+from integrations.aws.sandbox import (
+    AIRLOCK_ACTIONS,
+    ROLE,
+    configure_sandbox,
+    create_user,
+    enforce_iam,
+)
 from integrations.vault.sandbox import wait_for_http
 from tests.support.pg_target import _free_port
 
@@ -25,7 +29,8 @@ class MotoServer:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def launch(self) -> None:
+        """The bare server: nothing in it, IAM not enforced."""
         moto_server = str(Path(sys.executable).parent / "moto_server")
         self.process = subprocess.Popen(
             [moto_server, "-H", "127.0.0.1", "-p", str(self.port)],
@@ -33,24 +38,15 @@ class MotoServer:
             stderr=subprocess.DEVNULL,
         )
         wait_for_http(f"{self.endpoint}/moto-api/")
+
+    def start(self) -> None:
+        self.launch()
         bootstrap = {"aws_access_key_id": "bootstrap", "aws_secret_access_key": "bootstrap"}
         iam = self.client("iam", **bootstrap)
         configure_sandbox(iam, self.client("s3", **bootstrap))
-        iam.create_user(UserName="airlock")
-        iam.put_user_policy(
-            UserName="airlock",
-            PolicyName="airlock",
-            PolicyDocument=allow(
-                ["sts:AssumeRole", "iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy"]
-            ),
-        )
-        self.airlock_keys = iam.create_access_key(UserName="airlock")["AccessKey"]
-        iam.create_user(UserName="admin")
-        iam.put_user_policy(UserName="admin", PolicyName="all", PolicyDocument=allow(["*"]))
-        self.admin_keys = iam.create_access_key(UserName="admin")["AccessKey"]
-        requests.post(
-            f"{self.endpoint}/moto-api/reset-auth", data=b"0", timeout=5
-        ).raise_for_status()
+        self.airlock_keys = create_user(iam, "airlock", AIRLOCK_ACTIONS)
+        self.admin_keys = create_user(iam, "admin", ["*"])
+        enforce_iam(self.endpoint)
 
     def client(self, service: str, **credentials):
         credentials = credentials or {

@@ -19,19 +19,9 @@ import psycopg
 from psycopg import sql
 
 from integrations.postgres.provider import scram_sha256_verifier
+from integrations.postgres.sandbox import readme_admin_statements
 
 ADMIN_PASSWORD = "target-admin-password"  # a throwaway cluster that lives for one test run
-# The statements README.md ("Provider `postgres.role`") gives to create the least-privileged
-# admin role, by server version: `{admin}` is its name, `{granted_role}` stands for each of
-# the profiles' granted roles. The tests make their non-superuser admin with exactly these,
-# and tests/test_postgres_revocation.py checks that the README shows them as written here.
-README_ADMIN_STATEMENTS = {
-    "PostgreSQL 15": ["CREATE ROLE {admin} LOGIN CREATEROLE;"],
-    "PostgreSQL 16 and later": [
-        "CREATE ROLE {admin} LOGIN CREATEROLE;",
-        "GRANT {granted_role} TO {admin} WITH ADMIN TRUE, INHERIT FALSE, SET FALSE;",
-    ],
-}
 # Log every statement, so a test can prove no password ever reaches the server log.
 SERVER_OPTIONS = "-c listen_addresses=127.0.0.1 -c fsync=off -c log_statement=all"
 
@@ -122,12 +112,6 @@ class TargetCluster:
             capture_output=True, timeout=60,
         )  # fmt: skip
         shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def readme_admin_statements(server_version: int) -> list[str]:
-    """The README's statements for a server of this version (`server_version_num`)."""
-    key = "PostgreSQL 16 and later" if server_version >= 160000 else "PostgreSQL 15"
-    return README_ADMIN_STATEMENTS[key]
 
 
 def can_login(dsn: str) -> bool:
