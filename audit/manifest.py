@@ -79,8 +79,9 @@ class ExportRange:
         archived = AuditEvent.objects.filter(action=Action.AUDIT_ARCHIVED).order_by("-seq").first()
         if archived is None:
             return None
-        last_created_at = datetime.fromisoformat(archived.data["last_created_at"])
-        if self.since is not None and self.since > last_created_at:
+        stated = archived.data.get("last_created_at")
+        last_created_at = datetime.fromisoformat(stated) if stated else None
+        if self.since is not None and last_created_at and self.since > last_created_at:
             return None
         return (
             f"events up to #{archived.data['last_seq']} (created up to {last_created_at}) "
