@@ -16,15 +16,17 @@ import hvac
 import psycopg
 import pytest
 from botocore.exceptions import ClientError
+from django.core.management import call_command
 from django.db import connections
 from django_otp.oath import totp
 from hvac import exceptions as vault_errors
 
 from accounts.models import StepUp
 from broker import lifecycle
-from broker.models import Grant
+from broker.models import AccessRequest, Grant
 from tests.support.people import WEB
 from tests.support.pg_target import can_login, wait_until
+from tests.support.sshd import SSHD, ThrowawaySshd
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 CHROMIUM = "/usr/bin/chromium"
@@ -248,6 +250,69 @@ def test_vault_and_aws_credentials_work_then_stop_in_chromium(
             s3.list_objects_v2(Bucket="payments")
     except Exception:
         alice.screenshot(path=SHOTS / "failure-alice-vault-aws.png", full_page=True)
+        raise
+    finally:
+        connections.close_all()
+
+
+@pytest.fixture
+def sshd(vault, tmp_path):
+    if not SSHD.exists():
+        pytest.fail(f"{SSHD} is missing: install Debian's openssh-server (.ci/run does)")
+    ca = vault.client().adapter.get("/v1/ssh/public_key", json=False).text
+    folder = tmp_path / "sshd"
+    folder.mkdir()
+    server = ThrowawaySshd(folder, ca)
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_an_ssh_certificate_logs_in_then_is_refused_in_chromium(
+    browser, live_server, sshd, celery_worker, people, catalog, step_up, tmp_path, capsys
+):
+    """alice pastes her public key, gets a certificate once approved, logs in to a
+    host that trusts the CA, relinquishes, and the host's KRL refuses it."""
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    base = live_server.url
+    alice = browser.new_context().new_page()
+    try:
+        sign_in(alice, base, "alice")
+        alice.goto(f"{base}/requests/new/")
+        alice.get_by_label("Access profile").select_option("vault-ssh")
+        alice.get_by_label("For how long").fill("20m")
+        alice.get_by_label("Reason").fill("INC-7: restart the payment daemon")
+        alice.get_by_label("SSH public key").fill(Path(f"{key}.pub").read_text())
+        alice.get_by_role("button", name="Submit request").click()
+        alice.get_by_text("Request submitted").wait_for()
+        asked = AccessRequest.objects.get(requester=people.alice, profile__slug="vault-ssh")
+        step_up(people.bob)
+        lifecycle.access_request_approve(request_id=asked.pk, approver=people.bob, info=WEB)
+        grant = Grant.objects.get(request=asked)
+        assert wait_until(lambda: Grant.objects.get(pk=grant.pk).status == "active")
+
+        enrol(alice, base)
+        alice.goto(f"{base}/grants/{grant.pk}/")
+        alice.get_by_role("button", name="Show credential (once)").click()
+        alice.get_by_text("Shown once.").wait_for()
+        alice.screenshot(path=SHOTS / "7-ssh-certificate.png", full_page=True)
+        certificate = tmp_path / "id_ed25519-cert.pub"
+        certificate.write_text(alice.locator("#secret-1").inner_text().strip() + "\n")
+        inside = sshd.run(key, certificate, "echo logged-in")
+        assert inside.returncode == 0 and "logged-in" in inside.stdout, inside.stderr
+
+        alice.goto(f"{base}/grants/{grant.pk}/")
+        alice.get_by_role("button", name="Relinquish now").click()
+        alice.get_by_text("Access is being revoked").wait_for()
+        assert wait_until(lambda: Grant.objects.get(pk=grant.pk).status == "revoked")
+        capsys.readouterr()
+        call_command("ssh_revoked_serials")  # what the hosts' KRL job runs
+        sshd.revoke(capsys.readouterr().out)
+        refused = sshd.run(key, certificate, "echo logged-in")
+        assert refused.returncode != 0 and "logged-in" not in refused.stdout
+    except Exception:
+        alice.screenshot(path=SHOTS / "failure-alice-ssh.png", full_page=True)
         raise
     finally:
         connections.close_all()
