@@ -238,7 +238,7 @@ def orphans(catalog) -> None:
         first_seq=1,
         last_seq=2,
         last_hash="f" * 64,
-        last_created_at="2026-01-01T00:00:00.000000+00:00",
+        last_created_at="2000-01-01T00:00:00.000000+00:00",
         count=2,
         file_sha256="e" * 64,
         location="s3://witness/archive/1-2.jsonl",
