@@ -67,6 +67,12 @@ class Provider(Protocol):
 
     def validate_config(self, config: dict[str, Any]) -> None: ...
 
+    def missing_configuration(self, config: dict[str, Any]) -> str | None:
+        """What this deployment lacks for `config`, found without asking the source
+        (a variable not set), or None. A profile that lacks something is offered
+        as unavailable: a grant must never fail after its approval for it."""
+        ...
+
     def grant(self, context: GrantContext) -> Issued: ...
 
     def present(self, credential: dict[str, Any]) -> list[tuple[str, str]]:

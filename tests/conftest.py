@@ -105,6 +105,15 @@ def aws_server():
     server.stop()
 
 
+@pytest.fixture(autouse=True)
+def test_dsn_named(monkeypatch):
+    """The test catalog's postgres.role profiles name AIRLOCK_PG_DSN_TEST: until the
+    test PostgreSQL sets it, it names a server that refuses connections, so that
+    those profiles are configured (and fail at the source, where tests expect it)."""
+    if not os.environ.get("AIRLOCK_PG_DSN_TEST"):
+        monkeypatch.setenv("AIRLOCK_PG_DSN_TEST", "postgresql://airlock@127.0.0.1:1/postgres")
+
+
 @pytest.fixture
 def witness(aws_server, settings, monkeypatch):
     """A fresh witness bucket (Object Lock on) that Airlock writes as its own IAM user."""

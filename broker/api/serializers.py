@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from audit.models import AuditEvent, Source
 from broker.models import AccessProfile, AccessRequest, Grant
+from broker.policy.requesters import unavailable_because
 from lib.durations import format_duration, parse_duration
 from lib.providers import get_provider
 
@@ -64,6 +65,12 @@ class ProfileSerializer(serializers.Serializer):
     ticket_required = serializers.BooleanField(source="definition.ticket_required")
     ticket_pattern = serializers.CharField(source="definition.ticket_pattern", allow_null=True)
     needs_ssh_public_key = serializers.SerializerMethodField()
+    unavailable_because = serializers.SerializerMethodField(
+        help_text="why it cannot be granted here (its source is not configured); null when it can"
+    )
+
+    def get_unavailable_because(self, profile: AccessProfile) -> str | None:
+        return unavailable_because(profile)
 
     def get_min_duration(self, profile: AccessProfile) -> str:
         return format_duration(get_provider(profile.provider_kind).min_duration)

@@ -32,7 +32,7 @@ from broker.policy.approvers import (
     eligible_approvers,
     step_needs,
 )
-from broker.policy.requesters import can_request, standing_problem
+from broker.policy.requesters import can_request, standing_problem, unavailable_because
 from lib.durations import format_duration
 from lib.providers import get_provider
 from lib.sshkeys import PRIVATE_KEY_PASTED, is_private_key, normalize_public_key
@@ -70,6 +70,11 @@ def access_request_submit(
         raise InvalidRequest(f"profile {profile.slug} is disabled")
     if not can_request(requester, profile):
         raise NotAllowed(f"you may not request {profile.slug}")
+    if missing := unavailable_because(profile):
+        # Refused before anyone approves: a grant must not fail after its approval.
+        raise InvalidRequest(
+            f"{profile.slug} is unavailable here: {missing}; tell an administrator"
+        )
     emergency = definition.policy.break_glass
     if break_glass and emergency is None:
         raise NotAllowed(f"{profile.slug} has no break-glass access")

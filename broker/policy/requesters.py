@@ -6,6 +6,7 @@ from django.db.models import Q, QuerySet
 
 from broker.catalog.spec import Principals
 from broker.models import AccessProfile
+from lib.providers import get_provider
 
 
 def users_matching(principals: Principals) -> QuerySet:
@@ -27,6 +28,13 @@ def principal_matches(user, principals: Principals) -> bool:
 
 def can_request(user, profile: AccessProfile) -> bool:
     return standing_problem(user, profile) is None
+
+
+def unavailable_because(profile: AccessProfile) -> str | None:
+    """Why this deployment cannot grant `profile` (its source is not configured
+    here), found without asking the source; None when it can try."""
+    spec = profile.definition.provider
+    return get_provider(spec.kind).missing_configuration(spec.config)
 
 
 def requestable_profiles(user) -> list[AccessProfile]:

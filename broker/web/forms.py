@@ -1,6 +1,7 @@
 from django import forms
 
 from broker.models import AccessProfile
+from broker.policy.requesters import unavailable_because
 from lib.durations import format_duration, parse_duration
 from lib.sshkeys import PRIVATE_KEY_PASTED, is_private_key
 
@@ -39,7 +40,12 @@ class RequestForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.profiles = {p.slug: p for p in profiles}
         self.fields["profile"].choices = [
-            (p.slug, f"{p.title} (up to {format_duration(p.definition.max_duration)})")
+            (
+                p.slug,
+                f"{p.title} (unavailable here)"
+                if unavailable_because(p)
+                else f"{p.title} (up to {format_duration(p.definition.max_duration)})",
+            )
             for p in profiles
         ]
         self.private_key_pasted = self.is_bound and is_private_key(self.data.get("ssh_public_key"))

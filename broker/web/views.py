@@ -16,7 +16,7 @@ from broker.health import provider_health
 from broker.models import AccessRequest, Approval, Grant
 from broker.policy.approvers import decision_refusal
 from broker.policy.extensions import extension_limit
-from broker.policy.requesters import requestable_profiles
+from broker.policy.requesters import requestable_profiles, unavailable_because
 from broker.selectors.queue import approval_queue
 from broker.selectors.requests import (
     how_approvers_were_asked,
@@ -86,7 +86,15 @@ def request_new(request: HttpRequest) -> HttpResponse:
             return redirect("request-detail", request_id=access_request.pk)
     status = 400 if form.errors else 200
     return render(
-        request, "broker/request_new.html", {"form": form, "profiles": profiles}, status=status
+        request,
+        "broker/request_new.html",
+        {
+            "form": form,
+            "profiles": profiles,
+            # What this deployment cannot grant, said before anyone asks for it.
+            "rows": [(p, unavailable_because(p)) for p in profiles],
+        },
+        status=status,
     )
 
 

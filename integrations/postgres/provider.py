@@ -168,6 +168,13 @@ class PostgresRoleProvider:
             ).fetchone()
         return bool(row and row[0])
 
+    def missing_configuration(self, config: dict[str, Any]) -> str | None:
+        try:
+            dsn = read_secret(config["dsn_env"], required=False)
+        except MissingSecret as exc:
+            return str(exc)
+        return None if dsn else f"{config['dsn_env']} (the admin DSN) is not set"
+
     def healthcheck(self, config: dict[str, Any]) -> None:
         """The server answers, and revocation works as this admin.
 

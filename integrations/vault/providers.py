@@ -94,6 +94,9 @@ class VaultTokenProvider:
             if not isinstance(policy, str) or not NAME.match(policy) or policy == "root":
                 raise ProviderConfigError(f"policies: {policy!r} is not allowed")
 
+    def missing_configuration(self, config: dict[str, Any]) -> None:
+        return None  # Vault says (readiness checks and the grant itself)
+
     def present(self, credential: dict[str, Any]) -> list[tuple[str, str]]:
         c = credential
         return [
@@ -184,6 +187,9 @@ class VaultDatabaseProvider:
         mount = config.get("mount", "database")
         if not isinstance(mount, str) or not MOUNT.match(mount):
             raise ProviderConfigError("mount must be a secrets engine path")
+
+    def missing_configuration(self, config: dict[str, Any]) -> None:
+        return None  # Vault says (readiness checks and the grant itself)
 
     def present(self, credential: dict[str, Any]) -> list[tuple[str, str]]:
         return [("User", credential["username"]), ("Password", credential["password"])]
@@ -293,6 +299,9 @@ class VaultSshProvider:
         user = config.get("user", "root")
         if not isinstance(user, str) or not NAME.match(user):
             raise ProviderConfigError("user must be a login name")
+
+    def missing_configuration(self, config: dict[str, Any]) -> None:
+        return None  # Vault says (readiness checks and the grant itself)
 
     def present(self, credential: dict[str, Any]) -> list[tuple[str, str]]:
         c = credential
