@@ -16,7 +16,7 @@ from integrations.vault.client import vault_client
 from lib.providers import ProviderError
 
 # Before moto enforces IAM, any key is accepted: the set-up uses one that is then forgotten.
-BOOTSTRAP = {"aws_access_key_id": "bootstrap", "aws_secret_access_key": "bootstrap"}
+BOOTSTRAP = {"aws_access_key_id": "bootstrap", "aws_secret_access_key": "bootstrap"}  # nosec B105  # no secret: moto takes any key before IAM is on
 
 
 class Command(BaseCommand):
