@@ -3,8 +3,9 @@ import os
 import sys
 from pathlib import Path
 
-# Run from a checkout, commands find the keys `make` generated in var/ unless the
-# environment names its own (a deployment names every one).
+# Run from a checkout on embedded defaults (no DATABASE_URL: `make run`'s SQLite),
+# commands find the keys `make` generated in var/ unless the environment names
+# its own. A deployment (which names its database) never picks them up.
 LOCAL_KEYS = {
     "DJANGO_SECRET_KEY": "django-secret-key",
     "AIRLOCK_ENCRYPTION_KEY": "encryption-key",
@@ -14,6 +15,8 @@ LOCAL_KEYS = {
 
 
 def use_local_keys() -> None:
+    if os.environ.get("DATABASE_URL"):
+        return
     var = Path(__file__).resolve().parent / "var"
     for name, file_name in LOCAL_KEYS.items():
         if (

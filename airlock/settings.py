@@ -264,9 +264,11 @@ AWS_ENDPOINT_URL = env.str("AWS_ENDPOINT_URL", default="")  # moto in the sandbo
 # The console sign-in link of an aws.sts grant; empty: no link. AWS's federation
 # cannot sign in a session of another endpoint (the sandbox's moto), so by default
 # there is none then.
+# The sandbox's moto: AWS's sign-in service cannot log in a session it did not issue.
+AIRLOCK_SANDBOX_AWS = env.bool("AIRLOCK_SANDBOX", default=False) and bool(AWS_ENDPOINT_URL)
 AWS_FEDERATION_ENDPOINT = env.str(
     "AWS_FEDERATION_ENDPOINT",
-    default="" if AWS_ENDPOINT_URL else "https://signin.aws.amazon.com/federation",
+    default="" if AIRLOCK_SANDBOX_AWS else "https://signin.aws.amazon.com/federation",
 )
 
 # The witness (audit/witness.py): an S3 bucket with Object Lock in compliance mode

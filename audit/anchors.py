@@ -15,10 +15,12 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from celery import current_app
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -32,6 +34,8 @@ from audit.trail import ChainReport, utc_iso
 from audit.witness import Witness, WitnessError, configured_witness
 
 logger = logging.getLogger(__name__)
+# Anchors this many intervals late mean anchoring has stopped.
+STALL_INTERVALS = 3
 ANCHOR_FORMAT = "airlock-anchor/1"
 ANCHOR_PREFIX = "anchors/"
 
@@ -218,6 +222,30 @@ class AnchorCheck:
                 f"#{newest} were deleted from the end, or the database was rolled back"
             )
         return None
+
+
+def anchoring_stalled(anchors: list[Anchor], chain_end: int) -> str | None:
+    """Why the witness does not vouch for the newest events (no anchor at all, or
+    none for several anchoring intervals while events kept coming), or None."""
+    if chain_end == 0:
+        return None
+    if not anchors:
+        return (
+            f"the witness holds no anchor although the chain has {chain_end} event(s): "
+            "anchoring has never worked (see the worker's log)"
+        )
+    newest = max(anchors, key=lambda anchor: anchor.seq)
+    overdue = timedelta(seconds=STALL_INTERVALS * settings.AIRLOCK_ANCHOR_SECONDS)
+    if (
+        chain_end > newest.seq
+        and timezone.now() - datetime.fromisoformat(newest.anchored_at) > overdue
+    ):
+        return (
+            f"the newest anchor (event #{newest.seq}) was written at {newest.anchored_at} and "
+            f"{chain_end - newest.seq} event(s) followed: anchoring has stopped (see the "
+            "worker's log), and nothing outside the database vouches for them"
+        )
+    return None
 
 
 def verify_anchored_chain(

@@ -11,7 +11,9 @@ checked before anything in it is trusted, its names included.
 import hashlib
 import hmac
 import json
+import lzma
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -149,7 +151,10 @@ def _read_members(path: str | Path) -> dict[str, bytes]:
             try:
                 with archive.open(info) as member:
                     body = member.read(limit + 1)
-            except (OSError, zipfile.BadZipFile, NotImplementedError, RuntimeError) as exc:
+            except (
+                OSError, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile,
+                NotImplementedError, RuntimeError,
+            ) as exc:  # fmt: skip
                 raise PackError(f"{name} cannot be read: {exc}") from None
             if len(body) > limit:
                 raise PackError(f"{name} is larger than {limit} bytes once inflated")

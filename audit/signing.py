@@ -13,13 +13,14 @@ nothing on its own word.
 import base64
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from django.db import transaction
@@ -30,6 +31,7 @@ from audit.actions import Action
 from audit.models import SigningKey
 from lib.secrets import MissingSecret, read_secret
 
+logger = logging.getLogger(__name__)
 SIGNING_KEY = "AIRLOCK_AUDIT_SIGNING_KEY"
 KEYRING_FORMAT = "airlock-audit-keyring/1"
 
@@ -90,8 +92,18 @@ def signer() -> Signer | None:
     """The configured key, listed (at its first use) as the current one: the key
     it replaces is retired from now on, and the rotation is an audit event."""
     current = configured_signer()
-    if current is not None and not SigningKey.objects.filter(key_id=current.key_id).exists():
+    if current is None:
+        return None
+    listed = SigningKey.objects.filter(key_id=current.key_id).first()
+    if listed is None:
         _list_key(current)
+    elif listed.valid_until is not None or listed.public_key != public_pem(current.public_key):
+        # A key put back after its rotation (a rollback) would sign what no keyring
+        # accepts, anchors on the witness included, for years: refuse, loudly.
+        raise MissingSecret(
+            f"{SIGNING_KEY} is key {current.key_id}, retired at {listed.valid_until}: "
+            "configure the current key (or a new one)"
+        )
     return current
 
 
@@ -152,6 +164,15 @@ def keyring() -> dict[str, Any]:
     return keyring_document(list(SigningKey.objects.order_by("valid_from")))
 
 
+def _readable(key: SigningKey) -> bool:
+    try:
+        _public(key.public_key)
+    except ValueError:
+        logger.error("signing key %s is listed with an unreadable public key", key.key_id)
+        return False
+    return True
+
+
 def listed_keyring() -> Keyring:
     """The keys the database lists, as a keyring: Airlock's word only; an auditor
     gives their own (`--public-key`)."""
@@ -173,12 +194,16 @@ def keyring_document(keys: list[SigningKey]) -> dict[str, Any]:
                 "valid_until": trail.utc_iso(key.valid_until) if key.valid_until else None,
             }
             for key in keys
+            if _readable(key)
         ],
     }
 
 
 def _public(pem: str) -> Ed25519PublicKey:
-    key = serialization.load_pem_public_key(pem.encode())
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        raise ValueError("not a public key in PEM") from None
     if not isinstance(key, Ed25519PublicKey):
         raise ValueError("not an Ed25519 public key")
     return key
@@ -199,12 +224,11 @@ def read_keyring(path: str | Path) -> Keyring:
         for entry in document["keys"]:
             key = _public(entry["public_key"])
             until = entry.get("valid_until")
-            ring[key_id_of(key)] = PublicKey(
-                key_id_of(key),
-                key,
-                datetime.fromisoformat(entry["valid_from"]),
-                datetime.fromisoformat(until) if until else None,
-            )
+            valid_from = datetime.fromisoformat(entry["valid_from"])
+            valid_until = datetime.fromisoformat(until) if until else None
+            if valid_from.tzinfo is None or (valid_until and valid_until.tzinfo is None):
+                raise ValueError
+            ring[key_id_of(key)] = PublicKey(key_id_of(key), key, valid_from, valid_until)
     except (ValueError, KeyError, TypeError, AttributeError):
         raise ValueError(
             f"{path} is neither an Ed25519 public key in PEM nor an Airlock keyring"
@@ -225,4 +249,6 @@ def check_signature(
         moment = datetime.fromisoformat(signed_at)
     except (TypeError, ValueError):
         return "its signing time is not a date-time"
+    if moment.tzinfo is None:
+        return "its signing time has no time zone"
     return key.verifies(statement, signature, moment)

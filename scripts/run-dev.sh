@@ -17,6 +17,7 @@ export AIRLOCK_HTTPS=${AIRLOCK_HTTPS:-off}
 mkdir -p "$AIRLOCK_VAR_DIR/celery-broker" "$AIRLOCK_VAR_DIR/celery-processed" "$AIRLOCK_VAR_DIR/celery-control"
 
 postgres_pid=""
+sandbox_ssh_user=""  # a throwaway account the sandbox sshd made, removed at the end
 stop() {
     trap - INT TERM EXIT
     # PostgreSQL's fast shutdown: its default (SIGTERM) waits for every session to end.
@@ -24,10 +25,13 @@ stop() {
     kill $(jobs -pr) 2>/dev/null || true
     # Give Celery its warm shutdown, then make sure nothing is left behind.
     for _ in $(seq 50); do
-        [ -z "$(jobs -pr)" ] && return
+        [ -z "$(jobs -pr)" ] && break
         sleep 0.2
     done
     kill -9 $(jobs -pr) 2>/dev/null || true
+    # The account the sandbox sshd made for its logins goes with it.
+    [ -n "$sandbox_ssh_user" ] && userdel --remove "$sandbox_ssh_user" 2>/dev/null
+    return 0
 }
 trap stop INT TERM EXIT
 
@@ -92,9 +96,18 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 CONF
     if [ "$(id -u)" = 0 ]; then
+        # Never a real account: a machine's own 'ubuntu' may hold sudo, and the
+        # sandbox CA signs for anyone the demo users approve.
+        if id -u "$login" > /dev/null 2>&1; then
+            sandbox_ssh="  No sandbox sshd: this machine has a real '$login' account, which the sandbox CA must not open."
+            return
+        fi
         mkdir -p /run/sshd  # its privilege separation directory
-        # A local user named as the principal ('*': no password, yet not locked).
-        id -u "$login" > /dev/null 2>&1 || useradd --create-home --password '*' "$login"
+        # A throwaway local user named as the principal ('*': no password, yet not
+        # locked), removed at Ctrl-C; the only one this sshd lets in.
+        useradd --create-home --password '*' "$login"
+        sandbox_ssh_user=$login
+        echo "AllowUsers $login" >> "$dir/sshd_config"
     else
         # sshd not run as root lets in only its own user: the principal maps to you.
         login=$(id -un)

@@ -15,11 +15,12 @@ from django.utils import timezone
 
 from audit import anchors, signing, trail
 from audit.actions import Action
-from audit.models import ChainAnchor
+from audit.models import ChainAnchor, SigningKey
 from audit.signing import Signer
 from audit.tasks import anchor_chain_head
 from audit.trail import verify_chain
 from audit.witness import Witness, WitnessError
+from lib.secrets import MissingSecret
 from tests.support.trail import as_owner, rewrite_from
 from tests.support.witness import new_bucket
 
@@ -226,3 +227,28 @@ def test_events_after_the_newest_anchor_are_said_to_be_unanchored(anchored, caps
     call_command("verify_audit")
     out = capsys.readouterr().out
     assert f"the newest of event #{EVENTS}: 2 later event(s) not anchored yet" in out
+
+
+def test_a_witness_without_any_anchor_is_not_intact(db, witness):
+    """Anchoring that never worked (credentials, a policy): the chain is not witnessed."""
+    signing.signer()
+    record(2)
+    assert "anchoring has never worked" in verify()
+
+
+def test_anchors_that_stopped_coming_are_not_intact(anchored, settings):
+    record(1)
+    settings.AIRLOCK_ANCHOR_SECONDS = 0.001  # three intervals have long passed
+    assert "anchoring has stopped" in verify()
+    anchors.anchor_head()  # the worker is back
+    assert verify() == "intact"
+
+
+def test_a_key_put_back_after_its_rotation_signs_nothing(anchored, monkeypatch):
+    """A rollback to a retired key would sign what no keyring accepts (anchors on
+    the witness for years): Airlock refuses to sign with it."""
+    old = signing.configured_signer()
+    SigningKey.objects.filter(key_id=old.key_id).update(valid_until=timezone.now())
+    record(1)
+    with pytest.raises(MissingSecret, match="retired"):
+        anchors.anchor_head()

@@ -14,7 +14,7 @@ CHECKOUT = Path(manage.__file__).resolve().parent
 
 def run(*args: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.endswith("_FILE")}
-    for name in manage.LOCAL_KEYS:
+    for name in (*manage.LOCAL_KEYS, "DATABASE_URL"):  # `make run`'s embedded defaults
         clean.pop(name, None)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -37,3 +37,8 @@ def test_a_named_key_wins(tmp_path):
     checked = run("check", DJANGO_SECRET_KEY_FILE=str(missing))
     assert checked.returncode != 0
     assert f"DJANGO_SECRET_KEY_FILE={missing} cannot be read" in checked.stderr
+
+
+def test_a_deployment_never_picks_up_the_checkouts_keys():
+    checked = run("check", DATABASE_URL="postgres://postgres@127.0.0.1:5432/airlock")
+    assert checked.returncode != 0 and "Set DJANGO_SECRET_KEY" in checked.stderr

@@ -40,6 +40,7 @@ def pasted(shell: str) -> dict[str, str]:
 
 def test_the_pasted_lines_talk_to_the_sandbox_which_refuses_a_write(aws, settings):
     settings.AWS_FEDERATION_ENDPOINT = ""
+    settings.AIRLOCK_SANDBOX = True
     shown = dict(get_provider("aws.sts").present(issued_session().credential))
     env = pasted(shown["Shell"])
     assert env["AWS_ENDPOINT_URL"] == aws.endpoint
@@ -62,6 +63,13 @@ def test_no_console_link_without_a_federation_endpoint(aws, settings):
     assert [label for label, _ in shown] == ["Shell"]
 
 
+def test_outside_the_sandbox_an_endpoint_is_airlocks_own_not_the_users(aws, settings):
+    """A deployment's AWS_ENDPOINT_URL (a VPC endpoint for STS) is not handed to
+    people: it would point every AWS service of their CLI at it."""
+    settings.AIRLOCK_SANDBOX = False
+    assert "endpoint_url" not in issued_session().credential
+
+
 def test_a_session_of_aws_itself_names_no_endpoint(settings):
     settings.AWS_FEDERATION_ENDPOINT = ""
     credential = {
@@ -74,5 +82,6 @@ def test_a_session_of_aws_itself_names_no_endpoint(settings):
 
 
 def test_the_cli_hands_the_endpoint_to_the_command_it_runs(aws, settings):
+    settings.AIRLOCK_SANDBOX = True
     credential = issued_session().credential
     assert credential_env("aws", credential)["AWS_ENDPOINT_URL"] == aws.endpoint

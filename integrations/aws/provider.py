@@ -143,8 +143,10 @@ class AwsStsProvider:
         }
         if context.config.get("session_policy"):
             arguments["Policy"] = json.dumps(context.config["session_policy"])
-        # Not AWS itself (the sandbox's moto): the session only works there.
-        endpoint = {"endpoint_url": settings.AWS_ENDPOINT_URL} if settings.AWS_ENDPOINT_URL else {}
+        # The sandbox's moto, not AWS: the session only works there. (Elsewhere an
+        # endpoint is Airlock's own, e.g. a VPC endpoint for STS: not the user's.)
+        sandbox = settings.AIRLOCK_SANDBOX and settings.AWS_ENDPOINT_URL
+        endpoint = {"endpoint_url": settings.AWS_ENDPOINT_URL} if sandbox else {}
         issued_at = timezone.now()
         with aws_errors_mapped():
             credentials = aws_client("sts").assume_role(**arguments)["Credentials"]

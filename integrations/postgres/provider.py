@@ -171,8 +171,8 @@ class PostgresRoleProvider:
     def missing_configuration(self, config: dict[str, Any]) -> str | None:
         try:
             dsn = read_secret(config["dsn_env"], required=False)
-        except MissingSecret as exc:
-            return str(exc)
+        except MissingSecret:  # a _FILE that cannot be read: its path is not for requesters
+            return f"{config['dsn_env']} (the admin DSN) cannot be read"
         return None if dsn else f"{config['dsn_env']} (the admin DSN) is not set"
 
     def healthcheck(self, config: dict[str, Any]) -> None:

@@ -1,7 +1,13 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from audit import signing
-from audit.anchors import AnchorCheck, anchors_in, verify_anchored_chain, witnessed_anchors
+from audit.anchors import (
+    AnchorCheck,
+    anchoring_stalled,
+    anchors_in,
+    verify_anchored_chain,
+    witnessed_anchors,
+)
 from audit.evidence import check_pack
 from audit.manifest import manifest_path, read_manifest, stated_range, verify_export
 from audit.trail import ChainReport, verify_chain
@@ -43,7 +49,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, export=None, manifest=None, public_key=None, anchors=None, **options):
         if options.get("pack"):
-            return check_pack(options["pack"], public_key, self.stdout.write)
+            try:
+                return check_pack(options["pack"], public_key, self.stdout.write)
+            except CANNOT_CHECK as exc:
+                raise CommandError(f"{options['pack']}: cannot check: {exc}") from None
         try:
             keyring = signing.read_keyring(public_key) if public_key else None
             if export:
@@ -80,7 +89,12 @@ class Command(BaseCommand):
         if folder is None and witness is None:
             return verify_chain()
         anchors = anchors_in(folder) if folder else witnessed_anchors(witness)
-        return verify_anchored_chain(anchors, keyring or signing.listed_keyring(), witness)
+        report = verify_anchored_chain(anchors, keyring or signing.listed_keyring(), witness)
+        # Anchors that stopped coming leave the newest events unwitnessed.
+        stalled = anchoring_stalled(anchors, report.count) if folder is None else None
+        if report.intact and stalled:
+            return ChainReport(report.count, report.head_hash, stalled, report.anchors)
+        return report
 
     def _export(self, export, manifest, keyring, folder) -> tuple[ChainReport, str]:
         manifest = manifest or manifest_path(export)
