@@ -191,3 +191,25 @@ def test_the_audit_page_shows_each_key_and_its_fingerprint(keys, history, people
     assert signing.fingerprint_of(key) in page and signing.key_id_of(key) in page
     downloaded = client.get("/audit/keys.json").json()
     assert [k["key_id"] for k in downloaded["keys"]] == [signing.key_id_of(key)]
+
+
+def test_a_signing_time_without_a_zone_or_a_foreign_key_is_named(keys, history, tmp_path):
+    public = keys(private_pem())
+    path = tmp_path / "audit.jsonl"
+    manifest = Manifest(**export(path))
+    manifest.signed_at = "2026-12-01T00:00:00"  # naive: compared with aware times it crashed
+    manifest.signature = signing.configured_signer().sign(manifest.statement())
+    write_manifest(path, manifest)
+    call_command("audit_keys", "--output", str(tmp_path / "keyring.json"))
+    assert "has no time zone" in verify(path, tmp_path / "keyring.json")
+    assert "has no time zone" in verify(path, public)
+    from cryptography.hazmat.primitives.asymmetric import dh
+
+    foreign = tmp_path / "dh.pub"  # a kind of key `cryptography` loads but cannot use here
+    parameters = dh.generate_parameters(generator=2, key_size=512)
+    foreign.write_bytes(
+        parameters.generate_private_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    assert "not an Ed25519 public key" in verify(path, foreign)
