@@ -35,6 +35,11 @@ class Action(StrEnum):
     GRANT_REVOKE_RETRY_REQUESTED = "grant.revoke_retry_requested"
     GRANT_REVOKED = "grant.revoked"
     GRANT_SCHEDULED = "grant.scheduled"
+    # locks: a stop on a user, a profile or a provider target (broker/lifecycle/locks.py)
+    LOCK_ENDED = "lock.ended"
+    LOCK_LIFT_PROPOSED = "lock.lift_proposed"
+    LOCK_LIFTED = "lock.lifted"
+    LOCK_PLACED = "lock.placed"
     # MFA
     MFA_BACKUP_CODES_REGENERATED = "mfa.backup_codes_regenerated"
     MFA_ENROL_FAILED = "mfa.enrol_failed"

@@ -236,6 +236,12 @@ def _signing_key(record: Record, _: Requested | None) -> dict[str, Any]:
     return {"entity": {"type": "Signing Key", "uid": data.get("key_id", ""), "data": data}}
 
 
+def _lock(record: Record, _: Requested | None) -> dict[str, Any]:
+    data = record["data"]
+    entity = {"type": "Lock", "uid": record["target_id"], "name": data.get("subject", "")}
+    return {"entity": {**entity, "data": data}}
+
+
 def _audit_log(_: Record, __: Requested | None) -> dict[str, Any]:
     return {"log_name": LOG_NAME, "log_provider": "Airlock"}
 
@@ -356,6 +362,13 @@ OCSF_MAPPINGS: dict[str, OcsfMapping] = {
         ENTITY_MANAGEMENT, (4, "Delete"), _orphan_revoked, severity_id=LOW
     ),
     Action.CATALOG_SYNCED: _mapping(ENTITY_MANAGEMENT, (3, "Update"), _catalog),
+    # A lock is an entity Airlock manages: placed, a lift proposed, lifted, ended by time.
+    Action.LOCK_PLACED: _mapping(ENTITY_MANAGEMENT, CREATE, _lock, severity_id=HIGH),
+    Action.LOCK_LIFT_PROPOSED: _mapping(
+        ENTITY_MANAGEMENT, (3, "Update"), _lock, severity_id=MEDIUM
+    ),
+    Action.LOCK_LIFTED: _mapping(ENTITY_MANAGEMENT, (4, "Delete"), _lock, severity_id=MEDIUM),
+    Action.LOCK_ENDED: _mapping(ENTITY_MANAGEMENT, (4, "Delete"), _lock),
     Action.AUDIT_EXPORTED: _mapping(EVENT_LOG, (3, "Export"), _audit_log),
     Action.AUDIT_EVIDENCE_PACK: _mapping(EVENT_LOG, (3, "Export"), _audit_log),
     Action.AUDIT_ARCHIVED: _mapping(EVENT_LOG, (4, "Archive"), _audit_log),

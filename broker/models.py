@@ -39,6 +39,9 @@ class CatalogState(models.Model):
     risk = models.JSONField(default=dict)
     # The catalog's `on_eligibility_lost`, "revoke" or "keep" (CatalogSpec, catalog/spec.py).
     on_eligibility_lost = models.CharField(max_length=16, default="revoke")
+    # The catalog's `security` principals (who may lock) and `containment` rules.
+    security = models.JSONField(default=dict)
+    containment = models.JSONField(default=dict)
     sha256 = models.CharField(max_length=64, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
 
@@ -236,3 +239,65 @@ class OrphanSighting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} orphan seen {self.first_seen:%Y-%m-%d %H:%M:%S}"
+
+
+class Lock(models.Model):
+    """A stop on a user, a profile or a provider target (every profile whose
+    credentials live there). Placing it revoked what was live in its scope; while
+    it holds, nothing in its scope is requested, approved, activated, extended or
+    revealed, and a locked user decides nothing. It ends when two people of the
+    security role lift it (one proposes, another confirms) or at `ends_at`."""
+
+    class Scope(models.TextChoices):
+        USER = "user"
+        PROFILE = "profile"
+        TARGET = "target"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    # One of these three, by scope. A user is held by key, so renaming escapes nothing.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    profile = models.ForeignKey(
+        AccessProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    target = models.CharField(max_length=200, blank=True)  # e.g. postgres:AIRLOCK_PG_DSN_PAYMENTS
+    reason = models.TextField()
+    # Nobody when automatic containment placed it; `evidence` then names the audit events.
+    placed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    placed_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
+    evidence = models.JSONField(default=list, blank=True)
+    lift_proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    lift_proposed_at = models.DateTimeField(null=True, blank=True)
+    lift_reason = models.TextField(blank=True)
+    # Set when lifted (by `ended_by`) or when `ends_at` passed (nobody).
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-placed_at"]
+        indexes = [
+            models.Index(
+                fields=["scope", "target"], condition=models.Q(ended_at=None), name="lock_holding"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"lock on {self.scope} {self.subject}"
+
+    @property
+    def subject(self) -> str:
+        """What is locked, as people name it: a username, a profile slug or a target."""
+        if self.scope == self.Scope.USER:
+            return self.user.get_username()
+        if self.scope == self.Scope.PROFILE:
+            return self.profile.slug
+        return self.target

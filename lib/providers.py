@@ -67,6 +67,12 @@ class Provider(Protocol):
 
     def validate_config(self, config: dict[str, Any]) -> None: ...
 
+    def target(self, config: dict[str, Any]) -> str:
+        """Where this config's credentials live, as a security member names it to lock
+        it (one database server, one Vault mount, one AWS account): "kind:where",
+        never a secret."""
+        ...
+
     def missing_configuration(self, config: dict[str, Any]) -> str | None:
         """What this deployment lacks for `config`, found without asking the source
         (a variable not set), or None. A profile that lacks something is offered

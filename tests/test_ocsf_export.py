@@ -34,7 +34,7 @@ from audit.models import AuditEvent
 from broker import anomalies, lifecycle
 from broker.catalog.load import parse_catalog
 from broker.lifecycle import catalog_sync
-from broker.models import AccessProfile, AccessRequest, BreakGlassReview, Grant
+from broker.models import AccessProfile, AccessRequest, BreakGlassReview, Grant, Lock
 from broker.reconcile import Orphan, revoke_orphan
 from integrations.slack.linking import slack_link_by_code, slack_link_code_create, slack_unlink
 from lib.durations import parse_duration
@@ -245,6 +245,23 @@ def orphans(catalog) -> None:
     )
 
 
+def locks(people, step_up) -> None:
+    """A lock placed, its lift proposed and confirmed; another ended by its time."""
+    for member in (people.carol, people.erin):
+        step_up(member)
+    lifted, _ = lifecycle.lock_place(
+        actor=people.carol, scope="user", subject="charlie", reason="phished", info=WEB
+    )
+    lifecycle.lock_lift(lock_id=lifted.pk, actor=people.carol, reason="reset", info=WEB)
+    lifecycle.lock_lift(lock_id=lifted.pk, actor=people.erin, info=WEB)
+    timed, _ = lifecycle.lock_place(
+        actor=people.carol, scope="target", subject="postgres:AIRLOCK_PG_DSN_TEST",
+        reason="patching", ends_at=timezone.now() + timedelta(minutes=1), info=WEB,
+    )  # fmt: skip
+    Lock.objects.filter(pk=timed.pk).update(ends_at=timezone.now())
+    assert lifecycle.locks_end_expired() == 1
+
+
 def data_changes() -> None:
     """Changes to who may do what made through the ORM (the admin, a shell)."""
     mallory = get_user_model().objects.create_user("mallory", "mallory@example.com", "x")
@@ -274,6 +291,7 @@ def every_event(
     request_ends(people, submit, step_up)
     policy_flows(people, step_up)
     orphans(catalog)
+    locks(people, step_up)
     data_changes()
     call_command("evidence_pack", "--since", "2026-01-01", "--output", str(tmp_path / "pack.zip"))
     write_events(1)  # an action Airlock has no mapping for

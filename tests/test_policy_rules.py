@@ -100,7 +100,7 @@ def policy_catalog(people):
 
 def test_overlapping_steps_that_could_strand_a_later_step_are_refused():
     # carol is both an SRE (step 1) and the only security approver (step 2).
-    text = POLICY_CATALOG.replace("  oncall: [alice]\n", "  oncall: [alice]\n  security: [carol]\n")
+    text = POLICY_CATALOG.replace("  security: [carol, erin]\n", "  security: [carol]\n")
     text = text.replace(
         "        - {approvers: {groups: [dba]}, approvals: 1}\n",
         "        - {approvers: {groups: [security]}, approvals: 1}\n",

@@ -235,6 +235,34 @@ class RiskSpec(Strict):
     sensitive_from: Annotated[int, Field(ge=0, le=50)] = 30
 
 
+# What each anomaly (broker/anomalies.py) can name, and so what it may lock.
+CONTAINABLE: dict[str, tuple[str, ...]] = {
+    "frequent_sensitive": ("user", "profile", "target"),
+    "rubber_stamping": ("user",),
+    "break_glass": ("user", "profile", "target"),
+    "reconciler_revoked": ("profile", "target"),
+    "night_quick_approval": ("user",),
+    "high_risk": ("user", "profile", "target"),
+}
+
+
+class ContainmentRule(Strict):
+    """Automatic containment: the anomaly also locks what it names, for a while."""
+
+    action: Literal["lock"]
+    scope: Literal["user", "profile", "target"]
+    duration: Duration
+    # high_risk only: a submitted request scoring this much or more.
+    risk_from: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+    @field_validator("duration")
+    @classmethod
+    def _bounded(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=1) <= value <= MAX_DURATION:
+            raise ValueError(f"between 1m and {format_duration(MAX_DURATION)}")
+        return value
+
+
 class CatalogSpec(Strict):
     version: Literal[1]
     # What happens to live grants whose requester loses their standing (leaves a
@@ -242,5 +270,21 @@ class CatalogSpec(Strict):
     # kept until they expire. Pending requests are withdrawn either way.
     on_eligibility_lost: Literal["revoke", "keep"] = "revoke"
     groups: dict[Name, list[Name]] = {}
+    # Who may lock users, profiles and provider targets; lifting a lock takes two of them.
+    security: Principals = Principals()
+    # Anomalies that lock as well as alert (off unless named here).
+    containment: dict[Literal[tuple(CONTAINABLE)], ContainmentRule] = {}  # type: ignore[valid-type]
     risk: RiskSpec = RiskSpec()
     profiles: list[ProfileSpec]
+
+    @model_validator(mode="after")
+    def _containment_names_what_it_can(self) -> "CatalogSpec":
+        for kind, rule in self.containment.items():
+            if rule.scope not in CONTAINABLE[kind]:
+                raise ValueError(
+                    f"containment.{kind}: it names no {rule.scope} to lock "
+                    f"(it can lock: {', '.join(CONTAINABLE[kind])})"
+                )
+            if (rule.risk_from is None) != (kind != "high_risk"):
+                raise ValueError(f"containment.{kind}: risk_from is for high_risk, which needs it")
+        return self

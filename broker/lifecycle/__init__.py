@@ -28,6 +28,7 @@ from broker.lifecycle.grants import (
     grant_revoke,
     grant_revoke_execute,
 )
+from broker.lifecycle.locks import lock_lift, lock_place, locks_end_expired
 from broker.lifecycle.reminders import remind_pending, remind_reviews
 from broker.lifecycle.requests import (
     access_request_approve,
@@ -70,6 +71,9 @@ __all__ = [
     "grant_reveal",
     "grant_revoke",
     "grant_revoke_execute",
+    "lock_lift",
+    "lock_place",
+    "locks_end_expired",
     "remind_pending",
     "remind_reviews",
     "sweep",

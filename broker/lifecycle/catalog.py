@@ -64,6 +64,11 @@ def catalog_sync(*, catalog: Catalog, actor=None, info: trail.RequestInfo) -> Ca
             defaults={
                 "risk": catalog.spec.risk.model_dump(mode="json"),
                 "on_eligibility_lost": catalog.spec.on_eligibility_lost,
+                "security": catalog.spec.security.model_dump(mode="json"),
+                "containment": {
+                    kind: rule.model_dump(mode="json")
+                    for kind, rule in catalog.spec.containment.items()
+                },
                 "sha256": catalog.sha256,
                 "synced_at": timezone.now(),
             },

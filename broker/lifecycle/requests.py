@@ -32,6 +32,7 @@ from broker.policy.approvers import (
     eligible_approvers,
     step_needs,
 )
+from broker.policy.locks import lock_refusal
 from broker.policy.requesters import can_request, standing_problem, unavailable_because
 from lib.durations import format_duration
 from lib.providers import get_provider
@@ -70,6 +71,8 @@ def access_request_submit(
         raise InvalidRequest(f"profile {profile.slug} is disabled")
     if not can_request(requester, profile):
         raise NotAllowed(f"you may not request {profile.slug}")
+    if locked := lock_refusal(requester, profile):
+        raise NotAllowed(f"not now: {locked}")
     if missing := unavailable_because(profile):
         # Refused before anyone approves: a grant must not fail after its approval.
         raise InvalidRequest(

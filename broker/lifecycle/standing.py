@@ -10,6 +10,7 @@ from broker.lifecycle.common import GrantStatus, Status, _lock_grant, _lock_requ
 from broker.lifecycle.grants import _begin_revocation
 from broker.lifecycle.requests import _close_request
 from broker.models import AccessRequest, CatalogState, Grant
+from broker.policy.locks import lock_refusal
 from broker.policy.requesters import standing_problem
 
 
@@ -27,10 +28,10 @@ def access_enforce_standing(
 ) -> list[StandingChange]:
     """Withdraw the pending requests and end the live grants of requesters who
     lost their standing (left a requesting group, account disabled, profile
-    removed), whatever made the change: sync_catalog, the admin, OIDC, or a
+    removed, a lock placed), whatever made the change: sync_catalog, the admin, OIDC, or a
     change behind Airlock's back that the periodic watch finds. Live grants
     follow the catalog's one rule, `on_eligibility_lost` (but for a disabled
-    account's, which are always revoked). Limited to some users
+    account's or a locked one's, which are always revoked). Limited to some users
     or profiles when given. Each item changes in a transaction of its own."""
     keep = getattr(CatalogState.objects.first(), "on_eligibility_lost", "revoke") == "keep"
 
@@ -65,7 +66,13 @@ def access_enforce_standing(
             # `keep` lets live access run to its end; a grant not yet active would
             # only fail at its activation, so it ends now either way. A disabled
             # account is someone offboarded, not a change of policy: never kept.
-            kept = keep and grant.status == GrantStatus.ACTIVE and grant.request.requester.is_active
+            # A lock is containment: never kept either.
+            kept = (
+                keep
+                and grant.status == GrantStatus.ACTIVE
+                and grant.request.requester.is_active
+                and lock_refusal(grant.request.requester, grant.request.profile) is None
+            )
             changes += _keep(grant, problem) if kept else _revoke_for_standing(grant.pk, problem)
     return changes
 

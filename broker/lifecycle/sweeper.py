@@ -15,6 +15,7 @@ from broker.lifecycle.grants import (
     grant_expire,
     grant_revoke_execute,
 )
+from broker.lifecycle.locks import locks_end_expired
 from broker.lifecycle.requests import access_requests_expire_pending
 from broker.models import Grant
 
@@ -27,7 +28,10 @@ def sweep() -> dict[str, int]:
     skip_locked, so several sweepers and the ETA tasks never collide.
     """
     now = timezone.now()
-    counts = {"requests_expired": access_requests_expire_pending()}
+    counts = {
+        "requests_expired": access_requests_expire_pending(),
+        "locks_ended": locks_end_expired(),
+    }
 
     overdue = Grant.objects.filter(status=GrantStatus.ACTIVE, expires_at__lte=now)
     counts["grants_expired"] = 0

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from broker.catalog.spec import Principals
 from broker.models import AccessProfile, AccessRequest, Approval
-from broker.policy.requesters import principal_matches, users_matching
+from broker.policy.locks import lock_refusal
+from broker.policy.principals import principal_matches, users_matching
 
 
 def can_approve(user, profile: AccessProfile) -> bool:
@@ -99,6 +100,8 @@ def decision_refusal(user, access_request: AccessRequest) -> Refusal | None:
     profile = access_request.profile
     if user.pk == access_request.requester_id:
         return Refusal("you cannot decide your own request")
+    if locked := lock_refusal(user):
+        return Refusal(f"you decide nothing while {locked}")
     if access_request.status != AccessRequest.Status.PENDING:
         if not can_approve(user, profile):
             return Refusal(f"you are not an approver for {profile.slug}")

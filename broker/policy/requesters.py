@@ -1,33 +1,14 @@
-"""Who may request a profile. Group membership lives in Django groups, which
-`sync_catalog` fills from the catalog's declared groups."""
+"""Who may request a profile, and whether they still may."""
 
-from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
-
-from broker.catalog.spec import Principals
 from broker.models import AccessProfile
+from broker.policy.locks import lock_refusal
+from broker.policy.principals import principal_matches
 from lib.providers import get_provider
 
 
-def users_matching(principals: Principals) -> QuerySet:
-    return (
-        get_user_model()
-        .objects.filter(is_active=True)
-        .filter(Q(username__in=principals.users) | Q(groups__name__in=principals.groups))
-        .distinct()
-    )
-
-
-def principal_matches(user, principals: Principals) -> bool:
-    if not user.is_active:
-        return False
-    if user.get_username() in principals.users:
-        return True
-    return user.groups.filter(name__in=principals.groups).exists()
-
-
 def can_request(user, profile: AccessProfile) -> bool:
-    return standing_problem(user, profile) is None
+    """Eligible for the profile (a lock may still refuse it now, naming itself)."""
+    return eligibility_problem(user, profile) is None
 
 
 def unavailable_because(profile: AccessProfile) -> str | None:
@@ -41,12 +22,7 @@ def requestable_profiles(user) -> list[AccessProfile]:
     return [p for p in AccessProfile.objects.filter(enabled=True) if can_request(user, p)]
 
 
-def standing_problem(user, profile: AccessProfile) -> str | None:
-    """Why `user` may no longer ask for or hold `profile`, or None while they may.
-
-    Submission is not the only gate: approval, activation, extension and reveal
-    each ask again, so a requester who left the group, an account disabled, or a
-    profile removed from the catalog stops the access at the next step."""
+def eligibility_problem(user, profile: AccessProfile) -> str | None:
     if not user.is_active:
         return f"{user.get_username()}'s account is disabled"
     if not profile.enabled:
@@ -54,3 +30,12 @@ def standing_problem(user, profile: AccessProfile) -> str | None:
     if not principal_matches(user, profile.definition.requesters):
         return f"{user.get_username()} may no longer request {profile.slug}"
     return None
+
+
+def standing_problem(user, profile: AccessProfile) -> str | None:
+    """Why `user` may no longer ask for or hold `profile`, or None while they may.
+
+    Submission is not the only gate: approval, activation, extension and reveal
+    each ask again, so a requester who left the group, an account disabled, a
+    profile removed from the catalog, or a lock stops the access at the next step."""
+    return eligibility_problem(user, profile) or lock_refusal(user, profile)

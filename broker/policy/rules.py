@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from broker.catalog.spec import Principals, ProfileSpec
-from broker.policy.requesters import principal_matches
+from broker.policy.principals import principal_matches
 from broker.policy.risk import Assessment, in_business_hours, risk_spec
 
 DENY, AUTO_APPROVE, ASK, BREAK_GLASS = "deny", "auto_approve", "ask", "break_glass"

@@ -92,6 +92,9 @@ class AwsStsProvider:
         if policy is not None and not (isinstance(policy, dict) and "Statement" in policy):
             raise ProviderConfigError("session_policy must be an IAM policy document")
 
+    def target(self, config: dict[str, Any]) -> str:
+        return f"aws:{config['role_arn'].split(':')[4]}"  # the account
+
     def missing_configuration(self, config: dict[str, Any]) -> None:
         return None  # boto3 finds its credentials in many places: the source says
 

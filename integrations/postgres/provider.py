@@ -168,6 +168,9 @@ class PostgresRoleProvider:
             ).fetchone()
         return bool(row and row[0])
 
+    def target(self, config: dict[str, Any]) -> str:
+        return f"postgres:{config['dsn_env']}"  # names the server without its secret
+
     def missing_configuration(self, config: dict[str, Any]) -> str | None:
         try:
             dsn = read_secret(config["dsn_env"], required=False)

@@ -13,7 +13,7 @@ from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import AccessRequest, Grant
 from broker.policy.approvers import current_step, eligible_approvers, profile_approvers
-from broker.policy.requesters import users_matching
+from broker.policy.principals import users_matching
 from integrations.slack import blocks
 from integrations.slack.linking import slack_id_of
 from integrations.slack.models import SlackMessage

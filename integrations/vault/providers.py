@@ -94,6 +94,9 @@ class VaultTokenProvider:
             if not isinstance(policy, str) or not NAME.match(policy) or policy == "root":
                 raise ProviderConfigError(f"policies: {policy!r} is not allowed")
 
+    def target(self, config: dict[str, Any]) -> str:
+        return "vault:auth/token"
+
     def missing_configuration(self, config: dict[str, Any]) -> None:
         return None  # Vault says (readiness checks and the grant itself)
 
@@ -187,6 +190,9 @@ class VaultDatabaseProvider:
         mount = config.get("mount", "database")
         if not isinstance(mount, str) or not MOUNT.match(mount):
             raise ProviderConfigError("mount must be a secrets engine path")
+
+    def target(self, config: dict[str, Any]) -> str:
+        return f"vault:{config.get('mount', 'database')}"
 
     def missing_configuration(self, config: dict[str, Any]) -> None:
         return None  # Vault says (readiness checks and the grant itself)
@@ -299,6 +305,9 @@ class VaultSshProvider:
         user = config.get("user", "root")
         if not isinstance(user, str) or not NAME.match(user):
             raise ProviderConfigError("user must be a login name")
+
+    def target(self, config: dict[str, Any]) -> str:
+        return f"vault:{config.get('mount', 'ssh')}"
 
     def missing_configuration(self, config: dict[str, Any]) -> None:
         return None  # Vault says (readiness checks and the grant itself)

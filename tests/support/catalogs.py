@@ -11,6 +11,8 @@ TEST_CATALOG = textwrap.dedent(
       sre: [bob, carol]
       dba: [erin]
       auditors: [dave]
+      security: [carol, erin]
+    security: {groups: [security]}
     profiles:
       - id: test-db
         title: Test database, read-only
@@ -92,9 +94,8 @@ TEST_CATALOG = textwrap.dedent(
 # suite runs.
 DB = "{kind: postgres.role, config: {dsn_env: AIRLOCK_PG_DSN_TEST, granted_roles: [app_reader]}}"
 POLICY_CATALOG = (
-    TEST_CATALOG.replace(
-        "  auditors: [dave]\n",
-        "  auditors: [dave]\n  oncall: [alice]\nrisk:\n  weights: {off_hours: 0, new_address: 0}\n",
+    TEST_CATALOG.replace("  auditors: [dave]\n", "  auditors: [dave]\n  oncall: [alice]\n").replace(
+        "profiles:\n", "risk:\n  weights: {off_hours: 0, new_address: 0}\nprofiles:\n", 1
     )
     + f"""
   - id: steps-db

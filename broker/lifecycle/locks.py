@@ -1,0 +1,207 @@
+"""Locks: the security role stops a user, a profile or a provider target at once.
+
+A lock is one more way to lose standing (standing.py): placing it withdraws the
+pending requests in its scope and revokes its live grants at the source, never
+kept whatever `on_eligibility_lost` says; while it holds, submission, approval,
+activation, extension and reveal all refuse, naming it. Lifting it takes two
+people of the security role, one to propose and another to confirm; a locked
+member does neither (so nobody lifts their own lock). Every step is an audit
+event in the step's transaction.
+"""
+
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.selectors import recent_step_up_record
+from audit import trail
+from audit.actions import Action
+from broker.lifecycle.common import MAX_REASON_LENGTH, _lock
+from broker.lifecycle.errors import Conflict, InvalidRequest, NotAllowed, StepUpRequired
+from broker.lifecycle.standing import StandingChange, access_enforce_standing
+from broker.models import AccessProfile, Lock
+from broker.policy.locks import is_security, known_targets, lock_refusal, profiles_at
+
+# A proposal to lift waits this long for its second person, then lapses.
+LIFT_PROPOSAL_TTL = timedelta(hours=24)
+LOCKS = Lock.objects.select_related("user", "profile", "placed_by", "lift_proposed_by")
+
+
+def lock_place(
+    *,
+    actor,
+    scope: str,
+    subject: str,
+    reason: str,
+    info: trail.RequestInfo,
+    ends_at: datetime | None = None,
+    evidence: list[int] | None = None,
+) -> tuple[Lock, list[StandingChange]]:
+    """Lock `subject` (a username, a profile slug, or a provider target such as
+    postgres:AIRLOCK_PG_DSN_PAYMENTS), then take away what is live in its scope.
+    `actor` None: automatic containment, whose `evidence` names audit events."""
+    reason = _reason(reason, "say why you lock it")
+    if actor is not None:
+        _check_security_member(actor, "place locks")
+    now = timezone.now()
+    if ends_at is not None and ends_at <= now:
+        raise InvalidRequest(
+            "the lock would end before it starts", fields={"ends_at": "a time in the future"}
+        )
+    held = _subject(scope, subject)
+    with transaction.atomic():
+        lock = Lock.objects.create(
+            scope=scope,
+            reason=reason,
+            placed_by=actor,
+            placed_at=now,
+            ends_at=ends_at,
+            evidence=list(evidence or []),
+            **held,
+        )
+        trail.record(
+            action=Action.LOCK_PLACED,
+            info=info,
+            actor=actor,
+            target=lock,
+            reason=reason,
+            data=_facts(lock),
+        )
+    # Each request and grant in its own transaction, after the lock is on record:
+    # should this process die here, approval and activation refuse by the lock,
+    # and the periodic standing watch revokes what is live.
+    return lock, access_enforce_standing(**_standing_scope(lock))
+
+
+def lock_lift(*, lock_id, actor, reason: str = "", info: trail.RequestInfo) -> Lock:
+    """Propose lifting a lock or, when another security member proposed it within
+    LIFT_PROPOSAL_TTL, confirm it: the lock ends. Nothing it took away comes back."""
+    _check_security_member(actor, "lift locks")
+    now = timezone.now()
+    with transaction.atomic():
+        lock = _lock(LOCKS, lock_id, "lock")
+        if lock.ended_at is not None or (lock.ends_at is not None and lock.ends_at <= now):
+            raise Conflict("the lock has already ended")
+        proposed = lock.lift_proposed_at is not None and now - lock.lift_proposed_at < (
+            LIFT_PROPOSAL_TTL
+        )
+        if not proposed:
+            lock.lift_reason = _reason(reason, "say why it can be lifted")
+            lock.lift_proposed_by, lock.lift_proposed_at = actor, now
+            lock.save(update_fields=["lift_reason", "lift_proposed_by", "lift_proposed_at"])
+            trail.record(
+                action=Action.LOCK_LIFT_PROPOSED,
+                info=info,
+                actor=actor,
+                target=lock,
+                reason=lock.lift_reason,
+                data=_facts(lock),
+            )
+            return lock
+        if lock.lift_proposed_by_id == actor.pk:
+            raise Conflict(
+                "you proposed lifting it: a second person of the security role must confirm"
+            )
+        lock.ended_at, lock.ended_by = now, actor
+        lock.save(update_fields=["ended_at", "ended_by"])
+        data = {**_facts(lock), "proposed_by": lock.lift_proposed_by.get_username()}
+        trail.record(
+            action=Action.LOCK_LIFTED,
+            info=info,
+            actor=actor,
+            target=lock,
+            reason=reason.strip() or lock.lift_reason,
+            data=data,
+        )
+    return lock
+
+
+def locks_end_expired(*, limit: int = 500) -> int:
+    """Record the end of locks whose end time passed (they stopped holding then)."""
+    ended = 0
+    with transaction.atomic():
+        due = (
+            Lock.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("user", "profile")
+            .filter(ended_at=None, ends_at__lte=timezone.now())
+            .order_by("ends_at")[:limit]
+        )
+        for lock in due:
+            lock.ended_at = lock.ends_at
+            lock.save(update_fields=["ended_at"])
+            trail.record(
+                action=Action.LOCK_ENDED,
+                info=trail.SYSTEM,
+                target=lock,
+                reason="its end time passed",
+                data=_facts(lock),
+            )
+            ended += 1
+    return ended
+
+
+def _reason(reason: str, missing: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidRequest(missing, fields={"reason": "a reason is required"})
+    if len(reason) > MAX_REASON_LENGTH:
+        raise InvalidRequest(
+            "the reason is too long", fields={"reason": f"at most {MAX_REASON_LENGTH} characters"}
+        )
+    return reason
+
+
+def _check_security_member(actor, doing: str) -> None:
+    """Rights first, then MFA, as for approvals."""
+    if not is_security(actor):
+        raise NotAllowed(f"only the security role (the catalog's `security:`) may {doing}")
+    if locked := lock_refusal(actor):
+        raise NotAllowed(f"you may not {doing} while {locked}")
+    if recent_step_up_record(actor) is None:
+        raise StepUpRequired("verify your MFA code first")
+
+
+def _subject(scope: str, subject: str) -> dict:
+    subject = (subject or "").strip()
+    if scope == Lock.Scope.USER:
+        user = get_user_model().objects.filter(username=subject).first()
+        if user is None:
+            raise InvalidRequest("no such user", fields={"subject": f"no user {subject!r}"})
+        return {"user": user}
+    if scope == Lock.Scope.PROFILE:
+        profile = AccessProfile.objects.filter(slug=subject).first()
+        if profile is None:
+            raise InvalidRequest("no such profile", fields={"subject": f"no profile {subject!r}"})
+        return {"profile": profile}
+    if scope == Lock.Scope.TARGET:
+        targets = known_targets()
+        if subject not in targets:
+            known = ", ".join(sorted(targets)) or "none"
+            raise InvalidRequest(
+                "no profile's credentials live there", fields={"subject": f"known targets: {known}"}
+            )
+        return {"target": subject}
+    raise InvalidRequest(
+        "a lock is on a user, a profile or a target",
+        fields={"scope": "one of user, profile, target"},
+    )
+
+
+def _standing_scope(lock: Lock) -> dict:
+    if lock.scope == Lock.Scope.USER:
+        return {"user_ids": [lock.user_id]}
+    if lock.scope == Lock.Scope.PROFILE:
+        return {"profile_ids": [lock.profile_id]}
+    return {"profile_ids": [p.pk for p in profiles_at(lock.target)]}
+
+
+def _facts(lock: Lock) -> dict:
+    return {
+        "lock": str(lock.pk),
+        "scope": lock.scope,
+        "subject": lock.subject,
+        "ends_at": lock.ends_at.isoformat() if lock.ends_at else "",
+        "evidence": lock.evidence,
+    }
