@@ -4,6 +4,7 @@ from django.utils.functional import SimpleLazyObject
 
 from broker.selectors.queue import approvable_profiles, approval_queue
 from broker.selectors.requests import is_auditor
+from broker.web.locks import may_see_locks
 
 
 def airlock(request: HttpRequest) -> dict:
@@ -19,6 +20,7 @@ def airlock(request: HttpRequest) -> dict:
         "approvals_waiting": SimpleLazyObject(
             lambda: approval_queue(user).count() if may_approve else 0
         ),
+        "may_see_locks": SimpleLazyObject(lambda: signed_in and may_see_locks(user)),
         "oidc_enabled": settings.OIDC_ENABLED,
         "sandbox": settings.AIRLOCK_SANDBOX,
     }

@@ -295,6 +295,48 @@ def cmd_extend(args) -> int:
     return ExitCode.OK
 
 
+def cmd_lock(args) -> int:
+    body = {"scope": args.scope, "subject": args.subject, "reason": args.reason}
+    if args.duration:
+        body["duration"] = args.duration
+    lock = Api(load_login()).post("locks/create/", {**body, "otp": ask_otp().strip()})
+    until = f"until {lock['ends_at']}" if lock["ends_at"] else "until lifted"
+    say(f"locked {lock['scope']} {lock['subject']} {until}; what was live there is being revoked")
+    print(lock["id"])
+    return ExitCode.OK
+
+
+def cmd_locks(args) -> int:
+    api = Api(load_login())
+    if args.targets:
+        for row in api.get("locks/targets/"):
+            print(f"{row['target']:<40} {', '.join(row['profiles'])}")
+        return ExitCode.OK
+    locks = api.get("locks/", all="true" if args.all else "false")["results"]
+    for lock in locks:
+        state = "holding" if lock["holding"] else "ended"
+        if lock["holding"] and lock["lift_proposed_by"]:
+            state = f"lift proposed by {lock['lift_proposed_by']}"
+        by = lock["placed_by"] or "containment"
+        print(
+            f"{lock['id']}  {lock['scope']:<7} {lock['subject']:<30} by {by:<12} {state}: "
+            f"{lock['reason']}"
+        )
+    if not locks:
+        say("no lock is in force" if not args.all else "no locks")
+    return ExitCode.OK
+
+
+def cmd_unlock(args) -> int:
+    body = {"reason": args.reason or "", "otp": ask_otp().strip()}
+    lock = Api(load_login()).post(f"locks/{args.lock}/lift/", body)
+    if lock["ended_at"]:
+        say(f"lifted the lock on {lock['scope']} {lock['subject']}")
+    else:
+        say("lift proposed: a second person of the security role must run the same command")
+    return ExitCode.OK
+
+
 def extension_done(api: Api, request_id: str, grant_id: str, before: int) -> tuple[bool, str]:
     request = api.get(f"requests/{request_id}/")
     if request["status"] in ENDED:
@@ -440,6 +482,27 @@ def parser() -> argparse.ArgumentParser:
     extend.add_argument("--wait", action="store_true", help="wait for the new credential")
     extend.add_argument("--timeout", type=float, default=900)
     extend.set_defaults(run=cmd_extend)
+
+    lock = commands.add_parser(
+        "lock", help="security role: lock a user, a profile or a provider target (asks for MFA)"
+    )
+    lock.add_argument("scope", choices=["user", "profile", "target"])
+    lock.add_argument("subject", help="a username, a profile id, or a target (locks --targets)")
+    lock.add_argument("--reason", required=True)
+    lock.add_argument("--for", dest="duration", help="e.g. 2h; by default until lifted")
+    lock.set_defaults(run=cmd_lock)
+
+    locks = commands.add_parser("locks", help="security role and auditors: the locks in force")
+    locks.add_argument("--all", action="store_true", help="ended locks too")
+    locks.add_argument("--targets", action="store_true", help="the provider targets instead")
+    locks.set_defaults(run=cmd_locks)
+
+    unlock = commands.add_parser(
+        "unlock", help="security role: propose lifting a lock, or confirm another's proposal"
+    )
+    unlock.add_argument("lock")
+    unlock.add_argument("--reason", help="why it can be lifted (needed to propose)")
+    unlock.set_defaults(run=cmd_unlock)
 
     run = commands.add_parser(
         "exec",

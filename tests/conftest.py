@@ -263,3 +263,29 @@ def in_test_transaction():
     yield
     signals.request_started.connect(close_old_connections)
     signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def airlock(live_server, catalog, monkeypatch, tmp_path):
+    """The `airlock` CLI in-process against a live server: airlock(*argv) -> exit
+    code; airlock.login(user) saves a fresh API token of the user."""
+    import io
+
+    from accounts.tokens import token_create
+    from airlock_cli import main as cli
+
+    monkeypatch.setenv("AIRLOCK_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("AIRLOCK_URL", raising=False)
+    monkeypatch.delenv("AIRLOCK_TOKEN", raising=False)
+    monkeypatch.setattr(cli, "POLL_SECONDS", 0.2)
+
+    def run(*argv: str) -> int:
+        return cli.main(list(argv))
+
+    def login(user, days: int = 30) -> int:
+        _, token = token_create(user=user, name="laptop", days=days, info=WEB)
+        monkeypatch.setattr("sys.stdin", io.StringIO(token + "\n"))
+        return run("login", "--url", live_server.url, "--token-stdin")
+
+    run.login = login
+    return run

@@ -13,20 +13,27 @@ from django.utils import timezone
 from accounts.models import ApiToken
 from broker import lifecycle
 from broker.api import urls as api_urls
-from broker.models import Grant
+from broker.models import AccessProfile, Grant, Lock
 from tests.support.people import WEB, current_code, phone_of
 
-PERSONAS = ["anonymous", "expired", "revoked", "alice", "bob", "charlie", "dave", "admin"]
+PERSONAS = ["anonymous", "expired", "revoked", "alice", "bob", "charlie", "dave", "admin", "erin"]
 OK, CREATED, BAD, FORBIDDEN, MISSING, CONFLICT = 200, 201, 400, 403, 404, 409
 
 # name -> (method, what the path needs, body, {persona: status}); tokens that
 # are expired or revoked, and no token at all, always get 401.
-EVERYONE = {"alice": OK, "bob": OK, "charlie": OK, "dave": OK, "admin": OK}
-VIEWERS = {"alice": OK, "bob": OK, "charlie": MISSING, "dave": OK, "admin": OK}
-AUDITORS = {"alice": FORBIDDEN, "bob": FORBIDDEN, "charlie": FORBIDDEN, "dave": OK, "admin": OK}
+# erin approves another team's profile and is of the security role.
+EVERYONE = {"alice": OK, "bob": OK, "charlie": OK, "dave": OK, "admin": OK, "erin": OK}
+VIEWERS = {"alice": OK, "bob": OK, "charlie": MISSING, "dave": OK, "admin": OK, "erin": MISSING}
+AUDITORS = {
+    "alice": FORBIDDEN, "bob": FORBIDDEN, "charlie": FORBIDDEN, "dave": OK, "admin": OK,
+    "erin": FORBIDDEN,
+}  # fmt: skip
 DECIDERS = {
     "alice": FORBIDDEN, "bob": OK, "charlie": MISSING, "dave": FORBIDDEN, "admin": FORBIDDEN,
+    "erin": MISSING,
 }  # fmt: skip
+SECURITY_OR_AUDITORS = {**AUDITORS, "erin": OK}
+SECURITY_ONLY = {**AUDITORS, "dave": FORBIDDEN, "admin": FORBIDDEN}
 MATRIX = {
     "api-me": ("get", None, None, EVERYONE),
     "api-profiles": ("get", None, None, EVERYONE),
@@ -42,6 +49,7 @@ MATRIX = {
             "charlie": FORBIDDEN,
             "dave": FORBIDDEN,
             "admin": FORBIDDEN,
+            "erin": FORBIDDEN,
         },
     ),
     # No profile of the test catalog has break-glass: alice, who may request, hears so.
@@ -55,6 +63,7 @@ MATRIX = {
             "charlie": FORBIDDEN,
             "dave": FORBIDDEN,
             "admin": FORBIDDEN,
+            "erin": FORBIDDEN,
         },
     ),
     "api-request": ("get", "request", None, VIEWERS),
@@ -62,7 +71,14 @@ MATRIX = {
         "post",
         "request",
         {},
-        {"alice": OK, "bob": FORBIDDEN, "charlie": MISSING, "dave": FORBIDDEN, "admin": FORBIDDEN},
+        {
+            "alice": OK,
+            "bob": FORBIDDEN,
+            "charlie": MISSING,
+            "dave": FORBIDDEN,
+            "admin": FORBIDDEN,
+            "erin": MISSING,
+        },
     ),
     "api-request-approve": ("post", "request", {"otp": "CODE"}, DECIDERS),
     "api-request-deny": ("post", "request", {"otp": "CODE", "reason": "no"}, DECIDERS),
@@ -72,7 +88,14 @@ MATRIX = {
         "post",
         "grant",
         {},
-        {"alice": OK, "bob": OK, "charlie": MISSING, "dave": FORBIDDEN, "admin": OK},
+        {
+            "alice": OK,
+            "bob": OK,
+            "charlie": MISSING,
+            "dave": FORBIDDEN,
+            "admin": OK,
+            "erin": MISSING,
+        },
     ),
     # vault-token extends by policy, but the grant is not active yet: its owner gets
     # past the checks to a 409; nobody else may extend someone's grant.
@@ -80,7 +103,14 @@ MATRIX = {
         "post",
         "grant",
         {"duration": "30m", "reason": "more"},
-        {"alice": CONFLICT, "bob": MISSING, "charlie": MISSING, "dave": MISSING, "admin": MISSING},
+        {
+            "alice": CONFLICT,
+            "bob": MISSING,
+            "charlie": MISSING,
+            "dave": MISSING,
+            "admin": MISSING,
+            "erin": MISSING,
+        },
     ),
     # The grant is not active yet: its owner gets past the checks to a 409, nobody
     # else learns it exists, approvers and admins included.
@@ -88,12 +118,30 @@ MATRIX = {
         "post",
         "grant",
         {"otp": "CODE"},
-        {"alice": CONFLICT, "bob": MISSING, "charlie": MISSING, "dave": MISSING, "admin": MISSING},
+        {
+            "alice": CONFLICT,
+            "bob": MISSING,
+            "charlie": MISSING,
+            "dave": MISSING,
+            "admin": MISSING,
+            "erin": MISSING,
+        },
     ),
     "api-audit-events": ("get", None, None, AUDITORS),
     "api-audit-export": ("get", None, None, AUDITORS),
     "api-audit-manifest": ("get", None, None, {**AUDITORS, "dave": BAD, "admin": BAD}),
     "api-audit-keys": ("get", None, None, AUDITORS),
+    "api-locks": ("get", None, None, SECURITY_OR_AUDITORS),
+    "api-lock-targets": ("get", None, None, SECURITY_OR_AUDITORS),
+    "api-lock": ("get", "lock", None, SECURITY_OR_AUDITORS),
+    "api-lock-create": (
+        "post",
+        None,
+        {"scope": "profile", "subject": "other-db", "reason": "x", "otp": "CODE"},
+        {**SECURITY_ONLY, "erin": CREATED},
+    ),
+    # erin proposes lifting carol's lock: a 200 that leaves it in force.
+    "api-lock-lift": ("post", "lock", {"reason": "x", "otp": "CODE"}, SECURITY_ONLY | {"erin": OK}),
     "api-schema": ("get", None, None, EVERYONE),
     "api-docs": ("get", None, None, EVERYONE),
 }
@@ -111,7 +159,18 @@ def world(people, submit, step_up):
     approved = submit(people.alice, slug="vault-token")
     step_up(people.carol)
     lifecycle.access_request_approve(request_id=approved.id, approver=people.carol, info=WEB)
-    return {"request": pending.id, "grant": Grant.objects.get(request=approved).id}
+    lock = Lock.objects.create(
+        scope="profile",
+        profile=AccessProfile.objects.get(slug="broken-db"),
+        reason="x",
+        placed_by=people.carol,
+        placed_at=timezone.now(),
+    )
+    return {
+        "request": pending.id,
+        "grant": Grant.objects.get(request=approved).id,
+        "lock": lock.pk,
+    }
 
 
 def client_as(api, people, persona: str):

@@ -21,26 +21,6 @@ from tests.support.pg_target import can_login, wait_until
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def airlock(live_server, catalog, monkeypatch, tmp_path):
-    """Run the CLI in-process as a user: airlock(user, *argv) -> exit code."""
-    monkeypatch.setenv("AIRLOCK_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.delenv("AIRLOCK_URL", raising=False)
-    monkeypatch.delenv("AIRLOCK_TOKEN", raising=False)
-    monkeypatch.setattr(cli, "POLL_SECONDS", 0.2)
-
-    def run(*argv: str) -> int:
-        return cli.main(list(argv))
-
-    def login(user, days: int = 30) -> int:
-        _, token = token_create(user=user, name="laptop", days=days, info=WEB)
-        monkeypatch.setattr("sys.stdin", io.StringIO(token + "\n"))
-        return run("login", "--url", live_server.url, "--token-stdin")
-
-    run.login = login
-    return run
-
-
 def approve_via_api(live_server, user, request_id, decision="approve", **body) -> requests.Response:
     _, token = token_create(user=user, name="bob's script", days=1, info=WEB)
     return requests.post(

@@ -181,11 +181,11 @@ def test_a_lock_on_nothing_known_is_refused_clearly(
     assert not Lock.objects.exists() and not AuditEvent.objects.filter(action="lock.placed")
 
 
-def test_a_lock_needs_a_reason_and_an_end_in_the_future(people, catalog, step_up):
+def test_a_lock_needs_a_reason_and_a_positive_duration(people, catalog, step_up):
     with pytest.raises(lifecycle.InvalidRequest, match="say why"):
         place(people, step_up, reason="  ")
-    with pytest.raises(lifecycle.InvalidRequest, match="end before it starts"):
-        place(people, step_up, ends_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(lifecycle.InvalidRequest, match="a lock lasts a while"):
+        place(people, step_up, duration=timedelta(seconds=-1))
     assert not Lock.objects.exists()
 
 
@@ -227,7 +227,7 @@ def test_a_proposal_to_lift_lapses(people, catalog, step_up):
 
 
 def test_a_lock_with_an_end_stops_holding_then_and_the_sweeper_records_it(people, submit, step_up):
-    lock, _ = place(people, step_up, ends_at=timezone.now() + timedelta(minutes=5))
+    lock, _ = place(people, step_up, duration=timedelta(minutes=5))
     with pytest.raises(lifecycle.NotAllowed, match="until"):
         submit(people.alice)
     Lock.objects.filter(pk=lock.pk).update(ends_at=timezone.now() - timedelta(seconds=1))

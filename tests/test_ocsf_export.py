@@ -255,9 +255,13 @@ def locks(people, step_up) -> None:
     lifecycle.lock_lift(lock_id=lifted.pk, actor=people.carol, reason="reset", info=WEB)
     lifecycle.lock_lift(lock_id=lifted.pk, actor=people.erin, info=WEB)
     timed, _ = lifecycle.lock_place(
-        actor=people.carol, scope="target", subject="postgres:AIRLOCK_PG_DSN_TEST",
-        reason="patching", ends_at=timezone.now() + timedelta(minutes=1), info=WEB,
-    )  # fmt: skip
+        actor=people.carol,
+        scope="target",
+        subject="postgres:AIRLOCK_PG_DSN_TEST",
+        reason="patching",
+        duration=timedelta(minutes=1),
+        info=WEB,
+    )
     Lock.objects.filter(pk=timed.pk).update(ends_at=timezone.now())
     assert lifecycle.locks_end_expired() == 1
 

@@ -5,17 +5,19 @@ endpoint its own tests.)"""
 
 import pytest
 from django.urls import URLPattern, URLResolver, reverse
+from django.utils import timezone
 
 from accounts.models import Authenticator
 from accounts.selectors import MFA_SESSION_KEY, recent_step_up
 from accounts.tokens import token_create
 from airlock import urls as web_urls
 from broker import lifecycle
-from broker.models import Grant
+from broker.models import AccessProfile, Grant, Lock
 from tests.support.people import WEB
 
 # anonymous; alice asks; charlie is nobody here; bob approves test-db; erin approves
-# another profile; dave audits; admin; carol approves test-db but has no MFA.
+# another profile; dave audits; admin; carol approves test-db but has no MFA. carol
+# and erin are the security role.
 PERSONAS = ["anonymous", "alice", "charlie", "bob", "erin", "dave", "admin", "carol"]
 SIGNED_IN = PERSONAS[1:]
 OK, FOUND, FORBIDDEN, MISSING = 200, 302, 403, 404
@@ -65,6 +67,12 @@ MATRIX = {
     "audit-export": ("get", None, None, AUDITORS),
     "audit-keys": ("get", None, None, AUDITORS),
     "audit-evidence-pack": ("post", None, {"period": "2026-Q4"}, AUDITORS),
+    "locks": ("get", None, None, every(FORBIDDEN, dave=OK, admin=OK, carol=OK, erin=OK)),
+    "lock-new": (
+        "post", None, {"scope": "profile", "subject": "other-db", "reason": "x"},
+        every(FORBIDDEN, erin=FOUND, carol=TO_MFA),
+    ),
+    "lock-lift": ("post", "lock", {"reason": "x"}, every(FORBIDDEN, erin=FOUND, carol=TO_MFA)),
     "ops": ("get", None, None, every(FORBIDDEN, admin=OK)),
     "ops-retry": ("post", "grant", {}, every(FORBIDDEN, admin=FOUND)),
     "mfa-settings": ("get", None, None, every(OK)),
@@ -114,10 +122,18 @@ def world(people, submit, step_up):
         step_up(getattr(people, name))
     Authenticator.objects.filter(user=people.carol).delete()
     token, _ = token_create(user=people.alice, name="laptop", days=1, info=WEB)
+    lock = Lock.objects.create(
+        scope="profile",
+        profile=AccessProfile.objects.get(slug="broken-db"),
+        reason="x",
+        placed_by=people.carol,
+        placed_at=timezone.now(),
+    )
     return {
         "request": pending.id,
         "grant": Grant.objects.get(request=approved).id,
         "token": token.pk,
+        "lock": lock.pk,
     }
 
 

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from audit.models import AuditEvent, Source
-from broker.models import AccessProfile, AccessRequest, Grant
+from broker.models import AccessProfile, AccessRequest, Grant, Lock
 from broker.policy.requesters import unavailable_because
 from lib.durations import format_duration, parse_duration
 from lib.providers import get_provider
@@ -209,6 +209,50 @@ class ExtendSerializer(serializers.Serializer):
 
 class ReasonSerializer(serializers.Serializer):
     reason = StrictCharField(required=False, allow_blank=True, max_length=2000)
+
+
+class LockCreateSerializer(OtpSerializer):
+    scope = serializers.ChoiceField(choices=Lock.Scope.values)
+    subject = StrictCharField(
+        max_length=200,
+        help_text="A username, a profile id, or a provider target (GET /api/v1/locks/targets/).",
+    )
+    reason = StrictCharField(max_length=2000)
+    duration = DurationField(required=False, help_text="Empty: until lifted.")
+
+
+class LockLiftSerializer(OtpSerializer):
+    reason = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=2000,
+        help_text="Needed to propose; the confirming person may leave it empty.",
+    )
+
+
+class LockSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    scope = serializers.CharField()
+    subject = serializers.CharField()
+    reason = serializers.CharField()
+    placed_by = serializers.CharField(allow_null=True, help_text="null: automatic containment")
+    placed_at = serializers.DateTimeField()
+    ends_at = serializers.DateTimeField(allow_null=True)
+    evidence = serializers.ListField(child=serializers.IntegerField(), help_text="audit seqs")
+    lift_proposed_by = serializers.CharField(allow_null=True)
+    lift_proposed_at = serializers.DateTimeField(allow_null=True)
+    lift_reason = serializers.CharField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    ended_by = serializers.CharField(allow_null=True)
+    holding = serializers.SerializerMethodField()
+
+    def get_holding(self, lock: Lock) -> bool:
+        return lock.ended_at is None and (lock.ends_at is None or lock.ends_at > timezone.now())
+
+
+class LockTargetSerializer(serializers.Serializer):
+    target = serializers.CharField()
+    profiles = serializers.ListField(child=serializers.CharField())
 
 
 class CredentialSerializer(serializers.Serializer):

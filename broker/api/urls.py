@@ -50,6 +50,11 @@ urlpatterns = [
     path("v1/audit/export/", views.AuditExportView.as_view(), name="api-audit-export"),
     path("v1/audit/manifest/", views.AuditManifestView.as_view(), name="api-audit-manifest"),
     path("v1/audit/keys/", views.AuditKeysView.as_view(), name="api-audit-keys"),
+    path("v1/locks/", views.LockListView.as_view(), name="api-locks"),
+    path("v1/locks/targets/", views.LockTargetsView.as_view(), name="api-lock-targets"),
+    path("v1/locks/create/", views.LockCreateView.as_view(), name="api-lock-create"),
+    path("v1/locks/<uuid:lock_id>/", views.LockDetailView.as_view(), name="api-lock"),
+    path("v1/locks/<uuid:lock_id>/lift/", views.LockLiftView.as_view(), name="api-lock-lift"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     re_path(r"^[\s\S]*$", not_found),  # any path, newlines included

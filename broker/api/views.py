@@ -29,7 +29,8 @@ from audit.trail import request_info
 from broker import lifecycle
 from broker.api import serializers as s
 from broker.catalog.load import CatalogError, load_catalog
-from broker.models import AccessProfile, AccessRequest, CatalogState, Grant
+from broker.models import AccessProfile, AccessRequest, CatalogState, Grant, Lock
+from broker.policy.locks import holding_locks, is_security, known_targets
 from broker.policy.requesters import requestable_profiles
 from broker.selectors.audit_log import filtered_events, moments
 from broker.selectors.queue import approval_queue
@@ -96,6 +97,21 @@ class IsAuditor(permissions.BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return bool(request.user and request.user.is_authenticated and is_auditor(request.user))
+
+
+class IsSecurity(permissions.BasePermission):
+    message = "the security role only"
+
+    def has_permission(self, request, view) -> bool:
+        return bool(request.user and request.user.is_authenticated and is_security(request.user))
+
+
+class IsSecurityOrAuditor(permissions.BasePermission):
+    message = "the security role and auditors only"
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and (is_security(user) or is_auditor(user)))
 
 
 GRANTS = Grant.objects.select_related("request__profile", "request__requester")
@@ -814,3 +830,122 @@ class AuditKeysView(ApiView):
     )
     def get(self, request):
         return Response(signing.keyring())
+
+
+# --- locks ------------------------------------------------------------------
+
+LOCKS = Lock.objects.select_related(
+    "user", "profile", "placed_by", "lift_proposed_by", "ended_by"
+).order_by("-placed_at")
+
+
+class LockListView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsSecurityOrAuditor]
+
+    @extend_schema(
+        operation_id="locks_list",
+        summary="Locks, newest first: those in force, or all (security role, auditors)",
+        parameters=[OpenApiParameter("all", bool, description="Ended locks too.")],
+        responses={200: paginated(s.LockSerializer), **errors(400, 403)},
+    )
+    def get(self, request):
+        show_all = choice_param(request, "all", ["true", "false"], default="false") == "true"
+        queryset = LOCKS if show_all else LOCKS.filter(pk__in=holding_locks().values("pk"))
+        return self.page(queryset, s.LockSerializer)
+
+
+class LockTargetsView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsSecurityOrAuditor]
+
+    @extend_schema(
+        operation_id="locks_targets",
+        summary="The provider targets a lock may name, with their profiles",
+        responses={200: s.LockTargetSerializer(many=True), **errors(403)},
+    )
+    def get(self, request):
+        targets = sorted(known_targets().items())
+        return Response([{"target": target, "profiles": slugs} for target, slugs in targets])
+
+
+class LockCreateView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsSecurity]
+
+    @extend_schema(
+        operation_id="locks_create",
+        summary="Lock a user, a profile or a provider target, after verifying my MFA code",
+        description=(
+            "Revokes every live grant in the lock's scope at the source and withdraws "
+            "pending requests there; until the lock ends, requests, approvals, "
+            "activations, extensions and reveals in its scope are refused."
+        ),
+        request=s.LockCreateSerializer,
+        responses={201: s.LockSerializer, **errors(400, 403)},
+        examples=[
+            OpenApiExample(
+                "Lock a user for a day",
+                request_only=True,
+                value={
+                    "scope": "user",
+                    "subject": "alice",
+                    "reason": "laptop stolen",
+                    "duration": "1d",
+                    "otp": "123456",
+                },
+            )
+        ],
+    )
+    def post(self, request):
+        body = s.LockCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        self.verify_otp(data["otp"])
+        lock, _ = lifecycle.lock_place(
+            actor=request.user,
+            scope=data["scope"],
+            subject=data["subject"],
+            reason=data["reason"],
+            duration=data.get("duration"),
+            info=self.info(),
+        )
+        return Response(s.LockSerializer(LOCKS.get(pk=lock.pk)).data, status=201)
+
+
+class LockDetailView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsSecurityOrAuditor]
+
+    @extend_schema(
+        operation_id="locks_retrieve",
+        summary="One lock",
+        responses={200: s.LockSerializer, **errors(403, 404)},
+    )
+    def get(self, request, lock_id):
+        lock = LOCKS.filter(pk=lock_id).first()
+        if lock is None:
+            raise Http404("no such lock")
+        return Response(s.LockSerializer(lock).data)
+
+
+class LockLiftView(ApiView):
+    permission_classes = [permissions.IsAuthenticated, IsSecurity]
+
+    @extend_schema(
+        operation_id="locks_lift",
+        summary="Propose lifting a lock, or confirm another's proposal (security role)",
+        description=(
+            "The first call proposes (with a reason); a second person of the security "
+            "role confirms with the same call, and the lock ends. `ended_at` says which."
+        ),
+        request=s.LockLiftSerializer,
+        responses={200: s.LockSerializer, **errors(400, 403, 404, 409)},
+    )
+    def post(self, request, lock_id):
+        body = s.LockLiftSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        self.verify_otp(body.validated_data["otp"])
+        lifecycle.lock_lift(
+            lock_id=lock_id,
+            actor=request.user,
+            reason=body.validated_data.get("reason", ""),
+            info=self.info(),
+        )
+        return Response(s.LockSerializer(LOCKS.get(pk=lock_id)).data)

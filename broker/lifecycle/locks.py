@@ -9,7 +9,7 @@ member does neither (so nobody lifts their own lock). Every step is an audit
 event in the step's transaction.
 """
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -36,28 +36,27 @@ def lock_place(
     subject: str,
     reason: str,
     info: trail.RequestInfo,
-    ends_at: datetime | None = None,
+    duration: timedelta | None = None,
     evidence: list[int] | None = None,
 ) -> tuple[Lock, list[StandingChange]]:
     """Lock `subject` (a username, a profile slug, or a provider target such as
-    postgres:AIRLOCK_PG_DSN_PAYMENTS), then take away what is live in its scope.
-    `actor` None: automatic containment, whose `evidence` names audit events."""
+    postgres:AIRLOCK_PG_DSN_PAYMENTS) for `duration` (None: until lifted), then
+    take away what is live in its scope. `actor` None: automatic containment,
+    whose `evidence` names the audit events that set it off."""
     reason = _reason(reason, "say why you lock it")
     if actor is not None:
         _check_security_member(actor, "place locks")
-    now = timezone.now()
-    if ends_at is not None and ends_at <= now:
-        raise InvalidRequest(
-            "the lock would end before it starts", fields={"ends_at": "a time in the future"}
-        )
+    if duration is not None and duration <= timedelta(0):
+        raise InvalidRequest("a lock lasts a while", fields={"duration": "a positive duration"})
     held = _subject(scope, subject)
+    now = timezone.now()
     with transaction.atomic():
         lock = Lock.objects.create(
             scope=scope,
             reason=reason,
             placed_by=actor,
             placed_at=now,
-            ends_at=ends_at,
+            ends_at=now + duration if duration else None,
             evidence=list(evidence or []),
             **held,
         )

@@ -71,3 +71,31 @@ class RequestForm(forms.Form):
     @property
     def selected_profile(self) -> AccessProfile:
         return self.profiles[self.cleaned_data["profile"]]
+
+
+class LockForm(forms.Form):
+    scope = forms.ChoiceField(
+        label="Lock",
+        choices=[("user", "a user"), ("profile", "a profile"), ("target", "a provider target")],
+    )
+    subject = forms.CharField(
+        label="Which one",
+        max_length=200,
+        help_text="A username, a profile id, or a target from the list below.",
+    )
+    duration = forms.CharField(
+        label="For how long (optional)",
+        max_length=20,
+        required=False,
+        help_text="e.g. 2h or 3d; empty: until two of the security role lift it.",
+    )
+    reason = forms.CharField(
+        label="Reason", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )
+
+    def clean_duration(self):
+        text = self.cleaned_data["duration"].strip()
+        try:
+            return parse_duration(text) if text else None
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None

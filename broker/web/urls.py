@@ -1,6 +1,6 @@
 from django.urls import path
 
-from broker.web import audit, views
+from broker.web import audit, locks, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,6 +17,9 @@ urlpatterns = [
     path("audit/export/", audit.audit_export, name="audit-export"),
     path("audit/keys.json", audit.audit_keys, name="audit-keys"),
     path("audit/evidence-pack/", audit.audit_evidence_pack, name="audit-evidence-pack"),
+    path("locks/", locks.locks, name="locks"),
+    path("locks/new/", locks.lock_new, name="lock-new"),
+    path("locks/<uuid:lock_id>/lift/", locks.lock_lift, name="lock-lift"),
     path("ops/", audit.ops, name="ops"),
     path("ops/grants/<uuid:grant_id>/retry/", audit.ops_retry_revocation, name="ops-retry"),
     path("healthz", views.healthz, name="healthz"),
