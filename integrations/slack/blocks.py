@@ -312,6 +312,29 @@ def deny_modal(access_request: AccessRequest, *, needs_otp: bool) -> dict:
     return _modal("deny_modal", "Deny the request", "Deny", blocks, str(access_request.pk))
 
 
+def lock_modal(locked_user, reason: str, *, needs_otp: bool) -> dict:
+    """Confirm a lock on the Airlock user the command named, shown as Airlock knows them."""
+    who = escape(f"{locked_user.get_username()} ({locked_user.email or 'no email'})")
+    summary = _section(
+        f"Lock *{who}*: every live grant of theirs is revoked at the source, their pending "
+        "requests are withdrawn, and they can ask for, approve and see nothing until two "
+        "people of the security role lift the lock."
+    )
+    reason_input = _input("reason", "Why", _text_input(multiline=True))
+    reason_input["element"]["initial_value"] = reason[:2000]
+    duration = _input(
+        "duration",
+        "For how long",
+        _text_input("e.g. 4h", max_length=20),
+        optional=True,
+        hint="Empty: until lifted.",
+    )
+    blocks = [summary, reason_input, duration]
+    if needs_otp:
+        blocks.append(otp_input())
+    return _modal("lock_modal", "Lock a user", "Lock now", blocks, str(locked_user.pk))
+
+
 def expiry_warning(grant: Grant, text: str) -> list:
     """The warning, with an Extend button when the profile allows one more."""
     limit = extension_limit(grant)

@@ -6,6 +6,7 @@ import json
 import re
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from slack_bolt import App, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
@@ -18,6 +19,7 @@ from broker import lifecycle
 from broker.models import AccessProfile, AccessRequest, Grant
 from broker.policy.approvers import decision_refusal
 from broker.policy.extensions import extension_limit
+from broker.policy.locks import is_security
 from broker.policy.requesters import can_request, requestable_profiles
 from broker.selectors.queue import approval_queue
 from broker.selectors.requests import can_view_request, live_grants_of
@@ -37,8 +39,10 @@ HELP = (
     "`/access PROFILE DURATION REASON` (e.g. `/access prod-db 1h fixing INC-123`).\n"
     "`/access status` lists your pending requests and grants; "
     "`/access revoke GRANT` gives access back; `/access link CODE` links this Slack "
-    "account with the code from Airlock's web page."
+    "account with the code from Airlock's web page.\n"
+    "Security role: `/access lock @user REASON` locks someone at once (asks for MFA)."
 )
+MENTION = re.compile(r"^<@([A-Z0-9_]+)(?:\|[^>]*)?>$")
 TICKET = re.compile(r"^[A-Z][A-Z0-9]+-[0-9]+$")
 
 
@@ -115,6 +119,8 @@ def access_command(ack, body, command, client):
         return ack(HELP)
     if words[:1] == ["status"]:
         return ack(status_text(user))
+    if words[:1] == ["lock"]:
+        return lock_command(ack, body, client, user, team, words[1:])
     if words[:1] == ["revoke"]:
         if len(words) != 2:
             return ack("Use `/access revoke GRANT` (see `/access status` for ids).")
@@ -130,6 +136,35 @@ def access_command(ack, body, command, client):
         client.views_open(trigger_id=body["trigger_id"], view=blocks.request_modal(profiles))
         return None
     return ack(**submit_from_text(user, words, info_for(team, slack_user)))
+
+
+def lock_command(ack, body, client, user, team: str, words: list[str]):
+    """`/access lock @user REASON`: a confirmation modal naming the Airlock user."""
+    if len(words) < 2:
+        return ack("Use `/access lock @user REASON`.")
+    if not is_security(user):
+        return ack("Only the security role (the catalog's `security:`) may lock.")
+    if not has_mfa(user):
+        page = blocks.web_url("mfa-enrol")
+        return ack(f"Locking needs MFA: set up an authenticator app on <{page}|Airlock> first.")
+    target = _lock_target(team, words[0])
+    if target is None:
+        said = blocks.with_said(
+            "No Airlock user by that name or Slack link.", ("You typed", words[0])
+        )
+        return ack(**said)
+    ack()
+    view = blocks.lock_modal(target, " ".join(words[1:]), needs_otp=recent_step_up(user) is None)
+    client.views_open(trigger_id=body["trigger_id"], view=view)
+    return None
+
+
+def _lock_target(team: str, word: str):
+    """A Slack mention (<@U…>, mapped by its identity link, never by display name)
+    or an Airlock username (with or without @)."""
+    if mention := MENTION.match(word):
+        return linked_user(team, mention.group(1))
+    return get_user_model().objects.filter(username=word.removeprefix("@")).first()
 
 
 def status_text(user) -> str:
@@ -279,7 +314,8 @@ def _value(view: dict, block: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _decision_submitted(ack, body, view, client, decide) -> None:
+def _submitted_with_step_up(ack, body, view, client, decide) -> None:
+    """A modal that acts after MFA: verify the code (unless recent), then `decide`."""
     team, slack_user = _team(body), body["user"]["id"]
     user = identify(client, team, slack_user)
     # Errors must name an input block of the view; the code field if there is one.
@@ -298,8 +334,9 @@ def _decision_submitted(ack, body, view, client, decide) -> None:
     try:
         decide(user, view["private_metadata"], info)
     except lifecycle.LifecycleError as exc:
-        message = "; ".join(exc.fields.values()) or exc.message
-        return ack(response_action="errors", errors={error_block: message})
+        values = view["state"]["values"]
+        errors = {field: text for field, text in exc.fields.items() if field in values}
+        return ack(response_action="errors", errors=errors or {error_block: exc.message})
     return ack()
 
 
@@ -309,7 +346,7 @@ def approve_submitted(ack, body, view, client):
             request_id=request_id, approver=user, comment=_value(view, "comment"), info=info
         )
 
-    _decision_submitted(ack, body, view, client, decide)
+    _submitted_with_step_up(ack, body, view, client, decide)
 
 
 def deny_submitted(ack, body, view, client):
@@ -318,7 +355,27 @@ def deny_submitted(ack, body, view, client):
             request_id=request_id, approver=user, reason=_value(view, "reason"), info=info
         )
 
-    _decision_submitted(ack, body, view, client, decide)
+    _submitted_with_step_up(ack, body, view, client, decide)
+
+
+def lock_submitted(ack, body, view, client):
+    def decide(user, locked_user_id, info):
+        locked = get_user_model().objects.filter(pk=locked_user_id).first()
+        text = _value(view, "duration").strip()
+        try:
+            duration = parse_duration(text) if text else None
+        except ValueError as exc:
+            raise lifecycle.InvalidRequest(str(exc), fields={"duration": str(exc)}) from None
+        lifecycle.lock_place(
+            actor=user,
+            scope="user",
+            subject=locked.get_username() if locked else "",
+            reason=_value(view, "reason"),
+            duration=duration,
+            info=info,
+        )
+
+    _submitted_with_step_up(ack, body, view, client, decide)
 
 
 # --- App Home -----------------------------------------------------------------
@@ -422,6 +479,7 @@ def register(app: App) -> None:
     app.view("request_modal")(request_submission)
     app.view("approve_modal")(approve_submitted)
     app.view("deny_modal")(deny_submitted)
+    app.view("lock_modal")(lock_submitted)
     app.action("approve")(approve_clicked)
     app.action("deny")(deny_clicked)
     app.action("relinquish")(relinquish_clicked)

@@ -13,6 +13,7 @@ from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import AccessRequest, Grant
 from broker.policy.approvers import current_step, eligible_approvers, profile_approvers
+from broker.policy.locks import security_principals
 from broker.policy.principals import users_matching
 from integrations.slack import blocks
 from integrations.slack.linking import slack_id_of
@@ -54,6 +55,9 @@ def handle_event(client, event: AuditEvent) -> None:
         kind = event.data.get("kind")
         security(client, f":rotating_light: {kind} ({evidence})", ("What", event.reason))
         return
+    if event.action in LOCK_NEWS:
+        lock_news(client, event)
+        return
     access_request = request_of(event)
     if access_request is None:
         return
@@ -73,6 +77,37 @@ def handle_event(client, event: AuditEvent) -> None:
     news = REQUESTER_NEWS.get(event.action)
     if news:
         tell_requester(client, access_request, news, event)
+
+
+LOCK_NEWS = {
+    Action.LOCK_PLACED: "{by} locked {subject} {until}; what was live there is being revoked",
+    Action.LOCK_LIFT_PROPOSED: (
+        "{by} proposes lifting the lock on {subject}: a second person of the security role "
+        "must confirm on {page}"
+    ),
+    Action.LOCK_LIFTED: "{by} lifted the lock on {subject} (proposed by {proposed_by})",
+    Action.LOCK_ENDED: "The lock on {subject} ended: its time passed",
+}
+
+
+def lock_news(client, event: AuditEvent) -> None:
+    """Locks go to the security channel; a proposal to lift one also to each other
+    member of the security role, who may confirm it."""
+    data = event.data
+    ends_at = data.get("ends_at", "")
+    text = LOCK_NEWS[event.action].format(
+        by=blocks.escape(event.actor or "Automatic containment"),
+        subject=blocks.escape(f"{data.get('scope')} {data.get('subject')}"),
+        until=f"until {ends_at[:16].replace('T', ' ')} UTC" if ends_at else "until lifted",
+        proposed_by=blocks.escape(data.get("proposed_by", "")),
+        page=blocks.web_url("locks"),
+    )
+    evidence = ", ".join(f"#{seq}" for seq in data.get("evidence", []))
+    said = [("Reason", event.reason)] + ([("Evidence", evidence)] if evidence else [])
+    security(client, f":lock: {text}.", *said)
+    if event.action == Action.LOCK_LIFT_PROPOSED:
+        others = users_matching(security_principals()).exclude(username=event.actor)
+        _dm_each(client, others, f"{text}.", blocks.with_said(f"{text}.", *said)["blocks"])
 
 
 def security(client, text: str, *said: tuple[str, str]) -> None:

@@ -12,7 +12,7 @@ from audit.trail import event_recorded
 from integrations.slack import notifier, tasks
 
 logger = logging.getLogger(__name__)
-WATCHED = ("request.", "grant.", "review.", "alert.")
+WATCHED = ("request.", "grant.", "review.", "alert.", "lock.")
 
 
 @receiver(event_recorded)

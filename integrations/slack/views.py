@@ -65,7 +65,7 @@ def _is_object(value, *keys: str) -> bool:
 
 
 KNOWN_ACTIONS = {"approve", "deny", "relinquish", "extend", "open_web"}
-KNOWN_VIEWS = {"request_modal", "approve_modal", "deny_modal", "extend_modal"}
+KNOWN_VIEWS = {"request_modal", "approve_modal", "deny_modal", "extend_modal", "lock_modal"}
 
 
 def payload_problem(request: HttpRequest) -> str | None:
