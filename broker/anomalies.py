@@ -1,8 +1,10 @@
 """Continuous monitoring: patterns in the audit trail worth a human look.
 
-Each detector names its evidence (audit event sequence numbers); an alert is
-raised once per occurrence (its key), recorded in the audit trail, listed on
-the auditors' page and posted to Slack's security channel.
+Each detector names its evidence (audit event sequence numbers) and what the
+pattern is about (a user, a profile, a provider target: its subjects); an alert
+is raised once per occurrence (its key), recorded in the audit trail, listed on
+the auditors' page and posted to Slack's security channel. The catalog's
+`containment` rules may also lock one of its subjects (lifecycle/locks.py).
 """
 
 from collections import defaultdict
@@ -15,26 +17,29 @@ from django.utils import timezone
 from audit import trail
 from audit.actions import Action
 from audit.models import AuditEvent
-from broker.models import AccessProfile, AccessRequest, Alert
+from broker.models import AccessProfile, AccessRequest, Alert, CatalogState
+from broker.policy.locks import profile_target
 from broker.policy.risk import risk_spec, user_zone
 
 FREQUENT_WINDOW, FREQUENT_COUNT = timedelta(days=7), 5
 PAIR_WINDOW, PAIR_COUNT = timedelta(days=30), 5
 QUICK_APPROVAL = timedelta(seconds=60)
 NIGHT_HOURS = range(0, 6)
+HIGH_RISK_WINDOW = timedelta(hours=1)
 
 
 def detect(now=None) -> list[Alert]:
     now = now or timezone.now()
     raised = []
-    for kind, key, message, evidence in [
+    for kind, key, message, evidence, subjects in [
         *_frequent_sensitive(now),
         *_rubber_stamping(now),
         *_break_glass(now),
         *_reconciler_revocations(now),
         *_night_quick_approvals(now),
+        *_high_risk(now),
     ]:
-        alert = _raise(kind, key, message, evidence, now)
+        alert = _raise(kind, key, message, evidence, subjects, now)
         if alert is not None:
             raised.append(alert)
     return raised
@@ -46,11 +51,24 @@ def window_start(now: datetime, window: timedelta) -> datetime:
     return epoch + window * ((now - epoch) // window)
 
 
-def _raise(kind: str, key: str, message: str, evidence: list[int], now) -> Alert | None:
+def _about(user: str = "", profile: AccessProfile | None = None) -> dict[str, str]:
+    """An alert's subjects: what a containment rule of its kind may lock."""
+    subjects = {"user": user} if user else {}
+    if profile is not None:
+        subjects |= {"profile": profile.slug, "target": profile_target(profile)}
+    return subjects
+
+
+def _raise(kind: str, key: str, message: str, evidence: list[int], subjects: dict, now):
     try:
         with transaction.atomic():
             alert = Alert.objects.create(
-                kind=kind, key=key, message=message, evidence=evidence, created_at=now
+                kind=kind,
+                key=key,
+                message=message,
+                evidence=evidence,
+                subjects=subjects,
+                created_at=now,
             )
             trail.record(
                 action=Action.ALERT_RAISED,
@@ -70,7 +88,7 @@ def _events(action: str, since):
 def _frequent_sensitive(now):
     threshold = risk_spec().sensitive_from
     sensitive = {
-        p.pk: p.slug for p in AccessProfile.objects.all() if p.definition.sensitivity >= threshold
+        p.pk: p for p in AccessProfile.objects.all() if p.definition.sensitivity >= threshold
     }
     by_pair = defaultdict(list)
     activated = _events(Action.GRANT_ACTIVATED, now - FREQUENT_WINDOW).filter(target_type="grant")
@@ -88,8 +106,8 @@ def _frequent_sensitive(now):
         if len(seqs) >= FREQUENT_COUNT:
             week = now.strftime("%G-W%V")
             yield ("frequent_sensitive", f"frequent:{user}:{profile}:{week}",
-                   f"{user} activated {sensitive[profile]} {len(seqs)} times in 7 days",
-                   seqs)  # fmt: skip
+                   f"{user} activated {sensitive[profile].slug} {len(seqs)} times in 7 days",
+                   seqs, _about(user, sensitive[profile]))  # fmt: skip
 
 
 def _rubber_stamping(now):
@@ -116,21 +134,26 @@ def _rubber_stamping(now):
             approvers = ", ".join(last[0][1])
             yield ("rubber_stamping", f"pair:{requester}:{approvers}:{window:%Y-%m-%d}",
                    f"the last {PAIR_COUNT} requests of {requester} were all approved by "
-                   f"{approvers}", [seq for seq, _ in last])  # fmt: skip
+                   f"{approvers}", [seq for seq, _ in last], _about(requester))  # fmt: skip
 
 
 def _break_glass(now):
+    profiles = {p.slug: p for p in AccessProfile.objects.all()}
     for event in _events(Action.REQUEST_BREAK_GLASS, now - PAIR_WINDOW):
+        profile = profiles.get(event.data.get("profile"))
         yield ("break_glass", f"break_glass:{event.target_id}",
                f"{event.actor} used break-glass on {event.data.get('profile')}: {event.reason}",
-               [event.seq])  # fmt: skip
+               [event.seq], _about(event.actor, profile))  # fmt: skip
 
 
 def _reconciler_revocations(now):
+    profiles = {p.slug: p for p in AccessProfile.objects.all()}
     for event in _events(Action.RECONCILE_ORPHAN_REVOKED, now - PAIR_WINDOW):
+        # No grant explains an orphan, so no user: its profile and target, where it was found.
+        profile = profiles.get(event.data.get("profile"))
         yield ("reconciler_revoked", f"reconciled:{event.seq}",
                f"the reconciler revoked a credential no grant explained: {event.reason}",
-               [event.seq])  # fmt: skip
+               [event.seq], _about(profile=profile))  # fmt: skip
 
 
 def _night_quick_approvals(now):
@@ -155,4 +178,27 @@ def _night_quick_approvals(now):
             yield ("night_quick_approval", f"night:{event.seq}",
                    f"{event.actor} approved {found.requester.get_username()}'s request "
                    f"{int((event.created_at - found.created_at).total_seconds())} s after it "
-                   f"was asked, at {local:%H:%M} their time", [event.seq])  # fmt: skip
+                   f"was asked, at {local:%H:%M} their time", [event.seq],
+                   _about(event.actor))  # fmt: skip
+
+
+def _high_risk(now):
+    """Requests scoring at least the catalog's `containment.high_risk.risk_from`
+    (only when that rule exists: without a threshold there is no such pattern)."""
+    rule = getattr(CatalogState.objects.first(), "containment", {}).get("high_risk")
+    if not rule:
+        return
+    risky = AccessRequest.objects.filter(
+        created_at__gte=now - HIGH_RISK_WINDOW, risk_score__gte=rule["risk_from"]
+    ).select_related("requester", "profile")
+    submitted = dict(
+        _events(Action.REQUEST_SUBMITTED, now - HIGH_RISK_WINDOW)
+        .filter(target_id__in=[str(r.pk) for r in risky])
+        .values_list("target_id", "seq")
+    )
+    for found in risky:
+        user = found.requester.get_username()
+        yield ("high_risk", f"high_risk:{found.pk}",
+               f"{user} asked for {found.profile.slug} with risk {found.risk_score}",
+               [submitted[str(found.pk)]] if str(found.pk) in submitted else [],
+               _about(user, found.profile))  # fmt: skip

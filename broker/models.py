@@ -216,7 +216,14 @@ class Alert(models.Model):
     key = models.CharField(max_length=200, unique=True)
     message = models.TextField()
     evidence = models.JSONField(default=list)  # audit event sequence numbers
+    # What it is about: {"user": ..., "profile": ..., "target": ...}, each if known.
+    subjects = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField()
+    # When the catalog's containment rules looked at it, and the lock they placed.
+    containment_checked_at = models.DateTimeField(null=True, blank=True)
+    lock = models.ForeignKey(
+        "Lock", null=True, blank=True, on_delete=models.PROTECT, related_name="alerts"
+    )
 
     class Meta:
         ordering = ["-created_at"]

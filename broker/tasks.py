@@ -52,7 +52,8 @@ def sweep() -> dict[str, int]:
 
 @shared_task(name=task_names.WATCH)
 def watch() -> dict[str, int]:
-    """Reminders, escalations, overdue reviews and anomaly alerts (Celery beat)."""
+    """Reminders, escalations, overdue reviews, anomaly alerts and the locks the
+    catalog's containment rules place for them (Celery beat)."""
     counts = lifecycle.remind_pending()
     counts["reviews_reminded"] = lifecycle.remind_reviews()
     # The safety net for standing changed behind Airlock's back (raw SQL, a
@@ -60,6 +61,7 @@ def watch() -> dict[str, int]:
     ended = lifecycle.access_enforce_standing(grants_only=True)
     counts["grants_ended_for_standing"] = sum(change.action != "kept" for change in ended)
     counts["alerts"] = len(anomalies.detect())
+    counts["locks_by_containment"] = len(lifecycle.alerts_contain())
     return counts
 
 

@@ -193,7 +193,8 @@ sleep 1  # let the last start-up lines reach the terminal
 cat <<MSG
 
   Airlock is running: http://$ADDR/   (admin: http://$ADDR/admin/)
-  Sign in as alice (requester), bob or carol (approvers), dave (auditor) or admin;
+  Sign in as alice (requester), bob or carol (approvers, and the security role),
+  dave (auditor) or admin;
   the passwords are in $AIRLOCK_VAR_DIR/demo-logins.txt.
 $sandbox
   Press Ctrl-C to stop everything.

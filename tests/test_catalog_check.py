@@ -135,6 +135,15 @@ def test_undeclared_group_is_a_warning_not_an_error():
     assert any("group 'sre' is not declared" in w for w in parsed.warnings)
 
 
+def test_a_security_role_of_one_is_a_warning_since_lifting_takes_two():
+    lone = "groups: {security: [carol]}\nsecurity: {groups: [security]}\n"
+    assert any(
+        "lifting a lock takes two" in w for w in parse_catalog(catalog(groups=lone)).warnings
+    )
+    pair = "groups: {security: [carol, erin]}\nsecurity: {groups: [security]}\n"
+    assert not any("lifting" in w for w in parse_catalog(catalog(groups=pair)).warnings)
+
+
 def test_check_catalog_command_exits_non_zero_and_prints_errors(tmp_path, capsys):
     path = tmp_path / "bad.yaml"
     path.write_bytes(catalog(BASE_PROFILE.replace("postgres.role", "nosuch.kind")))

@@ -94,6 +94,12 @@ def _check_semantics(catalog: Catalog) -> list[str]:
     spec = catalog.spec
     errors: list[str] = []
     seen: set[str] = set()
+    security = spec.security
+    if (security.groups or security.users) and len(members(spec, security)) < 2:
+        catalog.warnings.append(
+            "security: fewer than two people as far as the catalog declares: lifting a "
+            "lock takes two of them"
+        )
     for profile in spec.profiles:
         where = f"profile {profile.id!r}"
         if profile.id in seen:

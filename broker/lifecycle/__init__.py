@@ -28,7 +28,7 @@ from broker.lifecycle.grants import (
     grant_revoke,
     grant_revoke_execute,
 )
-from broker.lifecycle.locks import lock_lift, lock_place, locks_end_expired
+from broker.lifecycle.locks import alerts_contain, lock_lift, lock_place, locks_end_expired
 from broker.lifecycle.reminders import remind_pending, remind_reviews
 from broker.lifecycle.requests import (
     access_request_approve,
@@ -60,6 +60,7 @@ __all__ = [
     "access_request_deny",
     "access_request_submit",
     "access_requests_expire_pending",
+    "alerts_contain",
     "approvers_notified",
     "break_glass_review_close",
     "catalog_sync",

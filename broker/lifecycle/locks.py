@@ -9,6 +9,7 @@ member does neither (so nobody lifts their own lock). Every step is an audit
 event in the step's transaction.
 """
 
+import logging
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -19,11 +20,25 @@ from accounts.selectors import recent_step_up_record
 from audit import trail
 from audit.actions import Action
 from broker.lifecycle.common import MAX_REASON_LENGTH, _lock
-from broker.lifecycle.errors import Conflict, InvalidRequest, NotAllowed, StepUpRequired
+from broker.lifecycle.errors import (
+    Conflict,
+    InvalidRequest,
+    LifecycleError,
+    NotAllowed,
+    StepUpRequired,
+)
 from broker.lifecycle.standing import StandingChange, access_enforce_standing
-from broker.models import AccessProfile, Lock
-from broker.policy.locks import is_security, known_targets, lock_refusal, profiles_at
+from broker.models import AccessProfile, Alert, CatalogState, Lock
+from broker.policy.locks import (
+    holding_locks,
+    is_security,
+    known_targets,
+    lock_refusal,
+    profiles_at,
+)
+from lib.durations import parse_duration
 
+logger = logging.getLogger(__name__)
 # A proposal to lift waits this long for its second person, then lapses.
 LIFT_PROPOSAL_TTL = timedelta(hours=24)
 LOCKS = Lock.objects.select_related("user", "profile", "placed_by", "lift_proposed_by")
@@ -139,6 +154,56 @@ def locks_end_expired(*, limit: int = 500) -> int:
             )
             ended += 1
     return ended
+
+
+def alerts_contain(*, limit: int = 100) -> list[Lock]:
+    """Apply the catalog's `containment` rules to alerts not yet looked at: an
+    alert whose kind has a rule locks the subject the rule names, for the rule's
+    duration, with the alert's events as evidence (unless a lock already holds
+    there). Each alert is looked at once, in a transaction of its own."""
+    rules = getattr(CatalogState.objects.first(), "containment", {})
+    unchecked = Alert.objects.filter(containment_checked_at=None).order_by("created_at")
+    placed = []
+    for alert_id in list(unchecked.values_list("pk", flat=True)[:limit]):
+        with transaction.atomic():
+            alert = unchecked.select_for_update(skip_locked=True).filter(pk=alert_id).first()
+            if alert is None:
+                continue  # another worker has it
+            alert.lock = _contain(alert, rules.get(alert.kind))
+            alert.containment_checked_at = timezone.now()
+            alert.save(update_fields=["containment_checked_at", "lock"])
+        if alert.lock is not None:
+            placed.append(alert.lock)
+    return placed
+
+
+def _contain(alert: Alert, rule: dict | None) -> Lock | None:
+    subject = alert.subjects.get(rule["scope"], "") if rule else ""
+    if not subject or _already_locked(rule["scope"], subject):
+        return None
+    try:
+        lock, _ = lock_place(
+            actor=None,
+            scope=rule["scope"],
+            subject=subject,
+            reason=f"automatic containment ({alert.kind}): {alert.message}",
+            duration=parse_duration(rule["duration"]),
+            evidence=alert.evidence,
+            info=trail.SYSTEM,
+        )
+    except LifecycleError as exc:  # the subject is gone meanwhile: nothing left to lock
+        logger.warning("containment of alert %s locked nothing: %s", alert.pk, exc.message)
+        return None
+    return lock
+
+
+def _already_locked(scope: str, subject: str) -> bool:
+    held = holding_locks().filter(scope=scope)
+    if scope == Lock.Scope.USER:
+        return held.filter(user__username=subject).exists()
+    if scope == Lock.Scope.PROFILE:
+        return held.filter(profile__slug=subject).exists()
+    return held.filter(target=subject).exists()
 
 
 def _reason(reason: str, missing: str) -> str:
