@@ -508,6 +508,24 @@ def _ok(response, status: int = 200) -> None:
         raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
 
 
+def spawn_celery(*args: str) -> subprocess.Popen:
+    """A Celery worker or beat of Airlock's app, in a process group of its own."""
+    return subprocess.Popen(  # noqa: S603 (our own worker, fixed arguments)
+        [sys.executable, "-m", "celery", "-A", "airlock", *args, "--loglevel=WARNING"],
+        start_new_session=True,
+    )
+
+
+def wait_for_worker(worker: subprocess.Popen, timeout: float = 60) -> None:
+    from celery import current_app
+
+    deadline = time.monotonic() + timeout
+    while not current_app.control.ping(timeout=1):
+        if worker.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the Celery worker did not start (see its output above)")
+        time.sleep(0.5)
+
+
 def bench_revocation_lag(grants: int = 1000, window: float = 10.0, kill: bool = False) -> dict:
     """`grants` active postgres.role grants set to expire within the same `window`
     seconds, a real Celery worker (and beat, for the sweeper) in processes of their
@@ -534,21 +552,14 @@ def bench_revocation_lag(grants: int = 1000, window: float = 10.0, kill: bool = 
     for grant in pending:
         lifecycle.grant_activate(grant_id=grant.id)
 
-    def spawn(*args: str) -> subprocess.Popen:
-        return subprocess.Popen(  # noqa: S603 (our own worker, fixed arguments)
-            [sys.executable, "-m", "celery", "-A", "broker", *args, "--loglevel=WARNING"],
-            start_new_session=True,
-        )
-
     # The worker and beat run before anything is due, so that their start-up is
     # not measured as lag.
     schedule = tempfile.TemporaryDirectory(prefix="bench-beat-")
     # A worker of its own for the default queue, as the README advises: Slack
     # messages (a backlog of them is left by the HTTP benchmark) have theirs.
-    worker = spawn("worker", "--concurrency=4", "--queues=celery")
-    beat = spawn("beat", "--schedule", f"{schedule.name}/celerybeat-schedule")
-    while not current_app.control.ping(timeout=1):
-        time.sleep(0.5)
+    worker = spawn_celery("worker", "--concurrency=4", "--queues=celery")
+    beat = spawn_celery("beat", "--schedule", f"{schedule.name}/celerybeat-schedule")
+    wait_for_worker(worker)
     start = timezone.now() + timedelta(seconds=10)  # time enough to schedule them all
     active = list(Grant.objects.filter(status="active"))
     for grant in active:
@@ -583,7 +594,7 @@ def bench_revocation_lag(grants: int = 1000, window: float = 10.0, kill: bool = 
             time.sleep(max(0.0, (start - timezone.now()).total_seconds()) + 2)
             os.killpg(worker.pid, signal.SIGKILL)
             time.sleep(20)
-            worker = spawn("worker", "--concurrency=4", "--queues=celery")
+            worker = spawn_celery("worker", "--concurrency=4", "--queues=celery")
             back_at = timezone.now()
         poller.join()
     finally:
@@ -673,6 +684,115 @@ def bench_vault_activation(samples: int = 30) -> dict:
         target.stop()
 
 
+LOCK_CATALOG = (
+    CATALOG.replace("groups: {engineers: [alice], sre: [bob, carol]}",
+                    "groups: {engineers: [alice], sre: [bob, carol], security: [bob, carol]}\n"
+                    "security: {groups: [security]}")
+    + VAULT_CATALOG.split("profiles:\n", 1)[1]
+)  # fmt: skip
+
+
+def bench_lock(grants: int = 100) -> dict:
+    """A lock on a user holding `grants` live grants spread over postgres.role
+    (this machine's PostgreSQL), vault.token and vault.database (a dev OpenBao
+    managing a throwaway PostgreSQL), revoked by a real Celery worker in a process
+    of its own. Lag: from the start of the lock's call until the credential was
+    seen dead at its source (PostgreSQL's pg_roles, OpenBao's token and lease
+    lookups), polled about every 50 ms."""
+    import signal
+
+    from celery import current_app
+
+    from accounts.models import StepUp
+    from lib.providers import reset_providers
+    from tests.support.pg_target import TargetCluster
+    from tests.support.vault_server import DevVault
+
+    reset()
+    vacuum_roles()
+    users = people()
+    catalog_sync(catalog=parse_catalog(LOCK_CATALOG.encode()), info=trail.SYSTEM)
+    target, vault = TargetCluster(), DevVault()
+    target.start()
+    worker = None
+    try:
+        vault.start(target)
+        os.environ["VAULT_ADDR"], os.environ["VAULT_TOKEN"] = vault.address, vault.root_token
+        settings.VAULT_ADDR = vault.address  # this process read its settings already
+        reset_providers()
+        slugs = ["bench-db", "bench-vault-token", "bench-vault-db"]
+        now = timezone.now()
+        for n in range(grants):
+            request = AccessRequest.objects.create(
+                profile=AccessProfile.objects.get(slug=slugs[n % len(slugs)]),
+                requester=users["alice"], duration=timedelta(minutes=30), source="web",
+                created_at=now, pending_until=now + timedelta(hours=1),
+                status=AccessRequest.Status.APPROVED,
+            )  # fmt: skip
+            grant = Grant.objects.create(request=request, duration=request.duration, created_at=now)
+            lifecycle.grant_activate(grant_id=grant.id)
+        live = list(Grant.objects.filter(status="active").select_related("request__profile"))
+        worker = spawn_celery("worker", "--concurrency=4", "--queues=celery")
+        wait_for_worker(worker)
+        StepUp.objects.update_or_create(
+            user=users["carol"], defaults={"verified_at": timezone.now(), "method": "totp"}
+        )
+        dead_at: dict[str, float] = {}
+        started = time.perf_counter()
+        lifecycle.lock_place(
+            actor=users["carol"], scope="user", subject="alice", reason="bench", info=trail.SYSTEM
+        )
+        lock_call_s = time.perf_counter() - started
+        deadline = started + 60
+        while len(dead_at) < len(live) and time.perf_counter() < deadline:
+            for grant in _dead_at_source([g for g in live if str(g.pk) not in dead_at]):
+                dead_at[str(grant.pk)] = time.perf_counter() - started
+            time.sleep(0.05)
+    finally:
+        if worker is not None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(30)
+        current_app.control.purge()
+        vault.stop()
+        target.stop()
+    lags = list(dead_at.values())
+    return {
+        "grants": len(live),
+        "by_kind": {
+            kind: sum(g.profile.provider_kind == kind for g in live)
+            for kind in ("postgres.role", "vault.token", "vault.database")
+        },
+        "lock_call_s": round(lock_call_s, 2),
+        "dead_p50_s": round(statistics.median(lags), 2) if lags else None,
+        "dead_p99_s": round(pct(lags, 0.99), 2) if lags else None,
+        "dead_max_s": round(max(lags), 2) if lags else None,
+        "left_live": len(live) - len(dead_at),
+        "target": "p99 < 2 s after the lock, none left live",
+    }
+
+
+def _dead_at_source(grants: list) -> list:
+    """Those of `grants` whose credential is no longer live at its source: one
+    query for the PostgreSQL roles, one lookup per Vault credential."""
+    import psycopg
+
+    roles = [g.handle["role"] for g in grants if g.profile.provider_kind == "postgres.role"]
+    with psycopg.connect(os.environ["AIRLOCK_PG_DSN_BENCH"], autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT rolname FROM pg_roles WHERE rolcanlogin AND rolname = ANY(%s)", [roles]
+        ).fetchall()
+    can_log_in = {name for (name,) in rows}
+    return [
+        grant
+        for grant in grants
+        if not (
+            grant.handle["role"] in can_log_in
+            if grant.profile.provider_kind == "postgres.role"
+            else get_provider(grant.profile.provider_kind).check(grant.handle)
+        )
+    ]
+
+
 def activation_beside(profile, users, bare, samples: int) -> dict:
     airlock_ms, bare_ms, cleanups = [], [], []
     provider = get_provider(profile.provider_kind)
@@ -754,6 +874,8 @@ def table(results: dict) -> str:
             + results["revocation_lag_worker_killed"]["left_live"],
             "0",
         ),
+        ("lock on a user, 100 grants: dead at source p99 s", results["lock"]["dead_p99_s"], "< 2"),
+        ("grants left live after the lock", results["lock"]["left_live"], "0"),
         *[
             (f"export {fmt} events/s", exports[fmt]["events_per_second"], ">= 50000")
             for fmt in ("csv", "jsonl", "ocsf")
@@ -786,6 +908,7 @@ def main() -> None:
         ("revocation_lag", bench_revocation_lag),
         ("revocation_lag_worker_killed", lambda: bench_revocation_lag(kill=True)),
         ("exports", bench_exports),
+        ("lock", bench_lock),
     )
     only = set(filter(None, os.environ.get("BENCH_ONLY", "").split(",")))
     unknown = only - {name for name, _ in benches}
