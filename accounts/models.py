@@ -109,6 +109,20 @@ class OidcIdentity(models.Model):
         return f"{self.issuer} {self.subject} → {self.user}"
 
 
+class ScimAccount(models.Model):
+    """An account the identity provider manages through SCIM: its `externalId`,
+    and when the IdP deleted it (the account stays, disabled, for the trail)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="scim"
+    )
+    external_id = models.CharField(max_length=255, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"SCIM account of {self.user}"
+
+
 class Preferences(models.Model):
     """Per-user settings: the time zone weighs in "off-hours" risk."""
 

@@ -162,9 +162,11 @@ class AirlockOIDCBackend(OIDCAuthenticationBackend):
     def update_user(self, user, claims):
         mapping = settings.AIRLOCK_OIDC_GROUP_MAP
         wanted = groups_from_claims(claims, settings.AIRLOCK_OIDC_GROUPS_CLAIM, mapping)
-        managed = Group.objects.filter(name__in=set(mapping.values()))
-        user.groups.remove(*[g for g in managed if g.name not in wanted])
-        user.groups.add(*[Group.objects.get_or_create(name=name)[0] for name in sorted(wanted)])
+        # Only what changes: the trail names each group added or removed (model_audit.py).
+        held = user.groups.filter(name__in=set(mapping.values()))
+        user.groups.remove(*[g for g in held if g.name not in wanted])
+        missing = sorted(wanted - {g.name for g in held})
+        user.groups.add(*[Group.objects.get_or_create(name=name)[0] for name in missing])
         return user
 
     def _refuse(self, message: str):

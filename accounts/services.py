@@ -1,4 +1,5 @@
-"""MFA: step-up verification, TOTP enrolment, backup codes. Every change is audited."""
+"""MFA: step-up verification, TOTP enrolment, backup codes; what a disabled account
+loses. Every change is audited."""
 
 import hashlib
 import hmac
@@ -6,10 +7,12 @@ import secrets
 from datetime import datetime
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Authenticator, BackupCode, NotificationSettings, StepUp
+from accounts.models import ApiToken, Authenticator, BackupCode, NotificationSettings, StepUp
 from audit import trail
 from audit.actions import Action
 
@@ -157,3 +160,36 @@ def _new_backup_codes(user) -> list[str]:
         BackupCode(user=user, code_hash=_code_hash(code)) for code in codes
     )
     return codes
+
+
+def account_access_end(*, user, info: trail.RequestInfo) -> dict[str, int]:
+    """Nothing of a disabled account acts for it again: its API tokens are revoked
+    (re-enabling the account brings none back) and its web sessions end, whatever
+    disabled it (SCIM, the admin, a shell). Grants and requests follow in the
+    broker, Slack links in the Slack app."""
+    now = timezone.now()
+    revoked = 0
+    with transaction.atomic():
+        for token in ApiToken.objects.select_for_update().filter(user=user, revoked_at=None):
+            token.revoked_at = now
+            token.save(update_fields=["revoked_at"])
+            trail.record(
+                action=Action.API_TOKEN_REVOKED,
+                info=info,
+                target=user,
+                reason="account disabled",
+                data={"token": token.pk, "name": token.name},
+            )
+            revoked += 1
+    return {"tokens_revoked": revoked, "sessions_ended": _end_sessions(user)}
+
+
+def _end_sessions(user) -> int:
+    # Sessions are stored by key with the user id inside the signed data: read each
+    # live one (a disabled account is rare; sessions expire after hours).
+    ended = 0
+    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+        if session.get_decoded().get(SESSION_KEY) == str(user.pk):
+            session.delete()
+            ended += 1
+    return ended

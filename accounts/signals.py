@@ -1,9 +1,13 @@
-"""Sign-ins and failed sign-ins go to the audit trail, whatever the method."""
+"""Sign-ins and failed sign-ins go to the audit trail, whatever the method; a
+disabled account loses its tokens and sessions, whatever disabled it."""
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import transaction
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from accounts.services import account_access_end
 from audit import trail
 from audit.actions import Action
 from audit.trail import request_info
@@ -23,3 +27,9 @@ def audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
         trail.record(
             action=Action.AUTH_LOGIN_FAILED, info=request_info(request), data={"username": username}
         )
+
+
+@receiver(post_save, sender=get_user_model())
+def account_disabled(sender, instance, created, **kwargs) -> None:
+    if not instance.is_active and not created:
+        account_access_end(user=instance, info=trail.SYSTEM)

@@ -11,6 +11,7 @@ class Source(models.TextChoices):
     SLACK = "slack"
     API = "api"
     CLI = "cli"
+    SCIM = "scim"  # the identity provider, provisioning
     SYSTEM = "system"
 
 

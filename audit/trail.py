@@ -43,6 +43,11 @@ class RequestInfo:
 SYSTEM = RequestInfo()
 
 
+# Set on a request by a surface other than the web pages and the API (Slack,
+# SCIM), naming its channel (a Source value) for the changes made while serving it.
+AUDIT_SOURCE_ATTRIBUTE = "airlock_audit_source"
+
+
 def request_info(request: HttpRequest | None, source: str = Source.WEB) -> RequestInfo:
     """Where a web request or API call came from (SYSTEM when there is none, as for
     a sign-in signal sent outside a request)."""

@@ -25,17 +25,21 @@ from django.db import models, transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
 from django.http import HttpRequest
 
-from accounts.models import ApiToken, Authenticator, BackupCode, OidcIdentity, Preferences
+from accounts.models import (
+    ApiToken,
+    Authenticator,
+    BackupCode,
+    OidcIdentity,
+    Preferences,
+    ScimAccount,
+)
 from audit import trail
 from audit.actions import data_action
-from audit.trail import request_info
+from audit.trail import AUDIT_SOURCE_ATTRIBUTE, request_info
 from broker.models import AccessProfile, CatalogState
 
 # The web request or API call being served, if any (set by AuditContextMiddleware).
 current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
-# Set on a request by a surface other than the web pages and the API, naming its
-# channel (a Source value) for the changes made while serving it.
-AUDIT_SOURCE_ATTRIBUTE = "airlock_audit_source"
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ WATCHED: dict[type[models.Model], Watched] = {
     ApiToken: Watched("api_token", frozenset({"last_used_at"}), frozenset({"token_hash"}),
                       names=("user", "name", "prefix")),
     OidcIdentity: Watched("oidc_link", names=("user", "issuer", "subject")),
+    ScimAccount: Watched("scim_account", names=("user", "external_id")),
     Preferences: Watched("preferences", names=("user",)),
     AccessProfile: Watched("profile", frozenset({"updated_at", "created_at"}), names=("slug",)),
     CatalogState: Watched("catalog_state", frozenset({"synced_at"})),

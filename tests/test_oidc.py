@@ -93,6 +93,17 @@ def test_groups_follow_the_idp_but_only_the_mapped_ones(client, idp):
     assert set(user.groups.values_list("name", flat=True)) == {"engineers", "auditors"}
 
 
+def test_each_sign_in_records_the_groups_it_changed_and_only_those(client, idp):
+    def changes() -> list[tuple[str, list]]:
+        events = AuditEvent.objects.filter(action__startswith="data.account.groups_")
+        return [(e.action.rsplit("_", 1)[1], e.data["groups"]) for e in events.order_by("seq")]
+
+    sign_in(client, idp, subject="sub-frank", **frank(groups=["okta-sre"]))
+    sign_in(client, idp, subject="sub-frank", **frank(groups=["okta-sre"]))  # nothing changed
+    sign_in(client, idp, subject="sub-frank", **frank(groups=["okta-eng"]))
+    assert changes() == [("added", ["sre"]), ("removed", ["sre"]), ("added", ["engineers"])]
+
+
 def test_a_bound_subject_is_the_same_account_whatever_its_username_and_email(client, idp):
     first = sign_in(client, idp, subject="sub-frank", **frank())
     again = sign_in(client, idp, subject="sub-frank", preferred_username="franky",
@@ -217,3 +228,8 @@ def test_signing_in_without_the_requesting_group_takes_the_access_away(
     assert grant.end_reason == "alice may no longer request test-db"
     lifecycle.grant_revoke_execute(grant_id=grant.pk)  # the worker's part
     assert not credential_works(credential, pg_target, None)
+    # The change of groups the sign-in made is on record.
+    removed = AuditEvent.objects.filter(
+        action="data.account.groups_removed", target_id=str(people.alice.pk)
+    ).latest("seq")
+    assert removed.data["groups"] == ["engineers"] and removed.source == "web"

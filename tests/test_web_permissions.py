@@ -4,6 +4,7 @@ fails `test_every_web_url_has_a_row`. (The API has its own matrix; Slack's
 endpoint its own tests.)"""
 
 import pytest
+from django.contrib.auth.models import Group
 from django.urls import URLPattern, URLResolver, reverse
 from django.utils import timezone
 
@@ -87,6 +88,12 @@ MATRIX = {
     "api-token-revoke": ("post", "token", {}, every(FOUND)),
     "slack-link": ("get", None, None, every(OK)),
     "slack-events": ("post", None, {}, {p: MISSING for p in PERSONAS}),
+    # SCIM is off without AIRLOCK_SCIM_TOKEN, for everyone (tests/test_scim.py turns it on).
+    **{name: ("get", None, None, {p: MISSING for p in PERSONAS})
+       for name in ("scim-users", "scim-groups", "scim-config", "scim-resource-types",
+                    "scim-schemas")},
+    "scim-user": ("get", "user", None, {p: MISSING for p in PERSONAS}),
+    "scim-group": ("get", "group", None, {p: MISSING for p in PERSONAS}),
     "healthz": ("get", None, None, {p: OK for p in PERSONAS}),
     "readyz": ("get", None, None, {p: (OK, 503) for p in PERSONAS}),
 }  # fmt: skip
@@ -134,6 +141,8 @@ def world(people, submit, step_up):
         "grant": Grant.objects.get(request=approved).id,
         "token": token.pk,
         "lock": lock.pk,
+        "user": people.alice.pk,
+        "group": Group.objects.get(name="engineers").pk,
     }
 
 

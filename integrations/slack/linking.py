@@ -113,8 +113,19 @@ def slack_link_by_code(*, team_id: str, slack_user_id: str, code: str):
 
 
 def slack_unlink(*, user, info: trail.RequestInfo) -> int:
+    return _unlink(user, info, actor=user)
+
+
+def slack_links_end(*, user) -> int:
+    """A disabled account's links go: re-enabled, it is linked again by hand."""
+    return _unlink(user, trail.SYSTEM, actor=None, reason="account disabled")
+
+
+def _unlink(user, info: trail.RequestInfo, *, actor, reason: str = "") -> int:
     with transaction.atomic():
         count, _ = SlackIdentity.objects.filter(user=user).delete()
         if count:
-            trail.record(action=Action.SLACK_UNLINKED, info=info, actor=user, target=user)
+            trail.record(
+                action=Action.SLACK_UNLINKED, info=info, actor=actor, target=user, reason=reason
+            )
     return count

@@ -4,12 +4,15 @@ asks the Slack notifier to bring Slack up to date. The core knows nothing of Sla
 import logging
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from audit.models import AuditEvent
 from audit.trail import event_recorded
 from integrations.slack import notifier, tasks
+from integrations.slack.linking import slack_links_end
 
 logger = logging.getLogger(__name__)
 WATCHED = ("request.", "grant.", "review.", "alert.", "lock.")
@@ -31,3 +34,9 @@ def enqueue_notification(event_id: int) -> None:
     except Exception:
         # Slack is a convenience: its messages catch up at the next change.
         logger.exception("could not enqueue the Slack notification for audit event %s", event_id)
+
+
+@receiver(post_save, sender=get_user_model())
+def account_disabled(sender, instance, created, **kwargs) -> None:
+    if not instance.is_active and not created:
+        slack_links_end(user=instance)

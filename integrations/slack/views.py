@@ -12,7 +12,7 @@ from slack_bolt.adapter.django.handler import to_bolt_request, to_django_respons
 from slack_sdk.signature import SignatureVerifier
 
 from audit.models import Source
-from broker.model_audit import AUDIT_SOURCE_ATTRIBUTE
+from audit.trail import AUDIT_SOURCE_ATTRIBUTE
 from integrations.slack.workspaces import workspace_problem
 
 # Slack signs each request with its timestamp; older than this is refused.

@@ -1,0 +1,152 @@
+"""Provisioning from the identity provider (SCIM, accounts/scim.py): accounts and
+groups created, changed, disabled and deleted as the IdP says.
+
+What a disabled account loses follows from the change itself, whatever made
+it: its live grants and pending requests (broker/signals.py), its API tokens
+and web sessions (accounts/signals.py), its Slack links (the Slack app). Each
+change is in the audit trail as a `data.*` event with source `scim`
+(broker/model_audit.py). A password in a payload is never stored: people sign
+in through single sign-on.
+"""
+
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import ScimAccount
+
+User = get_user_model()
+MAX_NAME = 150
+
+
+class ProvisioningError(Exception):
+    """Refused, with the HTTP status and SCIM error type to answer with."""
+
+    def __init__(self, status: int, detail: str, scim_type: str | None = None):
+        super().__init__(detail)
+        self.status, self.detail, self.scim_type = status, detail, scim_type
+
+
+@dataclass(frozen=True)
+class UserFields:
+    username: str
+    email: str
+    first_name: str
+    last_name: str
+    active: bool
+    external_id: str
+
+
+def scim_user_create(fields: UserFields):
+    _check_username(fields.username)
+    with transaction.atomic():
+        existing = User.objects.select_for_update().filter(username=fields.username).first()
+        if existing is not None:
+            deleted = ScimAccount.objects.filter(user=existing, deleted_at__isnull=False)
+            if existing.is_staff or existing.is_superuser or not deleted.exists():
+                raise ProvisioningError(409, "userName is taken", "uniqueness")
+            # Deleted by the IdP before, created again: the same person comes back.
+            deleted.update(deleted_at=None)
+            return _save_user(existing, fields)
+        user = User(username=fields.username)
+        user.set_unusable_password()
+        return _save_user(user, fields)
+
+
+def scim_user_update(user, fields: UserFields):
+    _check_username(fields.username)
+    with transaction.atomic():
+        taken = User.objects.filter(username=fields.username).exclude(pk=user.pk).exists()
+        if taken:
+            raise ProvisioningError(409, "userName is taken", "uniqueness")
+        return _save_user(User.objects.select_for_update().get(pk=user.pk), fields)
+
+
+def scim_user_delete(user) -> None:
+    """The account stays, disabled, so that the trail keeps naming it."""
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        user.is_active = False
+        user.save()
+        link, _ = ScimAccount.objects.get_or_create(user=user)
+        link.deleted_at = timezone.now()
+        link.save()
+
+
+def _save_user(user, fields: UserFields):
+    user.username, user.email = fields.username, fields.email[:254]
+    user.first_name, user.last_name = fields.first_name[:150], fields.last_name[:150]
+    user.is_active = fields.active
+    user.save()
+    link, _ = ScimAccount.objects.get_or_create(user=user)
+    if link.external_id != fields.external_id[:255]:
+        link.external_id = fields.external_id[:255]
+        link.save()
+    return user
+
+
+def _check_username(username: str) -> None:
+    try:
+        if not username or len(username) > MAX_NAME:
+            raise ValidationError("a userName of 1 to 150 characters")
+        UnicodeUsernameValidator()(username)
+    except ValidationError as exc:
+        raise ProvisioningError(400, f"userName: {exc.messages[0]}", "invalidValue") from None
+
+
+def scim_group_create(name: str, member_ids: list[str]) -> Group:
+    _check_group_name(name)
+    with transaction.atomic():
+        if Group.objects.filter(name=name).exists():
+            raise ProvisioningError(409, "displayName is taken", "uniqueness")
+        group = Group.objects.create(name=name)
+        group.user_set.set(_members(member_ids))
+    return group
+
+
+def scim_group_update(group: Group, name: str, member_ids: list[str]) -> Group:
+    """Rename and set the members the IdP manages; staff members, which SCIM does
+    not see, stay as they are."""
+    _check_group_name(name)
+    with transaction.atomic():
+        group = Group.objects.select_for_update().get(pk=group.pk)
+        if name != group.name:
+            if Group.objects.filter(name=name).exists():
+                raise ProvisioningError(409, "displayName is taken", "uniqueness")
+            group.name = name
+            group.save()
+        unmanaged = group.user_set.filter(is_staff=True) | group.user_set.filter(is_superuser=True)
+        group.user_set.set([*_members(member_ids), *unmanaged])
+    return group
+
+
+def scim_group_delete(group: Group) -> None:
+    with transaction.atomic():
+        group.delete()
+
+
+def _check_group_name(name: str) -> None:
+    if not name or len(name) > MAX_NAME:
+        raise ProvisioningError(400, "displayName: 1 to 150 characters", "invalidValue")
+
+
+def _members(member_ids: list[str]) -> list:
+    ids = set(member_ids)
+    if not all(pk.isdigit() for pk in ids):
+        raise ProvisioningError(400, "members: each value is a user id", "invalidValue")
+    found = list(
+        User.objects.filter(pk__in=ids, is_staff=False, is_superuser=False).exclude(
+            scim__deleted_at__isnull=False
+        )
+    )
+    missing = ids - {str(user.pk) for user in found}
+    if missing:
+        raise ProvisioningError(
+            400, f"members: no such user {', '.join(sorted(missing))}", "invalidValue"
+        )
+    return found
