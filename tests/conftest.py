@@ -289,3 +289,15 @@ def airlock(live_server, catalog, monkeypatch, tmp_path):
 
     run.login = login
     return run
+
+
+@pytest.fixture
+def held(people, submit, step_up, pg_target):
+    """alice holds test-db (her credential works) and waits for test-db-critical."""
+    from tests.support.grants import active_grant, credential_works, reveal
+
+    grant = active_grant(people, submit, step_up)
+    credential = reveal(grant, people.alice, step_up)
+    assert credential_works(credential, pg_target, None)
+    pending = submit(people.alice, slug="test-db-critical", ticket="INC-4")
+    return grant, credential, pending

@@ -13,7 +13,8 @@ from django.utils import timezone
 from accounts.models import ApiToken
 from broker import lifecycle
 from broker.api import urls as api_urls
-from broker.models import AccessProfile, Grant, Lock
+from broker.models import AccessProfile, Grant
+from tests.support.locks import lock_behind_its_back
 from tests.support.people import WEB, current_code, phone_of
 
 PERSONAS = ["anonymous", "expired", "revoked", "alice", "bob", "charlie", "dave", "admin", "erin"]
@@ -159,12 +160,8 @@ def world(people, submit, step_up):
     approved = submit(people.alice, slug="vault-token")
     step_up(people.carol)
     lifecycle.access_request_approve(request_id=approved.id, approver=people.carol, info=WEB)
-    lock = Lock.objects.create(
-        scope="profile",
-        profile=AccessProfile.objects.get(slug="broken-db"),
-        reason="x",
-        placed_by=people.carol,
-        placed_at=timezone.now(),
+    lock = lock_behind_its_back(
+        people.carol, scope="profile", profile=AccessProfile.objects.get(slug="broken-db")
     )
     return {
         "request": pending.id,

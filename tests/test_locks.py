@@ -15,6 +15,7 @@ from broker.catalog.load import parse_catalog
 from broker.models import AccessRequest, Grant, Lock
 from tests.support.catalogs import TEST_CATALOG
 from tests.support.grants import active_grant, credential_works, extend, reveal
+from tests.support.locks import lock_behind_its_back
 from tests.support.people import WEB
 
 pytestmark = pytest.mark.usefixtures("pg_target")
@@ -37,16 +38,6 @@ def lift(people, step_up, lock, by, reason="laptop found and wiped"):
     actor = getattr(people, by)
     step_up(actor)
     return lifecycle.lock_lift(lock_id=lock.pk, actor=actor, reason=reason, info=WEB)
-
-
-@pytest.fixture
-def held(people, submit, step_up, pg_target):
-    """alice holds test-db (her credential works) and waits for test-db-critical."""
-    grant = active_grant(people, submit, step_up)
-    credential = reveal(grant, people.alice, step_up)
-    assert credential_works(credential, pg_target, None)
-    pending = submit(people.alice, slug="test-db-critical", ticket="INC-4")
-    return grant, credential, pending
 
 
 def assert_taken_away(held, pg_target, lock: Lock) -> None:
@@ -97,14 +88,8 @@ def test_a_lock_on_a_target_takes_every_profile_whose_credentials_live_there(
 def test_while_it_holds_every_step_refuses_and_names_the_lock(people, submit, step_up):
     grant = active_grant(people, submit, step_up)
     asked = submit(people.alice, slug="test-db-critical", ticket="INC-9")
-    # Placed behind the enforcement's back (as if the process died right after it):
-    # each step must still refuse on its own.
-    lock = Lock.objects.create(
-        scope="user",
-        user=people.alice,
-        reason="under investigation",
-        placed_by=people.carol,
-        placed_at=timezone.now(),
+    lock = lock_behind_its_back(
+        people.carol, scope="user", user=people.alice, reason="under investigation"
     )
     named = f"user alice is locked by carol: under investigation \\(lock {lock.pk}\\)"
 
@@ -127,13 +112,7 @@ def test_a_scheduled_grant_is_not_activated_under_a_lock(people, submit, step_up
     step_up(people.bob)
     lifecycle.access_request_approve(request_id=request.pk, approver=people.bob, info=WEB)
     grant = Grant.objects.get(request=request)
-    Lock.objects.create(
-        scope="profile",
-        profile=request.profile,
-        reason="source compromised",
-        placed_by=people.carol,
-        placed_at=timezone.now(),
-    )
+    lock_behind_its_back(people.carol, scope="profile", profile=request.profile)
     lifecycle.grant_activate(grant_id=grant.pk)
     grant.refresh_from_db()
     assert grant.status != "active" and not grant.handle

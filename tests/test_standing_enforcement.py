@@ -12,20 +12,10 @@ from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import AccessRequest, Grant
 from tests.support.catalogs import TEST_CATALOG
-from tests.support.grants import active_grant, credential_works, reveal
+from tests.support.grants import active_grant, credential_works
 from tests.support.people import WEB, leave_quietly
 
 pytestmark = pytest.mark.usefixtures("pg_target")
-
-
-@pytest.fixture
-def held(people, submit, step_up, pg_target):
-    """alice holds test-db (her credential works) and waits for test-db-critical."""
-    grant = active_grant(people, submit, step_up)
-    credential = reveal(grant, people.alice, step_up)
-    assert credential_works(credential, pg_target, None)
-    pending = submit(people.alice, slug="test-db-critical", ticket="INC-4")
-    return grant, credential, pending
 
 
 def assert_taken_away(held, pg_target, why: str) -> None:

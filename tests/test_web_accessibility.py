@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-PAGES = ["/", "/requests/new/", "/mfa/", "/mfa/enrol/", "/tokens/", "/notifications/"]
+PAGES = ["/", "/requests/new/", "/mfa/", "/mfa/enrol/", "/tokens/", "/notifications/", "/locks/"]
 
 
 def missing_descriptions(page: str) -> list[str]:
@@ -16,7 +16,7 @@ def missing_descriptions(page: str) -> list[str]:
 
 @pytest.mark.parametrize("url", PAGES)
 def test_each_description_exists(client, people, catalog, url):
-    client.force_login(people.alice)
+    client.force_login(people.carol)  # of the security role: the locks page has its form
     assert missing_descriptions(client.get(url).content.decode()) == []
 
 
@@ -24,3 +24,10 @@ def test_a_form_with_errors_describes_them_too(client, people, catalog):
     client.force_login(people.alice)
     page = client.post("/requests/new/", {"profile": "test-db", "duration": "forever"})
     assert missing_descriptions(page.content.decode()) == []
+
+
+def test_the_lock_form_with_errors_describes_them_too(client, people, catalog, step_up):
+    client.force_login(people.carol)
+    step_up(people.carol)
+    page = client.post("/locks/new/", {"scope": "user", "subject": "", "duration": "forever"})
+    assert page.status_code == 400 and missing_descriptions(page.content.decode()) == []

@@ -6,14 +6,14 @@ endpoint its own tests.)"""
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import URLPattern, URLResolver, reverse
-from django.utils import timezone
 
 from accounts.models import Authenticator
 from accounts.selectors import MFA_SESSION_KEY, recent_step_up
 from accounts.tokens import token_create
 from airlock import urls as web_urls
 from broker import lifecycle
-from broker.models import AccessProfile, Grant, Lock
+from broker.models import AccessProfile, Grant
+from tests.support.locks import lock_behind_its_back
 from tests.support.people import WEB
 
 # anonymous; alice asks; charlie is nobody here; bob approves test-db; erin approves
@@ -129,12 +129,8 @@ def world(people, submit, step_up):
         step_up(getattr(people, name))
     Authenticator.objects.filter(user=people.carol).delete()
     token, _ = token_create(user=people.alice, name="laptop", days=1, info=WEB)
-    lock = Lock.objects.create(
-        scope="profile",
-        profile=AccessProfile.objects.get(slug="broken-db"),
-        reason="x",
-        placed_by=people.carol,
-        placed_at=timezone.now(),
+    lock = lock_behind_its_back(
+        people.carol, scope="profile", profile=AccessProfile.objects.get(slug="broken-db")
     )
     return {
         "request": pending.id,
