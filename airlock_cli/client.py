@@ -4,6 +4,7 @@ the API's errors into messages and exit codes. No Django here."""
 import json
 import os
 import platform
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +134,15 @@ class Api:
         if response.ok:
             return response.json()
         raise api_error(response)
+
+
+# C0 and C1 controls but newline and tab, and the marks that reorder text on screen.
+UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with every character that could drive a terminal shown as \\xNN."""
+    return UNPRINTABLE.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
 
 
 def api_error(response: requests.Response) -> CliError:

@@ -19,7 +19,16 @@ from contextlib import suppress
 from pathlib import Path
 from urllib.parse import quote
 
-from airlock_cli.client import Api, CliError, ExitCode, Login, forget_login, load_login, save_login
+from airlock_cli.client import (
+    Api,
+    CliError,
+    ExitCode,
+    Login,
+    forget_login,
+    load_login,
+    printable,
+    save_login,
+)
 
 POLL_SECONDS = float(os.environ.get("AIRLOCK_POLL_SECONDS", "2"))
 ENDED = {"denied": "denied", "cancelled": "cancelled", "expired": "expired before a decision"}
@@ -27,7 +36,13 @@ ENDED = {"denied": "denied", "cancelled": "cancelled", "expired": "expired befor
 
 def say(message: str) -> None:
     """Progress goes to stderr, so stdout stays clean for `eval $(airlock creds ...)`."""
-    print(message, file=sys.stderr, flush=True)
+    print(printable(message), file=sys.stderr, flush=True)
+
+
+def show(line: str) -> None:
+    """A line of a listing on stdout: what the server says may hold what people
+    typed (a reason), whose control characters must not drive the terminal."""
+    print(printable(line))
 
 
 # --- credentials ------------------------------------------------------------
@@ -180,7 +195,7 @@ def cmd_profiles(args) -> int:
             )
             if on
         ]
-        print(
+        show(
             f"{p['id']:<28} {p['provider']:<15} {p['default_duration']:>5} by default, "
             f"up to {p['max_duration']:<6} "
             f"{p['approvals_required']} approval(s)  needs: {', '.join(needs) or '-'}"
@@ -227,11 +242,11 @@ def cmd_status(args) -> int:
     pending = api.get("requests/", status="pending")["results"]
     grants = [g for g in api.get("grants/")["results"] if g["status"] in ("scheduled", "active")]
     for r in pending:
-        print(f"pending  {r['id']}  {r['profile']:<24} {r['duration']:<6} since {r['created_at']}")
+        show(f"pending  {r['id']}  {r['profile']:<24} {r['duration']:<6} since {r['created_at']}")
     for g in grants:
         left = f"{g['seconds_left'] // 60}m left" if g["status"] == "active" else "starting"
         shown = "" if g["credential_available"] else "  (credential already shown)"
-        print(f"{g['status']:<8} {g['id']}  {g['profile']:<24} {left}{shown}")
+        show(f"{g['status']:<8} {g['id']}  {g['profile']:<24} {left}{shown}")
     if not pending and not grants:
         say("no pending requests and no active grants")
     return ExitCode.OK
@@ -310,7 +325,7 @@ def cmd_locks(args) -> int:
     api = Api(load_login())
     if args.targets:
         for row in api.get("locks/targets/"):
-            print(f"{row['target']:<40} {', '.join(row['profiles'])}")
+            show(f"{row['target']:<40} {', '.join(row['profiles'])}")
         return ExitCode.OK
     locks = api.get("locks/", all="true" if args.all else "false")["results"]
     for lock in locks:
@@ -318,7 +333,7 @@ def cmd_locks(args) -> int:
         if lock["holding"] and lock["lift_proposed_by"]:
             state = f"lift proposed by {lock['lift_proposed_by']}"
         by = lock["placed_by"] or "containment"
-        print(
+        show(
             f"{lock['id']}  {lock['scope']:<7} {lock['subject']:<30} by {by:<12} {state}: "
             f"{lock['reason']}"
         )

@@ -188,9 +188,14 @@ def _high_risk(now):
     rule = getattr(CatalogState.objects.first(), "containment", {}).get("high_risk")
     if not rule:
         return
-    risky = AccessRequest.objects.filter(
-        created_at__gte=now - HIGH_RISK_WINDOW, risk_score__gte=rule["risk_from"]
-    ).select_related("requester", "profile")
+    # A denied request gave nothing: the denial is the containment.
+    risky = (
+        AccessRequest.objects.filter(
+            created_at__gte=now - HIGH_RISK_WINDOW, risk_score__gte=rule["risk_from"]
+        )
+        .exclude(status=AccessRequest.Status.DENIED)
+        .select_related("requester", "profile")
+    )
     submitted = dict(
         _events(Action.REQUEST_SUBMITTED, now - HIGH_RISK_WINDOW)
         .filter(target_id__in=[str(r.pk) for r in risky])

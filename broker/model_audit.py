@@ -36,7 +36,7 @@ from accounts.models import (
 from audit import trail
 from audit.actions import data_action
 from audit.trail import AUDIT_SOURCE_ATTRIBUTE, request_info
-from broker.models import AccessProfile, CatalogState
+from broker.models import AccessProfile, CatalogState, Lock
 
 # The web request or API call being served, if any (set by AuditContextMiddleware).
 current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
@@ -74,6 +74,8 @@ WATCHED: dict[type[models.Model], Watched] = {
     Preferences: Watched("preferences", names=("user",)),
     AccessProfile: Watched("profile", frozenset({"updated_at", "created_at"}), names=("slug",)),
     CatalogState: Watched("catalog_state", frozenset({"synced_at"})),
+    # Who may act depends on locks too: a change behind the lifecycle's back is seen.
+    Lock: Watched("lock", names=("scope", "user", "profile", "target")),
 }  # fmt: skip
 # through table -> (the owner's kind, the relation's name on the owner)
 MEMBERSHIPS = {

@@ -7,6 +7,7 @@ import pytest
 from airlock_cli.client import ExitCode
 from broker.models import Lock
 from tests.support.grants import credential_dsn
+from tests.support.locks import lock_behind_its_back
 from tests.support.people import current_code, phone_of
 from tests.support.pg_target import can_login, wait_until
 from tests.test_grant_lifecycle_e2e import approved_and_active
@@ -58,3 +59,16 @@ def test_refusals_are_clear(airlock, people, catalog, monkeypatch, capsys):
         airlock("lock", "user", "bob")  # no reason
     assert usage.value.code == ExitCode.USAGE
     assert not Lock.objects.exists()
+
+
+def test_what_the_server_says_cannot_drive_the_terminal(
+    airlock, people, catalog, monkeypatch, capsys
+):
+    # A reason from before such reasons were refused, as the API may still return it.
+    evil = "prod down\x1b[2K\x1b[1A\x1b]0;all clear\x07\u202eevil"
+    lock_behind_its_back(people.carol, scope="user", user=people.alice, reason=evil)
+    as_user(airlock, monkeypatch, people.carol)
+    assert airlock("locks") == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "prod down\\x1b[2K" in out
+    assert not {"\x1b", "\x07", "\u202e"} & set(out)

@@ -12,7 +12,7 @@ from audit import trail
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.catalog.load import parse_catalog
-from broker.models import AccessRequest, Grant, Lock
+from broker.models import AccessProfile, AccessRequest, BreakGlassReview, Grant, Lock
 from tests.support.catalogs import TEST_CATALOG
 from tests.support.grants import active_grant, credential_works, extend, reveal
 from tests.support.locks import lock_behind_its_back
@@ -91,7 +91,7 @@ def test_while_it_holds_every_step_refuses_and_names_the_lock(people, submit, st
     lock = lock_behind_its_back(
         people.carol, scope="user", user=people.alice, reason="under investigation"
     )
-    named = f"user alice is locked by carol: under investigation \\(lock {lock.pk}\\)"
+    named = f"user alice is locked \\(lock {lock.pk}\\); ask the security team"
 
     with pytest.raises(lifecycle.NotAllowed, match=f"not now: {named}"):
         submit(people.alice)
@@ -225,3 +225,89 @@ def test_a_lock_revokes_even_where_the_catalog_keeps_lost_eligibility(
     lock, changes = place(people, step_up)
     assert "kept" not in {change.action for change in changes}
     assert_taken_away(held, pg_target, lock)
+
+
+def test_a_refusal_names_the_lock_but_not_who_placed_it_or_why(people, submit, step_up):
+    grant = active_grant(people, submit, step_up)
+    pending = submit(people.alice, slug="test-db-critical", ticket="INC-8")
+    place(people, step_up, reason="HR case 42: suspected exfiltration, do not tip off")
+    with pytest.raises(lifecycle.NotAllowed) as refused:
+        submit(people.alice)
+    told = [
+        refused.value.message,
+        AccessRequest.objects.get(pk=pending.pk).decision_reason,
+        Grant.objects.get(pk=grant.pk).end_reason,
+    ]
+    assert not [text for text in told if "exfiltration" in text or "carol" in text]
+    assert all("ask the security team" in text for text in told)
+    placed = AuditEvent.objects.get(action="lock.placed")  # the trail keeps it all
+    assert placed.reason.startswith("HR case 42") and placed.actor == "carol"
+
+
+def test_a_locked_approvers_earlier_approval_no_longer_counts(people, submit, step_up):
+    asked = submit(people.alice, slug="test-db-critical", ticket="INC-7")  # bob and carol
+    step_up(people.bob)
+    lifecycle.access_request_approve(request_id=asked.pk, approver=people.bob, info=WEB)
+    place(people, step_up, subject="bob", by="erin", reason="bob phished")
+    step_up(people.carol)
+    lifecycle.access_request_approve(request_id=asked.pk, approver=people.carol, info=WEB)
+    assert AccessRequest.objects.get(pk=asked.pk).status == "pending"
+
+
+def test_a_locked_approver_acts_on_nobody_elses_access(people, submit, step_up, catalog):
+    grant = active_grant(people, submit, step_up)
+    request = submit(people.alice, slug="vault-token")
+    BreakGlassReview.objects.create(request=request, due_at=timezone.now())
+    place(people, step_up, subject="bob", reason="bob's laptop stolen")
+    with pytest.raises(lifecycle.NotAllowed, match="may not close a review while user bob"):
+        lifecycle.break_glass_review_close(
+            request_id=request.pk, reviewer=people.bob, notes="all fine", info=WEB
+        )
+    with pytest.raises(lifecycle.NotAllowed, match="may not revoke others' access"):
+        lifecycle.grant_revoke(grant_id=grant.pk, actor=people.bob, info=WEB)
+
+
+def test_the_locked_may_still_give_their_own_access_back(people, submit, step_up):
+    grant = active_grant(people, submit, step_up)
+    lock_behind_its_back(people.carol, scope="user", user=people.alice)
+    lifecycle.grant_revoke(grant_id=grant.pk, actor=people.alice, reason="done", info=WEB)
+    assert Grant.objects.get(pk=grant.pk).status == "revoking"
+
+
+@pytest.mark.parametrize("since", ["locked", "out_of_the_role"])
+def test_a_proposal_whose_proposer_can_no_longer_lift_lapses(people, catalog, step_up, since):
+    on_alice, _ = place(people, step_up, by="erin")
+    lift(people, step_up, on_alice, "carol", reason="trust me")
+    if since == "locked":
+        place(people, step_up, subject="carol", by="erin", reason="carol phished")
+    else:
+        text = TEST_CATALOG.replace("security: [carol, erin]", "security: [erin, dave]")
+        lifecycle.catalog_sync(catalog=parse_catalog(text.encode()), info=trail.SYSTEM)
+    again = lift(people, step_up, on_alice, "erin", reason="erin's own look")
+    assert again.ended_at is None and again.lift_proposed_by == people.erin
+
+
+def test_a_target_whose_profiles_are_disabled_can_still_be_locked(people, catalog, step_up):
+    AccessProfile.objects.update(enabled=False)
+    lock, _ = place(people, step_up, scope="target", subject="postgres:AIRLOCK_PG_DSN_TEST")
+    AccessProfile.objects.filter(slug="test-db").update(enabled=True)
+    with pytest.raises(lifecycle.NotAllowed, match=str(lock.pk)):
+        lifecycle.access_request_submit(
+            requester=people.alice, profile=AccessProfile.objects.get(slug="test-db"),
+            duration=timedelta(hours=1), reason="INC-1", info=WEB,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("reason", ["ok\x00", "prod\x1b[2Kdown", "\x07"])
+def test_control_characters_in_a_reason_are_refused(people, catalog, step_up, reason):
+    with pytest.raises(lifecycle.InvalidRequest, match="control characters"):
+        place(people, step_up, reason=reason)
+    assert not Lock.objects.exists()
+
+
+def test_a_lock_changed_behind_the_lifecycles_back_is_in_the_trail(people, catalog, step_up):
+    lock, _ = place(people, step_up)
+    lock.ended_at = timezone.now()
+    lock.save()  # a shell, the admin: one person, no proposal
+    changed = AuditEvent.objects.get(action="data.lock.changed")
+    assert "ended_at" in changed.data["fields"]

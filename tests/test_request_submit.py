@@ -37,6 +37,10 @@ def test_charlie_may_not_request(people, submit):
         ({"duration": "3h"}, "duration", "at most 2h"),
         ({"reason": "   "}, "reason", "a reason is required"),
         ({"reason": "x" * 2001}, "reason", "at most 2000"),
+        # Stored (PostgreSQL takes no NUL) and shown again, in terminals too.
+        ({"reason": "INC-1 \x00"}, "reason", "no control characters"),
+        ({"reason": "INC-1 \x1b]0;all clear\x07"}, "reason", "no control characters"),
+        ({"ticket": "INC-1\x00"}, "ticket", "no control characters"),
         ({"ticket": "JIRA-1"}, "ticket", "must match"),
         ({"slug": "test-db-critical", "ticket": ""}, "ticket", "a ticket reference is required"),
     ],

@@ -5,8 +5,10 @@ input is shown on the form and changes nothing."""
 import pytest
 
 from audit.models import AuditEvent
+from broker import lifecycle
 from broker.models import AccessRequest, Grant, Lock
 from tests.support.grants import active_grant
+from tests.support.people import WEB
 
 pytestmark = pytest.mark.usefixtures("pg_target")
 
@@ -81,3 +83,15 @@ def test_the_menu_shows_locks_to_security_and_auditors_only(client, people, cata
     for user, shown in [(people.carol, True), (people.dave, True), (people.alice, False)]:
         client.force_login(user)
         assert ('href="/locks/"' in client.get("/").content.decode()) is shown, user
+
+
+def test_a_nul_in_a_lift_reason_is_refused_not_a_crash(client, people, catalog, step_up):
+    step_up(people.erin)
+    lock, _ = lifecycle.lock_place(
+        actor=people.erin, scope="user", subject="alice", reason="x", info=WEB
+    )
+    client.force_login(people.carol)
+    step_up(people.carol)
+    response = client.post(f"/locks/{lock.pk}/lift/", {"reason": "ok\x00"}, follow=True)
+    assert response.status_code == 200 and "control characters" in response.content.decode()
+    assert Lock.objects.get().lift_proposed_by is None

@@ -90,10 +90,20 @@ def _describe(error: dict, data: dict) -> str:
     return f"{where}: {message}"
 
 
+# Anomalies a single requester sets off by what they themselves do.
+ONE_REQUESTER_SETS_OFF = ("high_risk", "break_glass", "frequent_sensitive")
+
+
 def _check_semantics(catalog: Catalog) -> list[str]:
     spec = catalog.spec
     errors: list[str] = []
     seen: set[str] = set()
+    for kind, rule in spec.containment.items():
+        if kind in ONE_REQUESTER_SETS_OFF and rule.scope != "user":
+            catalog.warnings.append(
+                f"containment.{kind}: scope {rule.scope} lets one requester's own doing revoke "
+                f"everyone's access to the {rule.scope}; scope user locks only them"
+            )
     security = spec.security
     if (security.groups or security.users) and len(members(spec, security)) < 2:
         catalog.warnings.append(

@@ -238,7 +238,9 @@ class RiskSpec(Strict):
 # What each anomaly (broker/anomalies.py) can name, and so what it may lock.
 CONTAINABLE: dict[str, tuple[str, ...]] = {
     "frequent_sensitive": ("user", "profile", "target"),
-    "rubber_stamping": ("user",),
+    # Between a requester and approvers, which side is at fault is for a human to judge:
+    # an approver alone could otherwise get any requester locked.
+    "rubber_stamping": (),
     "break_glass": ("user", "profile", "target"),
     "reconciler_revoked": ("profile", "target"),
     "night_quick_approval": ("user",),
@@ -281,9 +283,9 @@ class CatalogSpec(Strict):
     def _containment_names_what_it_can(self) -> "CatalogSpec":
         for kind, rule in self.containment.items():
             if rule.scope not in CONTAINABLE[kind]:
+                can = ", ".join(CONTAINABLE[kind]) or "nothing: a human judges it"
                 raise ValueError(
-                    f"containment.{kind}: it names no {rule.scope} to lock "
-                    f"(it can lock: {', '.join(CONTAINABLE[kind])})"
+                    f"containment.{kind}: it names no {rule.scope} to lock (it can lock: {can})"
                 )
             if (rule.risk_from is None) != (kind != "high_risk"):
                 raise ValueError(f"containment.{kind}: risk_from is for high_risk, which needs it")

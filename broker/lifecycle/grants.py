@@ -33,6 +33,7 @@ from broker.lifecycle.errors import (
 )
 from broker.models import Grant
 from broker.policy.approvers import can_approve
+from broker.policy.locks import lock_refusal
 from broker.policy.requesters import standing_problem
 from lib.moments import format_moment
 from lib.providers import Issued, ProviderError, get_provider
@@ -154,6 +155,9 @@ def grant_revoke(
             or can_approve(actor, grant.profile)
         ):
             raise NotAllowed("only the owner, an approver of this profile or an admin can revoke")
+        # Giving one's own access back is always allowed; acting on others' is not, locked.
+        if actor.pk != grant.request.requester_id and (locked := lock_refusal(actor)):
+            raise NotAllowed(f"you may not revoke others' access while {locked}")
         reason = (reason or "").strip()[:MAX_REASON_LENGTH] or f"revoked by {actor.get_username()}"
         if grant.status not in (GrantStatus.SCHEDULED, GrantStatus.ACTIVE):
             raise Conflict(f"the grant is already {grant.status}")

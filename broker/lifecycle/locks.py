@@ -14,11 +14,13 @@ from datetime import timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.selectors import recent_step_up_record
 from audit import trail
 from audit.actions import Action
+from audit.models import AuditEvent
 from broker.lifecycle.common import MAX_REASON_LENGTH, _lock
 from broker.lifecycle.errors import (
     Conflict,
@@ -27,16 +29,18 @@ from broker.lifecycle.errors import (
     NotAllowed,
     StepUpRequired,
 )
-from broker.lifecycle.standing import StandingChange, access_enforce_standing
-from broker.models import AccessProfile, Alert, CatalogState, Lock
+from broker.lifecycle.standing import StandingChange, _revoke_for_standing, access_enforce_standing
+from broker.models import AccessProfile, Alert, CatalogState, Grant, Lock
 from broker.policy.locks import (
     holding_locks,
     is_security,
     known_targets,
     lock_refusal,
     profiles_at,
+    refusal,
 )
 from lib.durations import parse_duration
+from lib.text import has_control_characters, without_control_characters
 
 logger = logging.getLogger(__name__)
 # A proposal to lift waits this long for its second person, then lapses.
@@ -98,8 +102,10 @@ def lock_lift(*, lock_id, actor, reason: str = "", info: trail.RequestInfo) -> L
         lock = _lock(LOCKS, lock_id, "lock")
         if lock.ended_at is not None or (lock.ends_at is not None and lock.ends_at <= now):
             raise Conflict("the lock has already ended")
-        proposed = lock.lift_proposed_at is not None and now - lock.lift_proposed_at < (
-            LIFT_PROPOSAL_TTL
+        proposed = (
+            lock.lift_proposed_at is not None
+            and now - lock.lift_proposed_at < LIFT_PROPOSAL_TTL
+            and _may_lift(lock.lift_proposed_by)  # not locked or out of the role since
         )
         if not proposed:
             lock.lift_reason = _reason(reason, "say why it can be lifted")
@@ -186,7 +192,10 @@ def _contain(alert: Alert, rule: dict | None) -> Lock | None:
             actor=None,
             scope=rule["scope"],
             subject=subject,
-            reason=f"automatic containment ({alert.kind}): {alert.message}",
+            # The message quotes what people typed: control characters would refuse it.
+            reason=without_control_characters(
+                f"automatic containment ({alert.kind}): {alert.message}"
+            ),
             duration=parse_duration(rule["duration"]),
             evidence=alert.evidence,
             info=trail.SYSTEM,
@@ -194,7 +203,23 @@ def _contain(alert: Alert, rule: dict | None) -> Lock | None:
     except LifecycleError as exc:  # the subject is gone meanwhile: nothing left to lock
         logger.warning("containment of alert %s locked nothing: %s", alert.pk, exc.message)
         return None
+    _revoke_evidenced_grants(alert, lock)
     return lock
+
+
+def _revoke_evidenced_grants(alert: Alert, lock: Lock) -> None:
+    """The grants the alert's events name end too (such as the one a locked
+    approver waved through at night), whoever holds them."""
+    events = AuditEvent.objects.filter(seq__in=alert.evidence)
+    named = Q(pk__in=list(events.filter(target_type="grant").values_list("target_id", flat=True)))
+    named |= Q(
+        request__in=list(
+            events.filter(target_type="accessrequest").values_list("target_id", flat=True)
+        )
+    )
+    live = Grant.objects.filter(named, status__in=[Grant.Status.SCHEDULED, Grant.Status.ACTIVE])
+    for grant_id in live.values_list("pk", flat=True):
+        _revoke_for_standing(grant_id, f"named by alert {alert.pk} ({alert.kind}): {refusal(lock)}")
 
 
 def _already_locked(scope: str, subject: str) -> bool:
@@ -210,11 +235,20 @@ def _reason(reason: str, missing: str) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise InvalidRequest(missing, fields={"reason": "a reason is required"})
+    if has_control_characters(reason):
+        # It reaches terminals (the CLI), Slack and the database, which takes no NUL.
+        raise InvalidRequest(
+            "the reason holds control characters", fields={"reason": "plain text only"}
+        )
     if len(reason) > MAX_REASON_LENGTH:
         raise InvalidRequest(
             "the reason is too long", fields={"reason": f"at most {MAX_REASON_LENGTH} characters"}
         )
     return reason
+
+
+def _may_lift(member) -> bool:
+    return member.is_active and is_security(member) and lock_refusal(member) is None
 
 
 def _check_security_member(actor, doing: str) -> None:
@@ -240,7 +274,9 @@ def _subject(scope: str, subject: str) -> dict:
             raise InvalidRequest("no such profile", fields={"subject": f"no profile {subject!r}"})
         return {"profile": profile}
     if scope == Lock.Scope.TARGET:
-        targets = known_targets()
+        # Disabled profiles' targets too: disabling them is a first response, the
+        # lock keeps them off once they come back.
+        targets = known_targets(enabled_only=False)
         if subject not in targets:
             known = ", ".join(sorted(targets)) or "none"
             raise InvalidRequest(

@@ -37,6 +37,7 @@ from broker.policy.requesters import can_request, standing_problem, unavailable_
 from lib.durations import format_duration
 from lib.providers import get_provider
 from lib.sshkeys import PRIVATE_KEY_PASTED, is_private_key, normalize_public_key
+from lib.text import has_control_characters
 
 logger = logging.getLogger(__name__)
 
@@ -98,10 +99,14 @@ def access_request_submit(
         errors["reason"] = "a reason is required"
     elif len(reason) > MAX_REASON_LENGTH:
         errors["reason"] = f"at most {MAX_REASON_LENGTH} characters"
+    elif has_control_characters(reason):
+        errors["reason"] = "plain text only: no control characters"
     if definition.ticket_required and not ticket:
         errors["ticket"] = "a ticket reference is required"
     elif len(ticket) > 100:
         errors["ticket"] = "at most 100 characters"
+    elif has_control_characters(ticket):
+        errors["ticket"] = "plain text only: no control characters"
     elif (
         ticket and definition.ticket_pattern and not re.fullmatch(definition.ticket_pattern, ticket)
     ):
@@ -252,6 +257,8 @@ def break_glass_review_close(
             raise NotAllowed("someone else must review your break-glass access")
         if not can_approve(reviewer, access_request.profile):
             raise NotAllowed(f"only approvers of {access_request.profile.slug} review it")
+        if locked := lock_refusal(reviewer):
+            raise NotAllowed(f"you may not close a review while {locked}")
         if review.closed_at is not None:
             raise Conflict(f"closed already by {review.closed_by}")
         review.closed_at, review.closed_by, review.notes = timezone.now(), reviewer, notes

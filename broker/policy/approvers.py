@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from broker.catalog.spec import Principals
 from broker.models import AccessProfile, AccessRequest, Approval
-from broker.policy.locks import lock_refusal
+from broker.policy.locks import lock_refusal, locked_user_ids
 from broker.policy.principals import principal_matches, users_matching
 
 
@@ -42,10 +42,13 @@ def step_needs(access_request: AccessRequest) -> list[tuple[Principals, int]]:
 
 
 def current_step(access_request: AccessRequest) -> int | None:
-    """The first step still short of approvals (None when all are done)."""
+    """The first step still short of approvals (None when all are done). An
+    approval by someone locked since does not count while the lock holds: a
+    phished approver's yes is not a yes."""
     done = Counter(
         access_request.decisions.filter(decision=Approval.Decision.APPROVE)
         .exclude(approver_id=access_request.requester_id)
+        .exclude(approver_id__in=locked_user_ids())
         .values_list("step", flat=True)
     )
     for index, (_, needed) in enumerate(step_needs(access_request)):

@@ -25,10 +25,14 @@ def profile_target(profile: AccessProfile) -> str:
     return get_provider(spec.kind).target(spec.config)
 
 
-def known_targets() -> dict[str, list[str]]:
-    """Each provider target of the enabled profiles, with the profiles there."""
+def known_targets(*, enabled_only: bool = True) -> dict[str, list[str]]:
+    """Each provider target of the profiles (the enabled ones, unless told), with
+    the profiles there."""
+    profiles = AccessProfile.objects.all()
+    if enabled_only:
+        profiles = profiles.filter(enabled=True)
     targets: dict[str, list[str]] = {}
-    for profile in AccessProfile.objects.filter(enabled=True):
+    for profile in profiles:
         targets.setdefault(profile_target(profile), []).append(profile.slug)
     return targets
 
@@ -46,16 +50,27 @@ def lock_on(user, profile: AccessProfile | None = None) -> Lock | None:
     return holding_locks().filter(scope).order_by("placed_at").first()
 
 
-def describe(lock: Lock) -> str:
-    """The lock as a refusal names it: what, by whom, why, until when, which one."""
-    by = lock.placed_by.get_username() if lock.placed_by else "automatic containment"
-    until = f" until {lock.ends_at:%Y-%m-%d %H:%M} UTC" if lock.ends_at else ""
-    return f"{lock.scope} {lock.subject} is locked by {by}{until}: {lock.reason} (lock {lock.pk})"
+def refusal(lock: Lock) -> str:
+    """The lock as a refusal names it to anyone: what and until when, never who
+    placed it or why (the person locked may be the one under investigation)."""
+    return (
+        f"{lock.scope} {lock.subject} is locked{_until(lock)} (lock {lock.pk}); "
+        "ask the security team"
+    )
+
+
+def _until(lock: Lock) -> str:
+    return f" until {lock.ends_at:%Y-%m-%d %H:%M} UTC" if lock.ends_at else ""
 
 
 def lock_refusal(user, profile: AccessProfile | None = None) -> str | None:
     lock = lock_on(user, profile)
-    return describe(lock) if lock else None
+    return refusal(lock) if lock else None
+
+
+def locked_user_ids() -> set[int]:
+    """The users a lock holds on now."""
+    return set(holding_locks().filter(scope=Lock.Scope.USER).values_list("user_id", flat=True))
 
 
 def security_principals() -> Principals:

@@ -13,7 +13,7 @@ from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import AccessRequest, Grant
 from broker.policy.approvers import current_step, eligible_approvers, profile_approvers
-from broker.policy.locks import security_principals
+from broker.policy.locks import locked_user_ids, security_principals
 from broker.policy.principals import users_matching
 from integrations.slack import blocks
 from integrations.slack.linking import slack_id_of
@@ -106,7 +106,11 @@ def lock_news(client, event: AuditEvent) -> None:
     said = [("Reason", event.reason)] + ([("Evidence", evidence)] if evidence else [])
     security(client, f":lock: {text}.", *said)
     if event.action == Action.LOCK_LIFT_PROPOSED:
-        others = users_matching(security_principals()).exclude(username=event.actor)
+        others = (
+            users_matching(security_principals())
+            .exclude(username=event.actor)
+            .exclude(pk__in=locked_user_ids())  # a locked member confirms nothing
+        )
         _dm_each(client, others, f"{text}.", blocks.with_said(f"{text}.", *said)["blocks"])
 
 
