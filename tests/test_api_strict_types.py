@@ -9,7 +9,8 @@ from drf_spectacular.generators import SchemaGenerator
 
 from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AccessRequest, Grant
+from broker.models import AccessRequest, Grant, Lock
+from tests.support.locks import lock_behind_its_back
 from tests.support.people import WEB
 
 SCHEMA = SchemaGenerator().get_schema(public=True)
@@ -27,9 +28,13 @@ VALID_BODIES = {
     "grants_revoke": {"reason": "done"},
     "grants_extend": {"duration": "30m", "reason": "more"},
     "grants_reveal": {"otp": "123456"},
+    "locks_create": {"scope": "user", "subject": "alice", "reason": "x", "duration": "1h",
+                     "otp": "123456"},
+    "locks_lift": {"reason": "x", "otp": "123456"},
 }  # fmt: skip
-# Who calls: the requester, or an approver for decisions.
-CALLER = {"requests_approve": "bob", "requests_deny": "bob"}
+# Who calls: the requester, an approver for decisions, the security role for locks.
+CALLER = {"requests_approve": "bob", "requests_deny": "bob", "locks_create": "carol",
+          "locks_lift": "carol"}  # fmt: skip
 
 
 def body_schema(operation: dict) -> dict:
@@ -65,7 +70,12 @@ def objects(people, submit, step_up):
     approved = submit(people.alice, slug="vault-token")
     step_up(people.bob)
     lifecycle.access_request_approve(request_id=approved.id, approver=people.bob, info=WEB)
-    return {"request_id": str(pending.id), "grant_id": str(Grant.objects.get(request=approved).id)}
+    lock = lock_behind_its_back(people.erin, scope="user", user=people.charlie)
+    return {
+        "request_id": str(pending.id),
+        "grant_id": str(Grant.objects.get(request=approved).id),
+        "lock_id": str(lock.pk),
+    }
 
 
 def state() -> tuple:
@@ -73,6 +83,7 @@ def state() -> tuple:
         list(AuditEvent.objects.values_list("seq", flat=True)),
         list(AccessRequest.objects.order_by("id").values_list("id", "status", "reason")),
         list(Grant.objects.order_by("id").values_list("id", "status", "expires_at")),
+        list(Lock.objects.order_by("id").values_list("id", "ended_at", "lift_proposed_at")),
     )
 
 
