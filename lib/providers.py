@@ -121,6 +121,7 @@ PROVIDERS: dict[str, str] = {
     "vault.database": "integrations.vault.providers:VaultDatabaseProvider",
     "vault.ssh": "integrations.vault.providers:VaultSshProvider",
     "aws.sts": "integrations.aws.provider:AwsStsProvider",
+    "mysql.user": "integrations.mysql.provider:MysqlUserProvider",
 }
 
 _instances: dict[str, "GuardedProvider"] = {}

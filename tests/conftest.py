@@ -5,6 +5,7 @@ erin approves another profile only (dba), dave is an auditor, admin is a superus
 """
 
 import os
+import secrets
 import socket
 from types import SimpleNamespace
 from urllib.parse import urlparse
@@ -75,6 +76,19 @@ def pg_target():
     reset_providers()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def mysql_target():
+    """The machine's MariaDB with a least-privileged admin the mysql.user provider uses."""
+    from tests.support.mariadb import MariaDbTarget
+
+    target = MariaDbTarget(secrets.token_hex(2))
+    target.start()
+    os.environ["AIRLOCK_MYSQL_DSN_TEST"] = target.admin_dsn
+    reset_providers()
+    yield target
+    target.stop()
 
 
 @pytest.fixture(scope="session")
