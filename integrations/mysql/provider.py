@@ -343,7 +343,7 @@ def _create_expiry_event(conn, user: str, until: datetime, schema: str) -> None:
     _execute(
         conn,
         # Names checked just above: a stored program's body takes no placeholders.
-        f"CREATE EVENT {_event(handle)} ON SCHEDULE AT %s DO BEGIN"  # noqa: S608
+        f"CREATE EVENT {_event(handle)} ON SCHEDULE AT %s DO BEGIN"  # noqa: S608  # nosec B608
         " DECLARE done INT DEFAULT 0; DECLARE victim BIGINT;"
         " DECLARE victims CURSOR FOR SELECT ID FROM information_schema.PROCESSLIST"
         f" WHERE USER = '{user}';"
