@@ -793,6 +793,39 @@ def _dead_at_source(grants: list) -> list:
     ]
 
 
+def bench_mysql_activation(samples: int = 30) -> dict:
+    """Click to credential for mysql.user on the machine's MariaDB (an account, its
+    privileges and its expiry event): Airlock's activation beside the bare provider
+    call, alternated in one run."""
+    import secrets
+
+    from lib.providers import reset_providers
+    from tests.support.mariadb import MariaDbTarget, core_profile
+
+    reset()
+    users = people()
+    target = MariaDbTarget(secrets.token_hex(2))
+    target.start()
+    try:
+        os.environ["AIRLOCK_MYSQL_DSN_TEST"] = target.admin_dsn
+        reset_providers()
+        text = CATALOG.replace("profiles:\n", "profiles:\n" + core_profile(target, "bench-core"))
+        catalog_sync(catalog=parse_catalog(text.encode()), info=trail.SYSTEM)
+        profile = AccessProfile.objects.get(slug="bench-core")
+        provider, config = get_provider("mysql.user"), profile.definition.provider.config
+
+        def bare():
+            issued = provider.grant(GrantContext(
+                grant_id=str(uuid.uuid4()), request_id="bench", profile_id="bench-core",
+                username="alice", config=config, expires_at=timezone.now() + timedelta(minutes=10),
+            ))  # fmt: skip
+            return lambda: provider.revoke(issued.handle)
+
+        return activation_beside(profile, users, bare, samples)
+    finally:
+        target.stop()
+
+
 def activation_beside(profile, users, bare, samples: int) -> dict:
     airlock_ms, bare_ms, cleanups = [], [], []
     provider = get_provider(profile.provider_kind)
@@ -848,6 +881,11 @@ def table(results: dict) -> str:
             (f"activation overhead {kind}, median ms", figures["overhead_median_ms"], "<= 50")
             for kind, figures in results["activation_vault"].items()
         ],
+        (
+            "activation overhead mysql.user, median ms",
+            results["activation_mysql"]["overhead_median_ms"],
+            "<= 50",
+        ),
         ("approver queue p95 ms, 10k pending", results["approver_queue"]["p95_ms"], "< 100"),
         ("approver queue queries/page", results["approver_queue"]["queries_per_page"], "flat"),
         ("API awaiting list p95 ms, 10k", results["approver_queue"]["api_p95_ms"], "< 100"),
@@ -903,6 +941,7 @@ def main() -> None:
         ("audit_append", bench_audit_append),
         ("activation_postgres", bench_activation),
         ("activation_vault", bench_vault_activation),
+        ("activation_mysql", bench_mysql_activation),
         ("approver_queue", bench_queue),
         ("http", bench_over_http),
         ("revocation_lag", bench_revocation_lag),

@@ -131,6 +131,7 @@ CONF
 sandbox=""
 sandbox_ssh=""
 sandbox_postgres=""
+sandbox_mysql=""
 postgres_port=""
 if [ -z "${VAULT_ADDR:-}" ] && [ -z "${AWS_ENDPOINT_URL:-}" ] && [ -x "$BIN/bao" ] && [ -x "$BIN/moto_server" ]; then
     # The sandbox: throwaway OpenBao and AWS (moto) servers, in memory, on loopback.
@@ -152,13 +153,23 @@ if [ -z "${VAULT_ADDR:-}" ] && [ -z "${AWS_ENDPOINT_URL:-}" ] && [ -x "$BIN/bao"
     if [ -z "${AIRLOCK_PG_DSN_PAYMENTS:-}${AIRLOCK_PG_DSN_PAYMENTS_FILE:-}" ]; then
         start_sandbox_postgres
     fi
+    # A MariaDB/MySQL answering locally as root without a password (a development
+    # machine's) gets the core database and a least-privileged admin for core-db-readonly.
+    if [ -z "${AIRLOCK_MYSQL_DSN_CORE:-}${AIRLOCK_MYSQL_DSN_CORE_FILE:-}" ] && "$BIN/python" -c \
+        "from integrations.mysql.sandbox import root_answers; raise SystemExit(not root_answers())" 2>/dev/null; then
+        sandbox_mysql="  Local MariaDB/MySQL at 127.0.0.1:3306: database core, admin airlock_admin (the core-db-readonly profile)."
+    else
+        sandbox_mysql="  No local MariaDB/MySQL answering as root: the core-db-readonly profile is unavailable."
+    fi
 fi
 
 "$BIN/python" manage.py migrate --noinput -v0
 "$BIN/python" manage.py seed_demo
 "$BIN/python" manage.py sync_catalog
 if [ -n "$sandbox" ]; then
-    "$BIN/python" manage.py sandbox ${postgres_pid:+--postgres-port "$postgres_port" --postgres-password-file "$AIRLOCK_VAR_DIR/sandbox-postgres/superuser-password"}
+    mysql_flag=""
+    case "$sandbox_mysql" in *"Local MariaDB"*) mysql_flag=--mysql ;; esac
+    "$BIN/python" manage.py sandbox ${postgres_pid:+--postgres-port "$postgres_port" --postgres-password-file "$AIRLOCK_VAR_DIR/sandbox-postgres/superuser-password"} $mysql_flag
     # Airlock and its witness writer act as the IAM users the sandbox made (moto now
     # refuses any other key).
     export AWS_ACCESS_KEY_ID_FILE="$AIRLOCK_VAR_DIR/sandbox-aws-airlock-access-key-id"
@@ -168,9 +179,13 @@ if [ -n "$sandbox" ]; then
     if [ -n "$postgres_pid" ]; then
         export AIRLOCK_PG_DSN_PAYMENTS_FILE="$AIRLOCK_VAR_DIR/sandbox-pg-dsn-payments"
     fi
+    if [ -n "$mysql_flag" ]; then
+        export AIRLOCK_MYSQL_DSN_CORE_FILE="$AIRLOCK_VAR_DIR/sandbox-mysql-dsn-core"
+    fi
     start_sandbox_sshd
     sandbox="$sandbox
 $sandbox_postgres
+$sandbox_mysql
 $sandbox_ssh"
 fi
 

@@ -81,10 +81,15 @@ def pg_target():
 @pytest.fixture(scope="session")
 def mysql_target():
     """The machine's MariaDB with a least-privileged admin the mysql.user provider uses."""
+    import pymysql
+
     from tests.support.mariadb import MariaDbTarget
 
     target = MariaDbTarget(secrets.token_hex(2))
-    target.start()
+    try:
+        target.start()
+    except pymysql.err.OperationalError as exc:
+        pytest.exit(f"MariaDB is not reachable at 127.0.0.1:3306 as root: {exc}", returncode=3)
     os.environ["AIRLOCK_MYSQL_DSN_TEST"] = target.admin_dsn
     reset_providers()
     yield target

@@ -1,7 +1,8 @@
 """200 access cycles while the stack is broken underneath them.
 
 Request -> approve -> activate -> reveal and use -> revoke or expire, for a
-PostgreSQL role, a Vault token and Vault database credentials, run by real
+PostgreSQL role, a Vault token, Vault database credentials and a MariaDB
+account (whose own expiry event races Airlock's revocation), run by real
 Celery worker processes and beat on Redis and PostgreSQL, while a chaos driver
 kills the worker with SIGKILL at random moments, restarts Redis (losing every
 queued task), freezes OpenBao for 30 s (SIGSTOP: every call hangs until its
@@ -49,6 +50,7 @@ from tests.support.chaos import (
     airlock_database_url,
 )
 from tests.support.grants import credential_works
+from tests.support.mariadb import core_profile
 from tests.support.people import WEB
 from tests.support.pg_target import wait_until
 
@@ -57,7 +59,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 CYCLES = 200
 DRIVERS = 12  # concurrent requesters, one user each
 ENGINEERS = [f"eng{i:02d}" for i in range(DRIVERS)]
-PROFILES = ["chaos-db", "chaos-token", "chaos-vault-db"]
+PROFILES = ["chaos-db", "chaos-token", "chaos-vault-db", "chaos-core"]
 DURATIONS = ["6s", "8s", "10s"]
 VAULT_DATABASE_PAD = timedelta(seconds=VALID_UNTIL_PAD)
 SWEEP_SECONDS = 2
@@ -143,7 +145,7 @@ class Outages:
 
 
 @pytest.fixture
-def stack(pg_target, vault, step_up):
+def stack(pg_target, vault, mysql_target, step_up):
     broker = RedisServer()
     broker.start()
     # This process submits and approves, so its tasks go to the same Redis.
@@ -170,11 +172,12 @@ def stack(pg_target, vault, step_up):
 
 
 @pytest.fixture
-def chaos_people(db):
+def chaos_people(db, mysql_target):
     User = get_user_model()
     users = {name: User.objects.create_user(name, f"{name}@example.com", "x") for name in ENGINEERS}
     users["bob"] = User.objects.create_user("bob", "bob@example.com", "x")
-    catalog_sync(catalog=parse_catalog(CHAOS_CATALOG.encode()), info=trail.SYSTEM)
+    text = CHAOS_CATALOG + core_profile(mysql_target, "chaos-core")
+    catalog_sync(catalog=parse_catalog(text.encode()), info=trail.SYSTEM)
     return users
 
 

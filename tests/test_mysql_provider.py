@@ -16,22 +16,16 @@ from broker.models import AccessProfile, Grant
 from broker.reconcile import find_orphans
 from lib.providers import GrantContext, ProviderError, get_provider
 from tests.support.catalogs import TEST_CATALOG
-from tests.support.mariadb import account_exists, answers, can_log_in, root_connection, session_of
+from tests.support.mariadb import (
+    account_exists,
+    answers,
+    can_log_in,
+    core_profile,
+    root_connection,
+    session_of,
+)
 from tests.support.people import WEB
 from tests.support.pg_target import wait_until
-
-
-def core_profile(target, **config) -> str:
-    settings = {"dsn_env": "AIRLOCK_MYSQL_DSN_TEST", "event_schema": target.events,
-                "user_prefix": f"t{target.core[-4:]}_", **config}  # fmt: skip
-    return f"""
-  - id: core-db
-    title: The legacy core, read-only
-    provider: {{kind: mysql.user, config: {settings!r}}}
-    requesters: {{groups: [engineers]}}
-    approvers: {{groups: [sre]}}
-    max_duration: 2h
-"""
 
 
 @pytest.fixture(params=["privileges", "role"])
@@ -39,7 +33,7 @@ def core(request, mysql_target, catalog):
     """core-db granting SELECT on the core database directly, or through a role."""
     grants = ({"privileges": [f"SELECT ON {mysql_target.core}.*"]} if request.param == "privileges"
               else {"granted_roles": [mysql_target.role]})  # fmt: skip
-    text = TEST_CATALOG + core_profile(mysql_target, **grants)
+    text = TEST_CATALOG + core_profile(mysql_target, "core-db", **grants)
     lifecycle.catalog_sync(catalog=parse_catalog(text.encode()), info=trail.SYSTEM)
     return AccessProfile.objects.get(slug="core-db")
 
@@ -127,6 +121,6 @@ def test_check_catalog_online_says_when_the_event_scheduler_is_off(core, mysql_t
 )
 def test_a_config_that_could_do_harm_is_refused(mysql_target, config, message):
     base = {"privileges": ["SELECT ON core.*"]}
-    text = TEST_CATALOG + core_profile(mysql_target, **{**base, **config})
+    text = TEST_CATALOG + core_profile(mysql_target, "core-db", **{**base, **config})
     with pytest.raises(CatalogError, match=message):
         parse_catalog(text.encode())

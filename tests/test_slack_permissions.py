@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from broker.models import AccessRequest, Grant
+from broker.models import AccessRequest, Grant, Lock
 from integrations.slack.listeners import register
 from integrations.slack.models import SlackIdentity
 from tests.support.grants import active_grant
@@ -33,6 +33,7 @@ MAY_ACT = {
     ("action", "relinquish"): {"alice", "bob", "admin"},  # the owner, an approver, an admin
     ("action", "extend"): {"alice"},  # opens the extension modal
     ("view", "extend_modal"): {"alice"},
+    ("view", "lock_modal"): {"erin"},  # of the security role (as carol, not a persona here)
     ("action", "open_web"): set(),  # a link: nothing happens in Airlock
     ("event", "app_home_opened"): set(),  # shows one's own home: nothing changes
 }
@@ -86,7 +87,10 @@ def act(client, entry, user: str, request: AccessRequest, grant: Grant):
         "approve_modal": {"comment": "ok"},
         "deny_modal": {"reason": "no"},
         "extend_modal": {"duration": "30m", "reason": "more time"},
+        "lock_modal": {"reason": "from the matrix", "duration": ""},
     }[name]
+    if name == "lock_modal":
+        target = str(request.requester_id)  # the modal carries whom to lock
     return submit_view(client, user, name, values, "" if name == "request_modal" else target)
 
 
@@ -94,7 +98,7 @@ def state(slack) -> tuple:
     """Everything an entry point could change, in Airlock and in Slack's modals."""
     requests = sorted(AccessRequest.objects.values_list("id", "status"))
     grants = sorted(Grant.objects.values_list("id", "status"))
-    return requests, grants, len(slack.made("views.open"))
+    return requests, grants, Lock.objects.count(), len(slack.made("views.open"))
 
 
 @pytest.mark.parametrize("entry", sorted(MAY_ACT), ids=lambda e: f"{e[0]}:{e[1]}")
@@ -102,6 +106,7 @@ def test_each_persona_gets_the_expected_answer(
     client, entry, linked_everyone, people, submit, step_up, pg_target
 ):
     for persona in PERSONAS:
+        Lock.objects.update(ended_at=timezone.now())  # the last persona's, if any
         AccessRequest.objects.filter(status="pending").update(status="cancelled")
         AccessRequest.objects.filter(profile__slug="vault-token").update(status="cancelled")
         grant = active_grant(people, submit, step_up)

@@ -4,6 +4,7 @@ import os
 
 import boto3
 import hvac
+import pymysql
 from botocore.exceptions import ClientError
 from django.utils import timezone
 from hvac import exceptions as vault_errors
@@ -62,6 +63,14 @@ def credential_works(credential: dict, pg_target, vault) -> bool:
                 return False
             raise
         return True
+    if kind == "mysql":
+        from tests.support.mariadb import answers, session_of
+
+        try:
+            with session_of(credential) as session:
+                return answers(session)
+        except pymysql.err.MySQLError:
+            return False
     raise AssertionError(f"no way to try a {kind} credential")
 
 

@@ -9,6 +9,8 @@ import secrets
 
 import pymysql
 
+from integrations.mysql.sandbox import admin_statements, sources
+
 ROOT = {"host": "127.0.0.1", "port": int(os.environ.get("AIRLOCK_TEST_MYSQL_PORT", "3306")),
         "user": "root", "password": ""}  # fmt: skip
 
@@ -35,24 +37,13 @@ class MariaDbTarget:
                 cursor.execute(statement)
 
     def _setup(self) -> list[str]:
-        admin = f"'{self.admin}'@'%'"
         return [
-            f"DROP USER IF EXISTS {admin}",
-            f"CREATE USER {admin} IDENTIFIED BY '{self.password}'",
-            f"CREATE DATABASE IF NOT EXISTS {self.core}",
-            f"CREATE TABLE IF NOT EXISTS {self.core}.payments (id INT PRIMARY KEY, amount INT)",
-            f"INSERT IGNORE INTO {self.core}.payments VALUES (1, 100)",
-            f"CREATE DATABASE IF NOT EXISTS {self.events}",
-            f"CREATE ROLE IF NOT EXISTS {self.role}",
-            f"GRANT SELECT ON {self.core}.* TO {self.role}",
-            # What the provider's docstring and the README ask of the admin, no more.
-            f"GRANT CREATE USER, PROCESS, CONNECTION ADMIN ON *.* TO {admin}",
-            f"GRANT {self.role} TO {admin} WITH ADMIN OPTION",
-            f"GRANT SELECT ON {self.core}.* TO {admin} WITH GRANT OPTION",
-            f"GRANT SELECT ON mysql.user TO {admin}",
-            f"GRANT EVENT ON {self.events}.* TO {admin}",
-            "SET GLOBAL event_scheduler = ON",
-        ]
+            f"DROP USER IF EXISTS '{self.admin}'@'%'",
+            *sources(self.core, self.events, self.role),
+            # What the README asks of the admin, no more.
+            *admin_statements(self.admin, self.password, role=self.role, database=self.core,
+                              events=self.events),
+        ]  # fmt: skip
 
     def stop(self) -> None:
         with root_connection() as conn, conn.cursor() as cursor:
@@ -95,3 +86,22 @@ def account_exists(user: str) -> bool:
     with root_connection() as conn, conn.cursor() as cursor:
         cursor.execute("SELECT 1 FROM mysql.user WHERE User = %s", [user])
         return cursor.fetchone() is not None
+
+
+def core_profile(target: MariaDbTarget, slug: str, **config) -> str:
+    """A catalog profile (to append under `profiles:`) granting accounts on `target`;
+    by default SELECT on its core database."""
+    settings = {
+        "dsn_env": "AIRLOCK_MYSQL_DSN_TEST",
+        "event_schema": target.events,
+        "user_prefix": f"t{target.core[-4:]}_",
+        **(config or {"privileges": [f"SELECT ON {target.core}.*"]}),
+    }
+    return f"""
+  - id: {slug}
+    title: The legacy core, read-only
+    provider: {{kind: mysql.user, config: {settings!r}}}
+    requesters: {{groups: [engineers]}}
+    approvers: {{groups: [sre]}}
+    max_duration: 2h
+"""

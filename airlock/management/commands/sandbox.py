@@ -6,10 +6,12 @@ from pathlib import Path
 
 import boto3
 import psycopg
+import pymysql
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.aws import sandbox as aws_sandbox
+from integrations.mysql import sandbox as mysql_sandbox
 from integrations.postgres import sandbox as postgres_sandbox
 from integrations.vault import sandbox as vault_sandbox
 from integrations.vault.client import vault_client
@@ -32,6 +34,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--postgres-password-file", type=Path, help="its superuser's (postgres) password"
         )
+        parser.add_argument(
+            "--mysql", action="store_true",
+            help="set up the local MariaDB/MySQL (root without a password) for core-db-readonly",
+        )  # fmt: skip
 
     def handle(self, *args, **options):
         try:
@@ -45,7 +51,14 @@ class Command(BaseCommand):
             self.configure_aws()
             if options["postgres_port"]:
                 self.configure_postgres(options["postgres_port"], options["postgres_password_file"])
-        except (ProviderError, RuntimeError, psycopg.Error) as exc:
+            if options["mysql"]:
+                dsn = mysql_sandbox.configure_sandbox()
+                write_private(settings.VAR_DIR / "sandbox-mysql-dsn-core", dsn)
+                self.stdout.write(
+                    f"local MariaDB/MySQL set up: database {mysql_sandbox.CORE}, admin"
+                    f" {mysql_sandbox.ADMIN} (not root), events in {mysql_sandbox.EVENTS}"
+                )
+        except (ProviderError, RuntimeError, psycopg.Error, pymysql.err.MySQLError) as exc:
             raise CommandError(f"sandbox: {exc}") from None
 
     def configure_postgres(self, port: int, password_file: Path) -> None:
