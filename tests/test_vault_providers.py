@@ -280,3 +280,20 @@ def test_a_grant_ends_when_its_credential_does(people, submit, step_up, vault, p
     activated = AuditEvent.objects.get(action="grant.activated", target_id=str(grant.pk))
     assert grant.expires_at.isoformat() == activated.data["source_expires_at"]
     assert grant.expires_at < grant.activated_at + grant.duration
+
+
+def test_a_token_that_may_list_but_not_look_up_tokens_sees_no_orphans_and_says_so(
+    vault, monkeypatch
+):
+    """Reconciliation skips a token that vanished between the list and its lookup
+    (Vault then answers "permission denied"); refused every lookup, it says so
+    instead of reporting nothing live."""
+    admin = vault.client()
+    admin.sys.create_or_update_policy(
+        "list-only", 'path "auth/token/accessors" { capabilities = ["list", "sudo"] }'
+    )
+    listing = admin.auth.token.create_orphan(policies=["list-only"], ttl="120s")["auth"]
+    VaultTokenProvider().grant(context({"policies": ["payments-read"]}, seconds=60))
+    monkeypatch.setenv("VAULT_TOKEN", listing["client_token"])
+    with pytest.raises(ProviderError, match="refused every token lookup"):
+        VaultTokenProvider().live_handles({"policies": ["payments-read"]})

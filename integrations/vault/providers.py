@@ -153,7 +153,7 @@ class VaultTokenProvider:
     def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
         """Accessors of all live tokens Airlock made (their meta names the grant)."""
         client = vault_client()
-        handles = []
+        handles, vanished = [], 0
         with vault_errors_mapped():
             accessors = client.auth.token.list_accessors()["data"]["keys"]
             for accessor in accessors:
@@ -161,9 +161,17 @@ class VaultTokenProvider:
                     data = client.auth.token.lookup_accessor(accessor)["data"]
                 except vault_errors.InvalidRequest:
                     continue  # expired between the list and the lookup
+                except vault_errors.Forbidden:
+                    # Its token went while its accessor was still listed (being revoked
+                    # or expiring): the lookup says "bad token", permission denied.
+                    vanished += 1
+                    continue
                 meta = data.get("meta") or {}
                 if "airlock_grant" in meta:
                     handles.append({"accessor": accessor})
+        if accessors and vanished == len(accessors):
+            # Not a race but no right to look tokens up: say so rather than see nothing.
+            raise ProviderError("Vault refused every token lookup: permission denied")
         return handles
 
 
