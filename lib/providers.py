@@ -43,6 +43,8 @@ class GrantContext:
     ssh_public_key: str = ""
     # 0 for the first credential of a grant; n for the one re-issued by its n-th extension.
     serial: int = 0
+    # The requester's email, for sources that know people by it (AWS Identity Center).
+    email: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,9 @@ class Provider(Protocol):
     min_duration: timedelta
     # What revoking does at the source, in a sentence or two for the grant page.
     revocation_note: str
+    # True for a credential with no expiry at its source (an assignment): an extension
+    # moves the grant's end and keeps it, instead of issuing a new one and revoking this.
+    extends_in_place: bool
 
     def validate_config(self, config: dict[str, Any]) -> None: ...
 
@@ -122,6 +127,7 @@ PROVIDERS: dict[str, str] = {
     "vault.ssh": "integrations.vault.providers:VaultSshProvider",
     "aws.sts": "integrations.aws.provider:AwsStsProvider",
     "mysql.user": "integrations.mysql.provider:MysqlUserProvider",
+    "aws.identity_center": "integrations.aws.identity_center:IdentityCenterProvider",
 }
 
 _instances: dict[str, "GuardedProvider"] = {}

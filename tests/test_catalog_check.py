@@ -28,7 +28,7 @@ def test_the_example_catalog_is_valid():
         parsed = parse_catalog(f.read())
     assert [p.id for p in parsed.spec.profiles] == [
         "payments-db-readonly", "payments-db-write", "payments-secrets", "payments-hosts-ssh",
-        "payments-aws-read",
+        "payments-aws-read", "core-db-readonly", "payments-aws-console",
     ]  # fmt: skip
 
 

@@ -42,6 +42,9 @@ def test_moto_enforces_iam_after_the_set_up(bare_moto, settings, tmp_path):
             assert stat.S_IMODE(sandbox_key_file(user, part).stat().st_mode) == 0o600
     iam = client(bare_moto, "iam", "airlock")
     assert iam.get_role(RoleName=ROLE)["Role"]["RoleName"] == ROLE
+    sso = client(bare_moto, "sso-admin", "airlock")  # aws.identity_center's calls
+    instance = sso.list_instances()["Instances"][0]["InstanceArn"]
+    assert len(sso.list_permission_sets(InstanceArn=instance)["PermissionSets"]) == 1
     with pytest.raises(ClientError, match="AccessDenied"):
         iam.create_user(UserName="mallory")
     witness = client(bare_moto, "s3", "witness")

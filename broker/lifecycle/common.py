@@ -104,4 +104,5 @@ def _context(grant: Grant) -> GrantContext:
         config=grant.profile.definition.provider.config,
         expires_at=grant.expires_at,
         ssh_public_key=grant.request.ssh_public_key,
+        email=grant.request.requester.email,
     )

@@ -142,29 +142,31 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
             return grant
         provider = get_provider(grant.profile.provider_kind)
         new_expiry = grant.expires_at + extension.duration
-        context = replace(_context(grant), expires_at=new_expiry, serial=grant.extensions + 1)
-        try:
-            issued = provider.grant(context)
-        except ProviderError as exc:
-            if not exc.permanent:
-                raise TryAgainLater(str(exc)) from exc
-            _record_extension_failure(grant, extension, str(exc))
-            return grant
-        if issued.expires_at > new_expiry:
-            # Principle 1, as at activation: never a credential that outlives its grant.
-            outlives = "the provider issued a credential that outlives the grant"
+        old_handle = None  # what to revoke once the new credential is recorded
+        if not provider.extends_in_place:
+            context = replace(_context(grant), expires_at=new_expiry, serial=grant.extensions + 1)
             try:
-                provider.revoke(issued.handle)
+                issued = provider.grant(context)
             except ProviderError as exc:
-                logger.error("ALERT %s and could not be revoked: %s", outlives, exc)
-            _record_extension_failure(grant, extension, outlives)
-            return grant
-        new_expiry = issued.expires_at
-        old_handle = grant.handle
+                if not exc.permanent:
+                    raise TryAgainLater(str(exc)) from exc
+                _record_extension_failure(grant, extension, str(exc))
+                return grant
+            if issued.expires_at > new_expiry:
+                # Principle 1, as at activation: never a credential that outlives its grant.
+                outlives = "the provider issued a credential that outlives the grant"
+                try:
+                    provider.revoke(issued.handle)
+                except ProviderError as exc:
+                    logger.error("ALERT %s and could not be revoked: %s", outlives, exc)
+                _record_extension_failure(grant, extension, outlives)
+                return grant
+            new_expiry = issued.expires_at
+            old_handle = grant.handle
+            grant.handle = issued.handle
+            grant.secret = encrypt_secret(json.dumps(issued.credential))
+            grant.revealed_at = None
         old_expiry = grant.expires_at
-        grant.handle = issued.handle
-        grant.secret = encrypt_secret(json.dumps(issued.credential))
-        grant.revealed_at = None
         grant.expires_at = new_expiry
         grant.duration += extension.duration
         grant.extensions += 1
@@ -179,10 +181,12 @@ def grant_extend_execute(*, request_id: UUID | str) -> Grant | None:
                 "request": str(extension.pk),
                 "old_expires_at": old_expiry.isoformat(),
                 "expires_at": new_expiry.isoformat(),
-                "handle": issued.handle,
+                "handle": grant.handle,
             },
         )
         transaction.on_commit(lambda: _enqueue(task_names.EXPIRE_GRANT, grant.id, eta=new_expiry))
+    if old_handle is None:
+        return grant  # extended in place: the same credential lives on
     # The old credential goes only once the new one is recorded; if this fails it
     # still dies at its own expiry at the source, and the reconciler reports it.
     try:

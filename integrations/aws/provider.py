@@ -76,6 +76,7 @@ class AwsStsProvider:
         " also expires by itself at the grant's end."
     )
     needs_public_key = False
+    extends_in_place = False
     # STS sessions last 15 minutes at least. A grant gets a session no longer than
     # itself, and activation takes a moment after the grant's clock starts, so
     # profiles and requests need a minute of room above that.

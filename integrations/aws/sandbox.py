@@ -23,6 +23,16 @@ AIRLOCK_ACTIONS = [
     "iam:GetRole",
     "iam:GetRolePolicy",
     "iam:PutRolePolicy",
+    # aws.identity_center (README, "Provider `aws.identity_center`").
+    "sso:ListInstances",
+    "sso:ListPermissionSets",
+    "sso:DescribePermissionSet",
+    "sso:CreateAccountAssignment",
+    "sso:DeleteAccountAssignment",
+    "sso:DescribeAccountAssignmentCreationStatus",
+    "sso:DescribeAccountAssignmentDeletionStatus",
+    "sso:ListAccountAssignments",
+    "identitystore:GetUserId",
 ]
 # README.md, "Anchors: the chain checked against a witness".
 WITNESS_ACTIONS = [
@@ -54,6 +64,24 @@ def configure_sandbox(iam, s3) -> None:
     )
     s3.create_bucket(Bucket="payments")
     s3.put_object(Bucket="payments", Key="README.txt", Body=b"Read me; you may not write here.\n")
+
+
+PERMISSION_SET = "PaymentsReadOnly"
+
+
+def configure_identity_center(sso, store, people: tuple[tuple[str, str], ...]) -> None:
+    """moto's Identity Center instance: the example's permission set, and a user for
+    each (username, email) so that assignments find them by their email."""
+    instance = sso.list_instances()["Instances"][0]
+    sso.create_permission_set(
+        InstanceArn=instance["InstanceArn"], Name=PERMISSION_SET, SessionDuration="PT1H"
+    )
+    for username, email in people:
+        store.create_user(
+            IdentityStoreId=instance["IdentityStoreId"], UserName=username, DisplayName=username,
+            Name={"GivenName": username, "FamilyName": "Demo"},
+            Emails=[{"Value": email, "Primary": True}],
+        )  # fmt: skip
 
 
 def create_user(iam, name: str, actions: list[str]) -> dict:

@@ -54,6 +54,7 @@ class MysqlUserProvider:
         "event scheduler also does so by itself at the grant's end."
     )
     needs_public_key = False
+    extends_in_place = False
     min_duration = timedelta(seconds=5)
 
     def validate_config(self, config: dict[str, Any]) -> None:

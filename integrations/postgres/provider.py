@@ -67,6 +67,7 @@ class PostgresRoleProvider:
         " refuses new logins at the grant's end by itself."
     )
     needs_public_key = False
+    extends_in_place = False
     min_duration = timedelta(seconds=1)
 
     def __init__(self) -> None:

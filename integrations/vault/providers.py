@@ -83,6 +83,7 @@ class VaultTokenProvider:
         "Revoking revokes the Vault token at once. It also expires by itself at the grant's end."
     )
     needs_public_key = False
+    extends_in_place = False
     min_duration = timedelta(seconds=1)
 
     def validate_config(self, config: dict[str, Any]) -> None:
@@ -188,6 +189,7 @@ class VaultDatabaseProvider:
         " The credential ends a few seconds before the grant."
     )
     needs_public_key = False
+    extends_in_place = False
     # Less would leave no lease once the pad is taken off (a second for activation).
     min_duration = timedelta(seconds=VALID_UNTIL_PAD + 2)
 
@@ -289,6 +291,7 @@ class VaultSshProvider:
         " Airlock publishes."
     )
     needs_public_key = True
+    extends_in_place = False
     min_duration = timedelta(seconds=1)
 
     def validate_config(self, config: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ import boto3
 import psycopg
 import pymysql
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.aws import sandbox as aws_sandbox
@@ -48,7 +49,8 @@ class Command(BaseCommand):
             ca = client.adapter.get("/v1/ssh/config/ca")["data"]["public_key"]
             write_private(settings.VAR_DIR / "sandbox-ssh-ca.pub", ca.strip() + "\n")
             self.stdout.write(f"sandbox OpenBao configured at {client.url}")
-            self.configure_aws()
+            users = get_user_model().objects.exclude(email="")
+            self.configure_aws(tuple(users.values_list("username", "email")))
             if options["postgres_port"]:
                 self.configure_postgres(options["postgres_port"], options["postgres_password_file"])
             if options["mysql"]:
@@ -69,7 +71,9 @@ class Command(BaseCommand):
             f" {postgres_sandbox.ADMIN} (not a superuser)"
         )
 
-    def configure_aws(self) -> None:
+    def configure_aws(self, people: tuple[tuple[str, str], ...] = ()) -> None:
+        """moto set up as AWS for the example profiles; `people` (username, email)
+        get an Identity Center user each."""
         endpoint = settings.AWS_ENDPOINT_URL
         if not endpoint:
             raise CommandError("sandbox: AWS_ENDPOINT_URL is not set")
@@ -79,6 +83,11 @@ class Command(BaseCommand):
             for service in ("iam", "s3")
         )
         aws_sandbox.configure_sandbox(iam, s3)
+        sso, store = (
+            boto3.client(service, endpoint_url=endpoint, region_name="us-east-1", **BOOTSTRAP)
+            for service in ("sso-admin", "identitystore")
+        )
+        aws_sandbox.configure_identity_center(sso, store, people)
         keys = {"airlock": aws_sandbox.create_user(iam, "airlock", aws_sandbox.AIRLOCK_ACTIONS)}
         witness = settings.AIRLOCK_WITNESS_BUCKET
         if witness:
