@@ -1,8 +1,9 @@
 """200 access cycles while the stack is broken underneath them.
 
 Request -> approve -> activate -> reveal and use -> revoke or expire, for a
-PostgreSQL role, a Vault token, Vault database credentials and a MariaDB
-account (whose own expiry event races Airlock's revocation), run by real
+PostgreSQL role, a Vault token, Vault database credentials, a MariaDB
+account (whose own expiry event races Airlock's revocation) and an AWS
+Identity Center assignment (moto), run by real
 Celery worker processes and beat on Redis and PostgreSQL, while a chaos driver
 kills the worker with SIGKILL at random moments, restarts Redis (losing every
 queued task), freezes OpenBao for 30 s (SIGSTOP: every call hangs until its
@@ -39,6 +40,7 @@ from broker.catalog.load import parse_catalog
 from broker.lifecycle import catalog_sync
 from broker.models import AccessProfile, AccessRequest, Grant
 from broker.reconcile import find_orphans
+from integrations.aws.sandbox import PERMISSION_SET
 from integrations.vault.client import TIMEOUT_SECONDS as VAULT_TIMEOUT_SECONDS
 from integrations.vault.providers import VALID_UNTIL_PAD
 from lib.durations import parse_duration
@@ -59,7 +61,7 @@ pytestmark = [pytest.mark.faults, pytest.mark.django_db(transaction=True)]
 CYCLES = 200
 DRIVERS = 12  # concurrent requesters, one user each
 ENGINEERS = [f"eng{i:02d}" for i in range(DRIVERS)]
-PROFILES = ["chaos-db", "chaos-token", "chaos-vault-db", "chaos-core"]
+PROFILES = ["chaos-db", "chaos-token", "chaos-vault-db", "chaos-core", "chaos-aws-sso"]
 DURATIONS = ["6s", "8s", "10s"]
 VAULT_DATABASE_PAD = timedelta(seconds=VALID_UNTIL_PAD)
 SWEEP_SECONDS = 2
@@ -113,6 +115,14 @@ CHAOS_CATALOG = textwrap.dedent(
         requesters: {{groups: [engineers]}}
         approvers: {{groups: [sre]}}
         max_duration: 1h
+      - id: chaos-aws-sso
+        title: AWS Identity Center assignment
+        provider:
+          kind: aws.identity_center
+          config: {{account_id: "123456789012", permission_set: {PERMISSION_SET}}}
+        requesters: {{groups: [engineers]}}
+        approvers: {{groups: [sre]}}
+        max_duration: 1h
     """
 )
 
@@ -145,7 +155,7 @@ class Outages:
 
 
 @pytest.fixture
-def stack(pg_target, vault, mysql_target, step_up):
+def stack(pg_target, vault, mysql_target, aws, step_up):
     broker = RedisServer()
     broker.start()
     # This process submits and approves, so its tasks go to the same Redis.
@@ -171,10 +181,34 @@ def stack(pg_target, vault, mysql_target, step_up):
         vault.process.send_signal(signal.SIGCONT)  # whatever happened above
 
 
+def identity_center_users(aws, people: list[tuple[str, str]]) -> None:
+    """The example's permission set and these people in moto's Identity Center
+    (moto lives for the whole session: what is there already stays)."""
+    sso, store = aws.client("sso-admin"), aws.client("identitystore")
+    instance = sso.list_instances()["Instances"][0]
+    arn, directory = instance["InstanceArn"], instance["IdentityStoreId"]
+    names = [
+        sso.describe_permission_set(InstanceArn=arn, PermissionSetArn=found)["PermissionSet"][
+            "Name"
+        ]
+        for found in sso.list_permission_sets(InstanceArn=arn)["PermissionSets"]
+    ]
+    if PERMISSION_SET not in names:
+        sso.create_permission_set(InstanceArn=arn, Name=PERMISSION_SET, SessionDuration="PT1H")
+    for username, email in people:
+        with suppress(store.exceptions.ConflictException):
+            store.create_user(
+                IdentityStoreId=directory, UserName=username, DisplayName=username,
+                Name={"GivenName": username, "FamilyName": "Chaos"},
+                Emails=[{"Value": email, "Primary": True}],
+            )  # fmt: skip
+
+
 @pytest.fixture
-def chaos_people(db, mysql_target):
+def chaos_people(db, mysql_target, aws):
     User = get_user_model()
     users = {name: User.objects.create_user(name, f"{name}@example.com", "x") for name in ENGINEERS}
+    identity_center_users(aws, [(name, f"{name}@example.com") for name in ENGINEERS])
     users["bob"] = User.objects.create_user("bob", "bob@example.com", "x")
     text = CHAOS_CATALOG + core_profile(mysql_target, "chaos-core")
     catalog_sync(catalog=parse_catalog(text.encode()), info=trail.SYSTEM)

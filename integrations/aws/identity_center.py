@@ -34,7 +34,7 @@ class IdentityCenterProvider:
         "portal last until the permission set's session duration ends."
     )
     needs_public_key = False
-    min_duration = timedelta(minutes=1)
+    min_duration = timedelta(seconds=1)
     # No expiry at the source: an extension moves the grant's end, the assignment stays.
     extends_in_place = True
 
@@ -66,7 +66,7 @@ class IdentityCenterProvider:
         c = credential
         profile = f"airlock-{c['account_id']}-{c['permission_set']}"
         return [
-            ("AWS access portal", c["portal_url"]),
+            ("AWS access portal", f"{c['portal_url']} (sign in as {c['signs_in_as']})"),
             ("Account and role", f"{c['account_id']}, {c['permission_set']}"),
             (
                 "AWS CLI",
@@ -79,7 +79,8 @@ class IdentityCenterProvider:
         config = context.config
         instance = self._instance(config)
         permission_set = self._permission_set(instance["InstanceArn"], config["permission_set"])
-        principal = self._user_id(instance["IdentityStoreId"], context, config)
+        path, value = self._user_key(context, config)
+        principal = self._user_id(instance["IdentityStoreId"], path, value)
         assignment = {
             "InstanceArn": instance["InstanceArn"],
             "TargetId": config["account_id"],
@@ -99,6 +100,7 @@ class IdentityCenterProvider:
                 or f"https://{instance['IdentityStoreId']}.awsapps.com/start",
                 "account_id": config["account_id"],
                 "permission_set": config["permission_set"],
+                "signs_in_as": value,  # the Identity Center user to sign in to the portal as
             },
             handle={
                 "instance_arn": instance["InstanceArn"],
@@ -205,18 +207,19 @@ class IdentityCenterProvider:
                     return arn
         raise ProviderError(f"no permission set named {name}", permanent=True)
 
-    def _user_id(self, store: str, context: GrantContext, config: dict[str, Any]) -> str:
-        """The requester's Identity Center user: by the `users` mapping, else by email."""
+    def _user_key(self, context: GrantContext, config: dict[str, Any]) -> tuple[str, str]:
+        """How the requester is known to Identity Center: the `users` mapping, else email."""
         mapped = config.get("users", {}).get(context.username)
         if mapped:
-            path, value = "UserName", mapped
-        elif context.email:
-            path, value = "Emails.Value", context.email
-        else:
-            raise ProviderError(
-                f"{context.username} has no email and no entry in the profile's users mapping",
-                permanent=True,
-            )
+            return "UserName", mapped
+        if context.email:
+            return "Emails.Value", context.email
+        raise ProviderError(
+            f"{context.username} has no email and no entry in the profile's users mapping",
+            permanent=True,
+        )
+
+    def _user_id(self, store: str, path: str, value: str) -> str:
         store_client = aws_client("identitystore")
         try:
             with aws_errors_mapped():

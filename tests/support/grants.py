@@ -63,6 +63,8 @@ def credential_works(credential: dict, pg_target, vault) -> bool:
                 return False
             raise
         return True
+    if kind == "aws_identity_center":
+        return identity_center_assigned(credential)
     if kind == "mysql":
         from tests.support.mariadb import answers, session_of
 
@@ -72,6 +74,29 @@ def credential_works(credential: dict, pg_target, vault) -> bool:
         except pymysql.err.MySQLError:
             return False
     raise AssertionError(f"no way to try a {kind} credential")
+
+
+def identity_center_assigned(credential: dict) -> bool:
+    """Whether the Identity Center user the credential names holds its assignment:
+    what a sign-in at the AWS access portal would find (asked with Airlock's keys)."""
+    aws = {"endpoint_url": os.environ["AWS_ENDPOINT_URL"], "region_name": "us-east-1"}
+    sso, store = boto3.client("sso-admin", **aws), boto3.client("identitystore", **aws)
+    instance = sso.list_instances()["Instances"][0]
+    arn = instance["InstanceArn"]
+    user = store.get_user_id(
+        IdentityStoreId=instance["IdentityStoreId"],
+        AlternateIdentifier={"UniqueAttribute": {"AttributePath": "Emails.Value",
+                                                 "AttributeValue": credential["signs_in_as"]}},
+    )["UserId"]  # fmt: skip
+    for permission_set in sso.list_permission_sets(InstanceArn=arn)["PermissionSets"]:
+        described = sso.describe_permission_set(InstanceArn=arn, PermissionSetArn=permission_set)
+        if described["PermissionSet"]["Name"] != credential["permission_set"]:
+            continue
+        assigned = sso.list_account_assignments(
+            InstanceArn=arn, AccountId=credential["account_id"], PermissionSetArn=permission_set
+        )["AccountAssignments"]
+        return user in {item["PrincipalId"] for item in assigned}
+    return False
 
 
 def extend(grant, user, duration="30m", reason="still migrating"):
