@@ -18,7 +18,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import ScimAccount
+from accounts.models import Authenticator, OidcIdentity, ScimAccount
+from lib.text import has_control_characters
 
 User = get_user_model()
 MAX_NAME = 150
@@ -44,13 +45,17 @@ class UserFields:
 
 def scim_user_create(fields: UserFields):
     _check_username(fields.username)
+    _check_text(fields)
     with transaction.atomic():
         existing = User.objects.select_for_update().filter(username=fields.username).first()
         if existing is not None:
-            deleted = ScimAccount.objects.filter(user=existing, deleted_at__isnull=False)
+            deleted = ScimAccount.objects.filter(
+                user=existing, deleted_at__isnull=False, external_id=fields.external_id
+            ).exclude(external_id="")
             if existing.is_staff or existing.is_superuser or not deleted.exists():
+                # A userName an IdP gives again may be someone else's now: only the
+                # same person (the same externalId) brings a deleted account back.
                 raise ProvisioningError(409, "userName is taken", "uniqueness")
-            # Deleted by the IdP before, created again: the same person comes back.
             deleted.update(deleted_at=None)
             return _save_user(existing, fields)
         user = User(username=fields.username)
@@ -60,6 +65,7 @@ def scim_user_create(fields: UserFields):
 
 def scim_user_update(user, fields: UserFields):
     _check_username(fields.username)
+    _check_text(fields)
     with transaction.atomic():
         taken = User.objects.filter(username=fields.username).exclude(pk=user.pk).exists()
         if taken:
@@ -68,11 +74,17 @@ def scim_user_update(user, fields: UserFields):
 
 
 def scim_user_delete(user) -> None:
-    """The account stays, disabled, so that the trail keeps naming it."""
+    """The account stays, disabled, so that the trail keeps naming it; what it held
+    (groups, MFA devices, the single sign-on binding) goes, so that it brings back
+    nothing if it is ever created again."""
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=user.pk)
         user.is_active = False
         user.save()
+        user.groups.clear()
+        for held in (Authenticator, OidcIdentity):
+            for row in held.objects.filter(user=user):
+                row.delete()  # one by one: each deletion is an audit event
         link, _ = ScimAccount.objects.get_or_create(user=user)
         link.deleted_at = timezone.now()
         link.save()
@@ -116,6 +128,7 @@ def scim_group_update(group: Group, name: str, member_ids: list[str]) -> Group:
     with transaction.atomic():
         group = Group.objects.select_for_update().get(pk=group.pk)
         if name != group.name:
+            _check_unmanaged_members(group, "renamed")
             if Group.objects.filter(name=name).exists():
                 raise ProvisioningError(409, "displayName is taken", "uniqueness")
             group.name = name
@@ -127,17 +140,38 @@ def scim_group_update(group: Group, name: str, member_ids: list[str]) -> Group:
 
 def scim_group_delete(group: Group) -> None:
     with transaction.atomic():
+        _check_unmanaged_members(group, "deleted")
         group.delete()
+
+
+def _check_unmanaged_members(group: Group, doing: str) -> None:
+    """Staff and superusers are not the IdP's: it neither renames nor deletes the
+    groups that give them their roles (it still sets the other members)."""
+    if (
+        group.user_set.filter(is_staff=True).exists()
+        or group.user_set.filter(is_superuser=True).exists()
+    ):
+        raise ProvisioningError(
+            409, f"the group has staff members, which the IdP does not manage: not {doing}"
+        )
 
 
 def _check_group_name(name: str) -> None:
     if not name or len(name) > MAX_NAME:
         raise ProvisioningError(400, "displayName: 1 to 150 characters", "invalidValue")
+    if has_control_characters(name):
+        raise ProvisioningError(400, "displayName: plain text only", "invalidValue")
+
+
+def _check_text(fields: UserFields) -> None:
+    for field in ("email", "first_name", "last_name", "external_id"):
+        if has_control_characters(getattr(fields, field)):
+            raise ProvisioningError(400, f"{field}: plain text only", "invalidValue")
 
 
 def _members(member_ids: list[str]) -> list:
     ids = set(member_ids)
-    if not all(pk.isdigit() for pk in ids):
+    if not all(pk.isascii() and pk.isdigit() and len(pk) <= 18 for pk in ids):
         raise ProvisioningError(400, "members: each value is a user id", "invalidValue")
     found = list(
         User.objects.filter(pk__in=ids, is_staff=False, is_superuser=False).exclude(

@@ -35,12 +35,14 @@ from scim2_models import (
 )
 from scim2_models import Group as ScimGroup
 from scim2_models import User as ScimUser
+from scim2_models.exceptions import SCIMException
 
 from accounts import provisioning
 from accounts.provisioning import ProvisioningError
 from audit.models import Source
 from audit.trail import AUDIT_SOURCE_ATTRIBUTE
 from lib.secrets import read_secret
+from lib.text import has_control_characters
 
 logger = logging.getLogger(__name__)
 CONTENT_TYPE = "application/scim+json"
@@ -112,6 +114,11 @@ def _location(request: HttpRequest, kind: str, pk) -> str:
 # --- users ------------------------------------------------------------------
 
 
+def _an_id(text: str) -> bool:
+    """Airlock's ids: ASCII digits ("²" is a digit to str.isdigit), within bigint."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def _managed_users():
     """The accounts SCIM may see: not staff, not superusers, not deleted by the IdP."""
     return User.objects.filter(is_staff=False, is_superuser=False).exclude(
@@ -120,7 +127,7 @@ def _managed_users():
 
 
 def _user(pk: str):
-    user = _managed_users().filter(pk=pk).first() if pk.isdigit() else None
+    user = _managed_users().filter(pk=pk).first() if _an_id(pk) else None
     if user is None:
         raise ProvisioningError(404, f"no user {pk}")
     return user
@@ -133,7 +140,8 @@ def user_resource(request: HttpRequest, user) -> ScimUser:
         external_id=(link.external_id if link else None) or None,
         user_name=user.get_username(),
         name=Name(given_name=user.first_name or None, family_name=user.last_name or None),
-        emails=[Email(value=user.email, primary=True)] if user.email else None,
+        # Typed "work", which the filters IdPs write to (emails[type eq "work"]) look for.
+        emails=[Email(value=user.email, primary=True, type="work")] if user.email else None,
         active=user.is_active,
         meta=Meta(
             resource_type="User",
@@ -143,7 +151,9 @@ def user_resource(request: HttpRequest, user) -> ScimUser:
     )
 
 
-def _user_fields(resource: ScimUser) -> provisioning.UserFields:
+def _user_fields(resource: ScimUser, current=None) -> provisioning.UserFields:
+    """What the payload says; an `active` it leaves out keeps the account as it is
+    (a PUT without it must not re-enable an account disabled in Airlock)."""
     emails = resource.emails or []
     primary = next((e for e in emails if e.primary), emails[0] if emails else None)
     name = resource.name
@@ -152,7 +162,9 @@ def _user_fields(resource: ScimUser) -> provisioning.UserFields:
         email=str(primary.value) if primary and primary.value else "",
         first_name=(name.given_name if name else None) or "",
         last_name=(name.family_name if name else None) or "",
-        active=resource.active is not False,
+        active=resource.active
+        if resource.active is not None
+        else bool(current is None or current.is_active),
         external_id=resource.external_id or "",
     )
 
@@ -181,13 +193,13 @@ def user_detail(request: HttpRequest, user_id: str) -> HttpResponse:
         return _shown(request, user_resource(request, user))
     if request.method == "PUT":
         resource = _parse(ScimUser, _body(request), Context.RESOURCE_REPLACEMENT_REQUEST)
-        user = provisioning.scim_user_update(user, _user_fields(resource))
+        user = provisioning.scim_user_update(user, _user_fields(resource, user))
         return _shown(request, user_resource(request, user))
     if request.method == "PATCH":
         patch = _parse(PatchOp[ScimUser], _body(request), Context.RESOURCE_PATCH_REQUEST)
         resource = user_resource(request, user)
         _apply(patch, resource)
-        user = provisioning.scim_user_update(user, _user_fields(resource))
+        user = provisioning.scim_user_update(user, _user_fields(resource, user))
         return _shown(request, user_resource(request, user))
     if request.method == "DELETE":
         provisioning.scim_user_delete(user)
@@ -195,18 +207,39 @@ def user_detail(request: HttpRequest, user_id: str) -> HttpResponse:
     return _error(405, "GET, PUT, PATCH or DELETE")
 
 
+# What Airlock keeps of a resource; an IdP's operation on anything else (addresses,
+# phoneNumbers, an extension's department) changes nothing here and is no error:
+# Entra ID sends them in the same PATCH as `active`, which must not fail with them.
+KEPT = {"active", "username", "name", "emails", "externalid", "displayname", "members"}
+
+
 def _apply(patch: PatchOp, resource) -> None:
-    try:
-        patch.patch(resource)
-    except (ValueError, TypeError) as exc:  # scim2-models' SCIM errors are ValueErrors
-        raise ProvisioningError(400, str(exc)[:500], "invalidValue") from None
+    for operation in patch.operations or []:
+        single = type(patch)(operations=[operation])
+        try:
+            single.patch(resource)
+        except (SCIMException, ValidationError, ValueError, TypeError) as exc:
+            if _root(operation.path) not in KEPT:
+                continue
+            detail = getattr(exc, "detail", None) or str(exc).splitlines()[0]
+            scim_type = getattr(exc, "scim_type", "") or "invalidValue"
+            raise ProvisioningError(400, str(detail)[:500], scim_type) from None
+
+
+def _root(path) -> str:
+    """The attribute a PATCH path starts at: emails[type eq "work"].value -> emails;
+    an extension's URN-prefixed path -> the extension (kept: none)."""
+    text = str(path or "")
+    if text.lower().startswith("urn:"):
+        return "urn"
+    return re.split(r"[\[.]", text, maxsplit=1)[0].lower() if text else ""
 
 
 # --- groups -----------------------------------------------------------------
 
 
 def _group(pk: str) -> Group:
-    group = Group.objects.filter(pk=pk).first() if pk.isdigit() else None
+    group = Group.objects.filter(pk=pk).first() if _an_id(pk) else None
     if group is None:
         raise ProvisioningError(404, f"no group {pk}")
     return group
@@ -272,7 +305,15 @@ def _filtered(request: HttpRequest, queryset, attributes: dict[str, str]):
         known = ", ".join(sorted(attributes))
         supported = f'filters supported: ATTRIBUTE eq "VALUE", on {known}'
         raise ProvisioningError(400, supported, "invalidFilter")
-    value = json.loads(f'"{match.group(2)}"')
+    try:
+        value = json.loads(f'"{match.group(2)}"')
+        value.encode()  # a lone surrogate cannot be stored nor compared
+    except (ValueError, UnicodeEncodeError):
+        raise ProvisioningError(
+            400, "the filter's value is not a valid string", "invalidFilter"
+        ) from None
+    if has_control_characters(value):
+        raise ProvisioningError(400, "the filter's value holds control characters", "invalidFilter")
     return queryset.filter(**{attributes[match.group(1).lower()]: value})
 
 
@@ -281,7 +322,7 @@ def _whole(request: HttpRequest, name: str, default: int, smallest: int) -> int:
         value = int(request.GET.get(name, default))
     except ValueError:
         raise ProvisioningError(400, f"{name} must be a whole number", "invalidValue") from None
-    return max(value, smallest)
+    return min(max(value, smallest), 2**31 - 1)
 
 
 def _listed(request: HttpRequest, queryset, resource_of, model) -> HttpResponse:

@@ -37,12 +37,14 @@ IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,31}$")
 PREFIX = re.compile(r"^[a-z_][a-z0-9_]{0,9}$")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 # "SELECT, INSERT ON core.*": privileges (letters and spaces) on a database's tables.
-PRIVILEGE = re.compile(r"^[A-Z ]+(, *[A-Z ]+)* ON [a-z_][a-z0-9_]*\.(\*|[a-z_][a-z0-9_]*)$")
+PRIVILEGE = re.compile(r"[A-Z][A-Z ]*(, *[A-Z][A-Z ]*)* ON [a-z_][a-z0-9_]*\.(\*|[a-z_][a-z0-9_]*)")
+SYSTEM_SCHEMAS = {"mysql", "sys", "information_schema", "performance_schema"}
 ALLOWED_KEYS = {
     "dsn_env", "granted_roles", "privileges", "user_prefix", "max_user_connections",
     "require_tls", "event_schema", "host", "port",
 }  # fmt: skip
 ACCOUNT_HOST = "%"
+HOST = re.compile(r"[A-Za-z0-9.:-]{1,253}")
 # What grant() names accounts: the prefix, 20 hex digits, "x" and an extension's serial.
 ACCOUNT = re.compile(r"^[a-z_][a-z0-9_]{0,9}[0-9a-f]{20}(x[0-9]+)?$")
 
@@ -62,7 +64,7 @@ class MysqlUserProvider:
         if unknown:
             raise ProviderConfigError(f"unknown keys: {', '.join(sorted(unknown))}")
         dsn_env = config.get("dsn_env")
-        if not isinstance(dsn_env, str) or not ENV_NAME.match(dsn_env):
+        if not isinstance(dsn_env, str) or not ENV_NAME.fullmatch(dsn_env):
             raise ProviderConfigError(
                 "dsn_env must name the environment variable that holds the admin DSN"
             )
@@ -72,26 +74,40 @@ class MysqlUserProvider:
         if not roles and not privileges:
             raise ProviderConfigError("give granted_roles, privileges, or both")
         for role in roles:
-            if not isinstance(role, str) or not IDENTIFIER.match(role):
+            if not isinstance(role, str) or not IDENTIFIER.fullmatch(role):
                 raise ProviderConfigError(f"granted_roles: {role!r} is not a plain role name")
+        schema = config.get("event_schema", "airlock_")
         for privilege in privileges:
-            if not isinstance(privilege, str) or not PRIVILEGE.match(privilege):
+            if (
+                not isinstance(privilege, str)
+                or not PRIVILEGE.fullmatch(privilege)
+                or privilege.count(" ON ") != 1
+            ):
                 raise ProviderConfigError(
                     f'privileges: {privilege!r} is not like "SELECT, INSERT ON core.*"'
                 )
-            if "GRANT" in privilege or "ALL" in privilege.split(" ON ")[0].split():
+            what, where = privilege.split(" ON ")
+            if "GRANT" in what or "ALL" in what.split():
                 raise ProviderConfigError(f"privileges: {privilege!r} gives too much")
+            if where.split(".")[0] in {*SYSTEM_SCHEMAS, schema}:
+                # The server's own tables, or the expiry events the grantee could drop.
+                raise ProviderConfigError(f"privileges: {privilege!r} is on a schema Airlock keeps")
         prefix = config.get("user_prefix", "airlock_")
-        if not isinstance(prefix, str) or not PREFIX.match(prefix):
+        if not isinstance(prefix, str) or not PREFIX.fullmatch(prefix):
             raise ProviderConfigError("user_prefix must be a lowercase identifier, 1-10 long")
         schema = config.get("event_schema", "airlock_")
-        if not isinstance(schema, str) or not IDENTIFIER.match(schema):
+        if not isinstance(schema, str) or not IDENTIFIER.fullmatch(schema):
             raise ProviderConfigError("event_schema must be a lowercase identifier")
         limit = config.get("max_user_connections", 3)
         if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 100:
             raise ProviderConfigError("max_user_connections must be an integer from 1 to 100")
         if not isinstance(config.get("require_tls", False), bool):
             raise ProviderConfigError("require_tls is true or false")
+        host, port = config.get("host", "db"), config.get("port", 3306)
+        if not isinstance(host, str) or not HOST.fullmatch(host):
+            raise ProviderConfigError("host must be a host name or address")
+        if not isinstance(port, int) or isinstance(port, bool) or not 1 <= port <= 65535:
+            raise ProviderConfigError("port must be a TCP port")
 
     def target(self, config: dict[str, Any]) -> str:
         return f"mysql:{config['dsn_env']}"
@@ -119,10 +135,12 @@ class MysqlUserProvider:
         user = config.get("user_prefix", "airlock_") + context.grant_id.replace("-", "")[:20]
         if context.serial:
             user += f"x{context.serial}"
-        password = secrets.token_urlsafe(24)
+        # A symbol, a digit and both cases whatever the random part holds: servers with
+        # a password policy (validate_password, simple_password_check) ask for them.
+        password = f"{secrets.token_urlsafe(24)}-Aa1"
         with self._connection(config["dsn_env"]) as conn, _errors_mapped():
             _create_user(conn, user, password, config, context.expires_at)
-        server = _server(read_secret(config["dsn_env"]))
+        server = _server(read_secret(config["dsn_env"]), config["dsn_env"])
         return Issued(
             credential={
                 "kind": "mysql",
@@ -181,17 +199,25 @@ class MysqlUserProvider:
             )
 
     def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
+        """Accounts named as grant() names them (the prefix and 20 hex digits), never
+        another account that merely starts with the prefix (a DBA's, an admin's). An
+        account whose expiry event lives in another profile's event schema belongs
+        to that profile (its grant's handle names that schema)."""
         prefix = config.get("user_prefix", "airlock_")
         with self._connection(config["dsn_env"]) as conn, _errors_mapped():
             rows = _execute(
                 conn,
-                "SELECT User FROM mysql.user WHERE User LIKE %s AND User <> SUBSTRING_INDEX("
-                "CURRENT_USER(), '@', 1)",
-                [prefix.replace("_", "\\_") + "%"],
+                "SELECT u.User, e.EVENT_SCHEMA FROM mysql.user u LEFT JOIN"
+                " information_schema.EVENTS e ON e.EVENT_NAME = CONCAT(u.User, '_expiry')"
+                " WHERE u.User LIKE %s AND u.Host = %s"
+                " AND u.User <> SUBSTRING_INDEX(CURRENT_USER(), '@', 1)",
+                [prefix.replace("_", "\\_") + "%", ACCOUNT_HOST],
             )
+        mine = _event_schema(config)
         return [
-            {"user": name, "dsn_env": config["dsn_env"], "event_schema": _event_schema(config)}
-            for (name,) in rows
+            {"user": name, "dsn_env": config["dsn_env"], "event_schema": schema or mine}
+            for name, schema in rows
+            if ACCOUNT.fullmatch(name) and name.startswith(prefix) and (schema or mine) == mine
         ]
 
     @contextmanager
@@ -220,21 +246,29 @@ class MysqlUserProvider:
 _held = threading.local()
 
 
-def _server(dsn: str) -> dict[str, Any]:
+def _server(dsn: str, dsn_env: str = "the admin DSN") -> dict[str, Any]:
+    """Host and port of a mysql:// URL. urllib's errors quote the part they cannot
+    read, which may be the password: none of that reaches a message or a log."""
     parts = urlsplit(dsn)
-    return {"host": parts.hostname or "localhost", "port": parts.port or 3306}
+    try:
+        port = parts.port or 3306
+    except ValueError:
+        port = None
+    if parts.scheme not in ("mysql", "mariadb") or port is None:
+        raise ProviderError(
+            f"{dsn_env} must be a mysql://USER:PASSWORD@HOST:PORT/ URL (percent-encode the "
+            "password's special characters)",
+            permanent=True,
+        )
+    return {"host": parts.hostname or "localhost", "port": port}
 
 
 def _open(dsn: str, dsn_env: str) -> pymysql.connections.Connection:
-    parts = urlsplit(dsn)
-    if parts.scheme not in ("mysql", "mariadb"):
-        raise ProviderError(
-            f"{dsn_env} must be a mysql://USER:PASSWORD@HOST:PORT/ URL", permanent=True
-        )
+    server, parts = _server(dsn, dsn_env), urlsplit(dsn)
     try:
         return pymysql.connect(
-            host=parts.hostname or "localhost",
-            port=parts.port or 3306,
+            host=server["host"],
+            port=server["port"],
             user=unquote(parts.username or ""),
             password=unquote(parts.password or ""),
             autocommit=True,
@@ -297,6 +331,8 @@ def _event(handle: dict[str, Any]) -> str:
 def _create_user(conn, user: str, password: str, config: dict[str, Any], until: datetime) -> None:
     """Create the account, or update it (its name comes from the grant id: a retried
     activation finds the account it made before), and the event that ends it."""
+    # The event first: whatever fails after CREATE USER, the account still ends on time.
+    _create_expiry_event(conn, user, until, _event_schema(config))
     tls = " REQUIRE SSL" if config.get("require_tls") else ""
     limit = int(config.get("max_user_connections", 3))
     verb = "ALTER" if _user_exists(conn, user) else "CREATE"
@@ -312,7 +348,6 @@ def _create_user(conn, user: str, password: str, config: dict[str, Any], until: 
     for privilege in config.get("privileges", []):
         what, where = privilege.split(" ON ")
         _execute(conn, f"GRANT {what} ON {where} TO %s@%s", [user, ACCOUNT_HOST])
-    _create_expiry_event(conn, user, until, _event_schema(config))
 
 
 def _set_default_role(conn, user: str, role: str) -> None:
@@ -334,7 +369,7 @@ ACCESS_DENIED_TO_DATABASE, ACCESS_DENIED = 1044, 1227
 def _create_expiry_event(conn, user: str, until: datetime, schema: str) -> None:
     """At `until` (UTC), the server itself locks the account, kills its sessions and
     drops it; the event then drops itself."""
-    if not ACCOUNT.match(user) or not IDENTIFIER.match(schema):
+    if not ACCOUNT.fullmatch(user) or not IDENTIFIER.fullmatch(schema):
         raise ProviderError(f"{user!r} is not an account name Airlock makes", permanent=True)
     handle = {"user": user, "event_schema": schema}
     account = f"'{user}'@'{ACCOUNT_HOST}'".replace("%", "%%")  # the statement is formatted

@@ -47,6 +47,11 @@ class MariaDbTarget:
 
     def stop(self) -> None:
         with root_connection() as conn, conn.cursor() as cursor:
+            # The accounts this run's grants left (a test that failed half-way).
+            cursor.execute("SELECT User FROM mysql.user WHERE User LIKE %s",
+                           [f"t{self.core[-4:]}\\_%"])  # fmt: skip
+            for (user,) in cursor.fetchall():
+                cursor.execute("DROP USER IF EXISTS %s@'%%'", [user])
             cursor.execute(f"DROP DATABASE IF EXISTS {self.events}")
             cursor.execute(f"DROP DATABASE IF EXISTS {self.core}")
             cursor.execute(f"DROP ROLE IF EXISTS {self.role}")
