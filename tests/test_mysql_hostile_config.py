@@ -45,7 +45,7 @@ def test_reconciliation_never_targets_accounts_airlock_did_not_make(mysql_target
     with root_connection() as conn, conn.cursor() as cursor:
         cursor.execute("CREATE USER %s@'%%' IDENTIFIED BY 'dba-owned-pw'", [dba])
     try:
-        orphans = [o.handle["user"] for o in find_orphans().orphans]
+        orphans = [o.handle["user"] for o in find_orphans().orphans if o.kind == "mysql.user"]
         assert dba not in orphans, f"reconciliation would DROP the DBA's account {dba}"
     finally:
         with root_connection() as conn, conn.cursor() as cursor:
@@ -68,7 +68,7 @@ def test_a_live_grant_is_not_an_orphan_to_a_sibling_profile(mysql_target, people
         grant, _ = granted(people, submit, step_up)
         try:
             flagged = [o.profile for o in find_orphans().orphans
-                       if o.handle["user"] == grant.handle["user"]]  # fmt: skip
+                       if o.handle.get("user") == grant.handle["user"]]  # fmt: skip
             assert flagged == [], f"alice's live account is an orphan via {flagged}"
         finally:
             PROVIDER.revoke(grant.handle)
