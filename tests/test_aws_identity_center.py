@@ -16,7 +16,7 @@ from broker.models import AccessProfile, Grant
 from broker.reconcile import find_orphans
 from lib.providers import ProviderError, get_provider
 from tests.support.catalogs import TEST_CATALOG
-from tests.support.grants import extend, half_way
+from tests.support.grants import active_grant, extend, half_way
 from tests.support.people import WEB
 
 ACCOUNT = "123456789012"
@@ -87,12 +87,7 @@ def assigned(center) -> list[str]:
 
 
 def active(people, submit, step_up) -> Grant:
-    request = submit(people.alice, slug="aws-sso", duration="1h")
-    step_up(people.bob)
-    lifecycle.access_request_approve(request_id=request.pk, approver=people.bob, info=WEB)
-    grant = Grant.objects.get(request=request)
-    lifecycle.grant_activate(grant_id=grant.pk)
-    grant.refresh_from_db()
+    grant = active_grant(people, submit, step_up, duration="1h", slug="aws-sso")
     assert grant.status == "active", grant.last_error
     return grant
 

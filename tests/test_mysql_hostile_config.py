@@ -9,12 +9,12 @@ import pytest
 from audit import trail
 from broker import lifecycle
 from broker.catalog.load import parse_catalog
-from broker.models import AccessProfile, Grant
+from broker.models import AccessProfile
 from broker.reconcile import find_orphans
 from lib.providers import ProviderConfigError, ProviderError, get_provider
 from tests.support.catalogs import TEST_CATALOG
+from tests.support.grants import active_grant
 from tests.support.mariadb import core_profile, root_connection
-from tests.support.people import WEB
 
 PROVIDER = get_provider("mysql.user")
 
@@ -25,12 +25,7 @@ def _sync(mysql_target, *profiles):
 
 
 def granted(people, submit, step_up, slug="core-db"):
-    request = submit(people.alice, slug=slug, duration="10m")
-    step_up(people.bob)
-    lifecycle.access_request_approve(request_id=request.pk, approver=people.bob, info=WEB)
-    grant = Grant.objects.get(request=request)
-    lifecycle.grant_activate(grant_id=grant.pk)
-    grant.refresh_from_db()
+    grant = active_grant(people, submit, step_up, slug=slug)
     assert grant.status == "active", grant.last_error
     return grant, None
 

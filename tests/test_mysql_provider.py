@@ -16,6 +16,7 @@ from broker.models import AccessProfile, Grant
 from broker.reconcile import find_orphans
 from lib.providers import GrantContext, ProviderError, get_provider
 from tests.support.catalogs import TEST_CATALOG
+from tests.support.grants import active_grant, reveal
 from tests.support.mariadb import (
     account_exists,
     answers,
@@ -39,15 +40,9 @@ def core(request, mysql_target, catalog):
 
 
 def granted(people, submit, step_up, duration="10m"):
-    request = submit(people.alice, slug="core-db", duration=duration)
-    step_up(people.bob)
-    lifecycle.access_request_approve(request_id=request.pk, approver=people.bob, info=WEB)
-    grant = Grant.objects.get(request=request)
-    lifecycle.grant_activate(grant_id=grant.pk)
-    grant.refresh_from_db()
+    grant = active_grant(people, submit, step_up, duration=duration, slug="core-db")
     assert grant.status == "active", grant.last_error
-    step_up(people.alice)
-    return grant, lifecycle.grant_reveal(grant_id=grant.pk, user=people.alice, info=WEB)
+    return grant, reveal(grant, people.alice, step_up)
 
 
 def test_it_works_in_the_window_and_revoking_ends_it_sessions_included(
