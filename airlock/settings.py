@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "airlock.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "airlock.middleware.SecurityHeadersMiddleware",
@@ -373,11 +374,18 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# plain: a line of text; json: one JSON object a line with the request id and actor.
+AIRLOCK_LOG_FORMAT = env.str("AIRLOCK_LOG_FORMAT", default="plain")
+if AIRLOCK_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("AIRLOCK_LOG_FORMAT is plain or json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "airlock.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": AIRLOCK_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("AIRLOCK_LOG_LEVEL", default="INFO")},
     # These client libraries log whole responses at DEBUG, and the responses are
     # the credentials we mint (STS keys, Vault tokens): never below WARNING,

@@ -94,6 +94,8 @@ MATRIX = {
                     "scim-schemas")},
     "scim-user": ("get", "user", None, {p: MISSING for p in PERSONAS}),
     "scim-group": ("get", "group", None, {p: MISSING for p in PERSONAS}),
+    # Prometheus's, with its own token: none configured, nobody (tests/test_metrics.py).
+    "metrics": ("get", None, None, {p: MISSING for p in PERSONAS}),
     "healthz": ("get", None, None, {p: OK for p in PERSONAS}),
     "readyz": ("get", None, None, {p: (OK, 503) for p in PERSONAS}),
 }  # fmt: skip

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from broker.web import audit, locks, views
+from broker.web import audit, locks, metrics, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -22,6 +22,7 @@ urlpatterns = [
     path("locks/<uuid:lock_id>/lift/", locks.lock_lift, name="lock-lift"),
     path("ops/", audit.ops, name="ops"),
     path("ops/grants/<uuid:grant_id>/retry/", audit.ops_retry_revocation, name="ops-retry"),
+    path("metrics", metrics.metrics, name="metrics"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
 ]

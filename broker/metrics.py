@@ -1,0 +1,154 @@
+"""Airlock's state for Prometheus, read from the database at each scrape.
+
+Requests, decisions, grants and audit events are never deleted, so counting
+them gives counters that only grow; what is live now is a gauge. A handful of
+aggregate queries per scrape, whatever the number of rows (indexed columns).
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+from audit.actions import Action
+from audit.models import AuditChainHead, AuditEvent
+from broker.models import AccessRequest, Alert, Approval, Grant
+from broker.policy.locks import holding_locks
+
+# Seconds from a grant's expiry to its revocation at the source.
+LAG_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 300)
+PROVIDER_FAILURES = {
+    Action.GRANT_ACTIVATION_RETRY: "activation_retry",
+    Action.GRANT_FAILED: "activation_failed",
+    Action.GRANT_REVOKE_RETRY: "revocation_retry",
+    Action.GRANT_REVOKE_FAILED: "revocation_failed",
+}
+LIVE = [Grant.Status.SCHEDULED, Grant.Status.ACTIVE, Grant.Status.REVOKING]
+
+
+class AirlockCollector:
+    def collect(self):
+        yield self._requests()
+        yield self._decisions()
+        yield from self._grants()
+        yield self._revocation_lag()
+        yield self._provider_failures()
+        yield self._alerts()
+        yield from self._now()
+
+    def _requests(self):
+        family = CounterMetricFamily(
+            "airlock_requests", "Access requests by their status now", labels=["status"]
+        )
+        counts = dict(AccessRequest.objects.values_list("status").annotate(n=Count("id")))
+        for status in AccessRequest.Status.values:
+            family.add_metric([status], counts.get(status, 0))
+        return family
+
+    def _decisions(self):
+        family = CounterMetricFamily(
+            "airlock_decisions", "Approvers' decisions", labels=["decision"]
+        )
+        counts = dict(Approval.objects.values_list("decision").annotate(n=Count("id")))
+        for decision in Approval.Decision.values:
+            family.add_metric([decision], counts.get(decision, 0))
+        return family
+
+    def _grants(self):
+        activations = CounterMetricFamily(
+            "airlock_activations", "Grants activated, by provider", labels=["provider"]
+        )
+        revocations = CounterMetricFamily(
+            "airlock_revocations",
+            "Grants ended, by provider and outcome",
+            labels=["provider", "outcome"],
+        )
+        live = GaugeMetricFamily("airlock_grants_live", "Grants live now", labels=["provider"])
+        rows = Grant.objects.values_list("request__profile__provider_kind").annotate(
+            activated=Count("id", filter=Q(activated_at__isnull=False)),
+            revoked=Count("id", filter=Q(status=Grant.Status.REVOKED)),
+            revoke_failed=Count("id", filter=Q(status=Grant.Status.REVOKE_FAILED)),
+            failed=Count("id", filter=Q(status=Grant.Status.FAILED)),
+            live=Count("id", filter=Q(status__in=LIVE)),
+        )
+        for kind, activated, revoked, revoke_failed, failed, now_live in rows:
+            activations.add_metric([kind], activated)
+            revocations.add_metric([kind, "revoked"], revoked)
+            revocations.add_metric([kind, "revoke_failed"], revoke_failed)
+            revocations.add_metric([kind, "activation_failed"], failed)
+            live.add_metric([kind], now_live)
+        return activations, revocations, live
+
+    def _revocation_lag(self):
+        lag = ExpressionWrapper(F("ended_at") - F("expires_at"), output_field=DurationField())
+        expired = Grant.objects.filter(end_reason="expired", ended_at__isnull=False).annotate(
+            lag=lag
+        )
+        buckets = {
+            f"le_{n}": Count("id", filter=Q(lag__lte=timedelta(seconds=bound)))
+            for n, bound in enumerate(LAG_BUCKETS)
+        }
+        found = expired.aggregate(total=Count("id"), seconds=Sum("lag"), **buckets)
+        seconds = found["seconds"].total_seconds() if found["seconds"] else 0.0
+        return HistogramMetricFamily(
+            "airlock_revocation_lag_seconds",
+            "From a grant's expiry to its revocation at the source",
+            buckets=[
+                *[(str(bound), found[f"le_{n}"]) for n, bound in enumerate(LAG_BUCKETS)],
+                ("+Inf", found["total"]),
+            ],
+            sum_value=seconds,
+        )
+
+    def _provider_failures(self):
+        family = CounterMetricFamily(
+            "airlock_provider_errors", "Calls to a source that failed, by step", labels=["step"]
+        )
+        counts = dict(
+            AuditEvent.objects.filter(action__in=list(PROVIDER_FAILURES))
+            .values_list("action")
+            .annotate(n=Count("seq"))
+        )
+        for action, step in PROVIDER_FAILURES.items():
+            family.add_metric([step], counts.get(action, 0))
+        return family
+
+    def _alerts(self):
+        family = CounterMetricFamily("airlock_alerts", "Anomaly alerts raised", labels=["kind"])
+        for kind, n in Alert.objects.values_list("kind").annotate(n=Count("id")):
+            family.add_metric([kind], n)
+        return family
+
+    def _now(self):
+        glass = GaugeMetricFamily("airlock_break_glass_live", "Break-glass grants live now")
+        glass.add_metric(
+            [], Grant.objects.filter(status__in=LIVE, request__break_glass=True).count()
+        )
+        yield glass
+        locks = GaugeMetricFamily("airlock_locks_holding", "Locks in force", labels=["scope"])
+        counts = dict(holding_locks().values_list("scope").annotate(n=Count("id")))
+        for scope in ("user", "profile", "target"):
+            locks.add_metric([scope], counts.get(scope, 0))
+        yield locks
+        head = GaugeMetricFamily("airlock_audit_head_seq", "The audit chain's newest event")
+        head.add_metric([], getattr(AuditChainHead.objects.first(), "seq", 0))
+        yield head
+        depth = queue_depth()
+        if depth is not None:
+            queue = GaugeMetricFamily("airlock_celery_queue_depth", "Tasks waiting in the queue")
+            queue.add_metric([], depth)
+            yield queue
+
+
+def queue_depth() -> int | None:
+    """Tasks waiting in Celery's default queue, where the broker is Redis (a list)."""
+    if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+        return None
+    import redis
+
+    try:
+        with redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2) as client:
+            return int(client.llen("celery"))
+    except redis.RedisError:
+        return None
