@@ -38,22 +38,17 @@ class AirlockCollector:
         yield from self._now()
 
     def _requests(self):
-        family = CounterMetricFamily(
-            "airlock_requests", "Access requests by their status now", labels=["status"]
-        )
-        counts = dict(AccessRequest.objects.values_list("status").annotate(n=Count("id")))
-        for status in AccessRequest.Status.values:
-            family.add_metric([status], counts.get(status, 0))
-        return family
+        return _counted_by(
+            CounterMetricFamily("airlock_requests", "Access requests by their status now",
+                                labels=["status"]),
+            AccessRequest.objects, "status", AccessRequest.Status.values,
+        )  # fmt: skip
 
     def _decisions(self):
-        family = CounterMetricFamily(
-            "airlock_decisions", "Approvers' decisions", labels=["decision"]
-        )
-        counts = dict(Approval.objects.values_list("decision").annotate(n=Count("id")))
-        for decision in Approval.Decision.values:
-            family.add_metric([decision], counts.get(decision, 0))
-        return family
+        return _counted_by(
+            CounterMetricFamily("airlock_decisions", "Approvers' decisions", labels=["decision"]),
+            Approval.objects, "decision", Approval.Decision.values,
+        )  # fmt: skip
 
     def _grants(self):
         activations = CounterMetricFamily(
@@ -139,6 +134,14 @@ class AirlockCollector:
             queue = GaugeMetricFamily("airlock_celery_queue_depth", "Tasks waiting in the queue")
             queue.add_metric([], depth)
             yield queue
+
+
+def _counted_by(family, rows, field: str, values: list[str]):
+    """The family with one sample per value of `field` (0 where no row has it)."""
+    counts = dict(rows.values_list(field).annotate(n=Count("pk")))
+    for value in values:
+        family.add_metric([value], counts.get(value, 0))
+    return family
 
 
 def queue_depth() -> int | None:
