@@ -43,6 +43,11 @@ class UserFields:
     external_id: str
 
 
+def is_id(text: str) -> bool:
+    """Airlock's ids: ASCII digits ("²" is a digit to str.isdigit), within bigint."""
+    return text.isascii() and text.isdigit() and len(text) <= 18
+
+
 def scim_user_create(fields: UserFields):
     _check_username(fields.username)
     _check_text(fields)
@@ -171,7 +176,7 @@ def _check_text(fields: UserFields) -> None:
 
 def _members(member_ids: list[str]) -> list:
     ids = set(member_ids)
-    if not all(pk.isascii() and pk.isdigit() and len(pk) <= 18 for pk in ids):
+    if not all(is_id(pk) for pk in ids):
         raise ProvisioningError(400, "members: each value is a user id", "invalidValue")
     found = list(
         User.objects.filter(pk__in=ids, is_staff=False, is_superuser=False).exclude(

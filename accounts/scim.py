@@ -114,11 +114,6 @@ def _location(request: HttpRequest, kind: str, pk) -> str:
 # --- users ------------------------------------------------------------------
 
 
-def _an_id(text: str) -> bool:
-    """Airlock's ids: ASCII digits ("²" is a digit to str.isdigit), within bigint."""
-    return text.isascii() and text.isdigit() and len(text) <= 18
-
-
 def _managed_users():
     """The accounts SCIM may see: not staff, not superusers, not deleted by the IdP."""
     return User.objects.filter(is_staff=False, is_superuser=False).exclude(
@@ -127,7 +122,7 @@ def _managed_users():
 
 
 def _user(pk: str):
-    user = _managed_users().filter(pk=pk).first() if _an_id(pk) else None
+    user = _managed_users().filter(pk=pk).first() if provisioning.is_id(pk) else None
     if user is None:
         raise ProvisioningError(404, f"no user {pk}")
     return user
@@ -239,7 +234,7 @@ def _root(path) -> str:
 
 
 def _group(pk: str) -> Group:
-    group = Group.objects.filter(pk=pk).first() if _an_id(pk) else None
+    group = Group.objects.filter(pk=pk).first() if provisioning.is_id(pk) else None
     if group is None:
         raise ProvisioningError(404, f"no group {pk}")
     return group

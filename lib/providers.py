@@ -14,6 +14,8 @@ from functools import partial
 from importlib import import_module
 from typing import Any, Protocol
 
+from lib.secrets import MissingSecret, read_secret
+
 logger = logging.getLogger(__name__)
 
 
@@ -108,6 +110,16 @@ class Provider(Protocol):
     def live_handles(self, config: dict[str, Any]) -> list[dict[str, Any]]:
         """Handles of the Airlock-made credentials still live at this source."""
         ...
+
+
+def admin_dsn_missing(dsn_env: str) -> str | None:
+    """For `missing_configuration`: why the admin DSN a profile names is not usable
+    here (never its path or value: requesters see this), or None."""
+    try:
+        dsn = read_secret(dsn_env, required=False)
+    except MissingSecret:
+        return f"{dsn_env} (the admin DSN) cannot be read"
+    return None if dsn else f"{dsn_env} (the admin DSN) is not set"
 
 
 def seconds_left(expires_at: datetime) -> int:

@@ -6,15 +6,33 @@ from uuid import UUID
 from celery import current_app
 
 from audit import trail
-from broker.lifecycle.errors import NotFound
+from broker.lifecycle.errors import InvalidRequest, NotFound
 from broker.models import AccessRequest, Grant
 from lib.providers import GrantContext
+from lib.text import has_control_characters
 
 logger = logging.getLogger(__name__)
 
 Status = AccessRequest.Status
 GrantStatus = Grant.Status
 MAX_REASON_LENGTH = 2000
+
+
+def checked_reason(reason: str, missing: str) -> str:
+    """A reason someone must give (a denial, a lock): stripped, present, not too long,
+    plain text (it reaches terminals, Slack and PostgreSQL, which takes no NUL)."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidRequest(missing, fields={"reason": "a reason is required"})
+    if len(reason) > MAX_REASON_LENGTH:
+        raise InvalidRequest(
+            "the reason is too long", fields={"reason": f"at most {MAX_REASON_LENGTH} characters"}
+        )
+    if has_control_characters(reason):
+        raise InvalidRequest(
+            "the reason holds control characters", fields={"reason": "plain text only"}
+        )
+    return reason
 
 
 def _lock_request(request_id: UUID | str) -> AccessRequest:

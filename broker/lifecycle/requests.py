@@ -20,6 +20,7 @@ from broker.lifecycle.common import (
     Status,
     _enqueue,
     _lock_request,
+    checked_reason,
     transition,
 )
 from broker.lifecycle.errors import Conflict, InvalidRequest, NotAllowed, NotFound, StepUpRequired
@@ -345,13 +346,7 @@ def access_request_approve(
 def access_request_deny(
     *, request_id: UUID | str, approver, reason: str, info: trail.RequestInfo
 ) -> AccessRequest:
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidRequest("say why you deny it", fields={"reason": "a reason is required"})
-    if len(reason) > MAX_REASON_LENGTH:
-        raise InvalidRequest(
-            "the reason is too long", fields={"reason": f"at most {MAX_REASON_LENGTH} characters"}
-        )
+    reason = checked_reason(reason, "say why you deny it")
     with transaction.atomic():
         access_request = _lock_request(request_id)
         step_up = _check_decider(access_request, approver)

@@ -6,6 +6,14 @@ from lib.durations import format_duration, parse_duration
 from lib.sshkeys import PRIVATE_KEY_PASTED, is_private_key
 
 
+def optional_duration(text: str):
+    """A duration field's text as a timedelta (empty: None), or the field's error."""
+    try:
+        return parse_duration(text.strip()) if text.strip() else None
+    except ValueError as exc:
+        raise forms.ValidationError(str(exc)) from None
+
+
 class RequestForm(forms.Form):
     profile = forms.ChoiceField(label="Access profile")
     duration = forms.CharField(
@@ -55,13 +63,7 @@ class RequestForm(forms.Form):
             self.data["ssh_public_key"] = ""
 
     def clean_duration(self):
-        text = self.cleaned_data["duration"].strip()
-        if not text:
-            return None
-        try:
-            return parse_duration(text)
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
+        return optional_duration(self.cleaned_data["duration"])
 
     def clean(self):
         if self.private_key_pasted:
@@ -94,8 +96,4 @@ class LockForm(forms.Form):
     )
 
     def clean_duration(self):
-        text = self.cleaned_data["duration"].strip()
-        try:
-            return parse_duration(text) if text else None
-        except ValueError as exc:
-            raise forms.ValidationError(str(exc)) from None
+        return optional_duration(self.cleaned_data["duration"])

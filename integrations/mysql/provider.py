@@ -28,7 +28,13 @@ from urllib.parse import unquote, urlsplit
 import pymysql
 import pymysql.err
 
-from lib.providers import GrantContext, Issued, ProviderConfigError, ProviderError
+from lib.providers import (
+    GrantContext,
+    Issued,
+    ProviderConfigError,
+    ProviderError,
+    admin_dsn_missing,
+)
 from lib.secrets import MissingSecret, read_secret
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,31}$")
@@ -113,11 +119,7 @@ class MysqlUserProvider:
         return f"mysql:{config['dsn_env']}"
 
     def missing_configuration(self, config: dict[str, Any]) -> str | None:
-        try:
-            dsn = read_secret(config["dsn_env"], required=False)
-        except MissingSecret:
-            return f"{config['dsn_env']} (the admin DSN) cannot be read"
-        return None if dsn else f"{config['dsn_env']} (the admin DSN) is not set"
+        return admin_dsn_missing(config["dsn_env"])
 
     def present(self, credential: dict[str, Any]) -> list[tuple[str, str]]:
         c = credential

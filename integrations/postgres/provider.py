@@ -29,7 +29,13 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from lib.providers import GrantContext, Issued, ProviderConfigError, ProviderError
+from lib.providers import (
+    GrantContext,
+    Issued,
+    ProviderConfigError,
+    ProviderError,
+    admin_dsn_missing,
+)
 from lib.secrets import MissingSecret, read_secret
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
@@ -173,11 +179,7 @@ class PostgresRoleProvider:
         return f"postgres:{config['dsn_env']}"  # names the server without its secret
 
     def missing_configuration(self, config: dict[str, Any]) -> str | None:
-        try:
-            dsn = read_secret(config["dsn_env"], required=False)
-        except MissingSecret:  # a _FILE that cannot be read: its path is not for requesters
-            return f"{config['dsn_env']} (the admin DSN) cannot be read"
-        return None if dsn else f"{config['dsn_env']} (the admin DSN) is not set"
+        return admin_dsn_missing(config["dsn_env"])
 
     def healthcheck(self, config: dict[str, Any]) -> None:
         """The server answers, and revocation works as this admin.
