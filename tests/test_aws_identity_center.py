@@ -14,6 +14,7 @@ from broker import lifecycle
 from broker.catalog.load import parse_catalog
 from broker.models import AccessProfile, Grant
 from broker.reconcile import find_orphans
+from integrations.aws.identity_center import IdentityCenterProvider
 from lib.providers import ProviderError, get_provider
 from tests.support.catalogs import TEST_CATALOG
 from tests.support.grants import active_grant, extend, half_way
@@ -160,3 +161,28 @@ def test_a_permission_set_whose_sessions_outlive_the_profile_is_refused(center):
     with pytest.raises(ProviderError, match="longer than the profile's max_duration"):
         get_provider(spec.kind).validate_at_source(spec.config, timedelta(minutes=30))
     get_provider(spec.kind).validate_at_source(spec.config, timedelta(hours=2))
+
+
+def test_a_creation_that_outlasts_the_wait_leaves_no_assignment(
+    center, people, submit, step_up, monkeypatch
+):
+    """AWS took the assignment but Airlock stopped waiting: with no handle recorded,
+    nothing else would delete it, and it has no end of its own."""
+    waited = IdentityCenterProvider._wait
+
+    def too_slow(self, sso, instance_arn, status, what):
+        waited(self, sso, instance_arn, status, what)  # it does finish, after the deadline
+        if what == "creation":
+            raise ProviderError("the assignment's creation was still in progress after 30 s")
+
+    monkeypatch.setattr(IdentityCenterProvider, "_wait", too_slow)
+    request = submit(people.alice, slug="aws-sso", duration="1h")
+    step_up(people.bob)
+    lifecycle.access_request_approve(request_id=request.pk, approver=people.bob, info=WEB)
+    grant = Grant.objects.get(request=request)
+    Grant.objects.filter(pk=grant.pk).update(
+        activation_attempts=lifecycle.ACTIVATION_MAX_ATTEMPTS - 1
+    )
+    lifecycle.grant_activate(grant_id=grant.pk)
+    assert Grant.objects.get(pk=grant.pk).status == "failed"
+    assert assigned(center) == []

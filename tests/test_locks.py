@@ -311,3 +311,13 @@ def test_a_lock_changed_behind_the_lifecycles_back_is_in_the_trail(people, catal
     lock.save()  # a shell, the admin: one person, no proposal
     changed = AuditEvent.objects.get(action="data.lock.changed")
     assert "ended_at" in changed.data["fields"]
+
+
+def test_a_confirmers_reason_is_checked_as_any_other(people, catalog, step_up):
+    lock, _ = place(people, step_up, by="erin")
+    lift(people, step_up, lock, "erin", reason="found it")
+    with pytest.raises(lifecycle.InvalidRequest, match="control characters"):
+        lift(people, step_up, lock, "carol", reason="\x1b[2J\x1b[31mok")
+    assert Lock.objects.get(pk=lock.pk).ended_at is None
+    lift(people, step_up, lock, "carol", reason="")
+    assert AuditEvent.objects.get(action="lock.lifted").reason == "found it"

@@ -21,7 +21,7 @@ from accounts.selectors import recent_step_up_record
 from audit import trail
 from audit.actions import Action
 from audit.models import AuditEvent
-from broker.lifecycle.common import MAX_REASON_LENGTH, _lock
+from broker.lifecycle.common import _lock, checked_reason
 from broker.lifecycle.errors import (
     Conflict,
     InvalidRequest,
@@ -40,7 +40,7 @@ from broker.policy.locks import (
     refusal,
 )
 from lib.durations import parse_duration
-from lib.text import has_control_characters, without_control_characters
+from lib.text import without_control_characters
 
 logger = logging.getLogger(__name__)
 # A proposal to lift waits this long for its second person, then lapses.
@@ -62,7 +62,7 @@ def lock_place(
     postgres:AIRLOCK_PG_DSN_PAYMENTS) for `duration` (None: until lifted), then
     take away what is live in its scope. `actor` None: automatic containment,
     whose `evidence` names the audit events that set it off."""
-    reason = _reason(reason, "say why you lock it")
+    reason = checked_reason(reason, "say why you lock it")
     if actor is not None:
         _check_security_member(actor, "place locks")
     if duration is not None and duration <= timedelta(0):
@@ -108,7 +108,7 @@ def lock_lift(*, lock_id, actor, reason: str = "", info: trail.RequestInfo) -> L
             and _may_lift(lock.lift_proposed_by)  # not locked or out of the role since
         )
         if not proposed:
-            lock.lift_reason = _reason(reason, "say why it can be lifted")
+            lock.lift_reason = checked_reason(reason, "say why it can be lifted")
             lock.lift_proposed_by, lock.lift_proposed_at = actor, now
             lock.save(update_fields=["lift_reason", "lift_proposed_by", "lift_proposed_at"])
             trail.record(
@@ -124,6 +124,8 @@ def lock_lift(*, lock_id, actor, reason: str = "", info: trail.RequestInfo) -> L
             raise Conflict(
                 "you proposed lifting it: a second person of the security role must confirm"
             )
+        # The confirming person may add a reason of their own, checked as any other.
+        why = checked_reason(reason, "") if (reason or "").strip() else lock.lift_reason
         lock.ended_at, lock.ended_by = now, actor
         lock.save(update_fields=["ended_at", "ended_by"])
         data = {**_facts(lock), "proposed_by": lock.lift_proposed_by.get_username()}
@@ -132,7 +134,7 @@ def lock_lift(*, lock_id, actor, reason: str = "", info: trail.RequestInfo) -> L
             info=info,
             actor=actor,
             target=lock,
-            reason=reason.strip() or lock.lift_reason,
+            reason=why,
             data=data,
         )
     return lock
@@ -229,22 +231,6 @@ def _already_locked(scope: str, subject: str) -> bool:
     if scope == Lock.Scope.PROFILE:
         return held.filter(profile__slug=subject).exists()
     return held.filter(target=subject).exists()
-
-
-def _reason(reason: str, missing: str) -> str:
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidRequest(missing, fields={"reason": "a reason is required"})
-    if has_control_characters(reason):
-        # It reaches terminals (the CLI), Slack and the database, which takes no NUL.
-        raise InvalidRequest(
-            "the reason holds control characters", fields={"reason": "plain text only"}
-        )
-    if len(reason) > MAX_REASON_LENGTH:
-        raise InvalidRequest(
-            "the reason is too long", fields={"reason": f"at most {MAX_REASON_LENGTH} characters"}
-        )
-    return reason
 
 
 def _may_lift(member) -> bool:

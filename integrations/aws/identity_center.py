@@ -14,6 +14,7 @@ the sweeper tries it again.
 
 import re
 import time
+from contextlib import suppress
 from datetime import timedelta
 from typing import Any
 
@@ -89,10 +90,23 @@ class IdentityCenterProvider:
             "PrincipalType": "USER",
             "PrincipalId": principal,
         }
+        handle = {
+            "instance_arn": instance["InstanceArn"],
+            "account_id": config["account_id"],
+            "permission_set_arn": permission_set,
+            "principal_id": principal,
+        }
         sso = aws_client("sso-admin")
         with aws_errors_mapped():
             status = sso.create_account_assignment(**assignment)["AccountAssignmentCreationStatus"]
-        self._wait(sso, instance["InstanceArn"], status, "creation")
+        try:
+            self._wait(sso, instance["InstanceArn"], status, "creation")
+        except ProviderError:
+            # AWS took it and may still finish it: with no handle recorded, nothing
+            # else would ever delete an assignment that has no end of its own.
+            with suppress(ProviderError):
+                self.revoke(handle)
+            raise
         return Issued(
             credential={
                 "kind": "aws_identity_center",
@@ -102,12 +116,7 @@ class IdentityCenterProvider:
                 "permission_set": config["permission_set"],
                 "signs_in_as": value,  # the Identity Center user to sign in to the portal as
             },
-            handle={
-                "instance_arn": instance["InstanceArn"],
-                "account_id": config["account_id"],
-                "permission_set_arn": permission_set,
-                "principal_id": principal,
-            },
+            handle=handle,
             expires_at=context.expires_at,
         )
 
