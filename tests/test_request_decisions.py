@@ -112,6 +112,9 @@ def test_deny_needs_a_reason(people, submit, step_up):
     with pytest.raises(lifecycle.InvalidRequest) as caught:
         deny(request, people.bob, reason=" ")
     assert "reason" in caught.value.fields
+    with pytest.raises(lifecycle.InvalidRequest, match="control characters"):
+        deny(request, people.bob, reason="no\x1b]0;approved\x07")  # read in terminals too
+    assert AccessRequest.objects.get(pk=request.pk).status == "pending"
 
 
 def test_approve_after_cancel_is_a_conflict(people, submit, step_up):
