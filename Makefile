@@ -40,16 +40,23 @@ var/audit-signing-key: | $(STAMP)
 var/encryption-key: | $(STAMP)
 	@mkdir -p var && umask 077 && $(BIN)/python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())" > $@
 
-run: $(STAMP) $(KEYS)
+run: $(STAMP) $(KEYS) $(CHARTJS)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} BIN=$(BIN) ./scripts/run-dev.sh
 
-# axe-core for the browser journey's accessibility checks, pinned in package-lock.json.
+# From npm, pinned in package-lock.json: axe-core for the browser journey's
+# accessibility checks (never served), and Chart.js for /insights/, copied where
+# Django serves static files.
 AXE := node_modules/axe-core/axe.min.js
 $(AXE): package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	touch $@
 
-test: $(STAMP) $(KEYS) $(AXE)
+CHARTJS := static/vendor/chart.umd.min.js
+$(CHARTJS): $(AXE)
+	mkdir -p static/vendor
+	cp node_modules/chart.js/dist/chart.umd.min.js $@
+
+test: $(STAMP) $(KEYS) $(AXE) $(CHARTJS)
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -84,4 +91,4 @@ audit-deps: $(STAMP)
 	$(BIN)/pip-audit --strict --progress-spinner off
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var static/vendor

@@ -3,8 +3,7 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
 from broker.selectors.queue import approvable_profiles, approval_queue
-from broker.selectors.requests import is_auditor
-from broker.web.locks import may_see_locks
+from broker.selectors.requests import is_auditor, is_overseer
 
 
 def airlock(request: HttpRequest) -> dict:
@@ -20,7 +19,7 @@ def airlock(request: HttpRequest) -> dict:
         "approvals_waiting": SimpleLazyObject(
             lambda: approval_queue(user).count() if may_approve else 0
         ),
-        "may_see_locks": SimpleLazyObject(lambda: signed_in and may_see_locks(user)),
+        "may_oversee": SimpleLazyObject(lambda: signed_in and is_overseer(user)),
         "oidc_enabled": settings.OIDC_ENABLED,
         "sandbox": settings.AIRLOCK_SANDBOX,
     }

@@ -12,6 +12,14 @@ function tick() {
   document.querySelectorAll("[data-expires]").forEach((el) => {
     el.textContent = formatRemaining(new Date(el.dataset.expires) - Date.now());
   });
+  document.querySelectorAll("progress[data-starts]").forEach((bar) => {
+    const starts = new Date(bar.dataset.starts), ends = new Date(bar.dataset.ends);
+    const used = Math.round(100 * Math.min(1, Math.max(0, (Date.now() - starts) / (ends - starts))));
+    bar.value = used;
+    bar.textContent = used + "%";
+    const label = bar.parentElement.querySelector("[data-window-label]");
+    if (label) label.textContent = used + "%";
+  });
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -1,3 +1,6 @@
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.http import Http404
@@ -6,12 +9,18 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from broker.models import AccessRequest, Grant
 from broker.policy.approvers import can_approve, can_decide
+from broker.policy.locks import is_security
 
 LIVE = [Grant.Status.SCHEDULED, Grant.Status.ACTIVE, Grant.Status.REVOKING]
 
 
 def is_auditor(user) -> bool:
     return user.is_superuser or user.groups.filter(name=settings.AIRLOCK_AUDITOR_GROUP).exists()
+
+
+def is_overseer(user) -> bool:
+    """The security role, auditors and admins: who sees the whole picture (locks, insights)."""
+    return is_security(user) or is_auditor(user)
 
 
 def can_view_request(user, access_request: AccessRequest) -> bool:
@@ -80,3 +89,49 @@ def how_approvers_were_asked(access_request: AccessRequest) -> list[dict]:
         action=Action.REQUEST_APPROVERS_NOTIFIED,
     ).order_by("seq")
     return [event.data for event in reports]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a request's life as the stepper shows it: `state` is done,
+    current, failed or todo; `at` is when it happened (or is due)."""
+
+    label: str
+    state: str
+    at: datetime | None = None
+
+
+def request_steps(access_request: AccessRequest, grant: Grant | None) -> list[Step]:
+    """Requested → approved → active → ended, as far as the request has gone."""
+    Status, GrantStatus = AccessRequest.Status, Grant.Status
+    asked = Step("Requested", "done", access_request.created_at)
+    active, ended = Step("Active", "todo"), Step("Ended", "todo")
+    if access_request.status == Status.PENDING:
+        return [asked, Step("Waiting for approval", "current"), active, ended]
+    if access_request.status != Status.APPROVED:
+        label = access_request.get_status_display()
+        return [asked, Step(label, "failed", access_request.decided_at)]
+    label = "Break-glass" if access_request.break_glass else "Approved"
+    approved = Step(label, "done", access_request.decided_at)
+    if grant is None or grant.status == GrantStatus.SCHEDULED:
+        return [asked, approved, Step("Scheduled", "current", access_request.start_at), ended]
+    if grant.status == GrantStatus.FAILED:
+        return [asked, approved, Step("Activation failed", "failed", grant.ended_at)]
+    if grant.status == GrantStatus.REVOKE_FAILED:
+        failed = Step("Revocation failed", "failed", grant.last_attempt_at)
+        return [asked, approved, Step("Active", "done", grant.activated_at), failed]
+    if grant.ended_at is None:
+        label = "Ending" if grant.status == GrantStatus.REVOKING else "Ends"
+        ending = Step(label, "todo", grant.expires_at)
+        return [asked, approved, Step("Active", "current", grant.activated_at), ending]
+    done = Step("Active", "done", grant.activated_at)
+    return [asked, approved, done, Step("Ended", "done", grant.ended_at)]
+
+
+def window_used(grant: Grant, now: datetime) -> int | None:
+    """How much of a live grant's window has passed, in percent (None when not live)."""
+    if grant.status != Grant.Status.ACTIVE or not (grant.activated_at and grant.expires_at):
+        return None
+    whole = (grant.expires_at - grant.activated_at).total_seconds()
+    passed = (now - grant.activated_at).total_seconds()
+    return max(0, min(100, round(100 * passed / whole))) if whole > 0 else 100

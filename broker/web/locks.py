@@ -13,15 +13,11 @@ from audit.trail import request_info
 from broker import lifecycle
 from broker.models import Lock
 from broker.policy.locks import holding_locks, is_security, known_targets
-from broker.selectors.requests import is_auditor
+from broker.selectors.requests import is_overseer
 from broker.web.forms import LockForm
 from broker.web.responses import lifecycle_error_response
 
 RECENTLY_ENDED = 20
-
-
-def may_see_locks(user) -> bool:
-    return is_security(user) or is_auditor(user)
 
 
 def _locks_page(request, *args, **kwargs) -> str:
@@ -35,7 +31,7 @@ def locks(request: HttpRequest) -> HttpResponse:
 
 
 def _render(request: HttpRequest, form: LockForm, status: int = 200) -> HttpResponse:
-    if not may_see_locks(request.user):
+    if not is_overseer(request.user):
         raise PermissionDenied("the security role and auditors only")
     holding = list(holding_locks())
     held = {lock.pk for lock in holding}

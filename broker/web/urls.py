@@ -1,6 +1,6 @@
 from django.urls import path
 
-from broker.web import audit, locks, metrics, views
+from broker.web import audit, insights, locks, metrics, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -20,6 +20,8 @@ urlpatterns = [
     path("locks/", locks.locks, name="locks"),
     path("locks/new/", locks.lock_new, name="lock-new"),
     path("locks/<uuid:lock_id>/lift/", locks.lock_lift, name="lock-lift"),
+    path("insights/", insights.insights_page, name="insights"),
+    path("insights/<slug:name>.csv", insights.insights_csv, name="insights-csv"),
     path("ops/", audit.ops, name="ops"),
     path("ops/grants/<uuid:grant_id>/retry/", audit.ops_retry_revocation, name="ops-retry"),
     path("metrics", metrics.metrics, name="metrics"),

@@ -6,6 +6,7 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.decorators import redirect_to_step_up, saved_form, step_up_required
@@ -21,10 +22,12 @@ from broker.selectors.queue import approval_queue
 from broker.selectors.requests import (
     how_approvers_were_asked,
     live_grants_of,
+    request_steps,
     request_timeline,
     requests_of,
     visible_grant,
     visible_request,
+    window_used,
 )
 from broker.web.forms import RequestForm
 from broker.web.responses import lifecycle_error_response
@@ -109,6 +112,7 @@ def request_detail(request: HttpRequest, request_id) -> HttpResponse:
         "grant": grant,
         "decisions": access_request.decisions.select_related("approver"),
         "timeline": request_timeline(access_request),
+        "steps": request_steps(access_request, grant),
         "may_decide": may_decide,
         "may_cancel": access_request.requester_id == request.user.pk
         and access_request.status == AccessRequest.Status.PENDING,
@@ -177,6 +181,7 @@ def grant_detail(request: HttpRequest, grant_id) -> HttpResponse:
         "grant": grant,
         "req": grant.request,
         "revocation_note": get_provider(grant.profile.provider_kind).revocation_note,
+        "window_used": window_used(grant, timezone.now()),
         "extension": limit,
         "may_extend": limit is not None
         and limit.offered(grant)

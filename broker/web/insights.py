@@ -1,0 +1,78 @@
+"""`/insights/`: charts and tables over a period for the security role, auditors
+and admins; anyone else gets 404, as if the page did not exist."""
+
+import csv
+from datetime import date, datetime
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from audit.export import Echo, csv_cell
+from broker.models import AccessProfile
+from broker.selectors.insights import (
+    CHANNELS,
+    PERIODS,
+    FilterError,
+    Table,
+    insights,
+    parse_slice,
+)
+from broker.selectors.requests import is_overseer
+
+
+def _overseers_only(user) -> None:
+    if not is_overseer(user):
+        raise Http404("no such page")
+
+
+@login_required
+@require_GET
+def insights_page(request: HttpRequest) -> HttpResponse:
+    _overseers_only(request.user)
+    context = {
+        "periods": PERIODS,
+        "channels": CHANNELS,
+        "profiles": AccessProfile.objects.order_by("slug").values_list("slug", flat=True),
+        "groups": Group.objects.order_by("name").values_list("name", flat=True),
+        "filters": request.GET,
+    }
+    try:
+        piece = parse_slice(request.GET, timezone.now())
+    except FilterError as exc:
+        return render(request, "broker/insights.html", {**context, "error": str(exc)}, status=400)
+    found = insights(piece)
+    charts = {name: table.chart_data() for name, table in found.tables.items() if table.chart}
+    context |= {"piece": piece, "insights": found, "charts": charts, "query": piece.query()}
+    return render(request, "broker/insights.html", context)
+
+
+@login_required
+@require_GET
+def insights_csv(request: HttpRequest, name: str) -> HttpResponse:
+    _overseers_only(request.user)
+    try:
+        piece = parse_slice(request.GET, timezone.now())
+    except FilterError as exc:
+        return HttpResponse(f"{exc}\n", status=400, content_type="text/plain")
+    table = insights(piece).tables.get(name)
+    if table is None:
+        raise Http404("no such table")
+    response = StreamingHttpResponse(_csv_lines(table), content_type="text/csv")
+    filename = f"airlock-{name}-{piece.start.date()}-{piece.days}d.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _csv_lines(table: Table):
+    writer = csv.writer(Echo())
+    yield writer.writerow(table.columns)
+    for row in table.rows:
+        yield writer.writerow([csv_cell(_plain(value)) for value in row])
+
+
+def _plain(value):
+    return value.isoformat() if isinstance(value, date | datetime) else value

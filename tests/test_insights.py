@@ -1,0 +1,169 @@
+"""What /insights/ counts, checked against a few days whose numbers are worked
+out by hand: hours held split at midnight, outcomes by day, approval latency,
+revocation lag from expiry and from the revoke in the audit trail, provider
+errors, anomalies, top requesters, open break-glass reviews; and each slice."""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from django.http import QueryDict
+
+from audit.actions import Action
+from broker.selectors.insights import FilterError, Slice, insights, parse_slice, percentile
+from tests.support.activity import event_at, past_alert, past_grant, past_request
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+NOV = {day: date(2026, 11, day) for day in range(1, 31)}
+# Eight profiles of the test catalog, each open to engineers, whose only member is alice.
+STANDING_PER_DAY = 8 * 24
+
+
+def at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, second, tzinfo=UTC)
+
+
+@pytest.fixture
+def history(people, catalog):
+    db, critical = catalog["test-db"], catalog["test-db-critical"]
+    # Approved by bob after 30 minutes; live an hour; dead at the source 2 s after expiry.
+    by_bob = past_request(
+        db, people.alice, at(28, 9), approver=people.bob, wait=timedelta(minutes=30)
+    )
+    past_grant(by_bob, at(28, 9, 31), ended=at(28, 10, 31, 2))
+    # Approved by policy from Slack at 23:00; relinquished at 01:00, 5 s after asking.
+    by_policy = past_request(db, people.alice, at(29, 23), wait=timedelta(0), source="slack")
+    relinquished = past_grant(
+        by_policy, at(29, 23), lasts=timedelta(hours=4), ended=at(30, 1), end_reason="relinquished"
+    )
+    event_at(at(30, 0, 59, 55), Action.GRANT_REVOKE_REQUESTED, relinquished, people.alice)
+    event_at(at(30, 0, 59, 57), Action.GRANT_REVOKE_RETRY, relinquished)
+    # Denied by bob after 20 minutes, from the API.
+    past_request(
+        critical,
+        people.alice,
+        at(30, 8),
+        status="denied",
+        approver=people.bob,
+        decision="deny",
+        wait=timedelta(minutes=20),
+        source="api",
+    )
+    # Break-glass at 10:00, still live at noon, its review open.
+    glass = past_request(db, people.alice, at(30, 10), approver=people.alice, break_glass=True)
+    past_grant(glass, at(30, 10), lasts=timedelta(hours=8))
+    # Forty days ago: outside every period but 90 days.
+    old = past_request(db, people.alice, NOW - timedelta(days=40), approver=people.bob)
+    past_grant(old, NOW - timedelta(days=40), ended=NOW - timedelta(days=40) + timedelta(hours=1))
+    past_alert("night_approval", at(29, 3), user="alice", profile="test-db", target="postgres:x")
+    past_alert("high_risk", at(30, 3), user="charlie")
+
+
+def test_hours_held_are_split_at_midnight_and_set_beside_standing_access(history):
+    found = insights(Slice(now=NOW, days=7))
+    rows = {row[0]: row[1:] for row in found.tables["privilege"].rows}
+    assert rows[NOV[28]] == [1.0, STANDING_PER_DAY]
+    assert rows[NOV[29]] == [1.0, STANDING_PER_DAY]  # 23:00 to midnight
+    assert rows[NOV[30]] == [3.0, STANDING_PER_DAY]  # to 01:00, and the break-glass since 10:00
+    assert rows[NOV[24]] == [0, STANDING_PER_DAY]
+    assert found.held_hours == 5.0
+    assert found.standing_hours == 7 * STANDING_PER_DAY
+    assert found.held_percent == round(100 * 5 / (7 * STANDING_PER_DAY), 2)
+
+
+def test_requests_are_counted_by_day_and_outcome(history):
+    table = insights(Slice(now=NOW, days=7)).tables["outcomes"]
+    assert table.columns == [
+        "day",
+        "approved",
+        "auto_approved",
+        "break_glass",
+        "denied",
+        "expired",
+        "cancelled",
+        "pending",
+    ]
+    rows = {row[0]: row[1:] for row in table.rows}
+    assert rows[NOV[28]] == [1, 0, 0, 0, 0, 0, 0]
+    assert rows[NOV[29]] == [0, 1, 0, 0, 0, 0, 0]
+    assert rows[NOV[30]] == [0, 0, 1, 1, 0, 0, 0]
+    assert len(table.rows) == 7 and sum(sum(r) for r in rows.values()) == 4
+
+
+def test_approval_latency_counts_only_what_a_person_decided(history):
+    rows = insights(Slice(now=NOW, days=7)).tables["approval-latency"].rows
+    assert rows == [["test-db", 30.0, 30.0, 1], ["test-db-critical", 20.0, 20.0, 1]]
+
+
+def test_revocation_lag_from_expiry_and_from_the_revoke_in_the_trail(history):
+    rows = {
+        row[0]: row[1:] for row in insights(Slice(now=NOW, days=7)).tables["revocation-lag"].rows
+    }
+    assert rows[NOV[28]] == [2.0, 2.0, 2.0, 1]
+    assert rows[NOV[30]] == [5.0, 5.0, 5.0, 1]
+    assert rows[NOV[29]] == [0, 0, 0, 0]
+
+
+def test_provider_errors_per_day_name_the_provider(history):
+    table = insights(Slice(now=NOW, days=7)).tables["provider-errors"]
+    assert table.columns == ["day", "postgres.role", "revocation failures"]
+    rows = {row[0]: row[1:] for row in table.rows}
+    assert rows[NOV[30]] == [1, 0] and rows[NOV[29]] == [0, 0]
+
+
+def test_anomalies_top_lists_and_open_reviews(history):
+    found = insights(Slice(now=NOW, days=7))
+    assert found.tables["anomalies"].rows == [["high_risk", 1], ["night_approval", 1]]
+    assert found.tables["top-requesters"].rows == [["alice", 4]]
+    assert found.tables["top-profiles"].rows == [["test-db", 3], ["test-db-critical", 1]]
+    [review] = found.tables["open-reviews"].rows
+    assert review[1:3] == ["alice", "test-db"] and review[5] == 2.0
+
+
+def test_each_slice_narrows_every_section(history, people):
+    by_profile = insights(Slice(now=NOW, days=7, profile="test-db-critical"))
+    assert by_profile.held_hours == 0 and by_profile.standing_hours == 7 * 24
+    assert by_profile.tables["top-profiles"].rows == [["test-db-critical", 1]]
+    assert by_profile.tables["anomalies"].rows == []
+
+    by_channel = insights(Slice(now=NOW, days=7, channel="slack"))
+    assert by_channel.held_hours == 2.0
+    assert by_channel.tables["top-requesters"].rows == [["alice", 1]]
+
+    by_group = insights(Slice(now=NOW, days=7, group="sre"))  # bob and carol ask for nothing
+    assert by_group.held_hours == 0 and by_group.standing_hours == 0
+    assert by_group.held_percent is None
+    assert by_group.tables["top-requesters"].rows == []
+    assert insights(Slice(now=NOW, days=7, group="engineers")).held_hours == 5.0
+
+    quarter = insights(Slice(now=NOW, days=90))
+    assert quarter.tables["top-requesters"].rows == [["alice", 5]]
+    assert quarter.held_hours == 6.0
+
+
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ("days=14", "the period is 7, 30, 90 days; not '14'"),
+        ("days=", "the period is 7, 30, 90 days; not ''"),
+        ("profile=nope", "no profile is named 'nope'"),
+        ("group=nope", "no group is named 'nope'"),
+        ("channel=scim", "the channel is one of web, slack, api, cli; not 'scim'"),
+    ],
+)
+def test_a_bad_slice_is_named(catalog, query, error):
+    with pytest.raises(FilterError) as refused:
+        parse_slice(QueryDict(query), NOW)
+    assert str(refused.value) == error
+
+
+def test_the_slice_read_from_a_query_string(catalog):
+    piece = parse_slice(QueryDict("days=7&profile=test-db&group=sre&channel=cli"), NOW)
+    assert piece == Slice(now=NOW, days=7, profile="test-db", group="sre", channel="cli")
+    assert piece.start == datetime(2026, 11, 24, tzinfo=UTC)
+    assert parse_slice(QueryDict(""), NOW).days == 30
+
+
+def test_percentile_is_nearest_rank():
+    assert percentile([5.0], 0.95) == 5.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
+    assert percentile(list(map(float, range(1, 101))), 0.95) == 95.0
