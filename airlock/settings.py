@@ -232,12 +232,16 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 
 AIRLOCK_SWEEP_SECONDS = env.float("AIRLOCK_SWEEP_SECONDS", default=15.0)
+# How often each worker process writes the task timings it counted (for /metrics).
+AIRLOCK_TASK_TIMING_FLUSH_SECONDS = env.float("AIRLOCK_TASK_TIMING_FLUSH_SECONDS", default=10.0)
 AIRLOCK_RECONCILE_SECONDS = env.float("AIRLOCK_RECONCILE_SECONDS", default=600.0)
 AIRLOCK_WATCH_SECONDS = env.float("AIRLOCK_WATCH_SECONDS", default=60.0)
+AIRLOCK_INSIGHTS_ROLLUP_SECONDS = env.float("AIRLOCK_INSIGHTS_ROLLUP_SECONDS", default=900.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": task_names.SWEEP, "schedule": AIRLOCK_SWEEP_SECONDS},
     "reconcile": {"task": task_names.RECONCILE, "schedule": AIRLOCK_RECONCILE_SECONDS},
     "watch": {"task": task_names.WATCH, "schedule": AIRLOCK_WATCH_SECONDS},
+    "insights": {"task": task_names.ROLL_UP_INSIGHTS, "schedule": AIRLOCK_INSIGHTS_ROLLUP_SECONDS},
 }
 
 # --- Airlock ----------------------------------------------------------------

@@ -6,6 +6,7 @@ class BrokerConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from broker import model_audit, signals  # noqa: F401 (connects the receivers)
+        from broker import model_audit, signals, task_timing  # noqa: F401 (connects the receivers)
 
         model_audit.connect()
+        task_timing.connect()

@@ -5,7 +5,9 @@ them gives counters that only grow; what is live now is a gauge. A handful of
 aggregate queries per scrape, whatever the number of rows (indexed columns).
 """
 
+import math
 from datetime import timedelta
+from itertools import groupby
 
 from django.conf import settings
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
@@ -13,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 
 from audit.actions import Action
 from audit.models import AuditChainHead, AuditEvent
-from broker.models import AccessRequest, Alert, Approval, Grant
+from broker.models import AccessRequest, Alert, Approval, Grant, TaskTiming
 from broker.policy.locks import holding_locks
 
 # Seconds from a grant's expiry to its revocation at the source.
@@ -35,6 +37,7 @@ class AirlockCollector:
         yield self._revocation_lag()
         yield self._provider_failures()
         yield self._alerts()
+        yield from self._task_timings()
         yield from self._now()
 
     def _requests(self):
@@ -115,6 +118,29 @@ class AirlockCollector:
             family.add_metric([kind], n)
         return family
 
+    def _task_timings(self):
+        families = {
+            TaskTiming.Kind.WAIT: HistogramMetricFamily(
+                "airlock_celery_task_wait_seconds",
+                "From a task's publication (or its ETA) to a worker starting it",
+                labels=["task"],
+            ),
+            TaskTiming.Kind.RUN: HistogramMetricFamily(
+                "airlock_celery_task_run_seconds", "How long tasks ran", labels=["task"]
+            ),
+        }
+        rows = TaskTiming.objects.order_by("kind", "task", "le")
+        for (kind, task), group in groupby(rows, key=lambda row: (row.kind, row.task)):
+            buckets, below, cumulative = list(group), 0, []
+            for bucket in buckets:
+                below += bucket.count
+                cumulative.append(("+Inf" if math.isinf(bucket.le) else str(bucket.le), below))
+            if cumulative[-1][0] != "+Inf":
+                cumulative.append(("+Inf", below))
+            seconds = sum(bucket.seconds for bucket in buckets)
+            families[kind].add_metric([task], cumulative, sum_value=seconds)
+        yield from families.values()
+
     def _now(self):
         glass = GaugeMetricFamily("airlock_break_glass_live", "Break-glass grants live now")
         glass.add_metric(
@@ -129,10 +155,13 @@ class AirlockCollector:
         head = GaugeMetricFamily("airlock_audit_head_seq", "The audit chain's newest event")
         head.add_metric([], getattr(AuditChainHead.objects.first(), "seq", 0))
         yield head
-        depth = queue_depth()
-        if depth is not None:
-            queue = GaugeMetricFamily("airlock_celery_queue_depth", "Tasks waiting in the queue")
-            queue.add_metric([], depth)
+        depths = queue_depths()
+        if depths is not None:
+            queue = GaugeMetricFamily(
+                "airlock_celery_queue_depth", "Tasks waiting in each queue", labels=["queue"]
+            )
+            for name, depth in depths.items():
+                queue.add_metric([name], depth)
             yield queue
 
 
@@ -144,14 +173,16 @@ def _counted_by(family, rows, field: str, values: list[str]):
     return family
 
 
-def queue_depth() -> int | None:
-    """Tasks waiting in Celery's default queue, where the broker is Redis (a list)."""
+def queue_depths() -> dict[str, int] | None:
+    """Tasks waiting in each of Celery's queues, where the broker is Redis (lists)."""
     if not settings.CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
         return None
     import redis
 
     try:
         with redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2) as client:
-            return int(client.llen("celery"))
+            return {
+                queue.name: int(client.llen(queue.name)) for queue in settings.CELERY_TASK_QUEUES
+            }
     except redis.RedisError:
         return None

@@ -104,6 +104,7 @@ class AccessRequest(models.Model):
             models.Index(fields=["status", "pending_until"]),
             # The approver queue: pending requests of some profiles, oldest first.
             models.Index(fields=["status", "profile", "created_at"]),
+            models.Index(fields=["created_at"]),  # /insights/: the requests of a period
         ]
 
     def __str__(self) -> str:
@@ -182,7 +183,10 @@ class Grant(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "expires_at"])]
+        indexes = [
+            models.Index(fields=["status", "expires_at"]),
+            models.Index(fields=["ended_at"]),  # /insights/: what was live in a period
+        ]
 
     def __str__(self) -> str:
         return f"grant {self.id} ({self.status})"
@@ -308,3 +312,68 @@ class Lock(models.Model):
         if self.scope == self.Scope.PROFILE:
             return self.profile.slug
         return self.target
+
+
+class TaskTiming(models.Model):
+    """How long Celery tasks waited in the queue and ran, as a histogram per task:
+    one row per bucket, with the count and total seconds of what fell in it.
+    Workers add to it every few seconds (broker/task_timing.py); /metrics reads it."""
+
+    class Kind(models.TextChoices):
+        WAIT = "wait"  # from publication (or its ETA) to a worker starting it
+        RUN = "run"
+
+    task = models.CharField(max_length=200)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    le = models.FloatField()  # the bucket's upper bound in seconds; infinity for the last
+    count = models.BigIntegerField(default=0)
+    seconds = models.FloatField(default=0.0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task", "kind", "le"], name="task_timing_bucket")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.kind} <= {self.le}s: {self.count}"
+
+
+class InsightsDay(models.Model):
+    """One UTC day of access for /insights/, rolled up from requests, grants and
+    the audit trail (broker/lifecycle/insights.py), per profile, channel and
+    team: `team` is "" for everyone, else a group the requester was in when the
+    day was rolled up (a request counts for everyone and for each of its teams).
+    Histograms map a bucket's upper bound to a count."""
+
+    day = models.DateField()
+    profile = models.ForeignKey(AccessProfile, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=16)
+    team = models.CharField(max_length=150, blank=True)
+    outcomes = models.JSONField(default=dict)  # outcome -> requests asked that day
+    held_seconds = models.FloatField(default=0.0)  # live grant time within the day
+    latency = models.JSONField(default=dict)  # minutes to a person's decision
+    lag = models.JSONField(default=dict)  # seconds from expiry or revoke to dead at source
+    lag_max = models.FloatField(default=0.0)
+    provider_errors = models.PositiveIntegerField(default=0)
+    revocation_failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "profile", "source", "team"], name="insights_day_slice"
+            )
+        ]
+        indexes = [models.Index(fields=["team", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.profile_id} {self.source} {self.team or 'everyone'}"
+
+
+class InsightsRolledDay(models.Model):
+    """A day whose InsightsDay rows are written (a day with no activity has none)."""
+
+    day = models.DateField(unique=True)
+    rolled_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.day} rolled up at {self.rolled_at:%Y-%m-%d %H:%M}"

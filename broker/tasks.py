@@ -5,8 +5,9 @@ from collections.abc import Callable
 
 from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
-from broker import anomalies, lifecycle, task_names
+from broker import anomalies, lifecycle, rollup, task_names
 from broker.reconcile import reconcile_orphans
 
 
@@ -68,3 +69,8 @@ def watch() -> dict[str, int]:
 @shared_task(name=task_names.RECONCILE)
 def reconcile() -> int:
     return len(reconcile_orphans().orphans)
+
+
+@shared_task(name=task_names.ROLL_UP_INSIGHTS)
+def roll_up_insights() -> int:
+    return rollup.roll_up(timezone.now())

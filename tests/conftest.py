@@ -285,6 +285,18 @@ def in_test_transaction():
 
 
 @pytest.fixture
+def browser(monkeypatch):
+    """Chromium, driven by Playwright."""
+    from tests.support.browser import launched_chromium
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the
+    # test makes between steps are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with launched_chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
 def airlock(live_server, catalog, monkeypatch, tmp_path):
     """The `airlock` CLI in-process against a live server: airlock(*argv) -> exit
     code; airlock.login(user) saves a fresh API token of the user."""

@@ -24,63 +24,17 @@ from hvac import exceptions as vault_errors
 from accounts.models import StepUp
 from broker import lifecycle
 from broker.models import AccessRequest, Grant
+from tests.support.browser import SHOTS, accessibility_problems, sign_in
 from tests.support.people import WEB
 from tests.support.pg_target import can_login, wait_until
 from tests.support.sshd import SSHD, ThrowawaySshd
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(os.environ.get("AIRLOCK_TEST_OUTPUT", "test-output")) / "screenshots"
-AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
-
-
-def accessibility_problems(page) -> list[str]:
-    """axe-core's serious and critical violations on the page as it is now. Run
-    through the DevTools protocol, which the page's strict CSP does not govern."""
-    if not AXE.exists():
-        pytest.fail(f"{AXE} is missing: `make test` installs it (npm ci)")
-    page.evaluate(AXE.read_text())
-    result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
-    return [
-        f"{page.url}: {v['id']} ({v['impact']}): {v['help']} at {v['nodes'][0]['target']}"
-        for v in result["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the
-    # test makes between steps are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            ],
-        )  # fmt: skip
-        yield browser
-        browser.close()
 
 
 def code_from_key(key: str, steps_ahead: int = 0) -> str:
     raw = base64.b32decode(key + "=" * (-len(key) % 8))
     return f"{totp(raw, t0=-steps_ahead * 30):06d}"
-
-
-def sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("x")
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{base}/")
 
 
 def enrol(page, base: str, typo: bool = False) -> str:

@@ -3,59 +3,24 @@ out by hand: hours held split at midnight, outcomes by day, approval latency,
 revocation lag from expiry and from the revoke in the audit trail, provider
 errors, anomalies, top requesters, open break-glass reviews; and each slice."""
 
-from datetime import UTC, date, datetime, timedelta
+from collections import Counter
+from datetime import UTC, date, datetime
 
 import pytest
 from django.http import QueryDict
 
-from audit.actions import Action
-from broker.selectors.insights import FilterError, Slice, insights, parse_slice, percentile
-from tests.support.activity import event_at, past_alert, past_grant, past_request
+from broker.rollup import bucket_percentile
+from broker.selectors.insights import FilterError, Slice, insights, parse_slice
+from tests.support.activity import NOW, seed_known_days
 
-NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 NOV = {day: date(2026, 11, day) for day in range(1, 31)}
 # Eight profiles of the test catalog, each open to engineers, whose only member is alice.
 STANDING_PER_DAY = 8 * 24
 
 
-def at(day: int, hour: int, minute: int = 0, second: int = 0) -> datetime:
-    return datetime(2026, 11, day, hour, minute, second, tzinfo=UTC)
-
-
 @pytest.fixture
 def history(people, catalog):
-    db, critical = catalog["test-db"], catalog["test-db-critical"]
-    # Approved by bob after 30 minutes; live an hour; dead at the source 2 s after expiry.
-    by_bob = past_request(
-        db, people.alice, at(28, 9), approver=people.bob, wait=timedelta(minutes=30)
-    )
-    past_grant(by_bob, at(28, 9, 31), ended=at(28, 10, 31, 2))
-    # Approved by policy from Slack at 23:00; relinquished at 01:00, 5 s after asking.
-    by_policy = past_request(db, people.alice, at(29, 23), wait=timedelta(0), source="slack")
-    relinquished = past_grant(
-        by_policy, at(29, 23), lasts=timedelta(hours=4), ended=at(30, 1), end_reason="relinquished"
-    )
-    event_at(at(30, 0, 59, 55), Action.GRANT_REVOKE_REQUESTED, relinquished, people.alice)
-    event_at(at(30, 0, 59, 57), Action.GRANT_REVOKE_RETRY, relinquished)
-    # Denied by bob after 20 minutes, from the API.
-    past_request(
-        critical,
-        people.alice,
-        at(30, 8),
-        status="denied",
-        approver=people.bob,
-        decision="deny",
-        wait=timedelta(minutes=20),
-        source="api",
-    )
-    # Break-glass at 10:00, still live at noon, its review open.
-    glass = past_request(db, people.alice, at(30, 10), approver=people.alice, break_glass=True)
-    past_grant(glass, at(30, 10), lasts=timedelta(hours=8))
-    # Forty days ago: outside every period but 90 days.
-    old = past_request(db, people.alice, NOW - timedelta(days=40), approver=people.bob)
-    past_grant(old, NOW - timedelta(days=40), ended=NOW - timedelta(days=40) + timedelta(hours=1))
-    past_alert("night_approval", at(29, 3), user="alice", profile="test-db", target="postgres:x")
-    past_alert("high_risk", at(30, 3), user="charlie")
+    seed_known_days(people, catalog)
 
 
 def test_hours_held_are_split_at_midnight_and_set_beside_standing_access(history):
@@ -90,8 +55,13 @@ def test_requests_are_counted_by_day_and_outcome(history):
 
 
 def test_approval_latency_counts_only_what_a_person_decided(history):
-    rows = insights(Slice(now=NOW, days=7)).tables["approval-latency"].rows
-    assert rows == [["test-db", 30.0, 30.0, 1], ["test-db-critical", 20.0, 20.0, 1]]
+    table = insights(Slice(now=NOW, days=7)).tables["approval-latency"]
+    assert table.rows == [["test-db", 30.0, 30.0, 1], ["test-db-critical", 20.0, 20.0, 1]]
+    drawn = table.chart_data()["series"]  # minutes, not the count of decisions
+    assert drawn == [
+        {"name": "p50", "values": [30.0, 20.0]},
+        {"name": "p95", "values": [30.0, 20.0]},
+    ]
 
 
 def test_revocation_lag_from_expiry_and_from_the_revoke_in_the_trail(history):
@@ -163,7 +133,9 @@ def test_the_slice_read_from_a_query_string(catalog):
     assert parse_slice(QueryDict(""), NOW).days == 30
 
 
-def test_percentile_is_nearest_rank():
-    assert percentile([5.0], 0.95) == 5.0
-    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.0
-    assert percentile(list(map(float, range(1, 101))), 0.95) == 95.0
+def test_a_percentile_is_the_bound_of_its_bucket():
+    assert bucket_percentile(Counter(), 0.95) == 0
+    assert bucket_percentile(Counter({5: 1}), 0.95) == 5
+    assert bucket_percentile(Counter({1: 2, 2: 2}), 0.5) == 1
+    assert bucket_percentile(Counter({1: 94, 30: 6}), 0.95) == 30
+    assert bucket_percentile(Counter({1: 95, 30: 5}), 0.95) == 1

@@ -2,39 +2,39 @@
 trail of a period, sliced by profile, group or channel.
 
 Each section is a table (the page draws some as charts and each downloads as
-CSV). The number of queries is the same whatever the number of rows: counts are
-grouped by day in SQL; percentiles and grant-hours split across midnights are
-computed in Python over one narrow fetch each, the same on PostgreSQL and SQLite.
-Days are UTC days.
+CSV). Day-by-day figures come from the daily roll-up (broker/rollup.py), with
+today and any day not rolled up yet computed from the raw rows; the top lists,
+anomalies and open reviews are read directly. The number of queries is the
+same whatever the number of rows. Days are UTC days.
 """
 
-import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
-from django.db.models.functions import TruncDate
+from django.db.models import Count, QuerySet
 from django.http import QueryDict
 
-from audit.actions import Action
-from audit.models import AuditEvent, Source
-from broker.models import AccessProfile, AccessRequest, Alert, Approval, BreakGlassReview, Grant
+from audit.models import Source
+from broker.models import (
+    AccessProfile,
+    AccessRequest,
+    Alert,
+    BreakGlassReview,
+    InsightsDay,
+    InsightsRolledDay,
+)
 from broker.policy.principals import principal_matches_names
+from broker.rollup import EVERYONE, OUTCOMES, DayFigures, Key, bucket_percentile, day_figures
 
 PERIODS = (7, 30, 90)
 CHANNELS = (Source.WEB, Source.SLACK, Source.API, Source.CLI)
-OUTCOMES = ("approved", "auto_approved", "break_glass", "denied", "expired", "cancelled", "pending")
-PROVIDER_ERRORS = (
-    Action.GRANT_ACTIVATION_RETRY,
-    Action.GRANT_FAILED,
-    Action.GRANT_REVOKE_RETRY,
-    Action.GRANT_REVOKE_FAILED,
-)
 TOP = 10
 HOUR = timedelta(hours=1)
+FAILURES = "revocation failures"
+BUCKETED = "Percentiles are read from histogram buckets: each is the upper bound of its bucket."
 
 
 class FilterError(ValueError):
@@ -90,7 +90,8 @@ def parse_slice(params: QueryDict, now: datetime) -> Slice:
 @dataclass
 class Table:
     """One section: its rows, and how the page draws it (`chart`: line, bar,
-    stacked or "" for a table alone; the first column labels the others)."""
+    stacked or "" for a table alone; the first column labels the rows, and
+    `plotted` names the columns drawn, all the others unless it says)."""
 
     name: str
     title: str
@@ -98,15 +99,16 @@ class Table:
     rows: list[list] = field(default_factory=list)
     chart: str = ""
     note: str = ""
+    plotted: list[str] = field(default_factory=list)
 
     def chart_data(self) -> dict:
+        drawn = self.plotted or self.columns[1:]
         return {
             "type": self.chart,
             "labels": [str(row[0]) for row in self.rows],
             "series": [
-                {"name": column, "values": [row[n] for row in self.rows]}
-                for n, column in enumerate(self.columns)
-                if n > 0
+                {"name": column, "values": [row[self.columns.index(column)] for row in self.rows]}
+                for column in drawn
             ],
         }
 
@@ -126,12 +128,13 @@ class Insights:
 
 
 def insights(piece: Slice) -> Insights:
-    requests = _sliced(
-        AccessRequest.objects.filter(created_at__gte=piece.start, created_at__lte=piece.now),
-        piece,
-    )
-    held = _hours_held(piece)
+    figures = _figures(piece)
+    by_day: dict[date, DayFigures] = defaultdict(DayFigures)
+    for (day, _, _, _), found in figures.items():
+        by_day[day].add(found)
     standing = _standing_hours(piece)
+    slugs = dict(AccessProfile.objects.values_list("id", "slug"))
+    held = {day: by_day[day].held_seconds / 3600 for day in piece.dates}
     privilege = Table(
         "privilege",
         "Elevated access held per day, beside standing access to the same profiles",
@@ -140,15 +143,19 @@ def insights(piece: Slice) -> Insights:
         chart="line",
         note="Standing: every person eligible today, 24 hours a day.",
     )
+    requests = _sliced(
+        AccessRequest.objects.filter(created_at__gte=piece.start, created_at__lte=piece.now),
+        piece,
+    )
     tables = [
         privilege,
-        _outcomes(requests, piece),
-        _approval_latency(requests),
-        _revocation_lag(piece),
-        _provider_errors(piece),
+        _outcomes(by_day, piece),
+        _approval_latency(figures, slugs),
+        _revocation_lag(by_day, piece),
+        _provider_errors(figures, piece),
         _anomalies(piece),
-        _top(requests, "requester__username", "top-requesters", "Top requesters", "requester"),
-        _top(requests, "profile__slug", "top-profiles", "Most requested profiles", "profile"),
+        _top_requesters(requests),
+        _top_profiles(figures, slugs),
         _open_reviews(piece),
     ]
     return Insights(
@@ -156,6 +163,35 @@ def insights(piece: Slice) -> Insights:
         held_hours=round(sum(held.values()), 1),
         standing_hours=standing * piece.days,
     )
+
+
+def _figures(piece: Slice) -> dict[Key, DayFigures]:
+    """The slice's figures of each day: rolled up where the day is, computed
+    from the raw rows for the others (today, and any day not rolled yet)."""
+    team, first = piece.group or EVERYONE, piece.dates[0]
+    rolled = set(InsightsRolledDay.objects.filter(day__gte=first).values_list("day", flat=True))
+    rows = InsightsDay.objects.filter(day__gte=first, day__in=rolled, team=team)
+    profile_id = None
+    if piece.profile:
+        profile_id = AccessProfile.objects.get(slug=piece.profile).pk
+        rows = rows.filter(profile_id=profile_id)
+    if piece.channel:
+        rows = rows.filter(source=piece.channel)
+    figures = {
+        (row.day, row.profile_id, row.source, row.team): DayFigures.of_row(row) for row in rows
+    }
+    live = [day for day in piece.dates if day not in rolled]
+    if live:
+        for key, found in day_figures(live[0], live[-1], piece.now).items():
+            day, profile, source, of_team = key
+            if (
+                day in live
+                and of_team == team
+                and (profile_id is None or profile == profile_id)
+                and (not piece.channel or source == piece.channel)
+            ):
+                figures[key] = found
+    return figures
 
 
 def _sliced(rows: QuerySet, piece: Slice, path: str = "") -> QuerySet:
@@ -168,26 +204,6 @@ def _sliced(rows: QuerySet, piece: Slice, path: str = "") -> QuerySet:
     if piece.channel:
         rows = rows.filter(**{f"{path}source": piece.channel})
     return rows
-
-
-def _hours_held(piece: Slice) -> dict[date, float]:
-    """Hours of live grants per day: from activation to the end at the source
-    (now, for what is not ended yet, a failed revocation included)."""
-    grants = _sliced(
-        Grant.objects.filter(activated_at__isnull=False, activated_at__lte=piece.now).filter(
-            Q(ended_at__isnull=True) | Q(ended_at__gt=piece.start)
-        ),
-        piece,
-        "request__",
-    )
-    held: dict[date, float] = defaultdict(float)
-    for began, ended in grants.values_list("activated_at", "ended_at").iterator():
-        moment, end = max(began, piece.start), min(ended or piece.now, piece.now)
-        while moment < end:
-            midnight = datetime.combine(moment.date() + timedelta(days=1), time(), tzinfo=UTC)
-            held[moment.date()] += (min(end, midnight) - moment) / HOUR
-            moment = midnight
-    return held
 
 
 def _standing_hours(piece: Slice) -> int:
@@ -212,113 +228,67 @@ def _standing_hours(piece: Slice) -> int:
     return 24 * eligible
 
 
-def _outcomes(requests: QuerySet, piece: Slice) -> Table:
-    someone_approved = Exists(
-        Approval.objects.filter(request=OuterRef("pk"), decision=Approval.Decision.APPROVE)
-    )
-    rows = (
-        requests.annotate(day=TruncDate("created_at", tzinfo=UTC), by_person=someone_approved)
-        .values_list("day", "status", "break_glass", "by_person")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-    counts: dict[date, Counter] = defaultdict(Counter)
-    for day, status, break_glass, by_person, n in rows:
-        counts[day][_outcome(status, break_glass, by_person)] += n
+def _outcomes(by_day: dict[date, DayFigures], piece: Slice) -> Table:
     return Table(
         "outcomes",
         "Requests per day by outcome",
         ["day", *OUTCOMES],
-        [[day, *(counts[day][outcome] for outcome in OUTCOMES)] for day in piece.dates],
+        [[day, *(by_day[day].outcomes[outcome] for outcome in OUTCOMES)] for day in piece.dates],
         chart="stacked",
     )
 
 
-def _outcome(status: str, break_glass: bool, by_person: bool) -> str:
-    if break_glass:
-        return "break_glass"
-    if status == AccessRequest.Status.APPROVED:
-        return "approved" if by_person else "auto_approved"
-    return status
-
-
-def _approval_latency(requests: QuerySet) -> Table:
+def _approval_latency(figures: dict[Key, DayFigures], slugs: dict[int, str]) -> Table:
     """From submission to the decision, for requests a person decided."""
-    decided_by_person = Exists(Approval.objects.filter(request=OuterRef("pk")))
-    waits: dict[str, list[float]] = defaultdict(list)
-    rows = requests.filter(decided_at__isnull=False, break_glass=False).filter(decided_by_person)
-    for slug, created, decided in rows.values_list("profile__slug", "created_at", "decided_at"):
-        waits[slug].append((decided - created).total_seconds() / 60)
+    waits: dict[str, Counter] = defaultdict(Counter)
+    for (_, profile_id, _, _), found in figures.items():
+        waits[slugs[profile_id]].update(found.latency)
+    rows = [
+        [slug, bucket_percentile(w, 0.5), bucket_percentile(w, 0.95), sum(w.values())]
+        for slug, w in sorted(waits.items())
+        if w
+    ]
     return Table(
         "approval-latency",
         "Approval latency per profile (minutes)",
         ["profile", "p50", "p95", "decisions"],
-        [
-            [slug, round(percentile(w, 0.5), 1), round(percentile(w, 0.95), 1), len(w)]
-            for slug, w in sorted(waits.items())
-        ],
+        rows,
         chart="bar",
+        note=BUCKETED,
+        plotted=["p50", "p95"],
     )
 
 
-def _revocation_lag(piece: Slice) -> Table:
+def _revocation_lag(by_day: dict[date, DayFigures], piece: Slice) -> Table:
     """Seconds from the end's due time (expiry) or its asking (a revoke, in the
     audit trail) to the access dead at its source, per day it ended."""
-    grants = _sliced(
-        Grant.objects.filter(ended_at__gte=piece.start, activated_at__isnull=False),
-        piece,
-        "request__",
-    ).values_list("id", "expires_at", "ended_at", "end_reason")
-    ended_at, lags = {}, defaultdict(list)
-    for grant_id, expires_at, ended, reason in grants.iterator():
-        if reason == "expired" and expires_at:
-            lags[ended.date()].append((ended - expires_at).total_seconds())
-        else:
-            ended_at[str(grant_id)] = ended
-    asked = AuditEvent.objects.filter(
-        action=Action.GRANT_REVOKE_REQUESTED,
-        target_type="grant",
-        target_id__in=list(ended_at),
-    ).values_list("target_id", "created_at")
-    for grant_id, asked_at in asked:
-        lags[ended_at[grant_id].date()].append((ended_at[grant_id] - asked_at).total_seconds())
+    rows = []
+    for day in piece.dates:
+        lag = by_day[day].lag
+        p50, p95 = bucket_percentile(lag, 0.5), bucket_percentile(lag, 0.95)
+        rows.append([day, p50, p95, round(by_day[day].lag_max, 1), sum(lag.values())])
     return Table(
         "revocation-lag",
         "Seconds from expiry or revoke to dead at the source",
         ["day", "p50", "p95", "max", "ended"],
-        [
-            [day, *_summary(lags[day]), len(lags[day])] if lags[day] else [day, 0, 0, 0, 0]
-            for day in piece.dates
-        ],
+        rows,
         chart="line",
+        note=BUCKETED + " The maximum is exact.",
+        plotted=["p50", "p95", "max"],
     )
 
 
-def _summary(values: list[float]) -> list[float]:
-    return [round(percentile(values, 0.5), 1), round(percentile(values, 0.95), 1), max(values)]
-
-
-def _provider_errors(piece: Slice) -> Table:
+def _provider_errors(figures: dict[Key, DayFigures], piece: Slice) -> Table:
     """Failed and retried calls to each source per day (from the audit trail):
     the providers' health over time. Revocation failures are the last column."""
-    events = AuditEvent.objects.filter(
-        action__in=PROVIDER_ERRORS, target_type="grant", created_at__gte=piece.start
-    ).values_list("target_id", "action", "created_at")
-    events = list(events)
-    kinds = dict(
-        _sliced(Grant.objects.filter(id__in={e[0] for e in events}), piece, "request__")
-        .values_list("id", "request__profile__provider_kind")
-        .iterator()
-    )
-    kinds = {str(grant_id): kind for grant_id, kind in kinds.items()}
-    providers = sorted(set(kinds.values()))
+    kinds = dict(AccessProfile.objects.values_list("id", "provider_kind"))
     errors: dict[date, Counter] = defaultdict(Counter)
-    for grant_id, action, created_at in events:
-        if grant_id in kinds:
-            errors[created_at.date()][kinds[grant_id]] += 1
-            if action == Action.GRANT_REVOKE_FAILED:
-                errors[created_at.date()]["revocation failures"] += 1
-    columns = [*providers, "revocation failures"]
+    for (day, profile_id, _, _), found in figures.items():
+        if found.provider_errors:
+            errors[day][kinds[profile_id]] += found.provider_errors
+            errors[day][FAILURES] += found.revocation_failures
+    providers = sorted({kind for counts in errors.values() for kind in counts} - {FAILURES})
+    columns = [*providers, FAILURES]
     return Table(
         "provider-errors",
         "Failed or retried calls to each source per day",
@@ -341,9 +311,19 @@ def _anomalies(piece: Slice) -> Table:
     )
 
 
-def _top(requests: QuerySet, by: str, name: str, title: str, label: str) -> Table:
-    counts = requests.values_list(by).annotate(n=Count("pk")).order_by("-n", by)[:TOP]
-    return Table(name, title, [label, "requests"], list(map(list, counts)), chart="bar")
+def _top_requesters(requests: QuerySet) -> Table:
+    counts = requests.values_list("requester__username").annotate(n=Count("pk"))
+    rows = list(map(list, counts.order_by("-n", "requester__username")[:TOP]))
+    return Table("top-requesters", "Top requesters", ["requester", "requests"], rows, chart="bar")
+
+
+def _top_profiles(figures: dict[Key, DayFigures], slugs: dict[int, str]) -> Table:
+    asked: Counter = Counter()
+    for (_, profile_id, _, _), found in figures.items():
+        asked[slugs[profile_id]] += sum(found.outcomes.values())
+    rows = [[slug, n] for slug, n in sorted(asked.items(), key=lambda item: (-item[1], item[0]))]
+    rows = [row for row in rows if row[1]][:TOP]
+    return Table("top-profiles", "Most requested profiles", ["profile", "requests"], rows, "bar")
 
 
 def _open_reviews(piece: Slice) -> Table:
@@ -366,9 +346,3 @@ def _open_reviews(piece: Slice) -> Table:
             for review in reviews.select_related("request__requester", "request__profile")
         ],
     )
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The nearest-rank percentile (q in 0..1) of a non-empty list."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
