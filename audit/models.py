@@ -44,7 +44,9 @@ class AuditEvent(models.Model):
         db_table = "broker_auditevent"
         ordering = ["seq"]
         indexes = [
-            models.Index(fields=["target_type", "target_id"], name="broker_audi_target__eba826_idx"),
+            models.Index(
+                fields=["target_type", "target_id"], name="broker_audi_target__eba826_idx"
+            ),
             # /insights/ and /metrics: events of some actions (provider errors) in a period.
             models.Index(fields=["action", "created_at"], name="audit_action_created_idx"),
         ]
