@@ -60,6 +60,22 @@ class DayFigures:
         self.provider_errors += other.provider_errors
         self.revocation_failures += other.revocation_failures
 
+    def row(self, key: Key) -> InsightsDay:
+        day, profile_id, source, team = key
+        return InsightsDay(
+            day=day,
+            profile_id=profile_id,
+            source=source,
+            team=team,
+            outcomes=dict(self.outcomes),
+            held_seconds=self.held_seconds,
+            latency=dict(self.latency),
+            lag=dict(self.lag),
+            lag_max=self.lag_max,
+            provider_errors=self.provider_errors,
+            revocation_failures=self.revocation_failures,
+        )
+
     @classmethod
     def of_row(cls, row: InsightsDay) -> "DayFigures":
         return cls(
@@ -260,23 +276,7 @@ def roll_up(now: datetime) -> int:
     with transaction.atomic():
         InsightsDay.objects.filter(day__in=missing).delete()
         InsightsDay.objects.bulk_create(
-            (
-                InsightsDay(
-                    day=day,
-                    profile_id=profile_id,
-                    source=source,
-                    team=team,
-                    outcomes=dict(found.outcomes),
-                    held_seconds=found.held_seconds,
-                    latency=dict(found.latency),
-                    lag=dict(found.lag),
-                    lag_max=found.lag_max,
-                    provider_errors=found.provider_errors,
-                    revocation_failures=found.revocation_failures,
-                )
-                for (day, profile_id, source, team), found in figures.items()
-                if day in missing
-            ),
+            (found.row(key) for key, found in figures.items() if key[0] in missing),
             batch_size=1000,
         )
         InsightsRolledDay.objects.filter(day__in=missing).delete()

@@ -74,6 +74,9 @@ MATRIX = {
         every(FORBIDDEN, erin=FOUND, carol=TO_MFA),
     ),
     "lock-lift": ("post", "lock", {"reason": "x"}, every(FORBIDDEN, erin=FOUND, carol=TO_MFA)),
+    # The security role, auditors and admins; for anyone else it does not exist.
+    **{name: ("get", needs, None, every(MISSING, dave=OK, admin=OK, carol=OK, erin=OK))
+       for name, needs in (("insights", None), ("insights-csv", "table"))},
     "ops": ("get", None, None, every(FORBIDDEN, admin=OK)),
     "ops-retry": ("post", "grant", {}, every(FORBIDDEN, admin=FOUND)),
     "mfa-settings": ("get", None, None, every(OK)),
@@ -141,6 +144,7 @@ def world(people, submit, step_up):
         "lock": lock.pk,
         "user": people.alice.pk,
         "group": Group.objects.get(name="engineers").pk,
+        "table": "outcomes",
     }
 
 
@@ -148,7 +152,8 @@ def world(people, submit, step_up):
 @pytest.mark.parametrize("name", sorted(MATRIX))
 def test_web_permission_matrix(client, people, world, name, persona):
     method, needs, body, expected = MATRIX[name]
-    path = reverse(name, kwargs={f"{needs}_id": world[needs]} if needs else None)
+    key = "name" if needs == "table" else f"{needs}_id"  # a table is named, not numbered
+    path = reverse(name, kwargs={key: world[needs]} if needs else None)
     if persona != "anonymous":
         user = getattr(people, persona)
         client.force_login(user)
