@@ -1,6 +1,7 @@
 """Checks of the settings for a deployment, run by `manage.py check --deploy`."""
 
 from django.conf import settings
+from django.contrib.staticfiles import finders
 from django.core import checks
 from django.db import DatabaseError, connection
 
@@ -9,6 +10,7 @@ from audit import signing
 from audit.models import AuditEvent
 from lib.secrets import MissingSecret
 
+CHART_LIBRARY = "vendor/chart.umd.min.js"
 PER_PROCESS_CACHES = (
     "django.core.cache.backends.locmem.LocMemCache",
     "django.core.cache.backends.dummy.DummyCache",
@@ -105,3 +107,17 @@ def independent_evidence(app_configs, **kwargs) -> list[checks.CheckMessage]:
             )
         )
     return warnings
+
+
+@checks.register(deploy=True)
+def chart_library(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """/insights/ draws its charts with the Chart.js that `make` copies into static/."""
+    if finders.find(CHART_LIBRARY):
+        return []
+    return [
+        checks.Warning(
+            f"{CHART_LIBRARY} is missing: /insights/ shows its tables but draws no chart",
+            hint="make static/vendor/chart.umd.min.js (npm ci, then a copy)",
+            id="airlock.W004",
+        )
+    ]

@@ -80,9 +80,10 @@ class AirlockCollector:
 
     def _revocation_lag(self):
         lag = ExpressionWrapper(F("ended_at") - F("expires_at"), output_field=DurationField())
-        expired = Grant.objects.filter(end_reason="expired", ended_at__isnull=False).annotate(
-            lag=lag
-        )
+        # Revoked only: a failed revocation's `ended_at` is when trying stopped, not a death.
+        expired = Grant.objects.filter(
+            status=Grant.Status.REVOKED, end_reason="expired", ended_at__isnull=False
+        ).annotate(lag=lag)
         buckets = {
             f"le_{n}": Count("id", filter=Q(lag__lte=timedelta(seconds=bound)))
             for n, bound in enumerate(LAG_BUCKETS)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 
 from audit.actions import Action
@@ -36,6 +36,8 @@ PROVIDER_ERRORS = (
     Action.GRANT_REVOKE_FAILED,
 )
 EVERYONE = ""
+ROLL_UP_LOCK = 0x41495253  # the advisory lock's key: any number no other code uses
+PERSON_DECIDED = {"approved": Approval.Decision.APPROVE, "denied": Approval.Decision.DENY}
 
 # A slice of a day: (day, profile id, channel, team).
 Key = tuple[date, int, str, str]
@@ -165,9 +167,11 @@ def _requests(days: _Days, start: datetime, end: datetime) -> None:
     for request_id, profile_id, source, requester_id, created, decided_at, status, glass in rows:
         decided = decisions.get(request_id, set())
         outcome = _outcome(status, glass, Approval.Decision.APPROVE in decided)
+        # Decided by a person: the last decision is theirs (not an expiry after a first stage).
+        final = PERSON_DECIDED.get(outcome) in decided
         for figures in days.slices(created.date(), profile_id, source, requester_id):
             figures.outcomes[outcome] += 1
-            if decided and not glass and decided_at:
+            if final and decided_at:
                 minutes = (decided_at - created).total_seconds() / 60
                 figures.latency[bucket(minutes, LATENCY_BUCKETS)] += 1
 
@@ -182,43 +186,40 @@ def _outcome(status: str, break_glass: bool, by_person: bool) -> str:
 
 def _grants(days: _Days, start: datetime, end: datetime) -> dict[str, tuple]:
     """Hours held, split at midnights, and the lag of grants ended by expiry;
-    returns the grants ended otherwise, whose lag counts from the revoke."""
+    returns the grants revoked otherwise, whose lag counts from the revoke.
+    A grant whose revocation failed is held still: its `ended_at` is when
+    Airlock stopped trying, not when the access died."""
+    still_held = Q(ended_at__isnull=True) | Q(status=Grant.Status.REVOKE_FAILED)
     grants = Grant.objects.filter(activated_at__isnull=False, activated_at__lt=end).filter(
-        Q(ended_at__isnull=True) | Q(ended_at__gt=start)
+        still_held | Q(ended_at__gt=start)
     )
     revoked = {}
-    for (
-        grant_id,
-        profile_id,
-        source,
-        requester_id,
-        began,
-        ended,
-        expires,
-        reason,
-    ) in grants.values_list(
+    for grant in grants.values_list(
         "id",
-        "request__profile_id",
-        "request__source",
-        "request__requester_id",
+        "status",
         "activated_at",
         "ended_at",
         "expires_at",
         "end_reason",
+        "request__profile_id",
+        "request__source",
+        "request__requester_id",
+        named=True,
     ).iterator():
-        slice_of = (profile_id, source, requester_id)
-        moment, until = max(began, start), min(ended or end, end)
+        slice_of = (grant.request__profile_id, grant.request__source, grant.request__requester_id)
+        dead = grant.ended_at if grant.status == Grant.Status.REVOKED else None
+        moment, until = max(grant.activated_at, start), min(dead or end, end)
         while moment < until:
             next_midnight = midnight(moment.date() + timedelta(days=1))
             for figures in days.slices(moment.date(), *slice_of):
                 figures.held_seconds += (min(until, next_midnight) - moment).total_seconds()
             moment = next_midnight
-        if ended is None or not days.within(ended.date()):
+        if dead is None or not days.within(dead.date()):
             continue
-        if reason == "expired" and expires:
-            _add_lag(days, ended, slice_of, (ended - expires).total_seconds())
+        if grant.end_reason == "expired" and grant.expires_at:
+            _add_lag(days, dead, slice_of, (dead - grant.expires_at).total_seconds())
         else:
-            revoked[str(grant_id)] = (ended, slice_of)
+            revoked[str(grant.id)] = (dead, slice_of)
     return revoked
 
 
@@ -259,21 +260,21 @@ def _provider_errors(days: _Days, start: datetime, end: datetime) -> None:
 
 
 def roll_up(now: datetime) -> int:
-    """Store the days that need it, up to yesterday; returns how many were rolled."""
+    """Store the days that need it, up to yesterday; returns how many were rolled.
+    One roll-up at a time: a second waits for the first, then reads what it left."""
     today = now.astimezone(UTC).date()
     oldest = today - timedelta(days=HISTORY_DAYS)
     recompute_from = today - timedelta(days=RECOMPUTE_DAYS)
-    rolled = set(
-        InsightsRolledDay.objects.filter(day__gte=oldest, day__lt=recompute_from).values_list(
-            "day", flat=True
-        )
-    )
-    missing = [oldest + timedelta(days=n) for n in range(HISTORY_DAYS)]
-    missing = [day for day in missing if day >= recompute_from or day not in rolled]
-    if not missing:
-        return 0
-    figures = day_figures(missing[0], missing[-1], now)
     with transaction.atomic():
+        _one_at_a_time()
+        rolled = set(
+            InsightsRolledDay.objects.filter(day__gte=oldest, day__lt=recompute_from).values_list(
+                "day", flat=True
+            )
+        )
+        missing = [oldest + timedelta(days=n) for n in range(HISTORY_DAYS)]
+        missing = [day for day in missing if day >= recompute_from or day not in rolled]
+        figures = day_figures(missing[0], missing[-1], now) if missing else {}
         InsightsDay.objects.filter(day__in=missing).delete()
         InsightsDay.objects.bulk_create(
             (found.row(key) for key, found in figures.items() if key[0] in missing),
@@ -286,3 +287,11 @@ def roll_up(now: datetime) -> int:
         InsightsRolledDay.objects.filter(day__lt=oldest).delete()
         InsightsDay.objects.filter(day__lt=oldest).delete()
     return len(missing)
+
+
+def _one_at_a_time() -> None:
+    """PostgreSQL: a lock held to the commit. SQLite's transactions already take
+    the database's write lock as they begin (settings: IMMEDIATE)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLL_UP_LOCK])

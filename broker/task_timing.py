@@ -37,7 +37,9 @@ def connect() -> None:
     signals.before_task_publish.connect(_stamp, weak=False)
     signals.task_prerun.connect(_started_task, weak=False)
     signals.task_postrun.connect(_ended_task, weak=False)
+    # Prefork children end with the first; the threads and solo pools only with the second.
     signals.worker_process_shutdown.connect(lambda **_: flush(), weak=False)
+    signals.worker_shutdown.connect(lambda **_: flush(), weak=False)
 
 
 def _stamp(headers=None, **_) -> None:
@@ -50,7 +52,7 @@ def _started_task(task_id=None, task=None, **_) -> None:
     sent_at = getattr(request, SENT_AT, None)
     if sent_at is None and isinstance(request.headers, dict):
         sent_at = request.headers.get(SENT_AT)
-    if isinstance(sent_at, int | float):  # what _stamp wrote; anything else is not timed
+    if type(sent_at) in (int, float) and math.isfinite(sent_at):  # what _stamp wrote, only
         due = max(float(sent_at), _timestamp(request.eta))
         observe(task.name, TaskTiming.Kind.WAIT, max(0.0, time.time() - due))
     _started[task_id] = time.monotonic()

@@ -14,6 +14,7 @@ function tick() {
   });
   document.querySelectorAll("progress[data-starts]").forEach((bar) => {
     const starts = new Date(bar.dataset.starts), ends = new Date(bar.dataset.ends);
+    if (!(ends > starts)) return;  // the server's figure stands
     const used = Math.round(100 * Math.min(1, Math.max(0, (Date.now() - starts) / (ends - starts))));
     bar.value = used;
     bar.textContent = used + "%";

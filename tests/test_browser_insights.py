@@ -85,5 +85,7 @@ def _table(page, name: str) -> list[list[str]]:
 
 
 def _number(text: str) -> str:
-    """A table cell as Chart.js holds the number (5.0 is 5 in JavaScript)."""
+    """A table cell as Chart.js holds the number (5.0 is 5 in JavaScript; no figure is null)."""
+    if text == "—":
+        return "null"
     return str(int(float(text))) if float(text).is_integer() else text

@@ -176,3 +176,12 @@ def test_behind_a_proxy_the_forwarded_scheme_counts(client, db, settings):
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     assert client.get("/login/", HTTP_X_FORWARDED_PROTO="https").status_code == 200
     assert client.get("/login/", HTTP_X_FORWARDED_PROTO="http").status_code == 301
+
+
+def test_a_missing_chart_library_is_flagged(settings, tmp_path):
+    from airlock.checks import chart_library
+
+    assert chart_library(None) == []
+    settings.STATICFILES_DIRS = [tmp_path]  # a deployment that never ran make
+    [warning] = chart_library(None)
+    assert warning.id == "airlock.W004" and "/insights/" in warning.msg

@@ -4,14 +4,14 @@ revocation lag from expiry and from the revoke in the audit trail, provider
 errors, anomalies, top requesters, open break-glass reviews; and each slice."""
 
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.http import QueryDict
 
 from broker.rollup import bucket_percentile
 from broker.selectors.insights import FilterError, Slice, insights, parse_slice
-from tests.support.activity import NOW, seed_known_days
+from tests.support.activity import NOW, at, past_grant, past_request, seed_known_days
 
 NOV = {day: date(2026, 11, day) for day in range(1, 31)}
 # Eight profiles of the test catalog, each open to engineers, whose only member is alice.
@@ -70,7 +70,7 @@ def test_revocation_lag_from_expiry_and_from_the_revoke_in_the_trail(history):
     }
     assert rows[NOV[28]] == [2.0, 2.0, 2.0, 1]
     assert rows[NOV[30]] == [5.0, 5.0, 5.0, 1]
-    assert rows[NOV[29]] == [0, 0, 0, 0]
+    assert rows[NOV[29]] == [None, None, None, 0]  # nothing ended that day
 
 
 def test_provider_errors_per_day_name_the_provider(history):
@@ -118,6 +118,14 @@ def test_each_slice_narrows_every_section(history, people):
         ("profile=nope", "no profile is named 'nope'"),
         ("group=nope", "no group is named 'nope'"),
         ("channel=scim", "the channel is one of web, slack, api, cli; not 'scim'"),
+        (
+            "profile=a%00b",
+            "a profile or group name holds at most 150 characters and no control character",
+        ),
+        (
+            "group=" + "g" * 151,
+            "a profile or group name holds at most 150 characters and no control character",
+        ),
     ],
 )
 def test_a_bad_slice_is_named(catalog, query, error):
@@ -139,3 +147,37 @@ def test_a_percentile_is_the_bound_of_its_bucket():
     assert bucket_percentile(Counter({1: 2, 2: 2}), 0.5) == 1
     assert bucket_percentile(Counter({1: 94, 30: 6}), 0.95) == 30
     assert bucket_percentile(Counter({1: 95, 30: 5}), 0.95) == 1
+
+
+def test_a_grant_whose_revocation_failed_is_still_held(history, people, catalog):
+    from broker.models import Grant
+
+    stuck = past_request(catalog["test-db"], people.alice, at(27, 8), approver=people.bob)
+    grant = past_grant(stuck, at(27, 8, 10), ended=at(27, 9, 10, 1))
+    Grant.objects.filter(pk=grant.pk).update(status=Grant.Status.REVOKE_FAILED)
+    found = insights(Slice(now=NOW, days=7))
+    held = {row[0]: row[1] for row in found.tables["privilege"].rows}
+    assert held[NOV[27]] == round((24 - 8 - 10 / 60), 1)  # to midnight, and on
+    assert held[NOV[28]] == 24 + 1.0
+    lag = {row[0]: row[1:] for row in found.tables["revocation-lag"].rows}
+    assert lag[NOV[27]] == [None, None, None, 0]  # never dead, so no lag to show
+
+
+def test_standing_access_of_a_group_counts_what_its_members_may_ask_for(history, people):
+    from django.contrib.auth.models import Group
+
+    Group.objects.create(name="oncall").user_set.add(people.alice)  # alice is an engineer too
+    assert insights(Slice(now=NOW, days=7, group="oncall")).standing_hours == 7 * STANDING_PER_DAY
+
+
+def test_an_expiry_after_a_first_approval_is_no_decision_time(history, people, catalog):
+    expired = past_request(
+        catalog["test-db-critical"],
+        people.alice,
+        at(27, 8),
+        status="expired",
+        approver=people.bob,
+        wait=timedelta(hours=20),
+    )
+    rows = insights(Slice(now=NOW, days=7)).tables["approval-latency"].rows
+    assert ["test-db-critical", 20, 20, 1] in rows, expired

@@ -2,9 +2,12 @@
 do, for every slice; the last days are recomputed at each roll-up while older
 ones are kept; today is never rolled; a real worker runs it from beat's task."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 
 from airlock.celery import app
 from broker import rollup, task_names
@@ -76,3 +79,32 @@ def test_beat_schedules_it_and_a_worker_runs_it(celery_worker, settings, people,
     assert settings.CELERY_BEAT_SCHEDULE["insights"]["task"] == task_names.ROLL_UP_INSIGHTS
     app.send_task(task_names.ROLL_UP_INSIGHTS)
     assert wait_until(lambda: InsightsRolledDay.objects.count() == 90, timeout=30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_roll_ups_at_once_take_turns(people, catalog, monkeypatch):
+    seed_known_days(people, catalog)
+    compute = rollup.day_figures
+
+    def slowly(*args):  # both would be computing at once without the lock
+        time.sleep(0.5)
+        return compute(*args)
+
+    monkeypatch.setattr(rollup, "day_figures", slowly)
+    errors = []
+
+    def run():
+        try:
+            rollup.roll_up(NOW)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert InsightsRolledDay.objects.count() == 90

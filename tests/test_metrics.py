@@ -95,3 +95,11 @@ def test_every_dashboard_panel_asks_for_metrics_airlock_exports(
     # A gauge Airlock exports only with a Redis broker, as in production.
     assert asked - exported <= {"airlock_celery_queue_depth"}, asked - exported
     assert len(panels) >= 10 and asked
+
+
+def test_a_failed_revocation_is_no_revocation_lag(scrape, people, submit, step_up, pg_target):
+    grant = active_grant(people, submit, step_up)
+    Grant.objects.filter(pk=grant.pk).update(
+        status=Grant.Status.REVOKE_FAILED, end_reason="expired", ended_at=timezone.now()
+    )
+    assert scrape()["airlock_revocation_lag_seconds_count"][()] == 0

@@ -28,6 +28,7 @@ from broker.models import (
 )
 from broker.policy.principals import principal_matches_names
 from broker.rollup import EVERYONE, OUTCOMES, DayFigures, Key, bucket_percentile, day_figures
+from lib.text import has_control_characters
 
 PERIODS = (7, 30, 90)
 CHANNELS = (Source.WEB, Source.SLACK, Source.API, Source.CLI)
@@ -78,6 +79,10 @@ def parse_slice(params: QueryDict, now: datetime) -> Slice:
         raise FilterError(f"the period is {', '.join(map(str, PERIODS))} days; not {days!r}")
     profile, group = params.get("profile", ""), params.get("group", "")
     channel = params.get("channel", "")
+    if any(has_control_characters(value) or len(value) > 150 for value in (profile, group)):
+        raise FilterError(
+            "a profile or group name holds at most 150 characters and no control character"
+        )
     if profile and not AccessProfile.objects.filter(slug=profile).exists():
         raise FilterError(f"no profile is named {profile!r}")
     if group and not Group.objects.filter(name=group).exists():
@@ -141,7 +146,7 @@ def insights(piece: Slice) -> Insights:
         ["day", "hours held", "standing hours"],
         [[day, round(held[day], 1), standing] for day in piece.dates],
         chart="line",
-        note="Standing: every person eligible today, 24 hours a day.",
+        note="Standing: every person eligible today, 24 hours a day, whatever the channel.",
     )
     requests = _sliced(
         AccessRequest.objects.filter(created_at__gte=piece.start, created_at__lte=piece.now),
@@ -212,7 +217,8 @@ def _standing_hours(piece: Slice) -> int:
     people: dict[str, set[str]] = {}
     users = get_user_model().objects.filter(is_active=True)
     if piece.group:
-        users = users.filter(groups__name=piece.group)
+        # By id: filtering on the group itself would leave each person that group only.
+        users = users.filter(pk__in=Group.objects.get(name=piece.group).user_set.values("pk"))
     for username, group in users.values_list("username", "groups__name"):
         groups = people.setdefault(username, set())
         if group:
@@ -265,6 +271,9 @@ def _revocation_lag(by_day: dict[date, DayFigures], piece: Slice) -> Table:
     rows = []
     for day in piece.dates:
         lag = by_day[day].lag
+        if not lag:  # nothing ended: no figure, not a lag of 0 (the chart leaves a gap)
+            rows.append([day, None, None, None, 0])
+            continue
         p50, p95 = bucket_percentile(lag, 0.5), bucket_percentile(lag, 0.95)
         rows.append([day, p50, p95, round(by_day[day].lag_max, 1), sum(lag.values())])
     return Table(
@@ -307,7 +316,13 @@ def _anomalies(piece: Slice) -> Table:
         alerts = alerts.filter(subjects__user__in=list(members.values_list("username", flat=True)))
     counts = alerts.values_list("kind").annotate(n=Count("id")).order_by("kind")
     return Table(
-        "anomalies", "Anomalies by kind", ["kind", "alerts"], list(map(list, counts)), "bar"
+        "anomalies",
+        "Anomalies by kind",
+        ["kind", "alerts"],
+        list(map(list, counts)),
+        chart="bar",
+        note="An alert names a person and a profile, not a channel: the channel filter does not"
+        " apply.",
     )
 
 

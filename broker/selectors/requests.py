@@ -117,6 +117,8 @@ def request_steps(access_request: AccessRequest, grant: Grant | None) -> list[St
         return [asked, approved, Step("Scheduled", "current", access_request.start_at), ended]
     if grant.status == GrantStatus.FAILED:
         return [asked, approved, Step("Activation failed", "failed", grant.ended_at)]
+    if grant.activated_at is None:  # revoked (or locked out) while still scheduled
+        return [asked, approved, Step("Ended before it began", "failed", grant.ended_at)]
     if grant.status == GrantStatus.REVOKE_FAILED:
         failed = Step("Revocation failed", "failed", grant.last_attempt_at)
         return [asked, approved, Step("Active", "done", grant.activated_at), failed]
