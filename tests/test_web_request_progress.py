@@ -44,6 +44,10 @@ def test_each_stage_of_a_request(asked, people):
     assert steps(approved, grant)[2:] == [("Active", "done"), ("Ended", "done")]
     grant.status, grant.ended_at = Grant.Status.REVOKE_FAILED, None
     assert steps(approved, grant)[3] == ("Revocation failed", "failed")
+    scheduled = asked(approver=people.bob)
+    never = past_grant(scheduled, timezone.now())
+    never.status, never.activated_at, never.ended_at = Grant.Status.REVOKED, None, timezone.now()
+    assert steps(scheduled, never)[2] == ("Ended before it began", "failed")
     glass = asked(approver=people.alice, break_glass=True)
     assert steps(glass)[1] == ("Break-glass", "done")
 
