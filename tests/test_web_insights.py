@@ -120,3 +120,12 @@ def test_the_number_of_queries_does_not_grow_with_the_rows(client, people, catal
         past_grant(granted, created, ended=created + timedelta(hours=1, seconds=n))
         past_alert(f"kind{n % 4}", created, user="alice")
     assert queries() == few
+
+
+def test_a_hostile_username_is_shown_as_text(client, people, catalog):
+    hostile = get_user_model().objects.create_user('<img src=x onerror="alert(1)">')
+    past_request(catalog["test-db"], hostile, timezone.now() - timedelta(hours=1))
+    client.force_login(people.dave)
+    html = client.get("/insights/").content.decode()
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+    assert "<img src=x" not in html
