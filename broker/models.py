@@ -105,6 +105,8 @@ class AccessRequest(models.Model):
             # The approver queue: pending requests of some profiles, oldest first.
             models.Index(fields=["status", "profile", "created_at"]),
             models.Index(fields=["created_at"]),  # /insights/: the requests of a period
+            # Risk: a person's last requests of a profile (broker/policy/risk.py).
+            models.Index(fields=["requester", "profile", "created_at"]),
         ]
 
     def __str__(self) -> str:

@@ -115,3 +115,20 @@ def test_an_address_where_the_person_passed_mfa_is_known(policy_catalog, people)
 
     assert factor_names(request) == ["first_time"]
     assert request.status == "approved"
+
+
+def test_the_usual_duration_is_the_last_twenty_grants(policy_catalog, people):
+    from datetime import timedelta
+
+    from broker.policy.risk import USUAL_OVER
+    from tests.support.activity import past_grant, past_request
+
+    profile, now = AccessProfile.objects.get(slug="auto-db"), timezone.now()
+    for n in range(USUAL_OVER + 5):  # long ago 12 h each, lately 1 h each
+        held = past_request(profile, people.alice, now - timedelta(days=60 - n))
+        held.duration = timedelta(hours=12 if n < 5 else 1)
+        held.save(update_fields=["duration"])
+        past_grant(held, held.created_at, ended=held.created_at + held.duration)
+
+    # Three times the recent habit; over the whole history (3.2 h) it would pass unseen.
+    assert "long_duration" in factor_names(ask(people.alice, duration="3h"))
