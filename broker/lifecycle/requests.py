@@ -142,19 +142,17 @@ def access_request_submit(
         ).exists():
             raise Conflict(f"you already have a pending request for {profile.slug}")
         spec = risk.risk_spec()
-        assessment = risk.assess(
-            risk.facts_for(
-                user=requester,
-                profile=profile,
-                duration=duration,
-                spec=spec,
-                source=info.source,
-                ip=info.ip,
-                user_agent=info.user_agent,
-                now=now,
-            ),
-            spec,
+        facts = risk.facts_for(
+            user=requester,
+            profile=profile,
+            duration=duration,
+            spec=spec,
+            source=info.source,
+            ip=info.ip,
+            user_agent=info.user_agent,
+            now=now,
         )
+        assessment = risk.assess(facts, spec)
         outcome = (
             rules.Outcome(action=rules.BREAK_GLASS, approvals_required=0)
             if break_glass
@@ -163,7 +161,7 @@ def access_request_submit(
                 requester=requester,
                 assessment=assessment,
                 ticket=ticket,
-                local_time=now.astimezone(risk.user_zone(requester)),
+                local_time=facts.local_time,  # the requester's, as the risk read it
             )
         )
         access_request = AccessRequest.objects.create(
@@ -278,7 +276,9 @@ def break_glass_review_close(
 def _check_approver_pool(access_request: AccessRequest) -> None:
     """Fail closed: a request nobody could ever approve is refused now."""
     for index, (_, needed) in enumerate(step_needs(access_request)):
-        if eligible_approvers(access_request, step=index).count() < needed:
+        # Enough is enough: the first `needed` found, not a count of everyone.
+        pool = eligible_approvers(access_request, step=index).values_list("pk", flat=True)
+        if len(pool[:needed]) < needed:
             raise InvalidRequest(
                 f"{access_request.profile.slug} needs {needed} approver(s) other than you "
                 f"(step {index + 1}) and there are not enough; ask an admin to fix the catalog"
