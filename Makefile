@@ -40,9 +40,6 @@ var/audit-signing-key: | $(STAMP)
 var/encryption-key: | $(STAMP)
 	@mkdir -p var && umask 077 && $(BIN)/python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())" > $@
 
-run: $(STAMP) $(KEYS) $(CHARTJS)
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} BIN=$(BIN) ./scripts/run-dev.sh
-
 # From npm, pinned in package-lock.json: axe-core for the browser journey's
 # accessibility checks (never served), and Chart.js for /insights/, copied where
 # Django serves static files.
@@ -55,6 +52,9 @@ CHARTJS := static/vendor/chart.umd.min.js
 $(CHARTJS): $(AXE)
 	mkdir -p static/vendor
 	cp node_modules/chart.js/dist/chart.umd.min.js $@
+
+run: $(STAMP) $(KEYS) $(CHARTJS)
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} BIN=$(BIN) ./scripts/run-dev.sh
 
 test: $(STAMP) $(KEYS) $(AXE) $(CHARTJS)
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} \
