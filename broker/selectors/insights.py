@@ -10,7 +10,7 @@ same whatever the number of rows. Days are UTC days.
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -27,7 +27,15 @@ from broker.models import (
     InsightsRolledDay,
 )
 from broker.policy.principals import principal_matches_names
-from broker.rollup import EVERYONE, OUTCOMES, DayFigures, Key, bucket_percentile, day_figures
+from broker.rollup import (
+    EVERYONE,
+    OUTCOMES,
+    DayFigures,
+    Key,
+    bucket_percentile,
+    day_figures,
+    midnight,
+)
 from lib.text import has_control_characters
 
 PERIODS = (7, 30, 90)
@@ -55,7 +63,7 @@ class Slice:
     @property
     def start(self) -> datetime:
         first = self.now.astimezone(UTC).date() - timedelta(days=self.days - 1)
-        return datetime.combine(first, time(), tzinfo=UTC)
+        return midnight(first)
 
     @property
     def dates(self) -> list[date]:
@@ -139,7 +147,7 @@ def insights(piece: Slice) -> Insights:
         by_day[day].add(found)
     standing = _standing_hours(piece)
     slugs = dict(AccessProfile.objects.values_list("id", "slug"))
-    held = {day: by_day[day].held_seconds / 3600 for day in piece.dates}
+    held = {day: by_day[day].held_seconds / HOUR.total_seconds() for day in piece.dates}
     privilege = Table(
         "privilege",
         "Elevated access held per day, beside standing access to the same profiles",
@@ -204,11 +212,16 @@ def _sliced(rows: QuerySet, piece: Slice, path: str = "") -> QuerySet:
     if piece.profile:
         rows = rows.filter(**{f"{path}profile__slug": piece.profile})
     if piece.group:
-        members = get_user_model().objects.filter(groups__name=piece.group)
-        rows = rows.filter(**{f"{path}requester__in": members})
+        rows = rows.filter(**{f"{path}requester__in": _members(piece.group)})
     if piece.channel:
         rows = rows.filter(**{f"{path}source": piece.channel})
     return rows
+
+
+def _members(group: str) -> QuerySet:
+    """The group's people, as a subquery by id: filtering a query of users on the
+    group itself would leave each of them that group alone in their groups."""
+    return get_user_model().objects.filter(pk__in=Group.objects.filter(name=group).values("user"))
 
 
 def _standing_hours(piece: Slice) -> int:
@@ -217,8 +230,7 @@ def _standing_hours(piece: Slice) -> int:
     people: dict[str, set[str]] = {}
     users = get_user_model().objects.filter(is_active=True)
     if piece.group:
-        # By id: filtering on the group itself would leave each person that group only.
-        users = users.filter(pk__in=Group.objects.get(name=piece.group).user_set.values("pk"))
+        users = users.filter(pk__in=_members(piece.group))
     for username, group in users.values_list("username", "groups__name"):
         groups = people.setdefault(username, set())
         if group:
@@ -312,8 +324,8 @@ def _anomalies(piece: Slice) -> Table:
     if piece.profile:
         alerts = alerts.filter(subjects__profile=piece.profile)
     if piece.group:
-        members = get_user_model().objects.filter(groups__name=piece.group)
-        alerts = alerts.filter(subjects__user__in=list(members.values_list("username", flat=True)))
+        usernames = _members(piece.group).values_list("username", flat=True)
+        alerts = alerts.filter(subjects__user__in=list(usernames))
     counts = alerts.values_list("kind").annotate(n=Count("id")).order_by("kind")
     return Table(
         "anomalies",
