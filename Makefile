@@ -43,15 +43,21 @@ var/encryption-key: | $(STAMP)
 # From npm, pinned in package-lock.json: axe-core for the browser journey's
 # accessibility checks (never served), and Chart.js for /insights/, copied where
 # Django serves static files.
+NPM ?= npm
 AXE := node_modules/axe-core/axe.min.js
 $(AXE): package.json package-lock.json
-	npm ci --no-audit --no-fund --silent
+	$(NPM) ci --no-audit --no-fund --silent
 	touch $@
 
+# `make run` goes on without npm: the charts are an addition to the tables.
 CHARTJS := static/vendor/chart.umd.min.js
-$(CHARTJS): $(AXE)
-	mkdir -p static/vendor
-	cp node_modules/chart.js/dist/chart.umd.min.js $@
+CHARTJS_SOURCE := node_modules/chart.js/dist/chart.umd.min.js
+$(CHARTJS): package.json package-lock.json
+	@if [ $(CHARTJS_SOURCE) -nt package-lock.json ] || $(NPM) ci --no-audit --no-fund --silent; then \
+		mkdir -p static/vendor && cp $(CHARTJS_SOURCE) $@; \
+	else \
+		echo "npm failed or is missing: /insights/ will show its tables but draw no chart"; \
+	fi
 
 run: $(STAMP) $(KEYS) $(CHARTJS)
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} BIN=$(BIN) ./scripts/run-dev.sh
