@@ -1,4 +1,5 @@
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -75,3 +76,12 @@ def active_user_with_email(address: str):
     candidates = get_user_model().objects.filter(email__iexact=wanted, is_active=True)
     matches = [user for user in candidates if normalised_email(user.email) == wanted]
     return matches[0] if len(matches) == 1 else None
+
+
+def user_zone(user) -> ZoneInfo:
+    """The person's time zone from their preferences; UTC when unset or unknown."""
+    name = getattr(getattr(user, "preferences", None), "timezone", "") or "UTC"
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")

@@ -65,7 +65,9 @@ class Action(StrEnum):
     REQUEST_REMINDER = "request.reminder"
     REQUEST_SUBMITTED = "request.submitted"
     REQUEST_WITHDRAWN = "request.withdrawn"
+    REQUEST_LABELLED = "request.labelled"  # an approver said it was unusual, or normal
     # break-glass reviews
+    RISK_MODEL_TRAINED = "risk_model.trained"
     REVIEW_CLOSED = "review.closed"
     REVIEW_OVERDUE = "review.overdue"
     # Slack identities

@@ -242,6 +242,12 @@ def _lock(record: Record, _: Requested | None) -> dict[str, Any]:
     return {"entity": {**entity, "data": data}}
 
 
+def _risk_model(record: Record, _: Requested | None) -> dict[str, Any]:
+    data = record["data"]
+    entity = {"type": "Risk Model", "uid": record["target_id"], "name": "usual access"}
+    return {"entity": {**entity, "version": record["target_id"], "data": data}}
+
+
 def _audit_log(_: Record, __: Requested | None) -> dict[str, Any]:
     return {"log_name": LOG_NAME, "log_provider": "Airlock"}
 
@@ -351,6 +357,7 @@ OCSF_MAPPINGS: dict[str, OcsfMapping] = {
     Action.REQUEST_REMINDER: _user_access((99, "Approvers Reminded")),
     Action.REQUEST_APPROVERS_NOTIFIED: _user_access((99, "Approvers Notified")),
     Action.REQUEST_ESCALATED: _user_access((99, "Request Escalated")),
+    Action.REQUEST_LABELLED: _user_access((99, "Request Labelled")),
     Action.REVIEW_CLOSED: _user_access((99, "Break-Glass Review Closed")),
     Action.REVIEW_OVERDUE: _user_access((99, "Break-Glass Review Overdue"), severity_id=MEDIUM),
     # Findings, and what Airlock manages beside people's access.
@@ -362,6 +369,7 @@ OCSF_MAPPINGS: dict[str, OcsfMapping] = {
         ENTITY_MANAGEMENT, (4, "Delete"), _orphan_revoked, severity_id=LOW
     ),
     Action.CATALOG_SYNCED: _mapping(ENTITY_MANAGEMENT, (3, "Update"), _catalog),
+    Action.RISK_MODEL_TRAINED: _mapping(ENTITY_MANAGEMENT, CREATE, _risk_model),
     # A lock is an entity Airlock manages: placed, a lift proposed, lifted, ended by time.
     Action.LOCK_PLACED: _mapping(ENTITY_MANAGEMENT, CREATE, _lock, severity_id=HIGH),
     Action.LOCK_LIFT_PROPOSED: _mapping(

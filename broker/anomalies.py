@@ -14,12 +14,13 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.selectors import user_zone
 from audit import trail
 from audit.actions import Action
 from audit.models import AuditEvent
 from broker.models import AccessProfile, AccessRequest, Alert, CatalogState
 from broker.policy.locks import profile_target
-from broker.policy.risk import risk_spec, user_zone
+from broker.policy.risk import risk_spec
 
 FREQUENT_WINDOW, FREQUENT_COUNT = timedelta(days=7), 5
 PAIR_WINDOW, PAIR_COUNT = timedelta(days=30), 5

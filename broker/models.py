@@ -78,6 +78,14 @@ class AccessRequest(models.Model):
     approvals_required = models.PositiveSmallIntegerField(default=1)
     risk_score = models.PositiveSmallIntegerField(default=0)
     risk_factors = models.JSONField(default=list, blank=True)
+    # The client's /24 or /48 when it asked ("" from Slack): what the model learns
+    # "usual networks" from.
+    network = models.CharField(max_length=64, blank=True)
+    # The learned model's 0-100 score and its version, when a model was trained.
+    unusual_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    risk_model = models.ForeignKey(
+        "RiskModel", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     policy_trace = models.JSONField(default=list, blank=True)
     break_glass = models.BooleanField(default=False)
     # A change window: approved now, credentials minted at this time.
@@ -379,3 +387,45 @@ class InsightsRolledDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} rolled up at {self.rolled_at:%Y-%m-%d %H:%M}"
+
+
+class RiskModel(models.Model):
+    """One trained version of the model of usual access (broker/riskmodel): kept,
+    because each scored request names the version that scored it."""
+
+    trained_at = models.DateTimeField()
+    observations = models.PositiveIntegerField()
+    # sha256 of the training history: the same history trains the same model.
+    history_sha256 = models.CharField(max_length=64)
+    params = models.JSONField()
+
+    class Meta:
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"risk model v{self.pk}"
+
+
+class RiskLabel(models.Model):
+    """An approver's or the security team's word on a request: it was unusual, or
+    normal. Unusual ones are left out of the next training; both are ground truth
+    for `evaluate_risk --labels`."""
+
+    class Label(models.TextChoices):
+        UNUSUAL = "unusual"
+        NORMAL = "normal"
+
+    request = models.ForeignKey(AccessRequest, on_delete=models.CASCADE, related_name="labels")
+    labelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    label = models.CharField(max_length=8, choices=Label.choices)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["request", "labelled_by"], name="one_label_per_person")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.request_id})"

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from broker import anomalies, lifecycle, rollup, task_names
 from broker.reconcile import reconcile_orphans
+from broker.riskmodel import store as riskmodel
 
 
 def _run_or_retry(task: Task, step: Callable, **ids: str) -> None:
@@ -74,3 +75,9 @@ def reconcile() -> int:
 @shared_task(name=task_names.ROLL_UP_INSIGHTS)
 def roll_up_insights() -> int:
     return rollup.roll_up(timezone.now())
+
+
+@shared_task(name=task_names.TRAIN_RISK_MODEL)
+def train_risk_model() -> int | None:
+    model = riskmodel.retrain(timezone.now())
+    return model.pk if model else None

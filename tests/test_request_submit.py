@@ -5,6 +5,7 @@ import pytest
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import AccessRequest
+from tests.support.locks import lock_behind_its_back
 
 
 def test_alice_submits_a_pending_request_with_an_audit_event(people, submit):
@@ -58,6 +59,15 @@ def test_a_second_pending_request_for_the_same_profile_is_refused(people, submit
     with pytest.raises(lifecycle.Conflict, match="already have a pending request"):
         submit(people.alice)
     assert AccessRequest.objects.count() == 1
+
+
+def test_refused_when_the_only_other_approver_is_locked(people, catalog, submit):
+    # A locked approver cannot decide: a request only they could approve would wait
+    # for nothing (or for the lock to end) instead of failing closed now.
+    lock_behind_its_back(people.bob, scope="user", user=people.erin)
+    with pytest.raises(lifecycle.InvalidRequest, match="not enough"):
+        submit(people.alice, slug="other-db")
+    assert not AccessRequest.objects.exists()
 
 
 def test_a_disabled_profile_cannot_be_requested(people, catalog, submit):

@@ -1,6 +1,8 @@
 """Risk cannot be gamed: only history that really happened lowers it, and a
 channel that gives no address never counts as a known one."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -68,6 +70,24 @@ def test_grants_that_were_activated_do_lower_it(policy_catalog, people):
 
     assert "first_time" not in factor_names(again)
     assert "long_duration" not in factor_names(again)  # 3h is her usual now
+
+
+def test_a_long_grant_given_back_early_counts_for_the_time_it_was_held(policy_catalog, people):
+    # A 3h grant relinquished after a minute must not make the next 3h request usual.
+    start = timezone.now() - timedelta(hours=2)
+    for _ in range(3):
+        early = ask(people.alice, duration="3h")
+        early.status = "approved"  # whether the policy approved it or not
+        early.save(update_fields=["status"])
+        Grant.objects.update_or_create(request=early, defaults={
+            "duration": early.duration, "created_at": start, "activated_at": start,
+            "ended_at": start + timedelta(minutes=1), "status": "revoked",
+        })  # fmt: skip
+
+    again = ask(people.alice, duration="3h")
+
+    assert "first_time" not in factor_names(again)  # she did hold it
+    assert "long_duration" in factor_names(again)  # but for a minute each time
 
 
 def test_a_request_without_an_address_says_so_and_counts_as_unseen(policy_catalog, people):

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from broker.models import AccessRequest, Grant, Lock
+from broker.models import AccessRequest, Grant, Lock, RiskLabel
 from integrations.slack.listeners import register
 from integrations.slack.models import SlackIdentity
 from tests.support.grants import active_grant
@@ -34,6 +34,8 @@ MAY_ACT = {
     ("action", "extend"): {"alice"},  # opens the extension modal
     ("view", "extend_modal"): {"alice"},
     ("view", "lock_modal"): {"erin"},  # of the security role (as carol, not a persona here)
+    ("action", "label_unusual"): {"bob"},  # an approver of test-db who sees the request
+    ("action", "label_normal"): {"bob"},
     ("action", "open_web"): set(),  # a link: nothing happens in Airlock
     ("event", "app_home_opened"): set(),  # shows one's own home: nothing changes
 }
@@ -98,7 +100,8 @@ def state(slack) -> tuple:
     """Everything an entry point could change, in Airlock and in Slack's modals."""
     requests = sorted(AccessRequest.objects.values_list("id", "status"))
     grants = sorted(Grant.objects.values_list("id", "status"))
-    return requests, grants, Lock.objects.count(), len(slack.made("views.open"))
+    labels = RiskLabel.objects.count()
+    return requests, grants, Lock.objects.count(), labels, len(slack.made("views.open"))
 
 
 @pytest.mark.parametrize("entry", sorted(MAY_ACT), ids=lambda e: f"{e[0]}:{e[1]}")

@@ -47,6 +47,11 @@ MATRIX = {
     "request-cancel": (
         "post", "request", {}, every(FORBIDDEN, alice=FOUND, charlie=MISSING, erin=MISSING)
     ),
+    # Approvers of the profile who can see it (carol needs no MFA to say so).
+    "request-label": (
+        "post", "request", {"label": "unusual"},
+        every(FORBIDDEN, bob=FOUND, carol=FOUND, charlie=MISSING, erin=MISSING),
+    ),
     "grant-detail": ("get", "grant", None, VIEWERS),
     # The grant is scheduled: its owner is told (a message); for anyone else, even
     # its approver or an admin, there is no credential to see.

@@ -147,6 +147,14 @@ class RequestSerializer(serializers.Serializer):
     )
     risk_score = serializers.IntegerField()
     risk_factors = RiskFactorSerializer(many=True)
+    unusual_score = serializers.IntegerField(
+        allow_null=True,
+        help_text="The learned model of usual access, 0-100 (its reasons are a risk "
+        "factor named unusual); null when no model was trained yet.",
+    )
+    risk_model = serializers.IntegerField(
+        source="risk_model_id", allow_null=True, help_text="The model version that scored it."
+    )
     policy_trace = PolicyStepSerializer(many=True, help_text="Each rule weighed, and why.")
     start_at = serializers.DateTimeField(allow_null=True)
     break_glass = serializers.BooleanField()

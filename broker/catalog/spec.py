@@ -91,6 +91,9 @@ class AutoApprove(Strict):
     """Approved by the policy when every condition given here holds."""
 
     max_risk: Annotated[int, Field(ge=0, le=1000)]
+    # The learned model's 0-100 score (broker/riskmodel): approve only what is usual.
+    # With no trained model yet, a request has no such score and is not auto-approved.
+    max_unusual: Annotated[int, Field(ge=0, le=100)] | None = None
     requester_groups: list[Name] = []  # e.g. the on-call group
     ticket_pattern: str | None = None
     business_hours: bool = False
@@ -226,13 +229,16 @@ class RiskSpec(Strict):
     weights: dict[
         Literal[
             "sensitivity", "first_time", "long_duration", "off_hours", "burst",
-            "recent_denial", "new_address", "several_sensitive",
+            "recent_denial", "new_address", "several_sensitive", "unusual",
         ],
         Annotated[int, Field(ge=0, le=100)],
     ] = {}  # fmt: skip
     business_hours: BusinessHours = BusinessHours()
     # A profile this sensitive or more counts for "several sensitive profiles at once".
     sensitive_from: Annotated[int, Field(ge=0, le=50)] = 30
+    # The learned model adds points from this score (0-100) up: none below, its full
+    # weight at 100.
+    unusual_from: Annotated[int, Field(ge=0, le=99)] = 90
 
 
 # What each anomaly (broker/anomalies.py) can name, and so what it may lock.

@@ -28,6 +28,7 @@ from broker.lifecycle.grants import (
     grant_revoke,
     grant_revoke_execute,
 )
+from broker.lifecycle.labels import request_label
 from broker.lifecycle.locks import alerts_contain, lock_lift, lock_place, locks_end_expired
 from broker.lifecycle.reminders import remind_pending, remind_reviews
 from broker.lifecycle.requests import (
@@ -77,5 +78,6 @@ __all__ = [
     "locks_end_expired",
     "remind_pending",
     "remind_reviews",
+    "request_label",
     "sweep",
 ]

@@ -33,8 +33,9 @@ from broker.policy.approvers import (
     eligible_approvers,
     step_needs,
 )
-from broker.policy.locks import lock_refusal
+from broker.policy.locks import lock_refusal, locked_user_ids
 from broker.policy.requesters import can_request, standing_problem, unavailable_because
+from broker.riskmodel.features import network_of
 from lib.durations import format_duration
 from lib.providers import get_provider
 from lib.sshkeys import PRIVATE_KEY_PASTED, is_private_key, normalize_public_key
@@ -150,6 +151,7 @@ def access_request_submit(
             source=info.source,
             ip=info.ip,
             user_agent=info.user_agent,
+            ticket=ticket,
             now=now,
         )
         assessment = risk.assess(facts, spec)
@@ -178,6 +180,9 @@ def access_request_submit(
             approvals_required=outcome.approvals_required,
             risk_score=min(assessment.score, 32767),
             risk_factors=assessment.as_json(),
+            network=network_of(info.ip),
+            unusual_score=facts.unusual.score if facts.unusual else None,
+            risk_model_id=facts.unusual.version if facts.unusual else None,
             policy_trace=outcome.trace,
             break_glass=break_glass,
         )
@@ -196,6 +201,7 @@ def access_request_submit(
                 "ticket": ticket,
                 "risk": assessment.score,
                 "risk_factors": [f.why for f in assessment.factors],
+                **_model_said(access_request),
                 **({"start_at": start_at.isoformat()} if start_at else {}),
                 **({"break_glass": True} if break_glass else {}),
             },
@@ -210,7 +216,11 @@ def access_request_submit(
                 outcome.reason,
                 info,
                 Action.REQUEST_DENIED,
-                data={"by_policy": "deny_above", "trace": outcome.trace},
+                data={
+                    "by_policy": "deny_above",
+                    "trace": outcome.trace,
+                    **_model_said(access_request),
+                },
             )
         elif outcome.action == rules.AUTO_APPROVE:
             _approve(access_request, None, info, {"by_policy": outcome.reason})
@@ -274,10 +284,16 @@ def break_glass_review_close(
 
 
 def _check_approver_pool(access_request: AccessRequest) -> None:
-    """Fail closed: a request nobody could ever approve is refused now."""
+    """Fail closed: a request nobody could approve is refused now. A locked approver
+    cannot decide, so does not count."""
+    locked = locked_user_ids()
     for index, (_, needed) in enumerate(step_needs(access_request)):
         # Enough is enough: the first `needed` found, not a count of everyone.
-        pool = eligible_approvers(access_request, step=index).values_list("pk", flat=True)
+        pool = (
+            eligible_approvers(access_request, step=index)
+            .exclude(pk__in=locked)
+            .values_list("pk", flat=True)
+        )
         if len(pool[:needed]) < needed:
             raise InvalidRequest(
                 f"{access_request.profile.slug} needs {needed} approver(s) other than you "
@@ -293,7 +309,7 @@ def _approve(access_request: AccessRequest, actor, info: trail.RequestInfo, data
         action=Action.REQUEST_APPROVED,
         info=info,
         actor=actor,
-        data=data,
+        data={**data, **_model_said(access_request)},
         decided_at=timezone.now(),
     )
     if access_request.extends_id:
@@ -351,7 +367,15 @@ def access_request_deny(
         access_request = _lock_request(request_id)
         step_up = _check_decider(access_request, approver)
         _record_decision(access_request, approver, Approval.Decision.DENY, reason, step_up, info)
-        _close_request(access_request, Status.DENIED, approver, reason, info, Action.REQUEST_DENIED)
+        _close_request(
+            access_request,
+            Status.DENIED,
+            approver,
+            reason,
+            info,
+            Action.REQUEST_DENIED,
+            data=_model_said(access_request),
+        )
     return access_request
 
 
@@ -438,8 +462,19 @@ def _record_decision(access_request, approver, decision, comment, step_up, info)
         actor=approver,
         target=access_request,
         reason=comment,
-        data={"mfa_verified_at": step_up.verified_at.isoformat(), "mfa_method": step_up.method},
+        data={
+            "mfa_verified_at": step_up.verified_at.isoformat(),
+            "mfa_method": step_up.method,
+            **_model_said(access_request),
+        },
     )
+
+
+def _model_said(access_request: AccessRequest) -> dict:
+    """The learned model's version and score, for each decision's audit event."""
+    if access_request.risk_model_id is None:
+        return {}
+    return {"risk_model": access_request.risk_model_id, "unusual": access_request.unusual_score}
 
 
 def _close_request(access_request, status, actor, reason, info, action, data=None) -> None:

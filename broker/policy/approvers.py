@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from broker.catalog.spec import Principals
 from broker.models import AccessProfile, AccessRequest, Approval
-from broker.policy.locks import lock_refusal, locked_user_ids
+from broker.policy.locks import is_security, lock_refusal, locked_user_ids
 from broker.policy.principals import principal_matches, users_matching
 
 
@@ -118,4 +118,19 @@ def decision_refusal(user, access_request: AccessRequest) -> Refusal | None:
         return Refusal("the request has expired", conflict=True)
     if access_request.decisions.filter(approver=user).exists():
         return Refusal("you have already decided this request", conflict=True)
+    return None
+
+
+def label_refusal(user, access_request: AccessRequest) -> str | None:
+    """Why `user` may not mark the request unusual or normal, or None: approvers of
+    its profile and the security team may, never the requester, nobody locked."""
+    if access_request.requester_id == user.pk:
+        return "someone else must judge your own request"
+    if not (can_approve(user, access_request.profile) or is_security(user)):
+        return (
+            f"only approvers of {access_request.profile.slug} and the security team "
+            "label its requests"
+        )
+    if locked := lock_refusal(user):
+        return f"not now: {locked}"
     return None

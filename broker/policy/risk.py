@@ -7,14 +7,18 @@ Airlock holds (past requests, decisions, the audit trail).
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from statistics import median_low
 
 from django.db.models import Count, Q
 
+from accounts.selectors import user_zone
 from audit.actions import Action
 from audit.models import AuditEvent
 from broker.catalog.spec import BusinessHours, RiskSpec
 from broker.models import AccessProfile, AccessRequest, CatalogState, Grant
+from broker.riskmodel import store as riskmodel
+from broker.riskmodel.features import network_of
+from broker.riskmodel.store import Unusual
 from lib.durations import format_duration
 
 DEFAULT_WEIGHTS = {
@@ -28,12 +32,14 @@ DEFAULT_WEIGHTS = {
     # address at all
     "new_address": 10,
     "several_sensitive": 15,  # other sensitive profiles pending or live at the same time
+    # at the learned model's score 100; nothing below the catalog's `unusual_from`
+    "unusual": 30,
 }
 BURST_WINDOW, BURST_COUNT = timedelta(hours=1), 3
 DENIAL_WINDOW = timedelta(days=7)
 ADDRESS_MEMORY = timedelta(days=30)
-# "Usual duration" is the mean of the last grants held: recent habit, and a query
-# that reads a handful of rows however long the person's history is.
+# "Usual duration" is the median time the last grants were held: recent habit, and
+# a query that reads a handful of rows however long the person's history is.
 USUAL_OVER = 20
 
 
@@ -42,9 +48,10 @@ class Facts:
     profile: str
     sensitivity: int
     duration: timedelta
-    # The user's average for this profile over grants that became active, if any:
-    # a request cancelled or refused is no history (it would let a throwaway
-    # request make the next one look usual).
+    # The median time the user held this profile, over grants that became active,
+    # if any: a request cancelled or refused is no history, and a grant given back
+    # early counts for the time it was held (either would let a throwaway request
+    # make the next long one look usual).
     usual_duration: timedelta | None
     default_duration: timedelta
     first_time: bool  # no grant of this profile ever became active for the user
@@ -55,6 +62,8 @@ class Facts:
     other_sensitive: tuple[str, ...] = ()
     # The channel gave no client address (Slack): unknown, so never lower than unseen.
     no_address_from: str = ""
+    # What the learned model said (broker/riskmodel); None until a model is trained.
+    unusual: Unusual | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,7 @@ class Factor:
 class Assessment:
     score: int
     factors: list[Factor] = field(default_factory=list)
+    unusual: int | None = None  # the learned model's 0-100, when one is trained
 
     def reasons(self) -> str:
         return "; ".join(f.why for f in self.factors) or "no risk factors"
@@ -112,10 +122,17 @@ def assess(facts: Facts, spec: RiskSpec) -> Assessment:
             f"no client address ({facts.no_address_from}): counted as not seen before")  # fmt: skip
     elif facts.new_address:
         add("new_address", weights["new_address"], "from an address or device not seen before")
+    if facts.unusual and facts.unusual.score > spec.unusual_from:
+        share = (facts.unusual.score - spec.unusual_from) / (100 - spec.unusual_from)
+        add("unusual", round(weights["unusual"] * share), facts.unusual.why)
     if facts.other_sensitive:
         add("several_sensitive", weights["several_sensitive"],
             f"also holds or asks for {', '.join(facts.other_sensitive)}")  # fmt: skip
-    return Assessment(score=sum(f.points for f in factors), factors=factors)
+    return Assessment(
+        score=sum(f.points for f in factors),
+        factors=factors,
+        unusual=facts.unusual.score if facts.unusual else None,
+    )
 
 
 def risk_spec() -> RiskSpec:
@@ -123,26 +140,25 @@ def risk_spec() -> RiskSpec:
     return RiskSpec.model_validate(state.risk) if state and state.risk else RiskSpec()
 
 
-def user_zone(user) -> ZoneInfo:
-    name = getattr(getattr(user, "preferences", None), "timezone", "") or "UTC"
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+def usual_duration(held: list[timedelta]) -> timedelta | None:
+    return median_low(held) if held else None
 
 
 def facts_for(
     *, user, profile: AccessProfile, duration: timedelta, source: str, ip: str | None,
-    now: datetime, spec: RiskSpec, user_agent: str = "",
+    now: datetime, spec: RiskSpec, user_agent: str = "", ticket: str = "",
 ) -> Facts:  # fmt: skip
     mine = AccessRequest.objects.filter(requester=user)
     # Only access that was really held lowers the risk ("first time", "usual
     # duration"); anything asked for raises it (bursts, denials).
-    held = list(
-        mine.filter(profile=profile, grant__activated_at__isnull=False)
+    held = [
+        min(asked, ended - activated) if ended else asked
+        for asked, activated, ended in mine.filter(
+            profile=profile, grant__activated_at__isnull=False
+        )
         .order_by("-created_at")
-        .values_list("duration", flat=True)[:USUAL_OVER]
-    )
+        .values_list("duration", "grant__activated_at", "grant__ended_at")[:USUAL_OVER]
+    ]
     history = mine.aggregate(
         recent=Count("pk", filter=Q(created_at__gte=now - BURST_WINDOW)),
         denials=Count(
@@ -178,17 +194,29 @@ def facts_for(
         new_address = not verified.filter(ip=ip).exists() or bool(
             user_agent and not verified.filter(user_agent=user_agent[:300]).exists()
         )
+    local_time = now.astimezone(user_zone(user))
+    observation = riskmodel.observation_for(
+        user=user,
+        profile=profile.slug,
+        duration=duration,
+        channel=source,
+        network=network_of(ip),
+        ticket=ticket,
+        local_time=local_time,
+        now=now,
+    )
     return Facts(
         profile=profile.slug,
         sensitivity=profile.definition.sensitivity,
         duration=duration,
-        usual_duration=sum(held, timedelta()) / len(held) if held else None,
+        usual_duration=usual_duration(held),
         default_duration=profile.definition.duration_default,
         first_time=not held,
-        local_time=now.astimezone(user_zone(user)),
+        local_time=local_time,
         recent_requests=history["recent"],
         recent_denials=history["denials"],
         new_address=new_address,
         other_sensitive=tuple(sorted(live)),
         no_address_from=no_address_from,
+        unusual=riskmodel.assess_unusual(observation, user.get_username()),
     )

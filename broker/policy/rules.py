@@ -64,6 +64,12 @@ def evaluate(
     if auto is not None and outcome.approvals_required == base:
         checks = [(score <= auto.max_risk, f"risk {score} ≤ {auto.max_risk}",
                    f"risk {score} > {auto.max_risk}")]  # fmt: skip
+        if auto.max_unusual is not None:
+            unusual = assessment.unusual
+            usual = unusual is not None and unusual <= auto.max_unusual
+            checks.append((usual, f"unusual {unusual} ≤ {auto.max_unusual}",
+                           f"unusual {unusual} > {auto.max_unusual}" if unusual is not None
+                           else "no trained model to say it is usual"))  # fmt: skip
         if auto.requester_groups:
             member = principal_matches(requester, Principals(groups=auto.requester_groups))
             groups = ", ".join(auto.requester_groups)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("requests/<uuid:request_id>/", views.request_detail, name="request-detail"),
     path("requests/<uuid:request_id>/decide/", views.request_decide, name="request-decide"),
     path("requests/<uuid:request_id>/cancel/", views.request_cancel, name="request-cancel"),
+    path("requests/<uuid:request_id>/label/", views.request_label, name="request-label"),
     path("grants/<uuid:grant_id>/", views.grant_detail, name="grant-detail"),
     path("grants/<uuid:grant_id>/reveal/", views.grant_reveal, name="grant-reveal"),
     path("grants/<uuid:grant_id>/revoke/", views.grant_revoke, name="grant-revoke"),

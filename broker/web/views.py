@@ -15,7 +15,7 @@ from audit.trail import request_info
 from broker import lifecycle
 from broker.health import provider_health
 from broker.models import AccessRequest, Approval, Grant
-from broker.policy.approvers import decision_refusal
+from broker.policy.approvers import decision_refusal, label_refusal
 from broker.policy.extensions import extension_limit
 from broker.policy.requesters import requestable_profiles, unavailable_because
 from broker.selectors.queue import approval_queue
@@ -116,6 +116,10 @@ def request_detail(request: HttpRequest, request_id) -> HttpResponse:
         "may_decide": may_decide,
         "may_cancel": access_request.requester_id == request.user.pk
         and access_request.status == AccessRequest.Status.PENDING,
+        "may_label": label_refusal(request.user, access_request) is None,
+        "my_label": access_request.labels.filter(labelled_by=request.user)
+        .values_list("label", flat=True)
+        .first(),
         "saved": saved_form(request),
         "asked": how_approvers_were_asked(access_request),
         "notifiers": settings.SLACK_ENABLED or settings.AIRLOCK_EMAIL_ENABLED,
@@ -169,6 +173,23 @@ def request_cancel(request: HttpRequest, request_id) -> HttpResponse:
     except lifecycle.LifecycleError as exc:
         return lifecycle_error_response(request, exc, _request_page(request, request_id))
     messages.success(request, "Request cancelled.")
+    return redirect("request-detail", request_id=request_id)
+
+
+@login_required
+@require_POST
+def request_label(request: HttpRequest, request_id) -> HttpResponse:
+    visible_request(request.user, request_id)
+    try:
+        marked = lifecycle.request_label(
+            request_id=request_id,
+            labeller=request.user,
+            label=request.POST.get("label", ""),
+            info=request_info(request),
+        )
+    except lifecycle.LifecycleError as exc:
+        return lifecycle_error_response(request, exc, _request_page(request, request_id))
+    messages.success(request, f"Marked {marked.label}: the model learns from it.")
     return redirect("request-detail", request_id=request_id)
 
 

@@ -198,12 +198,18 @@ def request_message(access_request: AccessRequest, *, buttons: bool = True) -> t
         _button("Open in Airlock", "open_web",
                 url=web_url("request-detail", request_id=access_request.pk)),
     ]  # fmt: skip
+    value = str(access_request.pk)
     if buttons and access_request.status == AccessRequest.Status.PENDING:
-        value = str(access_request.pk)
         actions = [
             _button("Approve", "approve", value, "primary"),
             _button("Deny", "deny", value, "danger"),
             *actions,
+        ]
+    if buttons:
+        # Approvers' word for the model of usual access, before or after deciding.
+        actions += [
+            _button("This was unusual", "label_unusual", value),
+            _button("This was normal", "label_normal", value),
         ]
     blocks.append({"type": "actions", "block_id": "decide", "elements": actions})
     return text, blocks

@@ -404,6 +404,33 @@ def home_opened(event, body, client):
     publish_home(client, user, event["user"])
 
 
+def label_clicked(ack, body, client):
+    """ "This was unusual" / "This was normal": the approver's word for the model."""
+    ack()
+    team, slack_user = _team(body), body["user"]["id"]
+    user = identify(client, team, slack_user)
+    if user is None:
+        tell(client, body, unknown_user_text())
+        return
+    action = body["actions"][0]
+    access_request = _find(AccessRequest.objects.all(), action.get("value", ""))
+    if access_request is None or not can_view_request(user, access_request):
+        tell(client, body, "That request does not exist.")
+        return
+    label = action.get("action_id", "").removeprefix("label_")
+    try:
+        lifecycle.request_label(
+            request_id=access_request.pk,
+            labeller=user,
+            label=label,
+            info=info_for(team, slack_user),
+        )
+    except lifecycle.LifecycleError as exc:
+        tell(client, body, f"Not marked: {exc}.")
+        return
+    tell(client, body, f"Marked {label}: the model learns from it.")
+
+
 def relinquish_clicked(ack, body, client):
     ack()
     team, slack_user = _team(body), body["user"]["id"]
@@ -483,6 +510,8 @@ def register(app: App) -> None:
     app.action("approve")(approve_clicked)
     app.action("deny")(deny_clicked)
     app.action("relinquish")(relinquish_clicked)
+    app.action("label_unusual")(label_clicked)
+    app.action("label_normal")(label_clicked)
     app.action("extend")(extend_clicked)
     app.view("extend_modal")(extend_submitted)
     app.action("open_web")(link_clicked)

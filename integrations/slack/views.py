@@ -64,7 +64,15 @@ def _is_object(value, *keys: str) -> bool:
     return isinstance(value, dict) and all(isinstance(value.get(key), str) for key in keys)
 
 
-KNOWN_ACTIONS = {"approve", "deny", "relinquish", "extend", "open_web"}
+KNOWN_ACTIONS = {
+    "approve",
+    "deny",
+    "relinquish",
+    "extend",
+    "open_web",
+    "label_unusual",
+    "label_normal",
+}
 KNOWN_VIEWS = {"request_modal", "approve_modal", "deny_modal", "extend_modal", "lock_modal"}
 
 

@@ -1,0 +1,182 @@
+"""The model of usual access in the database: trained from the requests, versioned,
+loaded once per process and version, and asked about a new request."""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import groupby
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import Q
+
+from accounts.selectors import user_zone
+from audit import trail
+from audit.actions import Action
+from broker.models import AccessRequest, RiskLabel, RiskModel
+from broker.riskmodel.baseline import Model, train
+from broker.riskmodel.explain import explain
+from broker.riskmodel.features import Observation
+
+TRAINING_DAYS = 90
+RECENT = timedelta(days=1)
+# What the model learns as usual: requests that became access, unless someone marked
+# them unusual. A "normal" label adds nothing: only an approval (after MFA) does.
+_LEARNT_FROM = Q(grant__activated_at__isnull=False) & ~Q(labels__label=RiskLabel.Label.UNUSUAL)
+
+_loaded: dict[int, Model] = {}
+
+
+@dataclass(frozen=True)
+class Unusual:
+    """What the model said of one request."""
+
+    version: int
+    score: int  # 0-100
+    why: str
+
+
+def groups_of(user) -> tuple[str, ...]:
+    return tuple(sorted(user.groups.values_list("name", flat=True)))
+
+
+def observation_for(
+    *, user, profile: str, duration: timedelta, channel: str, network: str, ticket: str,
+    local_time: datetime, now: datetime,
+) -> Observation:  # fmt: skip
+    before = AccessRequest.objects.filter(requester=user, created_at__lt=now)
+    previous = before.order_by("-created_at").values_list("profile__slug", flat=True).first()
+    return Observation(
+        user=str(user.pk),
+        groups=groups_of(user),
+        profile=profile,
+        local_time=local_time,
+        duration=duration,
+        channel=channel,
+        network=network,
+        ticket=ticket,
+        previous_profile=previous or "",
+        recent=before.filter(created_at__gte=now - RECENT).count(),
+    )
+
+
+def current_model() -> tuple[int, Model] | None:
+    """The latest version, decoded once per process (the params are read only when
+    the version is new to this process)."""
+    version = RiskModel.objects.order_by("-pk").values_list("pk", flat=True).first()
+    if version is None:
+        return None
+    if version not in _loaded:
+        params = RiskModel.objects.values_list("params", flat=True).get(pk=version)
+        _loaded.clear()
+        _loaded[version] = Model.from_json(params)
+    return version, _loaded[version]
+
+
+def assess_unusual(observation: Observation, who: str) -> Unusual | None:
+    current = current_model()
+    if current is None:
+        return None
+    version, model = current
+    scored = model.score(observation)
+    why = explain(model, observation, who, scored) if scored.reasons else ""
+    return Unusual(version=version, score=scored.score, why=why)
+
+
+def history(*, since: datetime, until: datetime) -> list[Observation]:
+    """The requests asked in [since, until) that the model learns from, each as it
+    looked when asked (the person's previous request and their last 24 hours count
+    whatever became of them)."""
+    rows = (
+        AccessRequest.objects.filter(created_at__gte=since - RECENT, created_at__lt=until)
+        .order_by("requester_id", "created_at", "pk")
+        .values_list(
+            "pk",
+            "requester_id",
+            "profile__slug",
+            "created_at",
+            "duration",
+            "source",
+            "network",
+            "ticket",
+        )
+    )
+    learnt = set(
+        AccessRequest.objects.filter(_LEARNT_FROM, created_at__gte=since, created_at__lt=until)
+        .values_list("pk", flat=True)
+        .distinct()
+    )
+    people = {
+        user.pk: user
+        for user in get_user_model()
+        .objects.filter(pk__in={row[1] for row in rows})
+        .select_related("preferences")
+        .prefetch_related("groups")
+    }
+    observations = []
+    for requester_id, requests in groupby(rows, key=lambda row: row[1]):
+        user = people[requester_id]
+        zone, groups = user_zone(user), tuple(sorted(g.name for g in user.groups.all()))
+        previous: str | None = None
+        asked: list[datetime] = []
+        for pk, _, profile, created_at, duration, source, network, ticket in requests:
+            if previous is None:
+                previous = _before(requester_id, created_at)
+            asked = [at for at in asked if created_at - at < RECENT]
+            if pk in learnt:
+                observations.append(
+                    Observation(
+                        user=str(requester_id),
+                        groups=groups,
+                        profile=profile,
+                        local_time=created_at.astimezone(zone),
+                        duration=duration,
+                        channel=source,
+                        network=network,
+                        ticket=ticket,
+                        previous_profile=previous,
+                        recent=len(asked),
+                    )
+                )
+            asked.append(created_at)
+            previous = profile
+    observations.sort(key=lambda o: (o.local_time, o.user))
+    return observations
+
+
+def _before(requester_id: int, moment: datetime) -> str:
+    earlier = AccessRequest.objects.filter(requester_id=requester_id, created_at__lt=moment)
+    return earlier.order_by("-created_at").values_list("profile__slug", flat=True).first() or ""
+
+
+def history_digest(observations: list[Observation]) -> str:
+    digest = hashlib.sha256()
+    for o in observations:
+        digest.update(repr(o).encode())
+    return digest.hexdigest()
+
+
+def retrain(now: datetime) -> RiskModel | None:
+    """A new version from the last TRAINING_DAYS; none while there is no history, and
+    none when the history is what the latest version learnt from."""
+    observations = history(since=now - timedelta(days=TRAINING_DAYS), until=now)
+    if not observations:
+        return None
+    digest = history_digest(observations)
+    latest = RiskModel.objects.order_by("-pk").only("history_sha256").first()
+    if latest is not None and latest.history_sha256 == digest:
+        return latest
+    with transaction.atomic():
+        model = RiskModel.objects.create(
+            trained_at=now,
+            observations=len(observations),
+            history_sha256=digest,
+            params=train(observations).as_json(),
+        )
+        trail.record(
+            action=Action.RISK_MODEL_TRAINED,
+            info=trail.SYSTEM,
+            target=model,
+            data={"version": model.pk, "observations": len(observations), "history_sha256": digest},
+        )
+    return model
