@@ -115,6 +115,8 @@ class AccessRequest(models.Model):
             models.Index(fields=["created_at"]),  # /insights/: the requests of a period
             # Risk: a person's last requests of a profile (broker/policy/risk.py).
             models.Index(fields=["requester", "profile", "created_at"]),
+            # The risk model's context: a person's latest requests.
+            models.Index(fields=["requester", "created_at"]),
         ]
 
     def __str__(self) -> str:

@@ -166,6 +166,8 @@ fi
 "$BIN/python" manage.py migrate --noinput -v0
 "$BIN/python" manage.py seed_demo
 "$BIN/python" manage.py sync_catalog
+# Past requests for the demo's alice, and the model of usual access trained on them.
+"$BIN/python" manage.py seed_demo_history
 if [ -n "$sandbox" ]; then
     mysql_flag=""
     case "$sandbox_mysql" in *"Local MariaDB"*) mysql_flag=--mysql ;; esac

@@ -59,7 +59,7 @@ def _phrase(model: Model, observation: Observation, who: str, reason: Reason) ->
         case "sequence":
             return f"{observation.profile} as a first request"
         case "frequency":
-            return f"{observation.recent} other request(s) in 24 h (usually {_mode(habit)})"
+            return f"{reason.value} other request(s) in 24 h (usually {_mode(habit)})"
         case "ticket" if reason.value == "none":
             return f"no ticket (usually {_mode(habit)})"
         case _:  # ticket

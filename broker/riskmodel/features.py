@@ -68,8 +68,12 @@ def ticket_kind(ticket: str) -> str:
     return match.group(0).upper()[:10] if match else ("other" if ticket.strip() else "none")
 
 
+# From this many requests in 24 hours on, the count is one value: "5+".
+FREQUENT = 5
+
+
 def frequency_bucket(recent: int) -> str:
-    return str(recent) if recent < 3 else "3-4" if recent < 5 else "5+"
+    return str(recent) if recent < 3 else "3-4" if recent < FREQUENT else f"{FREQUENT}+"
 
 
 def values_of(observation: Observation) -> dict[str, str]:

@@ -16,7 +16,7 @@ from audit.actions import Action
 from broker.models import AccessRequest, RiskLabel, RiskModel
 from broker.riskmodel.baseline import Model, train
 from broker.riskmodel.explain import explain
-from broker.riskmodel.features import Observation
+from broker.riskmodel.features import FREQUENT, Observation
 
 TRAINING_DAYS = 90
 RECENT = timedelta(days=1)
@@ -24,7 +24,9 @@ RECENT = timedelta(days=1)
 # them unusual. A "normal" label adds nothing: only an approval (after MFA) does.
 _LEARNT_FROM = Q(grant__activated_at__isnull=False) & ~Q(labels__label=RiskLabel.Label.UNUSUAL)
 
-_loaded: dict[int, Model] = {}
+# The model in use, decoded: keyed by version and history, as a version number
+# alone may come back (a test database, a restored backup).
+_loaded: dict[tuple[int, str], Model] = {}
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,13 @@ def observation_for(
     *, user, profile: str, duration: timedelta, channel: str, network: str, ticket: str,
     local_time: datetime, now: datetime,
 ) -> Observation:  # fmt: skip
-    before = AccessRequest.objects.filter(requester=user, created_at__lt=now)
-    previous = before.order_by("-created_at").values_list("profile__slug", flat=True).first()
+    # One query for both: the previous request, and the last 24 hours' count, which
+    # the model reads only up to FREQUENT ("5+").
+    latest = list(
+        AccessRequest.objects.filter(requester=user, created_at__lt=now)
+        .order_by("-created_at")
+        .values_list("profile__slug", "created_at")[:FREQUENT]
+    )
     return Observation(
         user=str(user.pk),
         groups=groups_of(user),
@@ -55,22 +62,22 @@ def observation_for(
         channel=channel,
         network=network,
         ticket=ticket,
-        previous_profile=previous or "",
-        recent=before.filter(created_at__gte=now - RECENT).count(),
+        previous_profile=latest[0][0] if latest else "",
+        recent=sum(1 for _, at in latest if at >= now - RECENT),
     )
 
 
 def current_model() -> tuple[int, Model] | None:
     """The latest version, decoded once per process (the params are read only when
     the version is new to this process)."""
-    version = RiskModel.objects.order_by("-pk").values_list("pk", flat=True).first()
-    if version is None:
+    latest = RiskModel.objects.order_by("-pk").values_list("pk", "history_sha256").first()
+    if latest is None:
         return None
-    if version not in _loaded:
-        params = RiskModel.objects.values_list("params", flat=True).get(pk=version)
+    if latest not in _loaded:
+        params = RiskModel.objects.values_list("params", flat=True).get(pk=latest[0])
         _loaded.clear()
-        _loaded[version] = Model.from_json(params)
-    return version, _loaded[version]
+        _loaded[latest] = Model.from_json(params)
+    return latest[0], _loaded[latest]
 
 
 def assess_unusual(observation: Observation, who: str) -> Unusual | None:

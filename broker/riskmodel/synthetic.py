@@ -91,11 +91,11 @@ def sensitivity() -> dict[str, int]:
 
 
 def generate(seed: int) -> Organisation:
-    rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not a secret
+    rng = random.Random(seed)  # noqa: S311  # nosec B311 - a reproducible simulation
     people = tuple(_people(rng))
     drafts: list[tuple[datetime, Person, dict, str, str]] = []
     for person in people:
-        drafts += [(at, person, fields, "", "") for at, fields in _work(rng, person)]
+        drafts += [(at, person, fields, "", "") for at, fields in work_of(rng, person)]
     drafts += _incidents(rng, people)
     drafts += _attacks(rng, people)
     drafts.sort(key=lambda d: (d[0], d[1].name))
@@ -151,8 +151,8 @@ def _poisson(rng: random.Random, mean: float) -> int:
     return count
 
 
-def _local_day(person: Person, day: int) -> datetime:
-    date = (FIRST_DAY + timedelta(days=day)).date()
+def _local_day(person: Person, day: int, first_day: datetime = FIRST_DAY) -> datetime:
+    date = (first_day + timedelta(days=day)).date()
     return datetime(date.year, date.month, date.day, tzinfo=person.zone)
 
 
@@ -174,12 +174,14 @@ def _fields(rng: random.Random, person: Person, profile: str, at_home: bool, **o
     return fields | overrides
 
 
-def _work(rng: random.Random, person: Person):
+def work_of(rng: random.Random, person: Person, first_day: datetime = FIRST_DAY):
+    """A person's ordinary requests over DAYS days from `first_day`, a week off among
+    them: (when, the request's fields)."""
     holiday = rng.randrange(0, DAYS - 7)
     for day in range(DAYS):
         if holiday <= day < holiday + 7:
             continue
-        start = _local_day(person, day)
+        start = _local_day(person, day, first_day)
         weekend = start.weekday() >= 5
         for _ in range(_poisson(rng, person.per_day * (0.05 if weekend else 1))):
             at = start + timedelta(hours=person.start_hour, minutes=rng.uniform(0, 9 * 60))

@@ -38,7 +38,7 @@ class Command(BaseCommand):
         now = timezone.now()
         spec = risk.risk_spec()
         facts = risk.facts_for(user=requester, profile=found, duration=length, source=source,
-                               ip=ip, now=now, spec=spec)  # fmt: skip
+                               ip=ip, now=now, spec=spec, ticket=ticket)  # fmt: skip
         assessment = risk.assess(facts, spec)
         outcome = rules.evaluate(
             found.definition,
