@@ -35,7 +35,9 @@ from broker import anomalies, lifecycle
 from broker.catalog.load import parse_catalog
 from broker.lifecycle import catalog_sync
 from broker.models import AccessProfile, AccessRequest, BreakGlassReview, Grant, Lock
+from broker.policy.approvers import can_approve
 from broker.reconcile import Orphan, revoke_orphan
+from broker.riskmodel import store as riskmodel
 from integrations.slack.linking import slack_link_by_code, slack_link_code_create, slack_unlink
 from lib.durations import parse_duration
 from lib.providers import GrantContext, get_provider
@@ -283,6 +285,16 @@ def data_changes() -> None:
     group.delete()
 
 
+def learning(people) -> None:
+    """An approver marks a request; the model of usual access learns."""
+    marked = next(
+        r for r in AccessRequest.objects.select_related("profile")
+        if r.requester_id != people.bob.pk and can_approve(people.bob, r.profile)
+    )  # fmt: skip
+    lifecycle.request_label(request_id=marked.pk, labeller=people.bob, label="unusual", info=WEB)
+    assert riskmodel.retrain(timezone.now()) is not None
+
+
 @pytest.fixture
 def every_event(
     client, people, catalog, submit, step_up, pg_target, monkeypatch, settings, tmp_path
@@ -296,6 +308,7 @@ def every_event(
     policy_flows(people, step_up)
     orphans(catalog)
     locks(people, step_up)
+    learning(people)
     data_changes()
     call_command("evidence_pack", "--since", "2026-01-01", "--output", str(tmp_path / "pack.zip"))
     write_events(1)  # an action Airlock has no mapping for
