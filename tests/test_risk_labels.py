@@ -83,3 +83,22 @@ def test_labels_are_the_ground_truth_of_the_evaluation(client, people, submit, c
     out = capsys.readouterr().out
     assert "1 request(s) marked unusual, 1 marked normal" in out
     assert "model            AUC 1.000" in out
+
+
+def test_the_requester_sees_the_score_but_not_the_models_reasons(client, people, submit, api):
+    asked = submit(people.alice)
+    reasons = "unusual for alice (97/100): 03:10 (usually 09:00-18:00)"
+    AccessRequest.objects.filter(pk=asked.pk).update(
+        unusual_score=97, risk_factors=[{"name": "unusual", "points": 21, "why": reasons}]
+    )
+    client.force_login(people.alice)
+    own = client.get(f"/requests/{asked.pk}/").content.decode()
+    assert "usually 09:00" not in own and "its reasons are for approvers" in own
+    client.force_login(people.bob)
+    assert "03:10 (usually 09:00-18:00)" in client.get(f"/requests/{asked.pk}/").content.decode()
+
+    body = api(people.alice).get(f"/api/v1/requests/{asked.pk}/").json()
+    assert body["unusual_score"] == 97
+    assert body["risk_factors"][0]["why"].startswith("unusual for the learned model")
+    body = api(people.bob).get(f"/api/v1/requests/{asked.pk}/").json()
+    assert body["risk_factors"][0]["why"] == reasons

@@ -147,3 +147,37 @@ def test_the_train_command_says_what_it_did(auto_db, people, capsys):
     habit(people, auto_db, days=5)
     call_command("train_risk_model")
     assert "risk model v" in capsys.readouterr().out
+
+
+def test_access_nobody_approved_or_that_someone_ended_is_not_learnt(auto_db, people):
+    habit(people, auto_db, days=3)
+    now = timezone.now()
+    self_approved = past_request(auto_db, people.alice, now - timedelta(hours=9))  # the policy
+    past_grant(self_approved, now - timedelta(hours=9), ended=now - timedelta(hours=8))
+    caught = past_request(auto_db, people.alice, now - timedelta(hours=7), approver=people.bob)
+    past_grant(caught, now - timedelta(hours=7), ended=now - timedelta(hours=6),
+               end_reason="revoked by carol")  # fmt: skip
+    emergency = past_request(auto_db, people.alice, now - timedelta(hours=5),
+                             approver=people.alice, break_glass=True)  # fmt: skip
+    past_grant(emergency, now - timedelta(hours=5))
+    given_back = past_request(auto_db, people.alice, now - timedelta(hours=3), approver=people.bob)
+    past_grant(given_back, now - timedelta(hours=3), ended=now - timedelta(hours=2),
+               end_reason="relinquished by alice")  # fmt: skip
+
+    learnt = store.history(since=now - timedelta(days=90), until=now)
+
+    assert len(learnt) == 4  # the three days of habit and the grant given back
+    # Whatever became of them, the three earlier today count as asked.
+    assert learnt[-1].previous_profile == "auto-db" and learnt[-1].recent >= 3
+
+
+def test_when_nothing_is_left_to_learn_the_model_retires(auto_db, people):
+    habit(people, auto_db, days=5)
+    train_risk_model()
+    for asked in AccessRequest.objects.all():
+        RiskLabel.objects.create(request=asked, labelled_by=people.bob, label="unusual",
+                                 created_at=timezone.now())  # fmt: skip
+    retired = store.retrain(timezone.now())
+    assert retired.observations == 0
+    assert store.current_model() is None
+    assert ask(people).unusual_score is None  # nobody is "usual" by a stale model

@@ -111,3 +111,12 @@ def test_scores_stay_within_0_and_100():
     model = train(office_habits())
     extremes = [asked(hour=h, network=f"10.{h}.0.0/24", channel="cli") for h in range(24)]
     assert all(0 <= model.score(o).score <= 100 for o in extremes + office_habits())
+
+
+def test_a_reason_never_names_another_requests_profile():
+    # The reader may be allowed to see this request but not the one before it.
+    model = train(office_habits())
+    hop = asked(profile="payments-db-write", previous="hr-payroll-admin")
+    text = explain(model, hop, "alice", model.score(hop))
+    assert "an unusual order: payments-db-write right after another profile" in text
+    assert "hr-payroll-admin" not in text

@@ -8,6 +8,7 @@ from rest_framework import serializers
 from audit.models import AuditEvent, Source
 from broker.models import AccessProfile, AccessRequest, Grant, Lock
 from broker.policy.requesters import unavailable_because
+from broker.selectors.requests import risk_factors_seen_by
 from lib.durations import format_duration, parse_duration
 from lib.providers import get_provider
 
@@ -146,7 +147,10 @@ class RequestSerializer(serializers.Serializer):
         help_text="The profile's approvals plus any the risk added."
     )
     risk_score = serializers.IntegerField()
-    risk_factors = RiskFactorSerializer(many=True)
+    risk_factors = serializers.SerializerMethodField(
+        help_text="Each factor's points and why; the learned model's reasons (factor "
+        "`unusual`) are for approvers and the security team, not the requester."
+    )
     unusual_score = serializers.IntegerField(
         allow_null=True,
         help_text="The learned model of usual access, 0-100 (its reasons are a risk "
@@ -163,6 +167,11 @@ class RequestSerializer(serializers.Serializer):
     extends = serializers.UUIDField(
         source="extends_id", allow_null=True, help_text="The grant this request would extend."
     )
+
+    def get_risk_factors(self, access_request: AccessRequest) -> RiskFactorSerializer(many=True):
+        request = self.context.get("request")
+        viewer = request.user if request is not None else None
+        return risk_factors_seen_by(viewer, access_request)
 
     def get_grant(self, access_request: AccessRequest) -> GrantSummarySerializer(allow_null=True):
         grant = getattr(access_request, "grant", None)

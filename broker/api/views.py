@@ -85,7 +85,10 @@ class ApiView(APIView):
     def page(self, queryset, serializer_class) -> Response:
         paginator = Pagination()
         rows = paginator.paginate_queryset(queryset, self.request, view=self)
-        return paginator.get_paginated_response(serializer_class(rows, many=True).data)
+        context = {"request": self.request}
+        return paginator.get_paginated_response(
+            serializer_class(rows, many=True, context=context).data
+        )
 
     def verify_otp(self, code: str) -> None:
         """The web step-up, with the code from the body; MfaError becomes a 403."""
@@ -362,7 +365,12 @@ class RequestCreateView(ApiView):
             start_at=data.get("start_at"),
             info=self.info(),
         )
-        return Response(s.RequestSerializer(REQUESTS.get(pk=access_request.pk)).data, status=201)
+        return Response(
+            s.RequestSerializer(
+                REQUESTS.get(pk=access_request.pk), context={"request": request}
+            ).data,
+            status=201,
+        )
 
 
 class BreakGlassView(ApiView):
@@ -406,7 +414,12 @@ class BreakGlassView(ApiView):
             break_glass=True,
             info=self.info(),
         )
-        return Response(s.RequestSerializer(REQUESTS.get(pk=access_request.pk)).data, status=201)
+        return Response(
+            s.RequestSerializer(
+                REQUESTS.get(pk=access_request.pk), context={"request": request}
+            ).data,
+            status=201,
+        )
 
 
 class RequestDetailView(ApiView):
@@ -418,7 +431,11 @@ class RequestDetailView(ApiView):
     )
     def get(self, request, request_id):
         access_request = visible_request(request.user, request_id)
-        return Response(s.RequestSerializer(REQUESTS.get(pk=access_request.pk)).data)
+        return Response(
+            s.RequestSerializer(
+                REQUESTS.get(pk=access_request.pk), context={"request": request}
+            ).data
+        )
 
 
 class RequestCancelView(ApiView):
@@ -439,7 +456,9 @@ class RequestCancelView(ApiView):
             reason=body.validated_data.get("reason", ""),
             info=self.info(),
         )
-        return Response(s.RequestSerializer(REQUESTS.get(pk=request_id)).data)
+        return Response(
+            s.RequestSerializer(REQUESTS.get(pk=request_id), context={"request": request}).data
+        )
 
 
 class RequestApproveView(ApiView):
@@ -465,7 +484,9 @@ class RequestApproveView(ApiView):
             comment=body.validated_data.get("comment", ""),
             info=self.info(),
         )
-        return Response(s.RequestSerializer(REQUESTS.get(pk=request_id)).data)
+        return Response(
+            s.RequestSerializer(REQUESTS.get(pk=request_id), context={"request": request}).data
+        )
 
 
 class RequestDenyView(ApiView):
@@ -493,7 +514,9 @@ class RequestDenyView(ApiView):
             reason=body.validated_data["reason"],
             info=self.info(),
         )
-        return Response(s.RequestSerializer(REQUESTS.get(pk=request_id)).data)
+        return Response(
+            s.RequestSerializer(REQUESTS.get(pk=request_id), context={"request": request}).data
+        )
 
 
 # --- grants -----------------------------------------------------------------
@@ -578,7 +601,10 @@ class GrantExtendView(ApiView):
             reason=body.validated_data.get("reason", ""),
             info=self.info(),
         )
-        return Response(s.RequestSerializer(REQUESTS.get(pk=extension.pk)).data, status=201)
+        return Response(
+            s.RequestSerializer(REQUESTS.get(pk=extension.pk), context={"request": request}).data,
+            status=201,
+        )
 
 
 class GrantRevealView(ApiView):

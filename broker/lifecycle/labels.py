@@ -40,6 +40,10 @@ def request_label(
             info=info,
             actor=labeller,
             target=access_request,
-            data={"label": label, "unusual": access_request.unusual_score},
+            data={
+                "label": label,
+                "risk_model": access_request.risk_model_id,
+                "unusual": access_request.unusual_score,
+            },
         )
     return marked

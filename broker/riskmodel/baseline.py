@@ -63,6 +63,8 @@ class Model:
     percentiles: list[float]
     observations: int
     _totals: dict = field(default_factory=dict, repr=False, compare=False)
+    # Each training request's excess bits, scored without itself (not stored).
+    training_excess: list = field(default_factory=list, repr=False, compare=False)
 
     def as_json(self) -> dict:
         return {
@@ -78,7 +80,8 @@ class Model:
 
     @classmethod
     def from_json(cls, data: dict) -> "Model":
-        return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key != "_totals"})
+        stored = set(cls.__dataclass_fields__) - {"_totals", "training_excess"}
+        return cls(**{key: data[key] for key in stored})
 
     def total(self, counts: dict[str, int]) -> int:
         key = id(counts)
@@ -194,7 +197,14 @@ def train(observations: list[Observation]) -> Model:
     model.usual_bits = _mean_bits(own, [(o.user,) for o in observations])
     model.group_bits = _mean_bits(own, [o.groups for o in observations])
     model.everyone_bits = _mean_bits(own, [("",) for _ in observations]).get("", {})
-    raws = sorted(sum(model.excess(o, itself=1)) for o in observations)
+    model.training_excess = [
+        tuple(
+            max(0.0, b - model.usual(o.user, o.groups, f))
+            for f, b in zip(FEATURES, bits, strict=True)
+        )
+        for o, bits in zip(observations, own, strict=True)
+    ]
+    raws = sorted(sum(row) for row in model.training_excess)
     if raws:
         # percentiles[k] is the raw score that k + 1 % of the requests do not exceed.
         model.percentiles = [

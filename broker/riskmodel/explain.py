@@ -54,8 +54,11 @@ def _phrase(model: Model, observation: Observation, who: str, reason: Reason) ->
             return f"first time for {who}: {reason.value}"
         case "profile":
             return f"rarely asks for {reason.value}"
+        case "sequence" if observation.previous_profile == observation.profile:
+            return f"{observation.profile} again, right after one"
         case "sequence" if observation.previous_profile:
-            return f"{observation.profile} right after {observation.previous_profile}"
+            # Not which profile: the reader may not be allowed to see that request.
+            return f"an unusual order: {observation.profile} right after another profile"
         case "sequence":
             return f"{observation.profile} as a first request"
         case "frequency":

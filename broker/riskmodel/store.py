@@ -13,16 +13,22 @@ from django.db.models import Q
 from accounts.selectors import user_zone
 from audit import trail
 from audit.actions import Action
-from broker.models import AccessRequest, RiskLabel, RiskModel
+from broker.models import AccessRequest, Approval, RiskLabel, RiskModel
 from broker.riskmodel.baseline import Model, train
 from broker.riskmodel.explain import explain
 from broker.riskmodel.features import FREQUENT, Observation
 
 TRAINING_DAYS = 90
 RECENT = timedelta(days=1)
-# What the model learns as usual: requests that became access, unless someone marked
-# them unusual. A "normal" label adds nothing: only an approval (after MFA) does.
-_LEARNT_FROM = Q(grant__activated_at__isnull=False) & ~Q(labels__label=RiskLabel.Label.UNUSUAL)
+# What the model learns as usual: access a person approved (after MFA) that became
+# live, unless someone marked it unusual. Not the policy's auto-approvals (the model
+# would teach itself), not break-glass (no approver), and not a grant that someone
+# else ended early (a revocation, a lock, lost standing): see `_ended_normally`.
+_LEARNT_FROM = (
+    Q(grant__activated_at__isnull=False, break_glass=False)
+    & Q(decisions__decision=Approval.Decision.APPROVE)
+    & ~Q(labels__label=RiskLabel.Label.UNUSUAL)
+)
 
 # The model in use, decoded: keyed by version and history, as a version number
 # alone may come back (a test database, a restored backup).
@@ -70,9 +76,11 @@ def observation_for(
 def current_model() -> tuple[int, Model] | None:
     """The latest version, decoded once per process (the params are read only when
     the version is new to this process)."""
-    latest = RiskModel.objects.order_by("-pk").values_list("pk", "history_sha256").first()
-    if latest is None:
-        return None
+    newest = RiskModel.objects.order_by("-pk").values_list("pk", "history_sha256", "observations")
+    latest = newest.first()
+    if latest is None or latest[2] == 0:
+        return None  # none trained, or the last one retired: nobody is "usual"
+    latest = latest[:2]
     if latest not in _loaded:
         params = RiskModel.objects.values_list("params", flat=True).get(pk=latest[0])
         _loaded.clear()
@@ -108,11 +116,15 @@ def history(*, since: datetime, until: datetime) -> list[Observation]:
             "ticket",
         )
     )
-    learnt = set(
-        AccessRequest.objects.filter(_LEARNT_FROM, created_at__gte=since, created_at__lt=until)
-        .values_list("pk", flat=True)
+    learnt = {
+        pk
+        for pk, end_reason, requester in AccessRequest.objects.filter(
+            _LEARNT_FROM, created_at__gte=since, created_at__lt=until
+        )
+        .values_list("pk", "grant__end_reason", "requester__username")
         .distinct()
-    )
+        if _ended_normally(end_reason, requester)
+    }
     people = {
         user.pk: user
         for user in get_user_model()
@@ -151,6 +163,11 @@ def history(*, since: datetime, until: datetime) -> list[Observation]:
     return observations
 
 
+def _ended_normally(end_reason: str, requester: str) -> bool:
+    """Still live, expired, or given back by its owner."""
+    return end_reason in ("", "expired", f"revoked by {requester}", f"relinquished by {requester}")
+
+
 def _before(requester_id: int, moment: datetime) -> str:
     earlier = AccessRequest.objects.filter(requester_id=requester_id, created_at__lt=moment)
     return earlier.order_by("-created_at").values_list("profile__slug", flat=True).first() or ""
@@ -167,10 +184,12 @@ def retrain(now: datetime) -> RiskModel | None:
     """A new version from the last TRAINING_DAYS; none while there is no history, and
     none when the history is what the latest version learnt from."""
     observations = history(since=now - timedelta(days=TRAINING_DAYS), until=now)
-    if not observations:
+    latest = RiskModel.objects.order_by("-pk").only("history_sha256", "observations").first()
+    if not observations and (latest is None or latest.observations == 0):
         return None
+    # Nothing left to learn from (all of it marked unusual, or older than 90 days): a
+    # version of nothing retires the last one, which must not keep judging.
     digest = history_digest(observations)
-    latest = RiskModel.objects.order_by("-pk").only("history_sha256").first()
     if latest is not None and latest.history_sha256 == digest:
         return latest
     with transaction.atomic():

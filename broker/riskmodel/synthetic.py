@@ -1,5 +1,6 @@
 """A synthetic organisation's 90 days of requests, with attacks injected, to measure
-the model against the rules.
+the model against the rules. As in production, a request through Slack has no
+client address.
 
 Six teams in five time zones; each person keeps their own hours, profiles,
 durations, channel and networks (office and home), takes a week off, and is on
@@ -170,8 +171,10 @@ def _fields(rng: random.Random, person: Person, profile: str, at_home: bool, **o
         "channel": person.channel if rng.random() < 0.8 else rng.choice(CHANNELS),
         "network": person.home if at_home else person.office,
         "ticket": ticket,
-    }
-    return fields | overrides
+    } | overrides
+    if fields["channel"] == "slack":
+        fields["network"] = ""  # Slack gives Airlock no client address
+    return fields
 
 
 def work_of(rng: random.Random, person: Person, first_day: datetime = FIRST_DAY):

@@ -18,6 +18,21 @@ def is_auditor(user) -> bool:
     return user.is_superuser or user.groups.filter(name=settings.AIRLOCK_AUDITOR_GROUP).exists()
 
 
+UNUSUAL_FOR_REQUESTER = "unusual for the learned model (its reasons are for approvers)"
+
+
+def risk_factors_seen_by(viewer, access_request: AccessRequest) -> list[dict]:
+    """The risk factors as this viewer may read them: the requester (or nobody in
+    particular) does not get the model's reasons, which spell out what would look
+    usual (the hours, networks and channel to use)."""
+    if viewer is not None and viewer.pk != access_request.requester_id:
+        return access_request.risk_factors
+    return [
+        {**f, "why": UNUSUAL_FOR_REQUESTER} if f["name"] == "unusual" else f
+        for f in access_request.risk_factors
+    ]
+
+
 def is_overseer(user) -> bool:
     """The security role, auditors and admins: who sees the whole picture (locks, insights)."""
     return is_security(user) or is_auditor(user)

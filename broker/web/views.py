@@ -25,6 +25,7 @@ from broker.selectors.requests import (
     request_steps,
     request_timeline,
     requests_of,
+    risk_factors_seen_by,
     visible_grant,
     visible_request,
     window_used,
@@ -113,6 +114,7 @@ def request_detail(request: HttpRequest, request_id) -> HttpResponse:
         "decisions": access_request.decisions.select_related("approver"),
         "timeline": request_timeline(access_request),
         "steps": request_steps(access_request, grant),
+        "risk_factors": risk_factors_seen_by(request.user, access_request),
         "may_decide": may_decide,
         "may_cancel": access_request.requester_id == request.user.pk
         and access_request.status == AccessRequest.Status.PENDING,
