@@ -5,15 +5,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('broker', '0018_risk_model'),
+        ("broker", "0018_risk_model"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='accessrequest',
-            index=models.Index(fields=['requester', 'created_at'], name='broker_acce_request_510ad5_idx'),
+            model_name="accessrequest",
+            index=models.Index(
+                fields=["requester", "created_at"], name="broker_acce_request_510ad5_idx"
+            ),
         ),
     ]
