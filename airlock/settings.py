@@ -237,6 +237,8 @@ AIRLOCK_TASK_TIMING_FLUSH_SECONDS = env.float("AIRLOCK_TASK_TIMING_FLUSH_SECONDS
 AIRLOCK_RECONCILE_SECONDS = env.float("AIRLOCK_RECONCILE_SECONDS", default=600.0)
 AIRLOCK_WATCH_SECONDS = env.float("AIRLOCK_WATCH_SECONDS", default=60.0)
 AIRLOCK_INSIGHTS_ROLLUP_SECONDS = env.float("AIRLOCK_INSIGHTS_ROLLUP_SECONDS", default=900.0)
+# How often access reviews are started (by the catalog's schedule), nudged and closed.
+AIRLOCK_ACCESS_REVIEWS_SECONDS = env.float("AIRLOCK_ACCESS_REVIEWS_SECONDS", default=900.0)
 # How often the model of usual access (broker/riskmodel) learns from the last 90 days.
 AIRLOCK_RISK_MODEL_TRAIN_SECONDS = env.float("AIRLOCK_RISK_MODEL_TRAIN_SECONDS", default=3600.0)
 CELERY_BEAT_SCHEDULE = {
@@ -244,6 +246,10 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile": {"task": task_names.RECONCILE, "schedule": AIRLOCK_RECONCILE_SECONDS},
     "watch": {"task": task_names.WATCH, "schedule": AIRLOCK_WATCH_SECONDS},
     "insights": {"task": task_names.ROLL_UP_INSIGHTS, "schedule": AIRLOCK_INSIGHTS_ROLLUP_SECONDS},
+    "access_reviews": {
+        "task": task_names.TICK_ACCESS_REVIEWS,
+        "schedule": AIRLOCK_ACCESS_REVIEWS_SECONDS,
+    },
     "risk_model": {
         "task": task_names.TRAIN_RISK_MODEL,
         "schedule": AIRLOCK_RISK_MODEL_TRAIN_SECONDS,

@@ -7,6 +7,13 @@ from enum import StrEnum
 class Action(StrEnum):
     # anomaly detection
     ALERT_RAISED = "alert.raised"
+    # access reviews (campaigns certifying who may ask for what)
+    ACCESS_REVIEW_STARTED = "access_review.started"
+    ACCESS_REVIEW_DECIDED = "access_review.decided"
+    ACCESS_REVIEW_REMINDED = "access_review.reminded"
+    ACCESS_REVIEW_ESCALATED = "access_review.escalated"
+    ACCESS_REVIEW_CLOSED = "access_review.closed"
+    ACCESS_REVIEW_REMOVAL_LIFTED = "access_review.removal_lifted"
     # personal API tokens
     API_TOKEN_CREATED = "api_token.created"  # noqa: S105  # nosec B105  # an event name
     API_TOKEN_REVOKED = "api_token.revoked"  # noqa: S105  # nosec B105  # an event name

@@ -91,17 +91,29 @@ def verify_pack(path: str | Path, keyring: Keyring) -> Iterator[Part]:
 
 def check_pack(pack: str, public_key: str | None, write: Callable[[str], None]) -> None:
     """`verify_audit --pack`: one line per part; CommandError names the first problem."""
+    check_signed_file("pack", pack, public_key, verify_pack, write)
+
+
+def check_signed_file(
+    what: str,
+    path: str,
+    public_key: str | None,
+    verify: Callable[[str, Keyring], Iterator[Part]],
+    write: Callable[[str], None],
+) -> None:
+    """Check a signed file offline, one line per part; CommandError names the first
+    problem (an evidence pack, an access review's evidence)."""
     if not public_key:
-        raise CommandError("an evidence pack is checked with --public-key KEY")
+        raise CommandError(f"a {what} is checked with --public-key KEY")
     try:
         keyring = signing.read_keyring(public_key)
     except (OSError, ValueError) as exc:
         raise CommandError(f"{public_key}: {exc}") from None
-    for part in verify_pack(pack, keyring):
+    for part in verify(path, keyring):
         if part.problem:
-            raise CommandError(f"pack {pack} BROKEN: {part.name}: {part.problem}")
+            raise CommandError(f"{what} {path} BROKEN: {part.name}: {part.problem}")
         write(f"{part.name}: {part.detail}")
-    write(f"pack {pack} verified")
+    write(f"{what} {path} verified")
 
 
 def _parts(members: dict[str, bytes], index: dict[str, Any], ring: Keyring) -> Iterator[Part]:

@@ -242,6 +242,12 @@ def _lock(record: Record, _: Requested | None) -> dict[str, Any]:
     return {"entity": {**entity, "data": data}}
 
 
+def _access_review(record: Record, _: Requested | None) -> dict[str, Any]:
+    data = record["data"]
+    entity = {"type": "Access Review", "uid": record["target_id"], "name": data.get("name", "")}
+    return {"entity": {**entity, "data": data}}
+
+
 def _risk_model(record: Record, _: Requested | None) -> dict[str, Any]:
     data = record["data"]
     entity = {"type": "Risk Model", "uid": record["target_id"], "name": "usual access"}
@@ -370,6 +376,17 @@ OCSF_MAPPINGS: dict[str, OcsfMapping] = {
     ),
     Action.CATALOG_SYNCED: _mapping(ENTITY_MANAGEMENT, (3, "Update"), _catalog),
     Action.RISK_MODEL_TRAINED: _mapping(ENTITY_MANAGEMENT, CREATE, _risk_model),
+    # An access review is an entity Airlock manages: started, each decision, nudges, closed.
+    Action.ACCESS_REVIEW_STARTED: _mapping(ENTITY_MANAGEMENT, CREATE, _access_review),
+    Action.ACCESS_REVIEW_DECIDED: _mapping(ENTITY_MANAGEMENT, (3, "Update"), _access_review),
+    Action.ACCESS_REVIEW_REMINDED: _mapping(ENTITY_MANAGEMENT, (99, "Remind"), _access_review),
+    Action.ACCESS_REVIEW_ESCALATED: _mapping(
+        ENTITY_MANAGEMENT, (99, "Escalate"), _access_review, severity_id=LOW
+    ),
+    Action.ACCESS_REVIEW_CLOSED: _mapping(ENTITY_MANAGEMENT, (99, "Close"), _access_review),
+    Action.ACCESS_REVIEW_REMOVAL_LIFTED: _mapping(
+        ENTITY_MANAGEMENT, (3, "Update"), _access_review, severity_id=MEDIUM
+    ),
     # A lock is an entity Airlock manages: placed, a lift proposed, lifted, ended by time.
     Action.LOCK_PLACED: _mapping(ENTITY_MANAGEMENT, CREATE, _lock, severity_id=HIGH),
     Action.LOCK_LIFT_PROPOSED: _mapping(

@@ -1,6 +1,7 @@
-"""`airlock-verify`: check an export, or a whole evidence pack, on a machine that
-has none of Airlock's secrets, settings or database: only the files and a public
-key (or keyring). It runs the same checks as `manage.py verify_audit`."""
+"""`airlock-verify`: check an export, a whole evidence pack or an access review's
+evidence, on a machine that has none of Airlock's secrets, settings or database:
+only the files and a public key (or keyring). It runs the same checks as
+`manage.py verify_audit`."""
 
 import argparse
 import sys
@@ -14,13 +15,15 @@ from django.core.management.base import CommandError
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="airlock-verify",
-        description="Check an Airlock audit export or evidence pack offline, with a public key.",
+        description="Check an Airlock audit export, evidence pack or access review's evidence "
+        "offline, with a public key.",
     )
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument(
         "--export", metavar="FILE", help="an exported file (beside FILE.manifest.json)"
     )
     what.add_argument("--pack", metavar="ZIP", help="an evidence pack")
+    what.add_argument("--review", metavar="FILE", help="an access review's evidence")
     parser.add_argument("--manifest", help="the export's manifest (default: FILE.manifest.json)")
     parser.add_argument("--anchors", metavar="DIR", help="anchors to check the export against")
     parser.add_argument(
@@ -40,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     options = {"public_key": args.public_key}
     if args.pack:
         options["pack"] = args.pack
+    elif args.review:
+        options["review"] = args.review
     else:
         options.update(export=args.export, manifest=args.manifest, anchors=args.anchors)
     try:

@@ -11,6 +11,7 @@ from datetime import date, datetime
 from typing import IO, Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit import signing, trail
@@ -31,16 +32,10 @@ from broker.evidence_controls import (
     control_map,
     control_map_markdown,
 )
-from broker.models import AccessRequest
+from broker.models import AccessRequest, AccessReview
 
 CONTROLS_JSON, CONTROLS_MD, README = "controls.json", "CONTROLS.md", "README.txt"
 PERIOD = re.compile(r"^(?P<year>\d{4})(?:-Q(?P<quarter>[1-4])|-(?P<month>\d{2}))?$")
-NOT_BUILT = {
-    "available": False,
-    "why": "Airlock does not run periodic access reviews yet (issue #20): there are no "
-    "review results to include. access-report.json lists every grant of the period "
-    "for a reviewer to go through by hand.",
-}
 
 
 class EvidenceError(Exception):
@@ -145,7 +140,7 @@ def evidence_pack_build(out: IO[bytes], *, period: Period, actor, info: RequestI
         rows = as_json(report_rows(period.since, period.until))
         pack.put(ACCESS_REPORT, (chunk.encode() for chunk in rows))
         pack.put_json(BREAK_GLASS, break_glass_reviews(period))
-        pack.put_json(ACCESS_REVIEWS, NOT_BUILT)
+        pack.put_json(ACCESS_REVIEWS, access_reviews(period))
         covering = anchors_covering(witnessed, manifest.first_seq, manifest.last_seq)
         for number, anchor in enumerate(covering, 1):
             pack.put(f"{ANCHORS}{number:03d}.json", [anchor.document()])
@@ -249,6 +244,30 @@ def break_glass_reviews(period: Period) -> dict[str, Any]:
     }
 
 
+def access_reviews(period: Period) -> dict[str, Any]:
+    """Every access review closed in the period, each as its own signed evidence
+    (checked alone with `verify_audit --review`), and those still open."""
+    reviews = AccessReview.objects.all()
+    if period.since:
+        reviews = reviews.filter(Q(closed_at__gte=period.since) | Q(closed_at__isnull=True))
+    if period.until:
+        reviews = reviews.filter(started_at__lte=period.until)
+    closed = reviews.filter(status=AccessReview.Status.CLOSED)
+    if period.until:
+        closed = closed.filter(closed_at__lte=period.until)
+    still_open = reviews.filter(status=AccessReview.Status.OPEN).select_related("profile")
+    return {
+        "available": True,
+        "period": period.name,
+        "as_of": utc_iso(timezone.now()),
+        "closed": [review.evidence for review in closed.order_by("closed_at", "pk")],
+        "open": [
+            {"id": str(r.pk), "name": r.name, "subject": r.subject, "due_at": utc_iso(r.due_at)}
+            for r in still_open.order_by("started_at", "pk")
+        ],
+    }
+
+
 def _iso(moment: datetime | None) -> str | None:
     return utc_iso(moment) if moment else None
 
@@ -305,7 +324,8 @@ What it holds
                                      the first one after the last (none without a witness)
   {ACCESS_REPORT:<34} every grant that gave access in the period
   {BREAK_GLASS:<34} every break-glass use in the period, with its review
-  {ACCESS_REVIEWS:<34} access reviews: not built yet, and it says so
+  {ACCESS_REVIEWS:<34} the access reviews closed in the period, each signed
+                                     on its own (verify_audit --review), and those open
   {KEYRING:<34} Airlock's signing keys, public parts, with their validity
   {CONTROLS_JSON}, {CONTROLS_MD}         each control (PCI DSS v4.0, SOC 2, RBI) and the
                                      files that evidence it, and what they do not show

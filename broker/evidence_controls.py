@@ -17,7 +17,7 @@ ANCHORS = "anchors/"
 KEYRING = "keyring.json"
 INDEX = "pack.json"
 
-PARTIAL, GAP = "partial", "not covered"
+PARTIAL = "partial"
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,8 @@ CONTROLS = (
         "catalog, why, under which ticket, who approved it (with the MFA method and time), "
         "how long it lasted and how it ended (7.2.2, 7.2.3). Catalog changes are "
         "catalog.synced events.",
-        "7.2.4, the review of user accounts and privileges every six months: access "
-        "reviews are not built yet (access-reviews.json). Accounts that exist outside "
-        "Airlock are not shown.",
+        "Accounts that exist outside Airlock are not shown; 7.2.4's reviews are the "
+        "access reviews row.",
     ),
     Control(
         PCI,
@@ -134,7 +133,7 @@ CONTROLS = (
         (ACCESS_REPORT, BREAK_GLASS, EVENTS),
         "Approvers are others than the requester; break-glass use is reviewed by an "
         "approver other than who used it; grants are per profile and time-limited.",
-        "Periodic reviews of access: not built yet (access-reviews.json).",
+        "Access granted outside Airlock; the periodic reviews are the access reviews row.",
     ),
     Control(
         SOC2,
@@ -154,7 +153,7 @@ CONTROLS = (
         "Access rights given on a need-to-know basis, for a specific duration, through "
         "an established process (request, approval with MFA, expiry); privileged access "
         "to critical systems allowed, logged and monitored centrally.",
-        "Periodic access reviews (not built yet); dormant accounts and endpoint controls.",
+        "Dormant accounts and endpoint controls (access reviews: their own row).",
     ),
     Control(
         RBI,
@@ -178,10 +177,13 @@ CONTROLS = (
         "Access reviews",
         "(PCI DSS 7.2.4, SOC 2 CC6.2/CC6.3, RBI Annex 1 8)",
         "Periodic review of who has access",
-        (ACCESS_REVIEWS,),
-        "Nothing yet: the file says access reviews are not built.",
-        "Everything: review results are not part of this pack.",
-        GAP,
+        (ACCESS_REVIEWS, EVENTS),
+        "Each access review closed in the period: who was eligible (for a profile, or in "
+        "a group), the facts each reviewer was shown, who kept or removed whom, when and "
+        "why, who was not reviewed by the deadline and what the campaign's rule did; each "
+        "signed on its own. Its steps are access_review.* events.",
+        "Whether reviews ran often enough is the schedule's (the catalog's `reviews`); a "
+        "requester's line manager is not known to Airlock, so cannot be the reviewer.",
     ),
 )
 

@@ -42,6 +42,8 @@ class CatalogState(models.Model):
     # The catalog's `security` principals (who may lock) and `containment` rules.
     security = models.JSONField(default=dict)
     containment = models.JSONField(default=dict)
+    # The catalog's `reviews` schedules (ReviewSchedule, catalog/spec.py).
+    reviews = models.JSONField(default=list)
     sha256 = models.CharField(max_length=64, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
 
@@ -431,3 +433,108 @@ class RiskLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.request_id})"
+
+
+class AccessReview(models.Model):
+    """A campaign that certifies who may ask for a profile (or is in a group): each
+    eligible person kept or removed by a reviewer before the deadline; then sealed."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CLOSED = "closed"
+
+    class Unreviewed(models.TextChoices):
+        KEEP = "keep"  # kept, flagged as not reviewed
+        REMOVE = "remove"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    # What is reviewed: who may ask for this profile, or who is in this group.
+    profile = models.ForeignKey(
+        AccessProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    group_name = models.CharField(max_length=150, blank=True)
+    # Principals (catalog form) who review; empty: the profile's approvers, or the
+    # security role for a group.
+    reviewers = models.JSONField(default=dict, blank=True)
+    unreviewed = models.CharField(max_length=8, choices=Unreviewed.choices)
+    # The catalog schedule that started it ("" on demand), and who did on demand.
+    schedule = models.CharField(max_length=100, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # The signed evidence document (audit/review_evidence.py), once closed.
+    evidence = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["status", "due_at"]), models.Index(fields=["schedule"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def subject(self) -> str:
+        return f"profile {self.profile.slug}" if self.profile_id else f"group {self.group_name}"
+
+
+class AccessReviewItem(models.Model):
+    """One person in a campaign: the facts the reviewer was shown, and the decision."""
+
+    class Decision(models.TextChoices):
+        PENDING = "pending"
+        KEEP = "keep"
+        REMOVE = "remove"
+
+    review = models.ForeignKey(AccessReview, on_delete=models.PROTECT, related_name="items")
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Captured when the campaign started, so the evidence says what was shown.
+    facts = models.JSONField(default=dict)
+    decision = models.CharField(max_length=8, choices=Decision.choices, default=Decision.PENDING)
+    note = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    # Kept because nobody reviewed it by the deadline (the campaign's rule).
+    unreviewed = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["person__username"]
+        constraints = [
+            models.UniqueConstraint(fields=["review", "person"], name="one_item_per_person")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} in {self.review}: {self.decision}"
+
+
+class ReviewRemoval(models.Model):
+    """An access review took a person's eligibility away: an overlay over the
+    catalog (a profile they may no longer ask for, or a group they are kept out
+    of, whatever the file says) until it is lifted."""
+
+    item = models.OneToOneField(AccessReviewItem, on_delete=models.PROTECT, related_name="removal")
+    person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    profile = models.ForeignKey(
+        AccessProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    group_name = models.CharField(max_length=150, blank=True)
+    removed_at = models.DateTimeField()
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    lift_reason = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["person", "lifted_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.person} out of {self.profile or self.group_name}"

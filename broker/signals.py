@@ -3,6 +3,7 @@ the admin, the ORM from a shell, OIDC group sync, sync_catalog. The check runs
 once the change commits, so a catalog sync that moves people between groups is
 judged on its result, not half-way."""
 
+import logging
 from functools import partial
 
 from django.contrib.auth import get_user_model
@@ -13,6 +14,9 @@ from django.dispatch import receiver
 
 from broker import lifecycle
 from broker.models import AccessProfile
+from broker.policy.reviews import kept_out_of
+
+logger = logging.getLogger(__name__)
 
 User = get_user_model()
 
@@ -30,6 +34,25 @@ def group_membership_changed(sender, instance, action, reverse, pk_set, **kwargs
     else:
         # A group lost members: those removed, or (cleared) anyone who was in it.
         _enforce_after_commit(user_ids=list(pk_set) if pk_set else None)
+
+
+@receiver(m2m_changed, sender=User.groups.through)
+def kept_out_by_a_review(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    """Whatever adds someone back to a group an access review removed them from
+    (OIDC or SCIM group sync, the admin, a shell), they are taken out again until
+    the security role lifts the removal."""
+    if action != "post_add" or not pk_set:
+        return
+    pairs = (
+        [(instance.pk, pk) for pk in pk_set]
+        if not reverse
+        else [(pk, instance.pk) for pk in pk_set]
+    )
+    for user_id, group_id in pairs:
+        group = Group.objects.filter(pk=group_id).first()
+        if group is not None and user_id in kept_out_of(group.name):
+            logger.warning("user %s kept out of group %s by an access review", user_id, group.name)
+            group.user_set.remove(user_id)
 
 
 @receiver(post_save, sender=User)

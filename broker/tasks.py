@@ -77,6 +77,11 @@ def roll_up_insights() -> int:
     return rollup.roll_up(timezone.now())
 
 
+@shared_task(name=task_names.TICK_ACCESS_REVIEWS)
+def tick_access_reviews() -> dict[str, int]:
+    return lifecycle.access_reviews_tick()
+
+
 @shared_task(name=task_names.TRAIN_RISK_MODEL)
 def train_risk_model() -> int | None:
     model = riskmodel.retrain(timezone.now())

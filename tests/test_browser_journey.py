@@ -5,7 +5,6 @@ uses it, relinquishes it, and it stops working; dave, the auditor, downloads the
 evidence pack and checks it with nothing but the public key. Every page is
 checked with axe-core: no serious or critical accessibility violation."""
 
-import base64
 import os
 import re
 import subprocess
@@ -18,38 +17,17 @@ import pytest
 from botocore.exceptions import ClientError
 from django.core.management import call_command
 from django.db import connections
-from django_otp.oath import totp
 from hvac import exceptions as vault_errors
 
 from accounts.models import StepUp
 from broker import lifecycle
 from broker.models import AccessRequest, Grant
-from tests.support.browser import SHOTS, accessibility_problems, sign_in
+from tests.support.browser import SHOTS, accessibility_problems, code_from_key, enrol, sign_in
 from tests.support.people import WEB
 from tests.support.pg_target import can_login, wait_until
 from tests.support.sshd import SSHD, ThrowawaySshd
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-
-def code_from_key(key: str, steps_ahead: int = 0) -> str:
-    raw = base64.b32decode(key + "=" * (-len(key) % 8))
-    return f"{totp(raw, t0=-steps_ahead * 30):06d}"
-
-
-def enrol(page, base: str, typo: bool = False) -> str:
-    page.goto(f"{base}/mfa/enrol/")
-    key = page.locator("#totp-key").inner_text()
-    if typo:  # one digit off: the page keeps the key the phone scanned
-        wrong = f"{(int(code_from_key(key)) + 1) % 10**6:06d}"
-        page.get_by_label("Code from the app").fill(wrong)
-        page.get_by_role("button", name="Confirm").click()
-        page.get_by_text("does not match the key shown here").wait_for()
-        assert page.locator("#totp-key").inner_text() == key
-    page.get_by_label("Code from the app").fill(code_from_key(key))
-    page.get_by_role("button", name="Confirm").click()
-    page.get_by_text("Save these backup codes now").wait_for()
-    return key
 
 
 def test_request_approve_reveal_relinquish_in_chromium(

@@ -7,7 +7,7 @@ import json
 import os
 import stat
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -57,6 +57,11 @@ def history(people, submit, step_up, witness):
         break_glass=True,
         info=WEB,
     )
+    review = lifecycle.access_review_start(
+        name="Q4 test-db", profile=AccessProfile.objects.get(slug="test-db"),
+        takes=timedelta(days=7), actor=people.carol, info=WEB,
+    )  # fmt: skip
+    lifecycle.access_review_close(review_id=review.pk, info=WEB)
     lifecycle.break_glass_review_close(
         request_id=broke.pk, reviewer=people.bob, notes="checked the session log", info=WEB
     )
@@ -140,7 +145,16 @@ def test_a_pack_verifies_offline_with_the_public_key_alone(
     assert use["review"]["closed_by"] == "bob"
     assert use["review"]["notes"] == "checked the session log"
     assert use["review"]["overdue"] is False
-    assert json.loads(files["access-reviews.json"])["available"] is False
+    reviews = json.loads(files["access-reviews.json"])
+    assert reviews["available"] is True and reviews["open"] == []
+    (closed,) = reviews["closed"]
+    assert closed["review"]["name"] == "Q4 test-db" and closed["items"][0]["person"] == "alice"
+    alone = tmp_path / "review.json"
+    alone.write_text(json.dumps(closed))
+    out = io.StringIO()
+    call_command("verify_audit", "--review", str(alone), "--public-key", str(public_key),
+                 stdout=out)  # fmt: skip
+    assert out.getvalue().endswith("verified\n")
     period = parse_period(PERIOD)
     report = "".join(as_json(report_rows(period.since, period.until))).encode()
     assert files["access-report.json"] == report

@@ -92,3 +92,29 @@ def test_each_person_sets_their_own_preference(client, people):
     assert 'name="email_approvals" checked' not in client.get("/notifications/").content.decode()
     client.post("/notifications/", {"email_approvals": "on"})
     assert 'name="email_approvals" checked' in client.get("/notifications/").content.decode()
+
+
+def test_reviewers_are_asked_by_email_when_a_review_starts_and_when_it_is_late(
+    email_on, people, catalog, mailoutbox, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        review = lifecycle.access_review_start(
+            name="Q4 test-db", profile=catalog["test-db"], takes=timedelta(days=4),
+            actor=people.carol, info=WEB,
+        )  # fmt: skip
+    assert [c for c in callbacks if c.__module__ == signals.__name__]
+    started = AuditEvent.objects.get(action=Action.ACCESS_REVIEW_STARTED)
+    notifier.email_reviewers(started.pk)  # what the worker runs
+    assert sorted(m.to[0] for m in mailoutbox) == ["bob@example.com", "carol@example.com"]
+    assert mailoutbox[0].subject == "[Airlock] Access review: Q4 test-db"
+    assert f"https://airlock.example.com/access-reviews/{review.pk}/" in mailoutbox[0].body
+    assert "People still to review: 1" in mailoutbox[0].body
+
+    mailoutbox.clear()
+    lifecycle.access_reviews_tick(now=review.started_at + timedelta(days=3))  # both nudges
+    escalated = AuditEvent.objects.get(action=Action.ACCESS_REVIEW_ESCALATED)
+    notifier.email_reviewers(escalated.pk)
+    assert "erin@example.com" in [m.to[0] for m in mailoutbox]  # the security role now
+    assert "escalated to the security role" in mailoutbox[0].body

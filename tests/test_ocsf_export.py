@@ -34,7 +34,14 @@ from audit.models import AuditEvent
 from broker import anomalies, lifecycle
 from broker.catalog.load import parse_catalog
 from broker.lifecycle import catalog_sync
-from broker.models import AccessProfile, AccessRequest, BreakGlassReview, Grant, Lock
+from broker.models import (
+    AccessProfile,
+    AccessRequest,
+    BreakGlassReview,
+    Grant,
+    Lock,
+    ReviewRemoval,
+)
 from broker.policy.approvers import can_approve
 from broker.reconcile import Orphan, revoke_orphan
 from broker.riskmodel import store as riskmodel
@@ -295,6 +302,26 @@ def learning(people) -> None:
     assert riskmodel.retrain(timezone.now()) is not None
 
 
+def reviewing(people, step_up) -> None:
+    """An access review nudged twice, a person removed, closed; the removal lifted."""
+    review = lifecycle.access_review_start(
+        name="Q4", profile=AccessProfile.objects.get(slug="test-db"), takes=timedelta(days=4),
+        actor=people.carol, info=WEB,
+    )  # fmt: skip
+    lifecycle.access_reviews_tick(now=review.started_at + timedelta(days=3))
+    step_up(people.bob)
+    lifecycle.access_review_decide(
+        item_id=review.items.get(person=people.alice).pk, reviewer=people.bob,
+        decision="remove", note="moved team", info=WEB,
+    )  # fmt: skip
+    lifecycle.access_review_close(review_id=review.pk, info=trail.SYSTEM)
+    step_up(people.carol)
+    lifecycle.review_removal_lift(
+        removal_id=ReviewRemoval.objects.get(item__review=review).pk, actor=people.carol,
+        reason="a mistake", info=WEB,
+    )  # fmt: skip
+
+
 @pytest.fixture
 def every_event(
     client, people, catalog, submit, step_up, pg_target, monkeypatch, settings, tmp_path
@@ -309,6 +336,7 @@ def every_event(
     orphans(catalog)
     locks(people, step_up)
     learning(people)
+    reviewing(people, step_up)
     data_changes()
     call_command("evidence_pack", "--since", "2026-01-01", "--output", str(tmp_path / "pack.zip"))
     write_events(1)  # an action Airlock has no mapping for

@@ -3,6 +3,8 @@ answer expected. The rows come from the URL conf: a page added without a row
 fails `test_every_web_url_has_a_row`. (The API has its own matrix; Slack's
 endpoint its own tests.)"""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import URLPattern, URLResolver, reverse
@@ -12,7 +14,7 @@ from accounts.selectors import MFA_SESSION_KEY, recent_step_up
 from accounts.tokens import token_create
 from airlock import urls as web_urls
 from broker import lifecycle
-from broker.models import AccessProfile, Grant
+from broker.models import AccessProfile, Grant, ReviewRemoval
 from tests.support.locks import lock_behind_its_back
 from tests.support.people import WEB
 
@@ -51,6 +53,25 @@ MATRIX = {
     "request-label": (
         "post", "request", {"label": "unusual"},
         every(FORBIDDEN, bob=FOUND, carol=FOUND, charlie=MISSING, erin=MISSING),
+    ),
+    # Access reviews: test-db's (open; its reviewers are test-db's approvers, bob and
+    # carol; alice is reviewed), and test-db-critical's (closed: alice removed).
+    "access-reviews": ("get", None, None, every(OK)),
+    "access-review-new": (
+        "post", None, {"name": "x", "subject": "profile:vault-token", "days": "7",
+                       "unreviewed": "keep"},
+        every(FORBIDDEN, carol=FOUND, erin=FOUND, admin=FOUND),
+    ),
+    **{name: ("get", needs, None, every(MISSING, bob=OK, carol=OK, erin=OK, dave=OK, admin=OK))
+       for name, needs in (("access-review", "review"), ("access-review-patch", "review"),
+                           ("access-review-evidence", "closed-review"))},
+    "access-review-decide": (
+        "post", "review-item", {"decision": "keep", "note": "x"},
+        every(FORBIDDEN, bob=FOUND, carol=TO_MFA, alice=MISSING, charlie=MISSING),
+    ),
+    "review-removal-lift": (
+        "post", "removal", {"reason": "a mistake"},
+        every(FORBIDDEN, erin=FOUND, carol=TO_MFA, alice=MISSING, charlie=MISSING),
     ),
     "grant-detail": ("get", "grant", None, VIEWERS),
     # The grant is scheduled: its owner is told (a message); for anyone else, even
@@ -142,7 +163,20 @@ def world(people, submit, step_up):
     lock = lock_behind_its_back(
         people.carol, scope="profile", profile=AccessProfile.objects.get(slug="broken-db")
     )
+    review = lifecycle.access_review_start(
+        name="Q4", profile=AccessProfile.objects.get(slug="test-db"), takes=timedelta(days=7),
+        actor=people.carol, info=WEB,
+    )  # fmt: skip
+    closed = lifecycle.access_review_start(
+        name="Q4 critical", profile=AccessProfile.objects.get(slug="test-db-critical"),
+        takes=timedelta(days=7), unreviewed="remove", actor=people.carol, info=WEB,
+    )  # fmt: skip
+    lifecycle.access_review_close(review_id=closed.pk, info=WEB)
     return {
+        "review": {"review_id": review.pk},
+        "review-item": {"review_id": review.pk, "item_id": review.items.get().pk},
+        "closed-review": {"review_id": closed.pk},
+        "removal": {"removal_id": ReviewRemoval.objects.get().pk},
         "request": pending.id,
         "grant": Grant.objects.get(request=approved).id,
         "token": token.pk,
@@ -158,7 +192,8 @@ def world(people, submit, step_up):
 def test_web_permission_matrix(client, people, world, name, persona):
     method, needs, body, expected = MATRIX[name]
     key = "name" if needs == "table" else f"{needs}_id"  # a table is named, not numbered
-    path = reverse(name, kwargs={key: world[needs]} if needs else None)
+    kwargs = world[needs] if isinstance(world.get(needs), dict) else {key: world.get(needs)}
+    path = reverse(name, kwargs=kwargs if needs else None)
     if persona != "anonymous":
         user = getattr(people, persona)
         client.force_login(user)

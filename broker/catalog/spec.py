@@ -271,6 +271,30 @@ class ContainmentRule(Strict):
         return value
 
 
+class ReviewSchedule(Strict):
+    """An access review started every `every`: who may ask for `profile` (or is in
+    `group`), each kept or removed by the reviewers within `takes`."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+    profile: str | None = None
+    group: Name | None = None
+    every: Duration
+    takes: Duration = timedelta(days=14)
+    # Default: the profile's approvers, or the security role for a group.
+    reviewers: Principals | None = None
+    unreviewed: Literal["keep", "remove"] = "keep"
+
+    @model_validator(mode="after")
+    def _one_subject_and_a_sane_rhythm(self) -> "ReviewSchedule":
+        if (self.profile is None) == (self.group is None):
+            raise ValueError(f"review {self.name}: name one profile or one group")
+        if not timedelta(days=1) <= self.takes < self.every <= timedelta(days=366):
+            raise ValueError(
+                f"review {self.name}: takes (at least 1d) must be shorter than every (at most 366d)"
+            )
+        return self
+
+
 class CatalogSpec(Strict):
     version: Literal[1]
     # What happens to live grants whose requester loses their standing (leaves a
@@ -283,7 +307,24 @@ class CatalogSpec(Strict):
     # Anomalies that lock as well as alert (off unless named here).
     containment: dict[Literal[tuple(CONTAINABLE)], ContainmentRule] = {}  # type: ignore[valid-type]
     risk: RiskSpec = RiskSpec()
+    # Periodic access reviews (broker/lifecycle/reviews.py).
+    reviews: list[ReviewSchedule] = []
     profiles: list[ProfileSpec]
+
+    @model_validator(mode="after")
+    def _reviews_name_what_exists(self) -> "CatalogSpec":
+        profiles = {p.id for p in self.profiles}
+        names = [r.name for r in self.reviews]
+        if len(names) != len(set(names)):
+            raise ValueError("reviews: each review needs a name of its own")
+        for review in self.reviews:
+            if review.profile is not None and review.profile not in profiles:
+                raise ValueError(f"review {review.name}: no profile {review.profile!r}")
+            if review.group is not None and review.group not in self.groups:
+                raise ValueError(
+                    f"review {review.name}: no group {review.group!r} in the catalog's groups"
+                )
+        return self
 
     @model_validator(mode="after")
     def _containment_names_what_it_can(self) -> "CatalogSpec":

@@ -40,6 +40,13 @@ from broker.lifecycle.requests import (
     approvers_notified,
     break_glass_review_close,
 )
+from broker.lifecycle.reviews import (
+    access_review_close,
+    access_review_decide,
+    access_review_start,
+    access_reviews_tick,
+    review_removal_lift,
+)
 from broker.lifecycle.standing import StandingChange, access_enforce_standing
 from broker.lifecycle.sweeper import sweep
 
@@ -61,6 +68,10 @@ __all__ = [
     "access_request_deny",
     "access_request_submit",
     "access_requests_expire_pending",
+    "access_review_close",
+    "access_review_decide",
+    "access_review_start",
+    "access_reviews_tick",
     "alerts_contain",
     "approvers_notified",
     "break_glass_review_close",
@@ -79,5 +90,6 @@ __all__ = [
     "remind_pending",
     "remind_reviews",
     "request_label",
+    "review_removal_lift",
     "sweep",
 ]

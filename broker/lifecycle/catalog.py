@@ -13,6 +13,7 @@ from audit.actions import Action
 from broker.catalog.load import Catalog
 from broker.lifecycle.standing import StandingChange, access_enforce_standing
 from broker.models import AccessProfile, CatalogState
+from broker.policy.reviews import kept_out_of, regranted_by_file
 
 
 @dataclass
@@ -69,6 +70,7 @@ def catalog_sync(*, catalog: Catalog, actor=None, info: trail.RequestInfo) -> Ca
                     kind: rule.model_dump(mode="json")
                     for kind, rule in catalog.spec.containment.items()
                 },
+                "reviews": [r.model_dump(mode="json") for r in catalog.spec.reviews],
                 "sha256": catalog.sha256,
                 "synced_at": timezone.now(),
             },
@@ -91,7 +93,8 @@ def catalog_sync(*, catalog: Catalog, actor=None, info: trail.RequestInfo) -> Ca
 
 
 def _sync_groups(catalog: Catalog) -> list[str]:
-    """Make each declared group's Django members exactly the declared users."""
+    """Make each declared group's Django members exactly the declared users, but for
+    those an access review removed (its overlay holds until the file follows)."""
     warnings = []
     users = get_user_model().objects
     for name, usernames in catalog.spec.groups.items():
@@ -100,5 +103,5 @@ def _sync_groups(catalog: Catalog) -> list[str]:
         missing = sorted(set(usernames) - {u.get_username() for u in found})
         if missing:
             warnings.append(f"group {name!r}: no such user(s): {', '.join(missing)}")
-        group.user_set.set(found)
-    return warnings
+        group.user_set.set([u for u in found if u.pk not in kept_out_of(name)])
+    return warnings + regranted_by_file(catalog)

@@ -3,6 +3,7 @@
 from broker.models import AccessProfile
 from broker.policy.locks import lock_refusal
 from broker.policy.principals import principal_matches
+from broker.policy.reviews import review_removal
 from lib.providers import get_provider
 
 
@@ -29,6 +30,11 @@ def eligibility_problem(user, profile: AccessProfile) -> str | None:
         return f"{profile.slug} was removed from the catalog"
     if not principal_matches(user, profile.definition.requesters):
         return f"{user.get_username()} may no longer request {profile.slug}"
+    if removal := review_removal(user, profile):
+        return (
+            f"{user.get_username()} was removed from {profile.slug} by the access review "
+            f"{removal.item.review.name}"
+        )
     return None
 
 

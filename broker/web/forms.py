@@ -1,4 +1,5 @@
 from django import forms
+from django.contrib.auth.models import Group
 
 from broker.models import AccessProfile
 from broker.policy.requesters import unavailable_because
@@ -97,3 +98,27 @@ class LockForm(forms.Form):
 
     def clean_duration(self):
         return optional_duration(self.cleaned_data["duration"])
+
+
+class AccessReviewForm(forms.Form):
+    """Start an access review on demand: of a profile's requesters or a group."""
+
+    name = forms.CharField(label="Name", max_length=100, help_text="e.g. Q4 payments-db-write")
+    subject = forms.ChoiceField(label="Review")
+    days = forms.IntegerField(label="Days to review", min_value=1, max_value=90, initial=14)
+    unreviewed = forms.ChoiceField(
+        label="Whoever is not reviewed by the deadline",
+        choices=[("keep", "is kept, flagged as not reviewed"), ("remove", "is removed")],
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        profiles = [
+            (f"profile:{slug}", f"who may ask for {slug}")
+            for slug in AccessProfile.objects.filter(enabled=True).values_list("slug", flat=True)
+        ]
+        groups = [
+            (f"group:{name}", f"who is in the group {name}")
+            for name in Group.objects.order_by("name").values_list("name", flat=True)
+        ]
+        self.fields["subject"].choices = profiles + groups

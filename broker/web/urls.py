@@ -1,6 +1,6 @@
 from django.urls import path
 
-from broker.web import audit, insights, locks, metrics, views
+from broker.web import audit, insights, locks, metrics, reviews, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -21,6 +21,29 @@ urlpatterns = [
     path("locks/", locks.locks, name="locks"),
     path("locks/new/", locks.lock_new, name="lock-new"),
     path("locks/<uuid:lock_id>/lift/", locks.lock_lift, name="lock-lift"),
+    path("access-reviews/", reviews.access_reviews, name="access-reviews"),
+    path("access-reviews/new/", reviews.access_review_new, name="access-review-new"),
+    path("access-reviews/<uuid:review_id>/", reviews.access_review, name="access-review"),
+    path(
+        "access-reviews/<uuid:review_id>/people/<int:item_id>/decide/",
+        reviews.access_review_decide,
+        name="access-review-decide",
+    ),
+    path(
+        "access-reviews/<uuid:review_id>/evidence.json",
+        reviews.access_review_evidence,
+        name="access-review-evidence",
+    ),
+    path(
+        "access-reviews/<uuid:review_id>/catalog.patch",
+        reviews.access_review_patch,
+        name="access-review-patch",
+    ),
+    path(
+        "access-reviews/removals/<int:removal_id>/lift/",
+        reviews.review_removal_lift,
+        name="review-removal-lift",
+    ),
     path("insights/", insights.insights_page, name="insights"),
     path("insights/<slug:name>.csv", insights.insights_csv, name="insights-csv"),
     path("ops/", audit.ops, name="ops"),

@@ -11,8 +11,9 @@ from accounts.selectors import wants_approval_emails
 from audit.actions import Action
 from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AccessRequest
+from broker.models import AccessRequest, AccessReview, AccessReviewItem
 from broker.policy.approvers import eligible_approvers
+from broker.policy.reviews import reviewers_of
 from lib.durations import format_duration
 
 OPENINGS = {
@@ -67,3 +68,55 @@ def email_approvers(event_id: int) -> None:
         via="email",
         recipients=[approver.get_username() for approver in recipients],
     )
+
+
+REVIEW_OPENINGS = {
+    Action.ACCESS_REVIEW_STARTED: "has started and needs your decisions",
+    Action.ACCESS_REVIEW_REMINDED: "is half-way to its deadline with people still to review",
+    Action.ACCESS_REVIEW_ESCALATED: "is late: it was escalated to the security role",
+}
+
+
+def email_reviewers(event_id: int) -> None:
+    """An access review started, reminded or escalated: its reviewers (the security
+    role too once escalated) are asked to decide, while someone is still pending."""
+    event = AuditEvent.objects.filter(pk=event_id).first()
+    if event is None or event.target_type != "accessreview":
+        return
+    review = AccessReview.objects.select_related("profile").filter(pk=event.target_id).first()
+    if review is None or review.status != AccessReview.Status.OPEN:
+        return
+    pending = review.items.filter(decision=AccessReviewItem.Decision.PENDING)
+    recipients = [
+        reviewer
+        for reviewer in reviewers_of(review)
+        if reviewer.email and wants_approval_emails(reviewer)
+        and pending.exclude(person=reviewer).exists()
+    ]  # fmt: skip
+    link = settings.AIRLOCK_BASE_URL + reverse("access-review", kwargs={"review_id": review.pk})
+    body = (
+        f"The access review {review.name} (who {_reviewed(review)}) "
+        f"{REVIEW_OPENINGS.get(event.action, 'needs your decisions')}.\n\n"
+        f"People still to review: {pending.count()}\n"
+        f"Deadline: {review.due_at:%Y-%m-%d %H:%M} UTC; whoever is not reviewed by then is "
+        f"{'kept, flagged' if review.unreviewed == 'keep' else 'removed'}.\n\n"
+        f"Review here (sign-in and MFA required): {link}\n"
+    )
+    messages = [
+        EmailMessage(
+            f"[Airlock] Access review: {review.name}",
+            body,
+            settings.DEFAULT_FROM_EMAIL,
+            [reviewer.email],
+        )
+        for reviewer in recipients
+    ]
+    if messages:
+        with get_connection() as connection:
+            connection.send_messages(messages)
+
+
+def _reviewed(review: AccessReview) -> str:
+    if review.profile_id:
+        return f"may ask for {review.profile.slug}"
+    return f"is in the group {review.group_name}"

@@ -1,5 +1,6 @@
 """Email asks approvers when a request waits for them (submitted, reminded,
-escalated, or on to its next step), once the change has committed. The core
+escalated, or on to its next step), and reviewers when an access review needs
+them (started, reminded, escalated), once the change has committed. The core
 knows nothing of email."""
 
 import logging
@@ -22,14 +23,25 @@ ASKING = (
 )
 
 
+REVIEWING = (
+    Action.ACCESS_REVIEW_STARTED,
+    Action.ACCESS_REVIEW_REMINDED,
+    Action.ACCESS_REVIEW_ESCALATED,
+)
+
+
 @receiver(event_recorded)
 def audit_event_written(sender, event: AuditEvent, **kwargs) -> None:
-    if settings.AIRLOCK_EMAIL_ENABLED and event.action in ASKING:
-        transaction.on_commit(lambda: enqueue(event.pk))
+    if not settings.AIRLOCK_EMAIL_ENABLED:
+        return
+    if event.action in ASKING:
+        transaction.on_commit(lambda: enqueue(tasks.email_approvers, event.pk))
+    elif event.action in REVIEWING:
+        transaction.on_commit(lambda: enqueue(tasks.email_reviewers, event.pk))
 
 
-def enqueue(event_id: int) -> None:
+def enqueue(task, event_id: int) -> None:
     try:
-        tasks.email_approvers.apply_async(args=[event_id])
+        task.apply_async(args=[event_id])
     except Exception:
-        logger.exception("could not enqueue the approvers' email for audit event %s", event_id)
+        logger.exception("could not enqueue the email for audit event %s", event_id)

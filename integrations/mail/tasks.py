@@ -17,3 +17,12 @@ def email_approvers(self, event_id: int) -> None:
     except (smtplib.SMTPException, OSError) as exc:
         logger.warning("email to approvers failed (audit event %s): %s", event_id, exc)
         raise self.retry(countdown=60 * 2**self.request.retries) from exc
+
+
+@shared_task(bind=True, max_retries=5, name="integrations.mail.tasks.email_reviewers")
+def email_reviewers(self, event_id: int) -> None:
+    try:
+        notifier.email_reviewers(event_id)
+    except (smtplib.SMTPException, OSError) as exc:
+        logger.warning("email to reviewers failed (audit event %s): %s", event_id, exc)
+        raise self.retry(countdown=60 * 2**self.request.retries) from exc

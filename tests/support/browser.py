@@ -1,12 +1,14 @@
 """A real Chromium through Playwright for the browser journeys (the `browser`
 fixture in conftest), signing in, and axe-core's accessibility check."""
 
+import base64
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from django_otp.oath import totp
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(os.environ.get("AIRLOCK_TEST_OUTPUT", "test-output")) / "screenshots"
@@ -54,3 +56,23 @@ def sign_in(page, base: str, username: str) -> None:
     page.get_by_label("Password").fill("x")
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{base}/")
+
+
+def code_from_key(key: str, steps_ahead: int = 0) -> str:
+    raw = base64.b32decode(key + "=" * (-len(key) % 8))
+    return f"{totp(raw, t0=-steps_ahead * 30):06d}"
+
+
+def enrol(page, base: str, typo: bool = False) -> str:
+    page.goto(f"{base}/mfa/enrol/")
+    key = page.locator("#totp-key").inner_text()
+    if typo:  # one digit off: the page keeps the key the phone scanned
+        wrong = f"{(int(code_from_key(key)) + 1) % 10**6:06d}"
+        page.get_by_label("Code from the app").fill(wrong)
+        page.get_by_role("button", name="Confirm").click()
+        page.get_by_text("does not match the key shown here").wait_for()
+        assert page.locator("#totp-key").inner_text() == key
+    page.get_by_label("Code from the app").fill(code_from_key(key))
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_text("Save these backup codes now").wait_for()
+    return key

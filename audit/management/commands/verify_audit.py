@@ -8,8 +8,9 @@ from audit.anchors import (
     verify_anchored_chain,
     witnessed_anchors,
 )
-from audit.evidence import check_pack
+from audit.evidence import check_pack, check_signed_file
 from audit.manifest import manifest_path, read_manifest, stated_range, verify_export
+from audit.review_evidence import verify_review
 from audit.trail import ChainReport, verify_chain
 from audit.witness import WitnessError, configured_witness
 from lib.secrets import MissingSecret
@@ -41,6 +42,11 @@ class Command(BaseCommand):
             help="an evidence_pack zip: check all of it offline with --public-key",
         )
         parser.add_argument(
+            "--review",
+            metavar="FILE",
+            help="an access review's evidence (JSON): check it offline with --public-key",
+        )
+        parser.add_argument(
             "--anchors",
             metavar="DIR",
             help="check against the anchors saved in DIR (default: the witness bucket, "
@@ -48,6 +54,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, export=None, manifest=None, public_key=None, anchors=None, **options):
+        if options.get("review"):
+            path = options["review"]
+            check_signed_file("review", path, public_key, verify_review, self.stdout.write)
+            return None
         if options.get("pack"):
             try:
                 return check_pack(options["pack"], public_key, self.stdout.write)

@@ -1,0 +1,172 @@
+"""Access reviews: who is reviewed, who reviews, and what a removal takes away."""
+
+from datetime import datetime, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Max, Q, QuerySet
+
+from broker.catalog.spec import Principals
+from broker.models import (
+    AccessProfile,
+    AccessRequest,
+    AccessReview,
+    AccessReviewItem,
+    Grant,
+    ReviewRemoval,
+    RiskLabel,
+)
+from broker.policy.approvers import can_approve, profile_approvers
+from broker.policy.locks import is_security, lock_refusal, security_principals
+from broker.policy.principals import principal_matches, users_matching
+
+FACTS_OVER = timedelta(days=90)
+
+
+def holding_removals() -> QuerySet:
+    return ReviewRemoval.objects.filter(lifted_at__isnull=True)
+
+
+def review_removal(user, profile: AccessProfile) -> ReviewRemoval | None:
+    """The review that took `profile` away from `user`, while it holds."""
+    return (
+        holding_removals()
+        .filter(person=user, profile=profile)
+        .select_related("item__review")
+        .first()
+    )
+
+
+def kept_out_of(group_name: str) -> set[int]:
+    """The people an access review removed from this group: the catalog's sync
+    leaves them out whatever the file says."""
+    return set(holding_removals().filter(group_name=group_name).values_list("person_id", flat=True))
+
+
+def regranted_by_file(catalog) -> list[str]:
+    """Where the catalog file grants again what an access review removed: the
+    overlay keeps holding, and the file should follow (the review's patch)."""
+    warnings = []
+    removals = holding_removals().select_related("person", "profile", "item__review")
+    for removal in removals:
+        person, review = removal.person.get_username(), removal.item.review
+        if removal.group_name:
+            granted = person in catalog.spec.groups.get(removal.group_name, [])
+            what = f"group {removal.group_name!r} lists"
+        else:
+            spec = next((p for p in catalog.spec.profiles if p.id == removal.profile.slug), None)
+            granted = spec is not None and (
+                person in spec.requesters.users
+                or any(person in catalog.spec.groups.get(g, []) for g in spec.requesters.groups)
+            )
+            what = f"profile {removal.profile.slug!r} lets"
+        if granted:
+            warnings.append(
+                f"{what} {person}, whom the access review {review.name!r} removed on "
+                f"{removal.removed_at:%Y-%m-%d}: Airlock keeps them out; apply the review's "
+                "catalog patch"
+            )
+    return warnings
+
+
+def people_under_review(*, profile: AccessProfile | None, group_name: str) -> QuerySet:
+    """Who may ask for the profile today (removals already made left out), or who is
+    in the group; active accounts only (a disabled one holds nothing)."""
+    if profile is not None:
+        people = users_matching(profile.definition.requesters).exclude(
+            pk__in=holding_removals().filter(profile=profile).values("person_id")
+        )
+    else:
+        people = get_user_model().objects.filter(groups__name=group_name, is_active=True)
+    return people.order_by("username").distinct()
+
+
+def reviewer_principals(review: AccessReview) -> Principals | None:
+    """The reviewers the campaign names; None: the profile's approvers."""
+    if review.reviewers:
+        return Principals.model_validate(review.reviewers)
+    return None if review.profile_id else security_principals()
+
+
+def reviewers_of(review: AccessReview) -> QuerySet:
+    """Everyone who may decide the campaign's items now (the security role too,
+    once it is escalated)."""
+    named = reviewer_principals(review)
+    people = users_matching(named) if named is not None else profile_approvers(review.profile)
+    if review.escalated_at is not None:
+        people = people | users_matching(security_principals())
+    return people.distinct()
+
+
+def is_reviewer(user, review: AccessReview) -> bool:
+    named = reviewer_principals(review)
+    if named is not None and principal_matches(user, named):
+        return True
+    if named is None and can_approve(user, review.profile):
+        return True
+    return review.escalated_at is not None and is_security(user)
+
+
+def review_refusal(user, item: AccessReviewItem) -> str | None:
+    """Why `user` may not decide this item, or None."""
+    review = item.review
+    if review.status != AccessReview.Status.OPEN:
+        return "this review is closed"
+    if item.person_id == user.pk:
+        return "someone else must review your own access"
+    if not is_reviewer(user, review):
+        return f"you are not a reviewer of {review.name}"
+    if item.decision != AccessReviewItem.Decision.PENDING:
+        return f"{item.person} was already reviewed: {item.decision}"
+    if locked := lock_refusal(user):
+        return f"not now: {locked}"
+    return None
+
+
+def profiles_reviewed(review_profile: AccessProfile | None, group_name: str) -> list:
+    """The profile, or every enabled profile the group may ask for."""
+    if review_profile is not None:
+        return [review_profile]
+    return [
+        p
+        for p in AccessProfile.objects.filter(enabled=True)
+        if group_name in p.definition.requesters.groups
+    ]
+
+
+def person_facts(person, profiles: list[AccessProfile], now: datetime) -> dict:
+    """Last use, grants and requests of the last 90 days, their risk, and what
+    approvers marked unusual: what the reviewer sees, kept in the evidence."""
+    since = now - FACTS_OVER
+    asked = AccessRequest.objects.filter(requester=person, profile__in=profiles)
+    recent = asked.filter(created_at__gte=since).aggregate(
+        requests=Count("pk"),
+        denied=Count("pk", filter=Q(status=AccessRequest.Status.DENIED)),
+        highest_risk=Max("risk_score"),
+    )
+    held = Grant.objects.filter(
+        request__in=asked, activated_at__isnull=False, activated_at__gte=since
+    )
+    hours = sum(
+        ((g.ended_at or now) - g.activated_at).total_seconds() / 3600
+        for g in held.only("activated_at", "ended_at")
+    )
+    last = (
+        Grant.objects.filter(request__in=asked, activated_at__isnull=False)
+        .order_by("-activated_at")
+        .values_list("activated_at", "request__profile__slug")
+        .first()
+    )
+    unusual = RiskLabel.objects.filter(
+        request__in=asked.filter(created_at__gte=since), label=RiskLabel.Label.UNUSUAL
+    )
+    return {
+        "profiles": [p.slug for p in profiles],
+        "last_used": last[0].isoformat() if last else None,
+        "last_profile": last[1] if last else None,
+        "grants_90d": held.count(),
+        "hours_held_90d": round(hours, 1),
+        "requests_90d": recent["requests"],
+        "denied_90d": recent["denied"],
+        "highest_risk_90d": recent["highest_risk"],
+        "marked_unusual_90d": unusual.values("request").distinct().count(),
+    }

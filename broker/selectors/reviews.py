@@ -1,0 +1,31 @@
+"""Who sees an access review, and what its page lists."""
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from broker.models import AccessReview
+from broker.policy.reviews import is_reviewer
+from broker.selectors.requests import is_overseer
+
+
+def may_see_review(user, review: AccessReview) -> bool:
+    return is_overseer(user) or is_reviewer(user, review)
+
+
+def visible_reviews(user) -> list[AccessReview]:
+    reviews = AccessReview.objects.select_related("profile").order_by("-started_at")[:200]
+    if is_overseer(user):
+        return list(reviews)
+    return [r for r in reviews if is_reviewer(user, r)]
+
+
+def visible_review(user, review_id) -> AccessReview:
+    """The campaign, or 404 for someone who may not see it (as for requests)."""
+    review = AccessReview.objects.select_related("profile").filter(pk=review_id).first()
+    if review is None or not may_see_review(user, review):
+        raise Http404("no such review")
+    return review
+
+
+def review_items(review: AccessReview) -> QuerySet:
+    return review.items.select_related("person", "decided_by", "removal")
