@@ -1,6 +1,8 @@
 """Approvers mark a request unusual or normal, on the web or in Slack: on record,
 one word per person, never by the requester, and ground truth for the evaluation."""
 
+import json
+
 import pytest
 from django.core.management import call_command
 
@@ -102,3 +104,15 @@ def test_the_requester_sees_the_score_but_not_the_models_reasons(client, people,
     assert body["risk_factors"][0]["why"].startswith("unusual for the learned model")
     body = api(people.bob).get(f"/api/v1/requests/{asked.pk}/").json()
     assert body["risk_factors"][0]["why"] == reasons
+
+
+def test_the_models_reasons_reach_the_approvers_queue_and_slack(client, people, submit):
+    asked = submit(people.alice)
+    reasons = "unusual for alice (97/100): 03:10 (usually 09:00-18:00)"
+    AccessRequest.objects.filter(pk=asked.pk).update(
+        unusual_score=97, risk_factors=[{"name": "unusual", "points": 21, "why": reasons}]
+    )
+    client.force_login(people.bob)
+    assert reasons in client.get("/approvals/").content.decode()
+    _, blocks = request_message(AccessRequest.objects.get(pk=asked.pk))
+    assert reasons in json.dumps(blocks)
