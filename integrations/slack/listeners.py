@@ -250,13 +250,23 @@ def request_submission(ack, body, view, client):
 # --- approve and deny ---------------------------------------------------------
 
 
-def _decider(body, client) -> tuple[object, AccessRequest] | None:
-    """The clicking approver and the request, or None after telling them why not."""
+def _clicker(body, client) -> tuple[object, trail.RequestInfo] | None:
+    """The linked Airlock user who clicked, and the click's audit info; None after
+    telling an unlinked Slack user so."""
     team, slack_user = _team(body), body["user"]["id"]
     user = identify(client, team, slack_user)
     if user is None:
         tell(client, body, unknown_user_text())
         return None
+    return user, info_for(team, slack_user)
+
+
+def _decider(body, client) -> tuple[object, AccessRequest] | None:
+    """The clicking approver and the request, or None after telling them why not."""
+    clicked = _clicker(body, client)
+    if clicked is None:
+        return None
+    user = clicked[0]
     access_request = _find(
         AccessRequest.objects.select_related("profile", "requester"),
         body["actions"][0].get("value", ""),
@@ -407,11 +417,10 @@ def home_opened(event, body, client):
 def label_clicked(ack, body, client):
     """ "This was unusual" / "This was normal": the approver's word for the model."""
     ack()
-    team, slack_user = _team(body), body["user"]["id"]
-    user = identify(client, team, slack_user)
-    if user is None:
-        tell(client, body, unknown_user_text())
+    clicked = _clicker(body, client)
+    if clicked is None:
         return
+    user, info = clicked
     action = body["actions"][0]
     access_request = _find(AccessRequest.objects.all(), action.get("value", ""))
     if access_request is None or not can_view_request(user, access_request):
@@ -423,7 +432,7 @@ def label_clicked(ack, body, client):
             request_id=access_request.pk,
             labeller=user,
             label=label,
-            info=info_for(team, slack_user),
+            info=info,
         )
     except lifecycle.LifecycleError as exc:
         tell(client, body, f"Not marked: {exc}.")
@@ -433,17 +442,16 @@ def label_clicked(ack, body, client):
 
 def relinquish_clicked(ack, body, client):
     ack()
-    team, slack_user = _team(body), body["user"]["id"]
-    user = identify(client, team, slack_user)
-    if user is None:
-        tell(client, body, unknown_user_text())
+    clicked = _clicker(body, client)
+    if clicked is None:
         return
+    user, info = clicked
     reason = f"relinquished by {user.get_username()}"
-    refused = revoke(user, body["actions"][0].get("value", ""), reason, info_for(team, slack_user))
+    refused = revoke(user, body["actions"][0].get("value", ""), reason, info)
     if refused:
         tell(client, body, f"Not revoked: {refused}.")
         return
-    publish_home(client, user, slack_user)
+    publish_home(client, user, body["user"]["id"])
 
 
 def revoke(user, grant_id: str, reason: str, info: trail.RequestInfo) -> str | None:
