@@ -14,23 +14,20 @@ from audit.signing import Keyring, Signer
 
 REVIEW_FORMAT = "airlock-access-review/1"
 SIGNATURE_CONTEXT = b"airlock-access-review/1\n"
-SEALS = ("key_id", "signed_at", "signature")
+SEALS = ("signature",)
 MAX_BYTES = 64 << 20
 
 
 def statement(document: dict[str, Any]) -> bytes:
-    """Every field but the seal, canonically: what the signature covers."""
+    """Every field but the signature (the key and the signing time included),
+    canonically: what the signature covers."""
     stated = {k: v for k, v in document.items() if k not in SEALS}
     return SIGNATURE_CONTEXT + json.dumps(stated, sort_keys=True, separators=(",", ":")).encode()
 
 
 def seal(document: dict[str, Any], signer: Signer, signed_at: str) -> dict[str, Any]:
-    return {
-        **document,
-        "key_id": signer.key_id,
-        "signed_at": signed_at,
-        "signature": signer.sign(statement(document)),
-    }
+    signed = {**document, "key_id": signer.key_id, "signed_at": signed_at}
+    return {**signed, "signature": signer.sign(statement(signed))}
 
 
 def as_bytes(document: dict[str, Any]) -> bytes:
@@ -80,6 +77,6 @@ def verify_review(path: str | Path, keyring: Keyring) -> Iterator[Part]:
     yield Part(
         "review",
         f"{review.get('name')} ({review.get('subject')}): {len(items)} person(s), "
-        f"{decided['keep']} kept ({unreviewed} not reviewed by the deadline), "
-        f"{decided['remove']} removed; closed {review.get('closed_at')}",
+        f"{decided['keep']} kept, {decided['remove']} removed ({unreviewed} of them not "
+        f"reviewed by the deadline: the review's rule); closed {review.get('closed_at')}",
     )

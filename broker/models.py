@@ -3,6 +3,7 @@ from functools import cached_property
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Coalesce
 
 from audit.models import Source
 from broker.catalog.spec import ProfileSpec
@@ -475,6 +476,15 @@ class AccessReview(models.Model):
     class Meta:
         ordering = ["-started_at"]
         indexes = [models.Index(fields=["status", "due_at"]), models.Index(fields=["schedule"])]
+        constraints = [
+            # One open review of a subject at a time, whoever starts it (beat or a person).
+            models.UniqueConstraint(
+                Coalesce("profile", models.Value(0)),
+                models.F("group_name"),
+                condition=models.Q(status="open"),
+                name="one_open_review_per_subject",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -65,8 +65,12 @@ def account_saved(sender, instance, created, update_fields, **kwargs) -> None:
 
 @receiver(post_save, sender=Group)
 def group_saved(sender, instance, created, **kwargs) -> None:
-    # Renamed: the catalog names groups, so its members may have lost their standing.
+    # Renamed: the catalog names groups, so its members may have lost their standing,
+    # and a name an access review keeps someone out of cannot be taken by renaming.
     if not created:
+        kept = kept_out_of(instance.name)
+        if back := [pk for pk in instance.user_set.values_list("pk", flat=True) if pk in kept]:
+            instance.user_set.remove(*back)
         _enforce_after_commit(user_ids=list(instance.user_set.values_list("pk", flat=True)))
 
 

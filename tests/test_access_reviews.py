@@ -17,6 +17,7 @@ from audit import trail
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.catalog.load import parse_catalog
+from broker.catalog.spec import Principals
 from broker.lifecycle import catalog_sync
 from broker.models import AccessReview, AccessReviewItem, Grant, ReviewRemoval
 from tests.support.catalogs import TEST_CATALOG
@@ -103,12 +104,17 @@ def test_the_last_decision_closes_and_seals_it_and_it_verifies_offline(
     path = tmp_path / "review.json"
     path.write_text(json.dumps(review.evidence))
     result = verify(path, public_key)
-    assert "review: Q4 test-db (profile test-db): 1 person(s), 1 kept (0 not reviewed" in result
+    assert (
+        "review: Q4 test-db (profile test-db): 1 person(s), 1 kept, 0 removed (0 of them" in result
+    )
     assert result.endswith("verified\n")
 
     tampered = {**review.evidence, "items": [{**review.evidence["items"][0], "decision": "x"}]}
     path.write_text(json.dumps(tampered))
     assert "BROKEN: signature" in verify(path, public_key)
+    moved = {**review.evidence, "signed_at": "2030-06-01T00:00:00+00:00"}
+    path.write_text(json.dumps(moved))
+    assert "BROKEN: signature" in verify(path, public_key)  # the time is signed too
     path.write_text("not json")
     assert "BROKEN: file: is not JSON" in verify(path, public_key)
 
@@ -173,7 +179,7 @@ def test_the_deadline_keeps_with_a_flag_or_removes_by_the_campaigns_rule(
     }  # fmt: skip
     path = tmp_path / "kept.json"
     path.write_text(json.dumps(kept.evidence))
-    assert "2 kept (2 not reviewed by the deadline), 0 removed" in verify(path, public_key)
+    assert "2 kept, 0 removed (2 of them not reviewed by the deadline" in verify(path, public_key)
 
 
 def test_half_time_reminds_three_quarters_escalates_to_the_security_role(catalog, people, step_up):
@@ -245,6 +251,7 @@ def test_the_catalog_schedules_reviews(people):
         ("{name: q, group: nope, every: 90d}", "no group 'nope'"),
         ("{name: q, profile: test-db, group: sre, every: 90d}", "one profile or one group"),
         ("{name: q, profile: test-db, every: 10d, takes: 14d}", "shorter than every"),
+        ("{name: q, profile: test-db, every: 180d, takes: 100d}", "from 1d to 90d"),
     ],
 )
 def test_a_bad_schedule_is_refused(schedule, error):
@@ -261,3 +268,60 @@ def test_nobody_to_review_closes_at_once(catalog, people):
     review = start(catalog, people.carol)
     assert review.status == "closed" and review.evidence["items"] == []
     assert Grant.objects.count() == 0
+
+
+def test_a_review_cannot_leave_the_security_role_empty(catalog, people, step_up):
+    review = lifecycle.access_review_start(
+        name="security", group_name="security", takes=timedelta(days=14), unreviewed="remove",
+        reviewers=Principals(users=["bob"]), actor=people.admin, info=WEB,
+    )  # fmt: skip
+    decide(review, people.erin, people.bob, "remove", "left the company", step_up)
+    with pytest.raises(lifecycle.Conflict, match="security role with nobody"):
+        decide(review, people.carol, people.bob, "remove", "and her too")
+    lifecycle.access_reviews_tick(now=timezone.now() + timedelta(days=15))
+    (carol,) = review.items.filter(person=people.carol)
+    assert (carol.decision, carol.note, carol.unreviewed) == (
+        "keep", "kept: removing them would leave the security role with nobody", True
+    )  # fmt: skip
+    # An admin may lift a removal too: a review may have left the role short.
+    step_up(people.admin)
+    removal = ReviewRemoval.objects.get(person=people.erin)
+    lifecycle.review_removal_lift(removal_id=removal.pk, actor=people.admin, reason="rehired",
+                                  info=WEB)  # fmt: skip
+    assert ReviewRemoval.objects.get(pk=removal.pk).lifted_by == people.admin
+
+
+def test_the_keep_rule_does_not_keep_what_a_review_removed(
+    catalog, people, held, step_up, django_capture_on_commit_callbacks
+):
+    keeping = TEST_CATALOG.replace("version: 1\n", "version: 1\non_eligibility_lost: keep\n")
+    catalog_sync(catalog=parse_catalog(keeping.encode()), info=trail.SYSTEM)
+    grant, _, _ = held
+    review = start(catalog, people.carol)
+    with django_capture_on_commit_callbacks(execute=True):
+        decide(review, people.alice, people.bob, "remove", "left the team", step_up)
+    grant.refresh_from_db()
+    assert grant.status == "revoking"
+
+
+def test_renaming_a_group_does_not_bring_the_removed_back(catalog, people, step_up):
+    review = start(catalog, people.carol, group="sre")
+    decide(review, people.bob, people.erin, "remove", "moved to sales", step_up)
+    sre = Group.objects.get(name="sre")
+    sre.name = "sre-tmp"
+    sre.save()
+    sre.user_set.add(people.bob)  # allowed: he is kept out of "sre" only
+    sre.name = "sre"
+    sre.save()
+    assert not people.bob.groups.filter(name="sre").exists()
+
+
+def test_two_open_reviews_of_one_subject_cannot_exist(catalog, people):
+    from django.db import IntegrityError, transaction
+
+    review = start(catalog, people.carol)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AccessReview.objects.create(
+            name="again", profile=review.profile, unreviewed="keep",
+            started_at=review.started_at, due_at=review.due_at,
+        )  # fmt: skip

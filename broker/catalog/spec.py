@@ -288,10 +288,10 @@ class ReviewSchedule(Strict):
     def _one_subject_and_a_sane_rhythm(self) -> "ReviewSchedule":
         if (self.profile is None) == (self.group is None):
             raise ValueError(f"review {self.name}: name one profile or one group")
-        if not timedelta(days=1) <= self.takes < self.every <= timedelta(days=366):
-            raise ValueError(
-                f"review {self.name}: takes (at least 1d) must be shorter than every (at most 366d)"
-            )
+        if not timedelta(days=1) <= self.takes <= timedelta(days=90):
+            raise ValueError(f"review {self.name}: takes is from 1d to 90d")
+        if not self.takes < self.every <= timedelta(days=366):
+            raise ValueError(f"review {self.name}: takes must be shorter than every (at most 366d)")
         return self
 
 

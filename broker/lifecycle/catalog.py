@@ -103,5 +103,6 @@ def _sync_groups(catalog: Catalog) -> list[str]:
         missing = sorted(set(usernames) - {u.get_username() for u in found})
         if missing:
             warnings.append(f"group {name!r}: no such user(s): {', '.join(missing)}")
-        group.user_set.set([u for u in found if u.pk not in kept_out_of(name)])
+        kept_out = kept_out_of(name)
+        group.user_set.set([u for u in found if u.pk not in kept_out])
     return warnings + regranted_by_file(catalog)

@@ -8,12 +8,13 @@ is sealed into signed evidence. Every step is an audit event in its transaction.
 """
 
 import hashlib
+import logging
 from datetime import datetime, timedelta
 from functools import partial
 from uuid import UUID
 
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.selectors import recent_step_up_record
@@ -23,7 +24,14 @@ from audit.review_evidence import REVIEW_FORMAT, as_bytes, seal
 from audit.trail import utc_iso
 from broker.catalog.spec import Principals, ReviewSchedule
 from broker.lifecycle.common import checked_reason
-from broker.lifecycle.errors import Conflict, InvalidRequest, NotAllowed, NotFound, StepUpRequired
+from broker.lifecycle.errors import (
+    Conflict,
+    InvalidRequest,
+    LifecycleError,
+    NotAllowed,
+    NotFound,
+    StepUpRequired,
+)
 from broker.lifecycle.standing import access_enforce_standing
 from broker.models import (
     AccessProfile,
@@ -32,7 +40,8 @@ from broker.models import (
     CatalogState,
     ReviewRemoval,
 )
-from broker.policy.locks import is_security, lock_refusal
+from broker.policy.locks import is_security, lock_refusal, security_principals
+from broker.policy.principals import users_matching
 from broker.policy.reviews import (
     people_under_review,
     person_facts,
@@ -42,7 +51,9 @@ from broker.policy.reviews import (
 )
 from lib.text import has_control_characters
 
+logger = logging.getLogger(__name__)
 SHORTEST, LONGEST = timedelta(days=1), timedelta(days=90)
+KEPT_FOR_SECURITY = "kept: removing them would leave the security role with nobody"
 NOT_REVIEWED = "not reviewed by the deadline"
 Decision = AccessReviewItem.Decision
 
@@ -89,17 +100,21 @@ def access_review_start(
         )
         if open_now.exists():
             raise Conflict(f"a review of this {'profile' if profile else 'group'} is open already")
-        review = AccessReview.objects.create(
-            name=name,
-            profile=profile,
-            group_name=group_name,
-            reviewers=reviewers.model_dump() if reviewers else {},
-            unreviewed=unreviewed,
-            schedule=schedule,
-            started_by=actor,
-            started_at=now,
-            due_at=now + takes,
-        )
+        try:
+            with transaction.atomic():
+                review = AccessReview.objects.create(
+                    name=name,
+                    profile=profile,
+                    group_name=group_name,
+                    reviewers=reviewers.model_dump() if reviewers else {},
+                    unreviewed=unreviewed,
+                    schedule=schedule,
+                    started_by=actor,
+                    started_at=now,
+                    due_at=now + takes,
+                )
+        except IntegrityError:  # another start, at the same moment
+            raise Conflict("a review of this subject is open already") from None
         profiles = profiles_reviewed(profile, group_name)
         people = list(people_under_review(profile=profile, group_name=group_name))
         AccessReviewItem.objects.bulk_create(
@@ -163,10 +178,22 @@ def access_review_decide(
     return item
 
 
+def _empties_the_security_role(item: AccessReviewItem) -> bool:
+    """Removing this person from a group would leave nobody to place or lift locks,
+    or to lift a review's removal."""
+    if not item.review.group_name or not is_security(item.person):
+        return False
+    return not users_matching(security_principals()).exclude(pk=item.person_id).exists()
+
+
 def _decide(item: AccessReviewItem, decision: str, note: str, by, info) -> None:
+    if decision == Decision.REMOVE and _empties_the_security_role(item):
+        if by is not None:
+            raise Conflict(f"removing {item.person} would leave the security role with nobody")
+        decision, note = Decision.KEEP, KEPT_FOR_SECURITY
     now = timezone.now()
     item.decision, item.note, item.decided_by, item.decided_at = decision, note, by, now
-    item.unreviewed = by is None and decision == Decision.KEEP
+    item.unreviewed = by is None
     item.save(update_fields=["decision", "note", "decided_by", "decided_at", "unreviewed"])
     review = item.review
     trail.record(
@@ -192,18 +219,19 @@ def _decide(item: AccessReviewItem, decision: str, note: str, by, info) -> None:
         group_name=review.group_name,
         removed_at=now,
     )
+    # Whatever the catalog's on_eligibility_lost says, this decision is about the
+    # access: registered before the group's own signal, so it runs first.
+    transaction.on_commit(
+        partial(
+            access_enforce_standing,
+            user_ids=[item.person_id],
+            profile_ids=[review.profile_id] if review.profile_id else None,
+            never_keep=True,
+        )
+    )
     group = Group.objects.filter(name=review.group_name).first() if review.group_name else None
     if group is not None:
-        # Leaving the group is a membership change: standing follows by its signal.
         group.user_set.remove(item.person)
-    elif review.profile_id:
-        transaction.on_commit(
-            partial(
-                access_enforce_standing,
-                user_ids=[item.person_id],
-                profile_ids=[review.profile_id],
-            )
-        )
 
 
 def access_review_close(*, review_id: UUID | str, info: trail.RequestInfo) -> AccessReview:
@@ -283,10 +311,18 @@ def access_reviews_tick(now: datetime | None = None) -> dict[str, int]:
     counts = {"started": 0, "reminded": 0, "escalated": 0, "closed": 0}
     state = CatalogState.objects.first()
     for raw in state.reviews if state else []:
-        counts["started"] += _start_if_due(ReviewSchedule.model_validate(raw), now)
+        try:
+            counts["started"] += _start_if_due(ReviewSchedule.model_validate(raw), now)
+        except (LifecycleError, ValueError):
+            # One schedule that cannot start must not stop the others, nor the closing.
+            logger.exception("access review schedule %s did not start", raw.get("name"))
     for review in AccessReview.objects.filter(status=AccessReview.Status.OPEN):
         if now >= review.due_at:
-            access_review_close(review_id=review.pk, info=trail.SYSTEM)
+            try:
+                access_review_close(review_id=review.pk, info=trail.SYSTEM)
+            except LifecycleError:
+                logger.exception("access review %s did not close", review.pk)
+                continue
             counts["closed"] += 1
             continue
         share = (now - review.started_at) / (review.due_at - review.started_at)
@@ -347,11 +383,12 @@ def _start_if_due(schedule: ReviewSchedule, now: datetime) -> int:
 def review_removal_lift(
     *, removal_id: int, actor, reason: str, info: trail.RequestInfo
 ) -> ReviewRemoval:
-    """The security role undoes a removal (a mistake), after MFA. A group removal
+    """The security role (or an admin: a review may have emptied the role) undoes a
+    removal (a mistake), after MFA. A group removal
     only stops keeping them out: the next catalog sync puts back whom the file lists."""
     reason = checked_reason(reason, "say why the removal is lifted")
-    if not is_security(actor):
-        raise NotAllowed("only the security role lifts a review's removal")
+    if not (is_security(actor) or actor.is_superuser):
+        raise NotAllowed("only the security role and admins lift a review's removal")
     if locked := lock_refusal(actor):
         raise NotAllowed(f"not now: {locked}")
     if recent_step_up_record(actor) is None:

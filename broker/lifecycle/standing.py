@@ -12,6 +12,7 @@ from broker.lifecycle.requests import _close_request
 from broker.models import AccessRequest, CatalogState, Grant
 from broker.policy.locks import lock_refusal
 from broker.policy.requesters import standing_problem
+from broker.policy.reviews import review_removal
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,11 @@ class StandingChange:
 
 
 def access_enforce_standing(
-    *, user_ids: list | None = None, profile_ids: list | None = None, grants_only: bool = False
+    *,
+    user_ids: list | None = None,
+    profile_ids: list | None = None,
+    grants_only: bool = False,
+    never_keep: bool = False,
 ) -> list[StandingChange]:
     """Withdraw the pending requests and end the live grants of requesters who
     lost their standing (left a requesting group, account disabled, profile
@@ -32,7 +37,9 @@ def access_enforce_standing(
     change behind Airlock's back that the periodic watch finds. Live grants
     follow the catalog's one rule, `on_eligibility_lost` (but for a disabled
     account's or a locked one's, which are always revoked). Limited to some users
-    or profiles when given. Each item changes in a transaction of its own."""
+    or profiles when given; `never_keep` when the loss is itself a decision about
+    the access (an access review's removal). Each item changes in a transaction
+    of its own."""
     keep = getattr(CatalogState.objects.first(), "on_eligibility_lost", "revoke") == "keep"
 
     def scope(prefix: str) -> dict:
@@ -66,12 +73,16 @@ def access_enforce_standing(
             # `keep` lets live access run to its end; a grant not yet active would
             # only fail at its activation, so it ends now either way. A disabled
             # account is someone offboarded, not a change of policy: never kept.
-            # A lock is containment: never kept either.
+            # A lock is containment, and an access review's removal a decision about
+            # this very access: never kept either.
+            requester, profile = grant.request.requester, grant.request.profile
             kept = (
                 keep
                 and grant.status == GrantStatus.ACTIVE
-                and grant.request.requester.is_active
-                and lock_refusal(grant.request.requester, grant.request.profile) is None
+                and requester.is_active
+                and lock_refusal(requester, profile) is None
+                and review_removal(requester, profile) is None
+                and not never_keep
             )
             changes += _keep(grant, problem) if kept else _revoke_for_standing(grant.pk, problem)
     return changes

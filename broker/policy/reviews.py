@@ -11,6 +11,7 @@ from broker.models import (
     AccessRequest,
     AccessReview,
     AccessReviewItem,
+    Approval,
     Grant,
     ReviewRemoval,
     RiskLabel,
@@ -54,6 +55,13 @@ def regranted_by_file(catalog) -> list[str]:
             what = f"group {removal.group_name!r} lists"
         else:
             spec = next((p for p in catalog.spec.profiles if p.id == removal.profile.slug), None)
+            if spec is None:
+                warnings.append(
+                    f"profile {removal.profile.slug!r}, which the access review {review.name!r} "
+                    f"removed {person} from, is not in the file: if it was renamed, the "
+                    "removal does not follow the new name (review the new profile)"
+                )
+                continue
             granted = spec is not None and (
                 person in spec.requesters.users
                 or any(person in catalog.spec.groups.get(g, []) for g in spec.requesters.groups)
@@ -156,6 +164,7 @@ def person_facts(person, profiles: list[AccessProfile], now: datetime) -> dict:
         .values_list("activated_at", "request__profile__slug")
         .first()
     )
+    decisions = Approval.objects.filter(approver=person, created_at__gte=since).count()
     unusual = RiskLabel.objects.filter(
         request__in=asked.filter(created_at__gte=since), label=RiskLabel.Label.UNUSUAL
     )
@@ -169,4 +178,6 @@ def person_facts(person, profiles: list[AccessProfile], now: datetime) -> dict:
         "denied_90d": recent["denied"],
         "highest_risk_90d": recent["highest_risk"],
         "marked_unusual_90d": unusual.values("request").distinct().count(),
+        # An approver group's members are judged by the decisions they gave.
+        "decisions_given_90d": decisions,
     }
