@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "broker.model_audit.AuditContextMiddleware",
+    "airlock.middleware.ExternalAccountsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -239,6 +240,9 @@ AIRLOCK_WATCH_SECONDS = env.float("AIRLOCK_WATCH_SECONDS", default=60.0)
 AIRLOCK_INSIGHTS_ROLLUP_SECONDS = env.float("AIRLOCK_INSIGHTS_ROLLUP_SECONDS", default=900.0)
 # How often access reviews are started (by the catalog's schedule), nudged and closed.
 AIRLOCK_ACCESS_REVIEWS_SECONDS = env.float("AIRLOCK_ACCESS_REVIEWS_SECONDS", default=900.0)
+# How often third parties' contracts are ended, their sponsors reminded, and the
+# externals of a sponsor who left suspended.
+AIRLOCK_EXTERNALS_SECONDS = env.float("AIRLOCK_EXTERNALS_SECONDS", default=300.0)
 # How often the model of usual access (broker/riskmodel) learns from the last 90 days.
 AIRLOCK_RISK_MODEL_TRAIN_SECONDS = env.float("AIRLOCK_RISK_MODEL_TRAIN_SECONDS", default=3600.0)
 CELERY_BEAT_SCHEDULE = {
@@ -250,6 +254,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": task_names.TICK_ACCESS_REVIEWS,
         "schedule": AIRLOCK_ACCESS_REVIEWS_SECONDS,
     },
+    "externals": {"task": task_names.TICK_EXTERNALS, "schedule": AIRLOCK_EXTERNALS_SECONDS},
     "risk_model": {
         "task": task_names.TRAIN_RISK_MODEL,
         "schedule": AIRLOCK_RISK_MODEL_TRAIN_SECONDS,

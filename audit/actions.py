@@ -14,6 +14,14 @@ class Action(StrEnum):
     ACCESS_REVIEW_ESCALATED = "access_review.escalated"
     ACCESS_REVIEW_CLOSED = "access_review.closed"
     ACCESS_REVIEW_REMOVAL_LIFTED = "access_review.removal_lifted"
+    # third parties under a sponsor
+    EXTERNAL_INVITED = "external.invited"
+    EXTERNAL_ACCEPTED = "external.accepted"
+    EXTERNAL_CONTRACT_ENDING = "external.contract_ending"
+    EXTERNAL_CONTRACT_CHANGED = "external.contract_changed"
+    EXTERNAL_ENDED = "external.ended"
+    EXTERNAL_SUSPENDED = "external.suspended"
+    EXTERNAL_HANDED_OVER = "external.handed_over"
     # personal API tokens
     API_TOKEN_CREATED = "api_token.created"  # noqa: S105  # nosec B105  # an event name
     API_TOKEN_REVOKED = "api_token.revoked"  # noqa: S105  # nosec B105  # an event name

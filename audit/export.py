@@ -248,6 +248,16 @@ def _access_review(record: Record, _: Requested | None) -> dict[str, Any]:
     return {"entity": {**entity, "data": data}}
 
 
+def _external(record: Record, _: Requested | None) -> dict[str, Any]:
+    data = record["data"]
+    entity = {
+        "type": "External Account",
+        "uid": record["target_id"],
+        "name": data.get("external", ""),
+    }
+    return {"entity": {**entity, "data": data}}
+
+
 def _risk_model(record: Record, _: Requested | None) -> dict[str, Any]:
     data = record["data"]
     entity = {"type": "Risk Model", "uid": record["target_id"], "name": "usual access"}
@@ -376,6 +386,16 @@ OCSF_MAPPINGS: dict[str, OcsfMapping] = {
     ),
     Action.CATALOG_SYNCED: _mapping(ENTITY_MANAGEMENT, (3, "Update"), _catalog),
     Action.RISK_MODEL_TRAINED: _mapping(ENTITY_MANAGEMENT, CREATE, _risk_model),
+    # A third party's account under a sponsor: invited, accepted, reminded, ended.
+    Action.EXTERNAL_INVITED: _mapping(ENTITY_MANAGEMENT, CREATE, _external),
+    Action.EXTERNAL_ACCEPTED: _mapping(ENTITY_MANAGEMENT, (3, "Update"), _external),
+    Action.EXTERNAL_CONTRACT_ENDING: _mapping(ENTITY_MANAGEMENT, (99, "Remind"), _external),
+    Action.EXTERNAL_CONTRACT_CHANGED: _mapping(ENTITY_MANAGEMENT, (3, "Update"), _external),
+    Action.EXTERNAL_ENDED: _mapping(ENTITY_MANAGEMENT, (4, "Delete"), _external),
+    Action.EXTERNAL_SUSPENDED: _mapping(
+        ENTITY_MANAGEMENT, (3, "Update"), _external, severity_id=MEDIUM
+    ),
+    Action.EXTERNAL_HANDED_OVER: _mapping(ENTITY_MANAGEMENT, (3, "Update"), _external),
     # An access review is an entity Airlock manages: started, each decision, nudges, closed.
     Action.ACCESS_REVIEW_STARTED: _mapping(ENTITY_MANAGEMENT, CREATE, _access_review),
     Action.ACCESS_REVIEW_DECIDED: _mapping(ENTITY_MANAGEMENT, (3, "Update"), _access_review),

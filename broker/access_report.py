@@ -13,10 +13,11 @@ from django.db.models import Q
 from audit.actions import Action
 from audit.export import Echo, csv_cell
 from audit.models import AuditEvent
-from broker.models import Approval, Grant
+from broker.models import Approval, ExternalAccess, Grant
 
 COLUMNS = [
-    "grant", "request", "requester", "profile", "duration", "reason", "ticket",
+    "grant", "request", "requester", "requester_external", "profile", "duration", "reason",
+    "ticket",
     "requested_at", "approvers", "activated_at", "expires_at", "ended_at", "status",
     "ended_how", "ended_by",
 ]  # fmt: skip
@@ -57,6 +58,12 @@ def _rows(grants: list[Grant]) -> Iterator[dict[str, Any]]:
             f"{approval.approver.get_username()} ({approval.mfa_method or 'mfa'} "
             f"{approval.mfa_verified_at:%Y-%m-%dT%H:%M:%SZ})"
         )
+    # A third party's company, for each external requester of the batch.
+    companies = dict(
+        ExternalAccess.objects.filter(
+            user_id__in={g.request.requester_id for g in grants}
+        ).values_list("user_id", "company")
+    )
     revokers = dict(
         AuditEvent.objects.filter(
             action=Action.GRANT_REVOKE_REQUESTED, target_id__in=[str(g.pk) for g in grants]
@@ -74,6 +81,7 @@ def _rows(grants: list[Grant]) -> Iterator[dict[str, Any]]:
             "grant": str(grant.pk),
             "request": str(request.pk),
             "requester": request.requester.get_username(),
+            "requester_external": companies.get(request.requester_id, ""),
             "profile": request.profile.slug,
             "duration": int(grant.duration.total_seconds()),
             "reason": request.reason,

@@ -45,6 +45,8 @@ class CatalogState(models.Model):
     containment = models.JSONField(default=dict)
     # The catalog's `reviews` schedules (ReviewSchedule, catalog/spec.py).
     reviews = models.JSONField(default=list)
+    # The catalog's `externals` rules (ExternalRules, catalog/spec.py).
+    externals = models.JSONField(default=dict)
     sha256 = models.CharField(max_length=64, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
 
@@ -548,3 +550,33 @@ class ReviewRemoval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.person} out of {self.profile or self.group_name}"
+
+
+class ExternalAccess(models.Model):
+    """A third party (a vendor's engineer, a contractor) invited by a sponsor, an
+    employee: which profiles they may ask for, until their contract ends."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="external_access"
+    )
+    sponsor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sponsored"
+    )
+    company = models.CharField(max_length=200)
+    contract_ends_at = models.DateTimeField()
+    profiles = models.ManyToManyField(AccessProfile, related_name="+")
+    invited_at = models.DateTimeField()
+    # sha256 of the one-time invitation; emptied once used.
+    invitation_sha256 = models.CharField(max_length=64, blank=True)
+    invitation_expires_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    reminded_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Suspended (their sponsor left) or ended (the contract): the account is disabled.
+    suspended_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["contract_ends_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} (external, {self.company})"

@@ -82,6 +82,11 @@ def tick_access_reviews() -> dict[str, int]:
     return lifecycle.access_reviews_tick()
 
 
+@shared_task(name=task_names.TICK_EXTERNALS)
+def tick_externals() -> dict[str, int]:
+    return lifecycle.externals_tick()
+
+
 @shared_task(name=task_names.TRAIN_RISK_MODEL)
 def train_risk_model() -> int | None:
     model = riskmodel.retrain(timezone.now())

@@ -49,6 +49,7 @@ from integrations.slack.linking import slack_link_by_code, slack_link_code_creat
 from lib.durations import parse_duration
 from lib.providers import GrantContext, get_provider
 from tests.support.catalogs import POLICY_CATALOG
+from tests.support.externals import invite_zoe, open_test_db_to_externals
 from tests.support.grants import active_grant, extend, half_way, reveal
 from tests.support.people import WEB, current_code, leave_quietly
 from tests.support.trail import write_events
@@ -322,6 +323,28 @@ def reviewing(people, step_up) -> None:
     )  # fmt: skip
 
 
+def third_parties(people, step_up) -> None:
+    """zoe of Acme: invited, accepted, her contract moved, reminded, handed over,
+    suspended when her sponsor leaves, and ended."""
+    open_test_db_to_externals()
+    access, _ = invite_zoe(people, step_up, days=20)
+    step_up(people.alice)
+    lifecycle.external_contract_change(
+        external_id=access.pk, actor=people.alice,
+        contract_ends_at=timezone.now() + timedelta(days=10), info=WEB,
+    )  # fmt: skip
+    lifecycle.externals_tick()  # 10 days left: the sponsor is reminded
+    Group.objects.get(name="engineers").user_set.add(people.bob)
+    lifecycle.external_hand_over(
+        external_id=access.pk, actor=people.alice, new_sponsor=people.bob, info=WEB
+    )
+    people.bob.is_active = False
+    people.bob.save()
+    lifecycle.externals_tick()  # her sponsor left: suspended
+    step_up(people.erin)  # of the security role
+    lifecycle.external_end(external_id=access.pk, actor=people.erin, reason="over", info=WEB)
+
+
 @pytest.fixture
 def every_event(
     client, people, catalog, submit, step_up, pg_target, monkeypatch, settings, tmp_path
@@ -337,6 +360,7 @@ def every_event(
     locks(people, step_up)
     learning(people)
     reviewing(people, step_up)
+    third_parties(people, step_up)
     data_changes()
     call_command("evidence_pack", "--since", "2026-01-01", "--output", str(tmp_path / "pack.zip"))
     write_events(1)  # an action Airlock has no mapping for

@@ -6,15 +6,17 @@ endpoint its own tests.)"""
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.urls import URLPattern, URLResolver, reverse
+from django.utils import timezone
 
 from accounts.models import Authenticator
 from accounts.selectors import MFA_SESSION_KEY, recent_step_up
 from accounts.tokens import token_create
 from airlock import urls as web_urls
 from broker import lifecycle
-from broker.models import AccessProfile, Grant, ReviewRemoval
+from broker.models import AccessProfile, ExternalAccess, Grant, ReviewRemoval
 from tests.support.locks import lock_behind_its_back
 from tests.support.people import WEB
 
@@ -73,6 +75,20 @@ MATRIX = {
         "post", "removal", {"reason": "a mistake"},
         every(FORBIDDEN, erin=FOUND, carol=TO_MFA, alice=MISSING, charlie=MISSING),
     ),
+    # Third parties: vendor1 is sponsored by alice (erin and carol: the security role).
+    "externals": ("get", None, None, every(OK)),
+    # test-db is not open to externals here: nobody's invitation is valid.
+    "external-invite": (
+        "post", None, {"username": "v2", "company": "Acme", "contract_ends": "2099-01-01",
+                       "profiles": ["test-db"]},
+        every(400, carol=TO_MFA),
+    ),
+    "external-accept": ("get", "invitation", None, {p: MISSING for p in PERSONAS}),
+    **{name: ("post", "external", body,
+              every(MISSING, alice=FOUND, erin=FOUND, admin=FOUND, carol=TO_MFA))
+       for name, body in (("external-end", {"reason": "x"}),
+                          ("external-hand-over", {"sponsor": "bob"}),
+                          ("external-contract", {"contract_ends": "2099-01-01"}))},
     "grant-detail": ("get", "grant", None, VIEWERS),
     # The grant is scheduled: its owner is told (a message); for anyone else, even
     # its approver or an admin, there is no credential to see.
@@ -172,7 +188,14 @@ def world(people, submit, step_up):
         takes=timedelta(days=7), unreviewed="remove", actor=people.carol, info=WEB,
     )  # fmt: skip
     lifecycle.access_review_close(review_id=closed.pk, info=WEB)
+    vendor = get_user_model().objects.create_user("vendor1")
+    external = ExternalAccess.objects.create(
+        user=vendor, sponsor=people.alice, company="Acme", invited_at=timezone.now(),
+        contract_ends_at=timezone.now() + timedelta(days=30), accepted_at=timezone.now(),
+    )  # fmt: skip
     return {
+        "external": {"external_id": external.pk},
+        "invitation": {"token": "not-a-real-invitation"},
         "review": {"review_id": review.pk},
         "review-item": {"review_id": review.pk, "item_id": review.items.get().pk},
         "closed-review": {"review_id": closed.pk},

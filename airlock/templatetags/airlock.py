@@ -4,10 +4,17 @@ from datetime import datetime, timedelta
 import segno
 from django import template
 
+from broker.policy.externals import person_label
 from lib.durations import format_duration
 from lib.moments import format_moment
 
 register = template.Library()
+
+
+@register.filter
+def person(user) -> str:
+    """A person's name; a third party's says "external" and their company."""
+    return person_label(user) if user is not None else ""
 
 
 @register.filter

@@ -4,6 +4,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from accounts.tokens import TokenError, token_authenticate
+from broker.policy.externals import external_of
 
 
 class ApiTokenAuthentication(authentication.BaseAuthentication):
@@ -20,6 +21,8 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         except (UnicodeDecodeError, TokenError) as exc:
             message = str(exc) if isinstance(exc, TokenError) else "not an Airlock API token"
             raise exceptions.AuthenticationFailed(message) from None
+        if external_of(token.user) is not None:
+            raise exceptions.AuthenticationFailed("API tokens are not for external accounts")
         return token.user, token
 
     def authenticate_header(self, request) -> str:

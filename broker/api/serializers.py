@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from audit.models import AuditEvent, Source
 from broker.models import AccessProfile, AccessRequest, Grant, Lock
+from broker.policy.externals import external_of
 from broker.policy.requesters import unavailable_because
 from broker.selectors.requests import risk_factors_seen_by
 from lib.durations import format_duration, parse_duration
@@ -134,6 +135,9 @@ class RequestSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     profile = serializers.CharField(source="profile.slug")
     requester = serializers.CharField(source="requester.username")
+    requester_external = serializers.SerializerMethodField(
+        help_text="A third party's company (an external account under a sponsor); null for staff."
+    )
     status = serializers.ChoiceField(choices=AccessRequest.Status.choices)
     duration = DurationField()
     reason = serializers.CharField()
@@ -167,6 +171,10 @@ class RequestSerializer(serializers.Serializer):
     extends = serializers.UUIDField(
         source="extends_id", allow_null=True, help_text="The grant this request would extend."
     )
+
+    def get_requester_external(self, access_request: AccessRequest) -> str | None:
+        access = external_of(access_request.requester)
+        return access.company if access else None
 
     def get_risk_factors(self, access_request: AccessRequest) -> RiskFactorSerializer(many=True):
         request = self.context.get("request")

@@ -173,6 +173,8 @@ class ProfileSpec(Strict):
     extension: ExtensionSpec | None = None
     # 0 (harmless) to 50 (crown jewels): weighs in the risk score.
     sensitivity: Annotated[int, Field(ge=0, le=50)] = 0
+    # Third parties (vendors, contractors) may be invited to ask for it: `allowed`.
+    external: Literal["allowed", "denied"] = "denied"
     policy: PolicySpec = PolicySpec()
 
     @field_validator("max_duration", "pending_ttl")
@@ -271,6 +273,22 @@ class ContainmentRule(Strict):
         return value
 
 
+class ExternalRules(Strict):
+    """What third parties get, stricter than staff: their sponsor approves first,
+    then the profile's approvers; never break-glass, never by policy alone."""
+
+    # Each request of an external is capped at this (and at the profile's own).
+    max_duration: Duration = timedelta(hours=1)
+    business_hours_only: bool = False
+
+    @field_validator("max_duration")
+    @classmethod
+    def _bounded(cls, value: timedelta) -> timedelta:
+        if not timedelta(minutes=5) <= value <= MAX_DURATION:
+            raise ValueError("from 5m to 7d")
+        return value
+
+
 class ReviewSchedule(Strict):
     """An access review started every `every`: who may ask for `profile` (or is in
     `group`), each kept or removed by the reviewers within `takes`."""
@@ -309,6 +327,8 @@ class CatalogSpec(Strict):
     risk: RiskSpec = RiskSpec()
     # Periodic access reviews (broker/lifecycle/reviews.py).
     reviews: list[ReviewSchedule] = []
+    # Third parties under a sponsor (broker/lifecycle/externals.py).
+    externals: ExternalRules = ExternalRules()
     profiles: list[ProfileSpec]
 
     @model_validator(mode="after")

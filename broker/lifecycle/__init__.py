@@ -19,6 +19,16 @@ from broker.lifecycle.errors import (
     TryAgainLater,
 )
 from broker.lifecycle.extensions import grant_extend_execute, grant_extend_request
+from broker.lifecycle.externals import (
+    INVALID_INVITATION,
+    external_accept,
+    external_contract_change,
+    external_end,
+    external_hand_over,
+    external_invite,
+    externals_tick,
+    sponsorable_profiles,
+)
 from broker.lifecycle.grants import (
     ACTIVATION_MAX_ATTEMPTS,
     grant_activate,
@@ -52,6 +62,7 @@ from broker.lifecycle.sweeper import sweep
 
 __all__ = [
     "ACTIVATION_MAX_ATTEMPTS",
+    "INVALID_INVITATION",
     "AlreadyShown",
     "CatalogDiff",
     "Conflict",
@@ -76,6 +87,12 @@ __all__ = [
     "approvers_notified",
     "break_glass_review_close",
     "catalog_sync",
+    "external_accept",
+    "external_contract_change",
+    "external_end",
+    "external_hand_over",
+    "external_invite",
+    "externals_tick",
     "grant_activate",
     "grant_expire",
     "grant_extend_execute",
@@ -91,5 +108,6 @@ __all__ = [
     "remind_reviews",
     "request_label",
     "review_removal_lift",
+    "sponsorable_profiles",
     "sweep",
 ]

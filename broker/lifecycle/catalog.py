@@ -71,6 +71,7 @@ def catalog_sync(*, catalog: Catalog, actor=None, info: trail.RequestInfo) -> Ca
                     for kind, rule in catalog.spec.containment.items()
                 },
                 "reviews": [r.model_dump(mode="json") for r in catalog.spec.reviews],
+                "externals": catalog.spec.externals.model_dump(mode="json"),
                 "sha256": catalog.sha256,
                 "synced_at": timezone.now(),
             },

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.selectors import recent_step_up, recent_step_up_record
+from accounts.selectors import recent_step_up, recent_step_up_record, user_zone
 from audit import trail
 from audit.actions import Action
 from broker import task_names
@@ -33,6 +33,7 @@ from broker.policy.approvers import (
     eligible_approvers,
     step_needs,
 )
+from broker.policy.externals import external_of, external_rules
 from broker.policy.locks import lock_refusal, locked_user_ids
 from broker.policy.requesters import can_request, standing_problem, unavailable_because
 from broker.riskmodel.features import network_of
@@ -84,10 +85,21 @@ def access_request_submit(
     emergency = definition.policy.break_glass
     if break_glass and emergency is None:
         raise NotAllowed(f"{profile.slug} has no break-glass access")
+    external = external_of(requester)
+    if external is not None:
+        rules_for_externals = external_rules()
+        if break_glass:
+            raise NotAllowed("external accounts have no break-glass access")
+        local = timezone.now().astimezone(user_zone(requester))
+        business = risk.risk_spec().business_hours
+        if rules_for_externals.business_hours_only and not risk.in_business_hours(local, business):
+            raise NotAllowed("external accounts ask in business hours only")
 
     duration = duration if duration is not None else definition.duration_default
     reason, ticket = (reason or "").strip(), (ticket or "").strip()
     longest = emergency.max_duration if break_glass else definition.max_duration
+    if external is not None:
+        longest = min(longest, rules_for_externals.max_duration)
     errors: dict[str, str] = {}
     if duration <= timedelta(0):
         errors["duration"] = "must be positive"
@@ -166,6 +178,11 @@ def access_request_submit(
                 local_time=facts.local_time,  # the requester's, as the risk read it
             )
         )
+        if external is not None and outcome.action in (rules.ASK, rules.AUTO_APPROVE):
+            # Never by policy alone, and their sponsor approves first.
+            outcome.action = rules.ASK
+            outcome.approvals_required += 1
+            outcome.note("external", True, f"{external.company}: {external.sponsor} approves first")
         access_request = AccessRequest.objects.create(
             profile=profile,
             requester=requester,

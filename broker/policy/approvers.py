@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from broker.catalog.spec import Principals
 from broker.models import AccessProfile, AccessRequest, Approval
+from broker.policy.externals import sponsor_principals
 from broker.policy.locks import is_security, lock_refusal, locked_user_ids
 from broker.policy.principals import principal_matches, users_matching
 
@@ -32,13 +33,14 @@ def profile_approvers(profile: AccessProfile) -> QuerySet:
 
 def step_needs(access_request: AccessRequest) -> list[tuple[Principals, int]]:
     """Each step's approvers and how many of them must approve. Approvals the
-    risk adds go to the last step."""
+    risk adds go to the last step. A third party's sponsor approves first."""
     needs = [(s.approvers, s.approvals) for s in access_request.profile.definition.approval_steps]
-    extra = access_request.approvals_required - sum(n for _, n in needs)
+    sponsor = sponsor_principals(access_request.requester)
+    extra = access_request.approvals_required - sum(n for _, n in needs) - (1 if sponsor else 0)
     if extra > 0:
         approvers, needed = needs[-1]
         needs[-1] = (approvers, needed + extra)
-    return needs
+    return [(sponsor, 1), *needs] if sponsor else needs
 
 
 def current_step(access_request: AccessRequest) -> int | None:
@@ -59,6 +61,8 @@ def current_step(access_request: AccessRequest) -> int | None:
 
 def step_principals(access_request: AccessRequest, index: int) -> list[Principals]:
     principals = [step_needs(access_request)[index][0]]
+    if index == 0 and sponsor_principals(access_request.requester) is not None:
+        return principals  # the sponsor's own step: no fallback group stands in
     escalation = access_request.profile.definition.policy.reminders
     if access_request.escalated_at and escalation and escalation.escalate_to:
         principals.append(escalation.escalate_to)  # the fallback group joins in

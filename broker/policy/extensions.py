@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from broker.catalog.spec import ExtensionSpec
 from broker.models import Grant
+from broker.policy.externals import external_of
 
 
 @dataclass(frozen=True)
@@ -30,13 +31,15 @@ class ExtensionLimit:
 
 
 def extension_limit(grant: Grant) -> ExtensionLimit | None:
-    """None when the profile allows no extension. A break-glass grant skipped every
-    approver once: it is capped at the break-glass duration and more time always
-    needs a human."""
+    """None when the profile allows no extension, or for a third party (who asks
+    again, through their sponsor). A break-glass grant skipped every approver
+    once: it is capped at the break-glass duration and more time always needs a
+    human."""
     profile = grant.profile
     rules = profile.definition.extension
-    if rules is None:
+    if rules is None or external_of(grant.request.requester) is not None:
         return None
+
     if not grant.request.break_glass:
         return ExtensionLimit(
             rules, rules.max_total, f"for {profile.slug}", rules.approval == "auto"

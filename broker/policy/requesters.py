@@ -1,6 +1,7 @@
 """Who may request a profile, and whether they still may."""
 
 from broker.models import AccessProfile
+from broker.policy.externals import external_of, external_problem
 from broker.policy.locks import lock_refusal
 from broker.policy.principals import principal_matches
 from broker.policy.reviews import review_removal
@@ -28,7 +29,10 @@ def eligibility_problem(user, profile: AccessProfile) -> str | None:
         return f"{user.get_username()}'s account is disabled"
     if not profile.enabled:
         return f"{profile.slug} was removed from the catalog"
-    if not principal_matches(user, profile.definition.requesters):
+    if (access := external_of(user)) is not None:
+        if problem := external_problem(access, profile):
+            return problem
+    elif not principal_matches(user, profile.definition.requesters):
         return f"{user.get_username()} may no longer request {profile.slug}"
     if removal := review_removal(user, profile):
         return (

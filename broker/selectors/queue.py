@@ -4,7 +4,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from broker.models import AccessProfile, AccessRequest, Approval, BreakGlassReview
@@ -34,16 +34,21 @@ def approval_queue(
     """Pending requests this user may decide and has not decided yet, oldest first."""
     profiles = approvable_profiles(user)
     queryset = (
-        AccessRequest.objects.filter(status=AccessRequest.Status.PENDING, profile__in=profiles)
+        AccessRequest.objects.filter(
+            Q(profile__in=profiles) | Q(requester__external_access__sponsor=user),
+            status=AccessRequest.Status.PENDING,
+        )
         .exclude(requester=user)
         .exclude(decisions__approver=user)
         .select_related("profile", "requester")
         .order_by("created_at")
     )
     stepped = [p for p in profiles if p.definition.policy.steps]
-    if stepped:
-        # Multi-step profiles: only the requests whose current step is this user's.
-        waiting = [r.pk for r in queryset.filter(profile__in=stepped) if not can_decide(user, r)]
+    in_steps = Q(profile__in=stepped) | Q(requester__external_access__isnull=False)
+    # Multi-step requests (a third party's: their sponsor first): only those whose
+    # current step is this user's.
+    waiting = [r.pk for r in queryset.filter(in_steps) if not can_decide(user, r)]
+    if waiting:
         queryset = queryset.exclude(pk__in=waiting)
     if profile:
         queryset = queryset.filter(profile__slug=profile)

@@ -9,6 +9,7 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from broker.models import AccessRequest, Grant
 from broker.policy.approvers import can_approve, can_decide
+from broker.policy.externals import external_of
 from broker.policy.locks import is_security
 
 LIVE = [Grant.Status.SCHEDULED, Grant.Status.ACTIVE, Grant.Status.REVOKING]
@@ -39,13 +40,16 @@ def is_overseer(user) -> bool:
 
 
 def can_view_request(user, access_request: AccessRequest) -> bool:
-    """The requester, approvers of the profile, auditors and admins, and whoever
-    may decide it now (a fallback group it was escalated to)."""
+    """The requester, approvers of the profile, auditors and admins, whoever may
+    decide it now (a fallback group it was escalated to), and a third party's
+    sponsor."""
+    sponsor = external_of(access_request.requester)
     return (
         access_request.requester_id == user.pk
         or can_approve(user, access_request.profile)
         or is_auditor(user)
         or (access_request.escalated_at is not None and can_decide(user, access_request))
+        or (sponsor is not None and sponsor.sponsor_id == user.pk)
     )
 
 

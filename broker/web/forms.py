@@ -122,3 +122,33 @@ class AccessReviewForm(forms.Form):
             for name in Group.objects.order_by("name").values_list("name", flat=True)
         ]
         self.fields["subject"].choices = profiles + groups
+
+
+class ExternalInviteForm(forms.Form):
+    """A sponsor invites a third party: who, from which company, until when, for what."""
+
+    username = forms.CharField(label="Their username", max_length=150)
+    email = forms.EmailField(label="Their email (optional)", required=False)
+    company = forms.CharField(label="Company", max_length=200)
+    contract_ends = forms.DateField(
+        label="Contract ends (UTC)", widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Their account is disabled at the start of this day.",
+    )  # fmt: skip
+    profiles = forms.MultipleChoiceField(
+        label="Profiles they may ask for", widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, sponsorable=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["profiles"].choices = [(p.slug, f"{p.slug}: {p.title}") for p in sponsorable]
+
+
+class ExternalAcceptForm(forms.Form):
+    password = forms.CharField(label="Choose a password", widget=forms.PasswordInput)
+    again = forms.CharField(label="The password again", widget=forms.PasswordInput)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password") != data.get("again"):
+            raise forms.ValidationError("the two passwords differ")
+        return data

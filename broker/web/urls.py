@@ -1,6 +1,6 @@
 from django.urls import path
 
-from broker.web import audit, insights, locks, metrics, reviews, views
+from broker.web import audit, externals, insights, locks, metrics, reviews, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -21,6 +21,20 @@ urlpatterns = [
     path("locks/", locks.locks, name="locks"),
     path("locks/new/", locks.lock_new, name="lock-new"),
     path("locks/<uuid:lock_id>/lift/", locks.lock_lift, name="lock-lift"),
+    path("externals/", externals.externals, name="externals"),
+    path("externals/invite/", externals.external_invite, name="external-invite"),
+    path("externals/accept/<str:token>/", externals.external_accept, name="external-accept"),
+    path("externals/<int:external_id>/end/", externals.external_end, name="external-end"),
+    path(
+        "externals/<int:external_id>/contract/",
+        externals.external_contract,
+        name="external-contract",
+    ),
+    path(
+        "externals/<int:external_id>/hand-over/",
+        externals.external_hand_over,
+        name="external-hand-over",
+    ),
     path("access-reviews/", reviews.access_reviews, name="access-reviews"),
     path("access-reviews/new/", reviews.access_review_new, name="access-review-new"),
     path("access-reviews/<uuid:review_id>/", reviews.access_review, name="access-review"),

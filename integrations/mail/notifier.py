@@ -11,7 +11,7 @@ from accounts.selectors import wants_approval_emails
 from audit.actions import Action
 from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import AccessRequest, AccessReview, AccessReviewItem
+from broker.models import AccessRequest, AccessReview, AccessReviewItem, ExternalAccess
 from broker.policy.approvers import eligible_approvers
 from broker.policy.reviews import reviewers_of
 from lib.durations import format_duration
@@ -120,3 +120,30 @@ def _reviewed(review: AccessReview) -> str:
     if review.profile_id:
         return f"may ask for {review.profile.slug}"
     return f"is in the group {review.group_name}"
+
+
+def email_sponsor(event_id: int) -> None:
+    """A third party's contract ends soon: their sponsor is told (and what to do)."""
+    event = AuditEvent.objects.filter(pk=event_id).first()
+    if event is None or event.action != Action.EXTERNAL_CONTRACT_ENDING:
+        return
+    access = (
+        ExternalAccess.objects.select_related("user", "sponsor")
+        .filter(user_id=event.target_id, ended_at__isnull=True)
+        .first()
+    )
+    if access is None or not access.sponsor.email or not access.sponsor.is_active:
+        return
+    link = settings.AIRLOCK_BASE_URL + reverse("externals")
+    body = (
+        f"{access.user} ({access.company}), whom you sponsor in Airlock, has a contract that "
+        f"ends on {access.contract_ends_at:%Y-%m-%d} ({event.data.get('days_left')} day(s) "
+        "left). Their account is disabled then, and their access revoked.\n\n"
+        f"If the contract goes on, set its new end on {link}\n"
+    )
+    EmailMessage(
+        f"[Airlock] {access.user}'s contract ends on {access.contract_ends_at:%Y-%m-%d}",
+        body,
+        settings.DEFAULT_FROM_EMAIL,
+        [access.sponsor.email],
+    ).send()

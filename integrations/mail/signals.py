@@ -38,6 +38,8 @@ def audit_event_written(sender, event: AuditEvent, **kwargs) -> None:
         transaction.on_commit(lambda: enqueue(tasks.email_approvers, event.pk))
     elif event.action in REVIEWING:
         transaction.on_commit(lambda: enqueue(tasks.email_reviewers, event.pk))
+    elif event.action == Action.EXTERNAL_CONTRACT_ENDING:
+        transaction.on_commit(lambda: enqueue(tasks.email_sponsor, event.pk))
 
 
 def enqueue(task, event_id: int) -> None:

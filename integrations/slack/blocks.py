@@ -14,6 +14,7 @@ from audit.actions import Action
 from audit.models import AuditEvent
 from broker.models import AccessProfile, AccessRequest, Approval, Grant
 from broker.policy.extensions import extension_limit
+from broker.policy.externals import person_label
 from broker.selectors.queue import recent_history, risk_hints
 from lib.durations import format_duration
 from lib.providers import get_provider
@@ -191,7 +192,7 @@ def revocation(grant: Grant) -> tuple[str, str]:
 def request_message(access_request: AccessRequest, *, buttons: bool = True) -> tuple[str, list]:
     """The message approvers see: who, what, how long, why, the ticket, history."""
     profile = access_request.profile
-    who = access_request.requester.get_username()
+    who = person_label(access_request.requester)
     text = f"{escape(who)} asks for {profile.slug} for {format_duration(access_request.duration)}"
     blocks = [*request_summary(access_request), *_status(access_request)]
     actions = [
@@ -218,7 +219,7 @@ def request_message(access_request: AccessRequest, *, buttons: bool = True) -> t
 def request_summary(access_request: AccessRequest) -> list:
     """Who asks for what, for how long and why, then the risk and their history."""
     profile = access_request.profile
-    who = access_request.requester.get_username()
+    who = person_label(access_request.requester)
     more = " more on a live grant" if access_request.extends_id else ""
     headline = (
         f"*{escape(who)}* asks for *{escape(profile.title)}* (`{profile.slug}`) "

@@ -133,3 +133,12 @@ POLICY_CATALOG = (
       reminders: {{first_after: 15m, escalate_after: 1h, escalate_to: {{groups: [dba]}}}}
 """
 )
+
+
+# test-db open to third parties, whose grants are capped at 30 minutes.
+EXTERNAL_CATALOG = TEST_CATALOG.replace(
+    "    extension: {max_count: 2, max_total: 3h, after_share: 0.5}\n",
+    "    extension: {max_count: 2, max_total: 3h, after_share: 0.5}\n    external: allowed\n",
+    1,
+).replace("security: {groups: [security]}\n", "security: {groups: [security]}\n"
+          "externals: {max_duration: 30m}\n", 1)  # fmt: skip

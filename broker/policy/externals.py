@@ -1,0 +1,88 @@
+"""Third parties under a sponsor: what they may ask for, and the rules that hold
+them tighter than staff (broker/lifecycle/externals.py changes them)."""
+
+import hashlib
+
+from django.utils import timezone
+
+from broker.catalog.spec import ExternalRules, Principals
+from broker.models import AccessProfile, CatalogState, ExternalAccess
+
+_UNKNOWN = object()
+
+
+def external_of(user) -> ExternalAccess | None:
+    """The person's external access, if they are a third party (read once per
+    user object: every step of a request asks)."""
+    cached = getattr(user, "_external_access", _UNKNOWN)
+    if cached is _UNKNOWN:
+        cached = ExternalAccess.objects.select_related("sponsor").filter(user_id=user.pk).first()
+        user._external_access = cached
+    return cached
+
+
+def external_rules() -> ExternalRules:
+    state = CatalogState.objects.first()
+    return (
+        ExternalRules.model_validate(state.externals)
+        if state and state.externals
+        else (ExternalRules())
+    )
+
+
+def external_problem(access: ExternalAccess, profile: AccessProfile) -> str | None:
+    """Why this third party may not ask for (or hold) the profile, or None."""
+    who = access.user.get_username()
+    if access.ended_at is not None:
+        return f"{who}'s external access has ended"
+    if access.suspended_at is not None:
+        return f"{who}'s external access is suspended: their sponsor left"
+    if timezone.now() >= access.contract_ends_at:
+        return f"{who}'s contract has ended"
+    if access.accepted_at is None:
+        return f"{who} has not accepted their invitation"
+    if profile.definition.external != "allowed":
+        return f"{profile.slug} is not open to external accounts"
+    if not access.profiles.filter(pk=profile.pk).exists():
+        return f"{who}'s sponsor did not give them {profile.slug}"
+    return None
+
+
+def sponsor_principals(requester) -> Principals | None:
+    """The first approval step of a third party's request: their sponsor."""
+    access = external_of(requester)
+    return Principals(users=[access.sponsor.get_username()]) if access else None
+
+
+def is_sponsor(user) -> bool:
+    return ExternalAccess.objects.filter(sponsor_id=user.pk, ended_at__isnull=True).exists()
+
+
+def person_label(user) -> str:
+    """How a person is named wherever shown: a third party says so, and for whom."""
+    access = external_of(user)
+    name = user.get_username()
+    return f"{name} (external, {access.company})" if access else name
+
+
+def invitation_digest(token: str) -> str:
+    return hashlib.sha256((token or "").encode()).hexdigest()
+
+
+def open_invitation(token: str) -> ExternalAccess | None:
+    """The invitation this token opens, while it may still be used: not used yet,
+    not expired, for an account still active and a contract not ended."""
+    now = timezone.now()
+    access = (
+        ExternalAccess.objects.select_related("user")
+        .filter(invitation_sha256=invitation_digest(token), accepted_at__isnull=True)
+        .exclude(invitation_sha256="")
+        .first()
+    )
+    if access is None or access.invitation_expires_at is None:
+        return None
+    if now >= access.invitation_expires_at or now >= access.contract_ends_at:
+        return None
+    if not access.user.is_active or access.ended_at or access.suspended_at:
+        return None
+    return access
