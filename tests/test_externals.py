@@ -252,3 +252,20 @@ def test_no_break_glass_and_optionally_business_hours_only(opened, people, step_
     with pytest.raises(lifecycle.NotAllowed, match="business hours only"):
         ask(zoe)
     assert not AccessRequest.objects.exists()
+
+
+def test_a_third_party_never_approves_reviews_or_audits_whatever_their_groups(
+    opened, people, step_up, submit
+):
+    from broker.policy.approvers import can_approve
+    from broker.policy.locks import is_security
+    from broker.selectors.requests import is_auditor
+
+    zoe = invite_zoe(people, step_up)[0].user
+    for group in ("sre", "security", "auditors"):
+        Group.objects.get(name=group).user_set.add(zoe)
+    zoe = get_user_model().objects.get(pk=zoe.pk)
+    assert not can_approve(zoe, opened["test-db"])
+    assert not is_security(zoe) and not is_auditor(zoe)
+    asked = submit(people.alice)
+    assert decision_refusal(zoe, asked) is not None

@@ -16,6 +16,8 @@ LIVE = [Grant.Status.SCHEDULED, Grant.Status.ACTIVE, Grant.Status.REVOKING]
 
 
 def is_auditor(user) -> bool:
+    if external_of(user) is not None:
+        return False  # a third party reads only their own
     return user.is_superuser or user.groups.filter(name=settings.AIRLOCK_AUDITOR_GROUP).exists()
 
 
