@@ -66,14 +66,18 @@ def normalised_email(address: str) -> str:
 
 
 def active_user_with_email(address: str):
-    """The one active user whose email is exactly `address` (see normalised_email),
-    or None: also when several share it, since a shared address names nobody."""
+    """The one active member of staff whose email is exactly `address` (see
+    normalised_email), or None: also when several share it, since a shared address
+    names nobody. A third party (broker's external accounts) is never found by
+    email: no Slack or single sign-on binds to them that way."""
     wanted = normalised_email(address or "")
     if not wanted:
         return None
     # iexact narrows the search in SQL (it finds every exact match, and more);
     # the exact comparison is made here.
-    candidates = get_user_model().objects.filter(email__iexact=wanted, is_active=True)
+    candidates = get_user_model().objects.filter(
+        email__iexact=wanted, is_active=True, external_access__isnull=True
+    )
     matches = [user for user in candidates if normalised_email(user.email) == wanted]
     return matches[0] if len(matches) == 1 else None
 

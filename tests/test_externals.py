@@ -269,3 +269,68 @@ def test_a_third_party_never_approves_reviews_or_audits_whatever_their_groups(
     assert not is_security(zoe) and not is_auditor(zoe)
     asked = submit(people.alice)
     assert decision_refusal(zoe, asked) is not None
+
+
+def test_slack_never_links_a_third_party_even_by_a_confirmed_email(client, opened, people,
+                                                                   step_up, slack):  # fmt: skip
+    from integrations.slack.models import SlackIdentity
+    from tests.support.slack_requests import command
+
+    invite_zoe(people, step_up)
+    slack.add_user("U_ZOE", "zoe@acme.example")
+    answer = command(client, "U_ZOE", "test-db 30m vendor work")
+    assert answer.status_code == 200 and "Asked for" not in answer.content.decode()
+    assert not AccessRequest.objects.exists()
+    assert not SlackIdentity.objects.filter(user__username="zoe").exists()
+
+
+def test_hand_over_resumes_only_a_suspension_not_a_disabled_account(opened, people, step_up):
+    access, _ = invite_zoe(people, step_up)
+    access.user.is_active = False  # disabled by an admin: a suspected compromise
+    access.user.save()
+    Group.objects.get(name="engineers").user_set.add(people.bob)
+    lifecycle.external_hand_over(external_id=access.pk, actor=people.alice,
+                                 new_sponsor=people.bob, info=WEB)  # fmt: skip
+    access.user.refresh_from_db()
+    assert not access.user.is_active
+
+
+def test_a_sponsor_who_loses_the_profile_takes_it_from_their_third_party(
+    opened, people, step_up, django_capture_on_commit_callbacks
+):
+    access, _ = invite_zoe(people, step_up)
+    pending = ask(access.user)
+    with django_capture_on_commit_callbacks(execute=True):
+        Group.objects.get(name="engineers").user_set.remove(people.alice)
+    zoe = get_user_model().objects.get(pk=access.user_id)
+    assert not can_request(zoe, opened["test-db"])
+    assert AccessRequest.objects.get(pk=pending.pk).status == "cancelled"
+
+
+def test_third_parties_are_in_access_reviews_and_a_removal_holds_for_them(opened, people, step_up):
+    zoe = invite_zoe(people, step_up)[0].user
+    review = lifecycle.access_review_start(
+        name="Q4", profile=opened["test-db"], takes=timedelta(days=7), actor=people.carol, info=WEB
+    )
+    assert set(review.items.values_list("person__username", flat=True)) == {"alice", "zoe"}
+    step_up(people.bob)
+    lifecycle.access_review_decide(
+        item_id=review.items.get(person=zoe).pk, reviewer=people.bob, decision="remove",
+        note="the project is over", info=WEB,
+    )  # fmt: skip
+    assert not can_request(get_user_model().objects.get(pk=zoe.pk), opened["test-db"])
+
+
+def test_no_scheduled_start_and_no_shared_email_for_third_parties(opened, people, step_up):
+    zoe = invite_zoe(people, step_up)[0].user
+    with pytest.raises(lifecycle.InvalidRequest) as later:
+        ask(zoe, start_at=timezone.now() + timedelta(days=1))
+    assert "starts now" in later.value.fields["start_at"]
+    step_up(people.alice)
+    with pytest.raises(lifecycle.InvalidRequest) as shared:
+        lifecycle.external_invite(
+            sponsor=people.alice, username="zed", email="BOB@example.com", company="Acme",
+            contract_ends_at=timezone.now() + timedelta(days=30),
+            profiles=[opened["test-db"]], info=WEB,
+        )  # fmt: skip
+    assert shared.value.fields["email"] == "another account has this address"

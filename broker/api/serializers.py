@@ -192,6 +192,9 @@ class GrantSerializer(serializers.Serializer):
     profile = serializers.CharField(source="request.profile.slug")
     provider = serializers.CharField(source="request.profile.provider_kind")
     requester = serializers.CharField(source="request.requester.username")
+    requester_external = serializers.SerializerMethodField(
+        help_text="A third party's company (an external account under a sponsor); null for staff."
+    )
     status = serializers.ChoiceField(choices=Grant.Status.choices)
     duration = DurationField()
     created_at = serializers.DateTimeField()
@@ -205,6 +208,10 @@ class GrantSerializer(serializers.Serializer):
     )
     revealed_at = serializers.DateTimeField(allow_null=True)
     extensions = serializers.IntegerField(help_text="How many times it was extended.")
+
+    def get_requester_external(self, grant: Grant) -> str | None:
+        access = external_of(grant.request.requester)
+        return access.company if access else None
 
     def get_seconds_left(self, grant: Grant) -> int:
         if grant.status != Grant.Status.ACTIVE or grant.expires_at is None:

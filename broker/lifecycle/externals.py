@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.selectors import recent_step_up_record
@@ -82,6 +82,9 @@ def external_invite(
             validate_email(email)
         except ValidationError:
             errors["email"] = "not an email address"
+        else:
+            if get_user_model().objects.filter(email__iexact=email).exists():
+                errors["email"] = "another account has this address"
     if not company or len(company) > 200 or has_control_characters(company):
         errors["company"] = "1 to 200 characters of plain text"
     if not now < contract_ends_at <= now + LONGEST_CONTRACT:
@@ -95,7 +98,13 @@ def external_invite(
         raise InvalidRequest("the invitation is not valid", fields=errors)
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
-        user = get_user_model().objects.create_user(username=username, email=email)
+        try:
+            with transaction.atomic():
+                user = get_user_model().objects.create_user(username=username, email=email)
+        except IntegrityError:  # the same name, at the same moment
+            raise InvalidRequest(
+                "the invitation is not valid", fields={"username": "taken"}
+            ) from None
         access = ExternalAccess.objects.create(
             user=user,
             sponsor=sponsor,
@@ -254,7 +263,7 @@ def external_hand_over(
         raise NotFound("no such external account")
     _check_manager(actor)
     if access.ended_at is not None:
-        raise Conflict("their access has ended: invite them again")
+        raise Conflict("their access has ended")
     if new_sponsor is None or not new_sponsor.is_active or external_of(new_sponsor):
         raise InvalidRequest(
             "the new sponsor must be an active employee", fields={"sponsor": "an active employee"}
@@ -268,10 +277,15 @@ def external_hand_over(
             fields={"sponsor": "they must be able to ask for every profile given"},
         )
     with transaction.atomic():
-        previous = access.sponsor
+        locked = ExternalAccess.objects.select_for_update().get(pk=access.pk)
+        if locked.ended_at is not None:
+            raise Conflict("their access has ended")
+        previous, suspended = access.sponsor, locked.suspended_at is not None
         access.sponsor, access.suspended_at = new_sponsor, None
         access.save(update_fields=["sponsor", "suspended_at"])
-        if not access.user.is_active:
+        if suspended:
+            # Suspended because their sponsor left: back with the new one. An account
+            # disabled for any other reason stays disabled.
             access.user.is_active = True
             access.user.save(update_fields=["is_active"])
         trail.record(
@@ -283,6 +297,7 @@ def external_hand_over(
                 "external": access.user.get_username(),
                 "from": previous.get_username(),
                 "to": new_sponsor.get_username(),
+                **({"resumed": True} if suspended else {}),
             },
         )
     return access
@@ -299,7 +314,7 @@ def external_contract_change(
     _check_manager(actor)
     now = timezone.now()
     if access.ended_at is not None:
-        raise Conflict("their access has ended: invite them again")
+        raise Conflict("their access has ended")
     if not now < contract_ends_at <= now + LONGEST_CONTRACT:
         raise InvalidRequest(
             "the contract's end is not valid",

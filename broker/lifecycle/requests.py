@@ -140,7 +140,10 @@ def access_request_submit(
     elif (ssh_public_key or "").strip():
         errors["ssh_public_key"] = f"{profile.slug} takes no SSH key"
     now = timezone.now()
-    if start_at is not None and not now < start_at <= now + MAX_START_AHEAD:
+    if start_at is not None and external is not None:
+        # Checked when asked (contract, business hours): their access starts now.
+        errors["start_at"] = "external accounts ask for access that starts now"
+    elif start_at is not None and not now < start_at <= now + MAX_START_AHEAD:
         errors["start_at"] = f"must be in the future, at most {MAX_START_AHEAD.days} days ahead"
     if errors:
         raise InvalidRequest("the request is not valid", fields=errors)

@@ -32,6 +32,9 @@ def eligibility_problem(user, profile: AccessProfile) -> str | None:
     if (access := external_of(user)) is not None:
         if problem := external_problem(access, profile):
             return problem
+        # Nobody delegates what they no longer have.
+        if eligibility_problem(access.sponsor, profile) is not None:
+            return f"{user.get_username()}'s sponsor may no longer ask for {profile.slug}"
     elif not principal_matches(user, profile.definition.requesters):
         return f"{user.get_username()} may no longer request {profile.slug}"
     if removal := review_removal(user, profile):

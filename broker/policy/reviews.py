@@ -80,7 +80,18 @@ def people_under_review(*, profile: AccessProfile | None, group_name: str) -> Qu
     """Who may ask for the profile today (removals already made left out), or who is
     in the group; active accounts only (a disabled one holds nothing)."""
     if profile is not None:
-        people = users_matching(profile.definition.requesters).exclude(
+        # Staff the catalog names, and the third parties their sponsors gave it to.
+        staff = users_matching(profile.definition.requesters)
+        third_parties = (
+            get_user_model()
+            .objects.filter(
+                is_active=True,
+                external_access__profiles=profile,
+                external_access__ended_at__isnull=True,
+            )
+            .distinct()
+        )
+        people = (staff | third_parties).exclude(
             pk__in=holding_removals().filter(profile=profile).values("person_id")
         )
     else:

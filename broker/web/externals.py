@@ -103,8 +103,8 @@ def external_accept(request: HttpRequest, token: str) -> HttpResponse:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, "Welcome. Set up your authenticator app first.")
             return redirect("mfa-enrol")
-    status = 400 if request.method == "POST" else 200
-    return render(request, "broker/external_accept.html", {"form": form}, status=status)
+    # 200 even for a refused form: a 4xx would write this URL, token and all, to the log.
+    return render(request, "broker/external_accept.html", {"form": form})
 
 
 @login_required

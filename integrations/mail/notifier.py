@@ -13,6 +13,7 @@ from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import AccessRequest, AccessReview, AccessReviewItem, ExternalAccess
 from broker.policy.approvers import eligible_approvers
+from broker.policy.externals import person_label
 from broker.policy.reviews import reviewers_of
 from lib.durations import format_duration
 
@@ -41,12 +42,13 @@ def email_approvers(event_id: int) -> None:
         if approver.email and approver.is_active and wants_approval_emails(approver)
     ]
     opening = OPENINGS.get(event.action, "waits for your decision")
-    subject = f"[Airlock] {access_request.requester} asks for {access_request.profile.slug}"
+    who = person_label(access_request.requester)
+    subject = f"[Airlock] {who} asks for {access_request.profile.slug}"
     link = settings.AIRLOCK_BASE_URL + reverse(
         "request-detail", kwargs={"request_id": access_request.pk}
     )
     body = (
-        f"{access_request.requester} asks for {access_request.profile.title} "
+        f"{who} asks for {access_request.profile.title} "
         f"({access_request.profile.slug}) for {format_duration(access_request.duration)}; "
         f"the request {opening}.\n\n"
         f"Reason: {access_request.reason or '(none)'}\n"

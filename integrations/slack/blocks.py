@@ -387,7 +387,7 @@ def home_view(user, *, grants, pending, awaiting) -> dict:
         if not awaiting:
             blocks.append(_context("Nothing to decide."))
         for r in awaiting:
-            who = escape(r.requester.get_username())
+            who = escape(person_label(r.requester))
             blocks.append(_section(f"*{who}* asks for *{r.profile.slug}* for "
                                    f"{format_duration(r.duration)}"))  # fmt: skip
             blocks.append(_said(("Reason", r.reason or "none given"), limit=200))

@@ -12,16 +12,18 @@ from accounts.selectors import active_user_with_email
 from audit import trail
 from audit.actions import Action
 from audit.models import Source
+from broker.policy.externals import external_of
 from integrations.slack.models import SlackIdentity, SlackLinkCode
 
 LINK_CODE_LIFETIME = timedelta(minutes=10)
 
 
 def linked_user(team_id: str, slack_user_id: str):
-    """The active Airlock user linked to this Slack user, or None."""
+    """The active Airlock user linked to this Slack user, or None (a third party
+    never acts through Slack: the web, after MFA, is their door)."""
     link = (
         SlackIdentity.objects.select_related("user")
-        .filter(team_id=team_id, slack_user_id=slack_user_id)
+        .filter(team_id=team_id, slack_user_id=slack_user_id, user__external_access__isnull=True)
         .first()
     )
     return link.user if link and link.user.is_active else None
@@ -101,7 +103,7 @@ def slack_link_by_code(*, team_id: str, slack_user_id: str, code: str):
             .filter(code_hash=_code_hash(code), expires_at__gt=timezone.now())
             .first()
         )
-        if found is None or not found.user.is_active:
+        if found is None or not found.user.is_active or external_of(found.user) is not None:
             return None
         user = found.user
         found.delete()  # once only
