@@ -91,7 +91,9 @@ def test_a_synthetic_organisation_is_its_seed():
     assert first.requests == again.requests
     assert first.requests != other.requests
     kinds = {r.attack for r in first.requests if r.attack}
-    assert kinds == {"stolen_account", "lateral_hopping", "privilege_creep", "insider_bulk"}
+    assert kinds == {
+        "stolen_account", "lateral_hopping", "privilege_creep", "insider_bulk", "rubber_stamp"
+    }  # fmt: skip
     assert all(r.at >= first.attacks_from for r in first.requests if r.attack)
 
 

@@ -73,7 +73,7 @@ MATRIX = {
     ),
     "review-removal-lift": (
         "post", "removal", {"reason": "a mistake"},
-        every(FORBIDDEN, erin=FOUND, carol=TO_MFA, alice=MISSING, charlie=MISSING),
+        every(FORBIDDEN, erin=FOUND, admin=FOUND, carol=TO_MFA, alice=MISSING, charlie=MISSING),
     ),
     # Third parties: vendor1 is sponsored by alice (erin and carol: the security role).
     "externals": ("get", None, None, every(OK)),

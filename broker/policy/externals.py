@@ -16,7 +16,14 @@ def external_of(user) -> ExternalAccess | None:
     user object: every step of a request asks)."""
     cached = getattr(user, "_external_access", _UNKNOWN)
     if cached is _UNKNOWN:
-        cached = ExternalAccess.objects.select_related("sponsor").filter(user_id=user.pk).first()
+        # Read with the user already (select_related("...__external_access")): no query.
+        joined = getattr(getattr(user, "_state", None), "fields_cache", {})
+        if "external_access" in joined:
+            cached = joined["external_access"]
+        else:
+            cached = (
+                ExternalAccess.objects.select_related("sponsor").filter(user_id=user.pk).first()
+            )
         user._external_access = cached
     return cached
 

@@ -15,7 +15,13 @@ The last 30 days carry the attacks, each request labelled with its attack:
 - `privilege_creep`: one step a week into another team's profiles (read, db
   read, deploy, db write) with durations that grow;
 - `insider_bulk`: on their last day, eight to twelve requests across every
-  profile they use and the shared ones, for hours each.
+  profile they use and the shared ones, for hours each;
+- `rubber_stamp`: a compromised approver of one team waves through what a
+  colluder of another team asks for: the team's deploy and db-write, one a
+  working day for three to five days, at the colluder's usual hours, network
+  and channel, with a change ticket. The model scores the requests the
+  approver lets through; the approvals themselves (seconds after each request)
+  are what the `rubber_stamping` anomaly rule watches, not this model.
 
 Everything comes from `random.Random(seed)`: one seed, one organisation.
 """
@@ -49,7 +55,7 @@ HABIT_DURATIONS = (
 PEOPLE_PER_TEAM = 8
 DAYS, ATTACKS_FROM_DAY = 90, 60
 FIRST_DAY = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
-ATTACKS = ("stolen_account", "lateral_hopping", "privilege_creep", "insider_bulk")
+ATTACKS = ("stolen_account", "lateral_hopping", "privilege_creep", "insider_bulk", "rubber_stamp")
 
 
 @dataclass(frozen=True)
@@ -293,3 +299,20 @@ def _attacks(rng: random.Random, people: tuple[Person, ...]):
                 "insider_bulk",
                 f"leaver{number}",
             )
+    for number in range(6):
+        approver_team = rng.choice([team for team, _ in TEAMS])
+        colluder = rng.choice([p for p in people if p.team != approver_team])
+        first = _attack_day(rng, colluder, colluder.start_hour + rng.uniform(1, 6))
+        for step in range(rng.randint(3, 5)):
+            kind = rng.choice(("deploy", "db-write"))
+            at = (first + timedelta(days=step)).astimezone(UTC)
+            ticket = f"CHG-{rng.randrange(1000, 9999)}"
+            fields = _fields(
+                rng,
+                colluder,
+                f"{approver_team}-{kind}",
+                False,
+                duration=timedelta(hours=2),
+                ticket=ticket,
+            )
+            yield at, colluder, fields, "rubber_stamp", f"stamp{number}"

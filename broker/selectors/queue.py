@@ -40,7 +40,7 @@ def approval_queue(
         )
         .exclude(requester=user)
         .exclude(decisions__approver=user)
-        .select_related("profile", "requester")
+        .select_related("profile", "requester", "requester__external_access")
         .order_by("created_at")
     )
     stepped = [p for p in profiles if p.definition.policy.steps]
