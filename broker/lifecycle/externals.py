@@ -158,7 +158,8 @@ def external_accept(*, token: str, password: str, info: trail.RequestInfo):
             target=access.user,
             data={"external": access.user.get_username(), "company": access.company},
         )
-    return access.user
+    # Fresh: the user read with the invitation still carries it as not accepted.
+    return get_user_model().objects.get(pk=access.user_id)
 
 
 def _disable(access: ExternalAccess, field: str, action: str, reason: str, actor, info) -> None:
@@ -225,15 +226,22 @@ def externals_tick(now: datetime | None = None) -> dict[str, int]:
     return counts
 
 
-def _may_manage(actor, access: ExternalAccess) -> bool:
-    return actor.pk == access.sponsor_id or is_security(actor) or actor.is_superuser
-
-
-def _check_manager(actor) -> None:
+def _managed(external_id: int, actor) -> ExternalAccess:
+    """The third party their sponsor, the security role or an admin acts on, after
+    MFA; for anyone else it does not exist."""
+    access = ExternalAccess.objects.select_related("user", "sponsor").filter(pk=external_id).first()
+    may = access is not None and (
+        actor.pk == access.sponsor_id or is_security(actor) or actor.is_superuser
+    )
+    if not may:
+        raise NotFound("no such external account")
     if locked := lock_refusal(actor):
         raise NotAllowed(f"not now: {locked}")
     if recent_step_up_record(actor) is None:
         raise StepUpRequired("verify your MFA code first")
+    if access.ended_at is not None:
+        raise Conflict("their access has ended")
+    return access
 
 
 def external_end(
@@ -241,12 +249,7 @@ def external_end(
 ) -> ExternalAccess:
     """Their sponsor, the security role or an admin ends a third party's access now."""
     reason = checked_reason(reason, "say why their access ends")
-    access = ExternalAccess.objects.select_related("user", "sponsor").filter(pk=external_id).first()
-    if access is None or not _may_manage(actor, access):
-        raise NotFound("no such external account")
-    _check_manager(actor)
-    if access.ended_at is not None:
-        raise Conflict("their access has ended already")
+    access = _managed(external_id, actor)
     _disable(access, "ended_at", Action.EXTERNAL_ENDED, reason, actor, info)
     access.refresh_from_db()
     return access
@@ -258,12 +261,7 @@ def external_hand_over(
     """The sponsor (before leaving), the security role or an admin gives the
     sponsorship to another employee who may ask for every profile the third party
     has; a third party suspended because their sponsor left is active again."""
-    access = ExternalAccess.objects.select_related("user", "sponsor").filter(pk=external_id).first()
-    if access is None or not _may_manage(actor, access):
-        raise NotFound("no such external account")
-    _check_manager(actor)
-    if access.ended_at is not None:
-        raise Conflict("their access has ended")
+    access = _managed(external_id, actor)
     if new_sponsor is None or not new_sponsor.is_active or external_of(new_sponsor):
         raise InvalidRequest(
             "the new sponsor must be an active employee", fields={"sponsor": "an active employee"}
@@ -308,13 +306,8 @@ def external_contract_change(
 ) -> ExternalAccess:
     """The contract goes on (or stops sooner): its sponsor, the security role or
     an admin sets the new end, at most a year ahead; reminders start over."""
-    access = ExternalAccess.objects.select_related("user", "sponsor").filter(pk=external_id).first()
-    if access is None or not _may_manage(actor, access):
-        raise NotFound("no such external account")
-    _check_manager(actor)
+    access = _managed(external_id, actor)
     now = timezone.now()
-    if access.ended_at is not None:
-        raise Conflict("their access has ended")
     if not now < contract_ends_at <= now + LONGEST_CONTRACT:
         raise InvalidRequest(
             "the contract's end is not valid",
