@@ -334,3 +334,11 @@ def test_no_scheduled_start_and_no_shared_email_for_third_parties(opened, people
             profiles=[opened["test-db"]], info=WEB,
         )  # fmt: skip
     assert shared.value.fields["email"] == "another account has this address"
+
+
+def test_single_sign_on_never_finds_a_third_party_by_email(opened, people, step_up):
+    from accounts.selectors import active_user_with_email
+
+    invite_zoe(people, step_up)
+    assert active_user_with_email("zoe@acme.example") is None
+    assert active_user_with_email("alice@example.com") == people.alice
