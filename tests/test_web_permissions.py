@@ -179,27 +179,19 @@ def world(people, submit, step_up):
     lock = lock_behind_its_back(
         people.carol, scope="profile", profile=AccessProfile.objects.get(slug="broken-db")
     )
-    review = lifecycle.access_review_start(
-        name="Q4", profile=AccessProfile.objects.get(slug="test-db"), takes=timedelta(days=7),
-        actor=people.carol, info=WEB,
-    )  # fmt: skip
-    closed = lifecycle.access_review_start(
-        name="Q4 critical", profile=AccessProfile.objects.get(slug="test-db-critical"),
-        takes=timedelta(days=7), unreviewed="remove", actor=people.carol, info=WEB,
-    )  # fmt: skip
-    lifecycle.access_review_close(review_id=closed.pk, info=WEB)
-    vendor = get_user_model().objects.create_user("vendor1")
-    external = ExternalAccess.objects.create(
-        user=vendor, sponsor=people.alice, company="Acme", invited_at=timezone.now(),
-        contract_ends_at=timezone.now() + timedelta(days=30), accepted_at=timezone.now(),
-    )  # fmt: skip
     return {
-        "external": {"external_id": external.pk},
-        "invitation": {"token": "not-a-real-invitation"},
-        "review": {"review_id": review.pk},
-        "review-item": {"review_id": review.pk, "item_id": review.items.get().pk},
-        "closed-review": {"review_id": closed.pk},
-        "removal": {"removal_id": ReviewRemoval.objects.get().pk},
+        # Made only for the rows that need them (most do not): (needs) -> kwargs.
+        "external": lambda: {"external_id": _external(people).pk},
+        "invitation": lambda: {"token": "not-a-real-invitation"},
+        "review": lambda: {"review_id": _reviews(people)[0].pk},
+        "review-item": lambda: {
+            "review_id": (review := _reviews(people)[0]).pk,
+            "item_id": review.items.get().pk,
+        },
+        "closed-review": lambda: {"review_id": _reviews(people)[1].pk},
+        "removal": lambda: {
+            "removal_id": ReviewRemoval.objects.get(item__review=_reviews(people)[1]).pk
+        },
         "request": pending.id,
         "grant": Grant.objects.get(request=approved).id,
         "token": token.pk,
@@ -210,12 +202,35 @@ def world(people, submit, step_up):
     }
 
 
+def _reviews(people):
+    """test-db's access review (open) and test-db-critical's (closed: alice removed)."""
+    review = lifecycle.access_review_start(
+        name="Q4", profile=AccessProfile.objects.get(slug="test-db"), takes=timedelta(days=7),
+        actor=people.carol, info=WEB,
+    )  # fmt: skip
+    closed = lifecycle.access_review_start(
+        name="Q4 critical", profile=AccessProfile.objects.get(slug="test-db-critical"),
+        takes=timedelta(days=7), unreviewed="remove", actor=people.carol, info=WEB,
+    )  # fmt: skip
+    return review, lifecycle.access_review_close(review_id=closed.pk, info=WEB)
+
+
+def _external(people) -> ExternalAccess:
+    """vendor1 of Acme, sponsored by alice."""
+    vendor = get_user_model().objects.create_user("vendor1")
+    return ExternalAccess.objects.create(
+        user=vendor, sponsor=people.alice, company="Acme", invited_at=timezone.now(),
+        contract_ends_at=timezone.now() + timedelta(days=30), accepted_at=timezone.now(),
+    )  # fmt: skip
+
+
 @pytest.mark.parametrize("persona", PERSONAS)
 @pytest.mark.parametrize("name", sorted(MATRIX))
 def test_web_permission_matrix(client, people, world, name, persona):
     method, needs, body, expected = MATRIX[name]
     key = "name" if needs == "table" else f"{needs}_id"  # a table is named, not numbered
-    kwargs = world[needs] if isinstance(world.get(needs), dict) else {key: world.get(needs)}
+    made = world.get(needs)
+    kwargs = made() if callable(made) else {key: made}
     path = reverse(name, kwargs=kwargs if needs else None)
     if persona != "anonymous":
         user = getattr(people, persona)
