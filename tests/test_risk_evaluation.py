@@ -2,19 +2,16 @@
 organisation (the figures in bench/README.md); the same seed gives the same
 organisation and the same history the same model (tests/test_riskmodel.py)."""
 
-import pytest
 from django.core.management import call_command
 
 from broker import risk_evaluation
-from broker.risk_evaluation import TUNING_SEEDS, Evaluation, evaluate
+from broker.risk_evaluation import TUNING_SEEDS, evaluate
 
 
-@pytest.fixture(scope="module")
-def measured() -> Evaluation:
-    return evaluate(TUNING_SEEDS[0])
-
-
-def test_the_model_finds_the_attacks_better_than_the_rules_alone(measured):
+def test_the_model_finds_the_attacks_better_than_the_rules_and_the_command_says_so(
+    db, capsys, monkeypatch
+):
+    measured = evaluate(TUNING_SEEDS[0])  # once: it takes seconds
     by = {d.method: d for d in measured.methods}
     assert set(by) == {"rules", "model", "rules + model", "isolation forest"}
     assert measured.attack_requests > 100 and measured.normal > 500
@@ -24,9 +21,6 @@ def test_the_model_finds_the_attacks_better_than_the_rules_alone(measured):
     for kind, (found, total) in by["model"].attacks.items():
         assert total > 0 and 0 <= found <= total, kind
 
-
-def test_the_command_prints_each_method_beside_the_others(db, measured, capsys, monkeypatch):
-    # The figures are the evaluation's (measured once above, for time); the command prints.
     monkeypatch.setattr(risk_evaluation, "evaluate", lambda seed: measured)
     call_command("evaluate_risk", "--seed", str(TUNING_SEEDS[0]))
     out = capsys.readouterr().out
