@@ -20,7 +20,7 @@ from broker.policy.externals import external_of, open_invitation
 from broker.policy.locks import is_security
 from broker.selectors.requests import is_overseer
 from broker.web.forms import ExternalAcceptForm, ExternalInviteForm
-from broker.web.responses import lifecycle_error_response
+from broker.web.responses import add_lifecycle_errors, lifecycle_error_response
 
 
 def _externals_page(request, *args, **kwargs) -> str:
@@ -73,8 +73,7 @@ def external_invite(request: HttpRequest) -> HttpResponse:
         )
     except lifecycle.LifecycleError as exc:
         if isinstance(exc, lifecycle.InvalidRequest):
-            for field, message in exc.fields.items():
-                form.add_error(field if field in form.fields else None, message)
+            add_lifecycle_errors(form, exc)
             return _render(request, form, status=400)
         return lifecycle_error_response(request, exc, reverse("externals"))
     link = request.build_absolute_uri(reverse("external-accept", kwargs={"token": token}))
@@ -95,10 +94,7 @@ def external_accept(request: HttpRequest, token: str) -> HttpResponse:
         except lifecycle.NotFound as exc:
             raise Http404(str(exc)) from None
         except lifecycle.LifecycleError as exc:
-            for field, message in exc.fields.items():
-                form.add_error(field if field in form.fields else None, message)
-            if not exc.fields:
-                form.add_error(None, exc.message)
+            add_lifecycle_errors(form, exc)
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, "Welcome. Set up your authenticator app first.")

@@ -15,7 +15,7 @@ from broker.models import Lock
 from broker.policy.locks import holding_locks, is_security, known_targets
 from broker.selectors.requests import is_overseer
 from broker.web.forms import LockForm
-from broker.web.responses import lifecycle_error_response
+from broker.web.responses import add_lifecycle_errors, lifecycle_error_response
 
 RECENTLY_ENDED = 20
 
@@ -68,10 +68,7 @@ def lock_new(request: HttpRequest) -> HttpResponse:
     except lifecycle.LifecycleError as exc:
         if isinstance(exc, lifecycle.NotAllowed):
             return lifecycle_error_response(request, exc, reverse("locks"))
-        for field, message in exc.fields.items():
-            form.add_error(field if field in form.fields else None, message)
-        if not exc.fields:
-            form.add_error(None, exc.message)
+        add_lifecycle_errors(form, exc)
         return _render(request, form, status=400)
     revoked = sum(change.action == "revoked" for change in changes)
     withdrawn = sum(change.action == "withdrawn" for change in changes)

@@ -31,7 +31,7 @@ from broker.selectors.requests import (
     window_used,
 )
 from broker.web.forms import RequestForm
-from broker.web.responses import lifecycle_error_response
+from broker.web.responses import add_lifecycle_errors, lifecycle_error_response
 from lib.durations import parse_duration
 from lib.providers import get_provider
 
@@ -79,10 +79,7 @@ def request_new(request: HttpRequest) -> HttpResponse:
         except lifecycle.StepUpRequired:
             return redirect_to_step_up(request, reverse("request-new"))
         except lifecycle.InvalidRequest as exc:
-            for field, message in exc.fields.items():
-                form.add_error(field if field in form.fields else None, message)
-            if not exc.fields:
-                form.add_error(None, exc.message)
+            add_lifecycle_errors(form, exc)
         except lifecycle.LifecycleError as exc:
             form.add_error(None, exc.message)
         else:
