@@ -12,15 +12,18 @@ from itertools import islice
 from typing import Any
 
 import orjson
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 from django.utils.dateparse import parse_date, parse_datetime
 
+from audit import trail
 from audit.actions import Action
 from audit.models import AuditEvent
 
 CSV_COLUMNS = [
-    "seq", "created_at", "actor", "actor_id", "action", "target_type", "target_id",
-    "from_status", "to_status", "reason", "source", "ip", "user_agent", "data",
-    "prev_hash", "hash",
+    "seq", "created_at", "actor", "actor_id", "actor_external", "action", "target_type",
+    "target_id", "target_external", "from_status", "to_status", "reason", "source", "ip",
+    "user_agent", "data", "prev_hash", "hash",
 ]  # fmt: skip
 # A cell starting with one of these is a formula to spreadsheet programs; the
 # reason and ticket fields are typed by users, so neutralise them with a leading
@@ -96,6 +99,29 @@ def csv_cell(value) -> str:
 # Rows take the records of `audit.event_records`: every hashed field as the chain
 # hashed it, plus the hash, so that each exported event can be re-verified.
 Record = dict[str, Any]
+
+
+def third_party_companies() -> dict[int, str]:
+    """Third parties' accounts and their companies. The broker keeps who is one
+    (`ExternalAccess`, reached here by its relation name, not an import: the
+    audit trail sits below the broker); an ended contract keeps its row."""
+    people = get_user_model().objects.filter(external_access__isnull=False)
+    return dict(people.values_list("pk", "external_access__company"))
+
+
+def export_records(events: QuerySet[AuditEvent]) -> Iterator[Record]:
+    """The events an export writes, in order: each as the chain hashed it, and
+    marked where the person acting (`actor_external`) or the account acted on
+    (`target_external`) is a third party: their company, else "". The marks are
+    not hashed: they say what Airlock knows at export time, and a verifier
+    ignores them."""
+    companies = third_party_companies()
+    for record in trail.event_records(events.order_by("seq")):
+        target = record["target_id"]
+        about_account = record["target_type"] == "user" and target.isascii() and target.isdigit()
+        record["actor_external"] = companies.get(record["actor_id"], "")
+        record["target_external"] = companies.get(int(target), "") if about_account else ""
+        yield record
 
 
 def csv_rows(records: Iterable[Record]) -> Iterator[str]:
@@ -179,9 +205,15 @@ class OcsfMapping:
     airlock_acts: bool = True
 
 
-def _person(record: Record) -> dict[str, str] | None:
-    """The signed-in person who acted, as an OCSF user."""
-    return {"name": record["actor"], "uid": str(record["actor_id"])} if record["actor"] else None
+def _person(record: Record) -> dict[str, Any] | None:
+    """The signed-in person who acted, as an OCSF user; a third party with their
+    company as its organisation."""
+    if not record["actor"]:
+        return None
+    person: dict[str, Any] = {"name": record["actor"], "uid": str(record["actor_id"])}
+    if company := record.get("actor_external"):
+        person["org"] = {"name": company}
+    return person
 
 
 def _signed_in(record: Record, _: Requested | None) -> dict[str, Any] | None:

@@ -28,9 +28,9 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from audit import signing, trail
+from audit import signing
 from audit.actions import Action
-from audit.export import FORMATS, Record, read_export
+from audit.export import FORMATS, Record, export_records, read_export
 from audit.models import AuditChainHead, AuditEvent
 from audit.signing import Keyring, Signer
 from audit.trail import ChainReport, check_links, utc_iso
@@ -185,7 +185,7 @@ class SealedExport:
 
     def chunks(self) -> Iterator[bytes]:
         rows, _, _ = FORMATS[self.format]
-        for line in rows(self._tracked(trail.event_records(self.range.events()))):
+        for line in rows(self._tracked(export_records(self.range.events()))):
             chunk = line.encode()
             self.sha256.update(chunk)
             yield chunk

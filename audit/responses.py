@@ -8,7 +8,7 @@ from django.utils import timezone
 from audit import trail
 from audit.actions import Action
 from audit.anchors import anchor_after_commit
-from audit.export import FORMATS
+from audit.export import FORMATS, export_records
 from audit.models import Source
 from audit.trail import request_info
 
@@ -30,9 +30,7 @@ def export_response(
         )
         anchor_after_commit()
     rows, content_type, extension = FORMATS[export_format]
-    response = StreamingHttpResponse(
-        rows(trail.event_records(events.order_by("seq"))), content_type=content_type
-    )
+    response = StreamingHttpResponse(rows(export_records(events)), content_type=content_type)
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="airlock-audit-{stamp}.{extension}"'
     return response

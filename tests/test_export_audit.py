@@ -127,8 +127,9 @@ def test_the_auditor_page_exports_each_format(client, people, history, fmt, cont
 def a_record(**fields) -> dict:
     record = {
         "seq": 7, "created_at": "2026-11-29T09:05:01.000000+00:00", "actor": "alice",
-        "actor_id": 3, "action": "request.submitted", "target_type": "accessrequest",
-        "target_id": "6f1c", "from_status": "", "to_status": "pending", "reason": "",
+        "actor_id": 3, "actor_external": "", "action": "request.submitted",
+        "target_type": "accessrequest", "target_id": "6f1c", "target_external": "",
+        "from_status": "", "to_status": "pending", "reason": "",
         "source": "web", "ip": "203.0.113.7", "user_agent": "", "data": {"note": ""},
         "prev_hash": "a" * 64, "hash": "b" * 64,
     }  # fmt: skip
