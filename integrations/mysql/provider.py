@@ -19,6 +19,7 @@ EVENT on `event_schema`. The event scheduler must be on (`event_scheduler=ON`):
 import re
 import secrets
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -314,11 +315,17 @@ def _kill_sessions(conn, user: str) -> None:
         except pymysql.err.InternalError as exc:
             if exc.args[0] != UNKNOWN_THREAD:
                 raise
-    if left := _sessions(conn, user):
-        raise ProviderError(f"{len(left)} session(s) still running", permanent=False)
+    # KILL marks a session; the server ends it when the session next looks, which
+    # on a busy server can be after KILL returns: wait a moment before retrying.
+    deadline = time.monotonic() + KILL_WAIT_SECONDS
+    while left := _sessions(conn, user):
+        if time.monotonic() >= deadline:
+            raise ProviderError(f"{len(left)} session(s) still running", permanent=False)
+        time.sleep(0.05)
 
 
 UNKNOWN_THREAD = 1094  # it ended by itself meanwhile
+KILL_WAIT_SECONDS = 2.0
 
 
 def _event_schema(config: dict[str, Any]) -> str:
