@@ -118,6 +118,15 @@ class ScimAccount(models.Model):
     )
     external_id = models.CharField(max_length=255, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # Their line manager, as the IdP says (SCIM's enterprise extension): access
+    # reviews can ask managers to review their reports.
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="scim_reports",
+    )
 
     def __str__(self) -> str:
         return f"SCIM account of {self.user}"

@@ -9,6 +9,7 @@ change is in the audit trail as a `data.*` event with source `scim`
 in through single sign-on.
 """
 
+import logging
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -21,6 +22,7 @@ from django.utils import timezone
 from accounts.models import Authenticator, OidcIdentity, ScimAccount
 from lib.text import has_control_characters
 
+logger = logging.getLogger(__name__)
 User = get_user_model()
 MAX_NAME = 150
 
@@ -41,6 +43,8 @@ class UserFields:
     last_name: str
     active: bool
     external_id: str
+    # The manager's id as the IdP gives it: None leaves it as it is, "" clears it.
+    manager_id: str | None = None
 
 
 def is_id(text: str) -> bool:
@@ -101,10 +105,32 @@ def _save_user(user, fields: UserFields):
     user.is_active = fields.active
     user.save()
     link, _ = ScimAccount.objects.get_or_create(user=user)
-    if link.external_id != fields.external_id[:255]:
-        link.external_id = fields.external_id[:255]
+    manager = link.manager if fields.manager_id is None else _manager(user, fields.manager_id)
+    if (link.external_id, link.manager) != (fields.external_id[:255], manager):
+        link.external_id, link.manager = fields.external_id[:255], manager
         link.save()
     return user
+
+
+def _manager(user, manager_id: str):
+    """The account the IdP names as `user`'s manager. One SCIM does not manage (a
+    staff account, a deleted one, one not provisioned yet) or the person
+    themselves leaves them without one: an IdP that pushes reports before their
+    manager must not have the report refused, and a guessed id must not make
+    anyone a reviewer."""
+    if not manager_id:
+        return None
+    if not is_id(manager_id):
+        raise ProvisioningError(400, "manager: the value is a user id", "invalidValue")
+    manager = (
+        User.objects.filter(pk=manager_id, is_staff=False, is_superuser=False)
+        .exclude(scim__deleted_at__isnull=False)
+        .exclude(pk=user.pk)
+        .first()
+    )
+    if manager is None:
+        logger.warning("SCIM: %s's manager %s is no account SCIM manages: none", user, manager_id)
+    return manager
 
 
 def _check_username(username: str) -> None:

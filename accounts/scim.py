@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from scim2_models import (
     Context,
     Email,
+    EnterpriseUser,
     Error,
     GroupMember,
     ListResponse,
@@ -34,8 +35,9 @@ from scim2_models import (
     ServiceProviderConfig,
 )
 from scim2_models import Group as ScimGroup
-from scim2_models import User as ScimUser
+from scim2_models import User as CoreUser
 from scim2_models.exceptions import SCIMException
+from scim2_models.resources.enterprise_user import Manager
 
 from accounts import provisioning
 from accounts.provisioning import ProvisioningError
@@ -49,7 +51,11 @@ CONTENT_TYPE = "application/scim+json"
 MAX_PAGE = 200
 # The filters IdPs send to find a resource before creating it: `attribute eq "value"`.
 EQUALS = re.compile(r'^\s*(\w+)\s+eq\s+"((?:[^"\\]|\\.)*)"\s*$', re.IGNORECASE)
-User = get_user_model()
+# IdPs send the enterprise extension (department, manager...) with users: a user
+# model without it would refuse them all.
+ScimUser = CoreUser[EnterpriseUser]
+ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+MANAGER_PATHS = {f"{ENTERPRISE}:manager".lower(), f"{ENTERPRISE}:manager.value".lower()}
 
 
 def _response(body: dict, status: int = 200) -> HttpResponse:
@@ -116,8 +122,10 @@ def _location(request: HttpRequest, kind: str, pk) -> str:
 
 def _managed_users():
     """The accounts SCIM may see: not staff, not superusers, not deleted by the IdP."""
-    return User.objects.filter(is_staff=False, is_superuser=False).exclude(
-        scim__deleted_at__isnull=False
+    return (
+        get_user_model()
+        .objects.filter(is_staff=False, is_superuser=False)
+        .exclude(scim__deleted_at__isnull=False)
     )
 
 
@@ -130,7 +138,7 @@ def _user(pk: str):
 
 def user_resource(request: HttpRequest, user) -> ScimUser:
     link = getattr(user, "scim", None)
-    return ScimUser(
+    resource = ScimUser(
         id=str(user.pk),
         external_id=(link.external_id if link else None) or None,
         user_name=user.get_username(),
@@ -144,11 +152,20 @@ def user_resource(request: HttpRequest, user) -> ScimUser:
             location=_location(request, "Users", user.pk),
         ),
     )
+    if link is not None and link.manager_id is not None:
+        reference = _location(request, "Users", link.manager_id)
+        resource[EnterpriseUser] = EnterpriseUser(
+            manager=Manager(value=str(link.manager_id), ref=reference)
+        )
+    return resource
 
 
-def _user_fields(resource: ScimUser, current=None) -> provisioning.UserFields:
+def _user_fields(
+    resource: ScimUser, current=None, manager_id: str | None = None
+) -> provisioning.UserFields:
     """What the payload says; an `active` it leaves out keeps the account as it is
-    (a PUT without it must not re-enable an account disabled in Airlock)."""
+    (a PUT without it must not re-enable an account disabled in Airlock), and so
+    does a manager it leaves out."""
     emails = resource.emails or []
     primary = next((e for e in emails if e.primary), emails[0] if emails else None)
     name = resource.name
@@ -161,7 +178,52 @@ def _user_fields(resource: ScimUser, current=None) -> provisioning.UserFields:
         if resource.active is not None
         else bool(current is None or current.is_active),
         external_id=resource.external_id or "",
+        manager_id=manager_id,
     )
+
+
+def _manager_value(value) -> str:
+    """A manager as IdPs write it: `{"value": id}`, or Entra ID's bare id; none
+    (null, "", {}) is ""."""
+    if isinstance(value, dict):
+        value = value.get("value")
+    if value is None or value == "":
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if not isinstance(value, str):
+        raise ProvisioningError(400, "manager: an object with a user id as value", "invalidValue")
+    return value
+
+
+def _take_manager(body: dict) -> tuple[dict, str | None]:
+    """The body without the manager, which scim2-models would refuse without a
+    `$ref` (IdPs send none), and the manager it names (None: not named)."""
+    extension = body.get(ENTERPRISE)
+    if not isinstance(extension, dict) or "manager" not in extension:
+        return body, None
+    rest = {key: value for key, value in extension.items() if key != "manager"}
+    return {**body, ENTERPRISE: rest}, _manager_value(extension["manager"])
+
+
+def _patched_manager(body: dict) -> str | None:
+    """The manager a PATCH sets ("" when it removes it; None: it does not touch it):
+    with the attribute's path, or inside a value without a path (Okta)."""
+    manager = None
+    for operation in body.get("Operations") or []:
+        if not isinstance(operation, dict):
+            continue
+        path, value = str(operation.get("path") or "").lower(), operation.get("value")
+        if path in MANAGER_PATHS:
+            removed = str(operation.get("op", "")).lower() == "remove"
+            manager = "" if removed else _manager_value(value)
+        elif not path and isinstance(value, dict):
+            extension = value.get(ENTERPRISE)
+            if f"{ENTERPRISE}:manager" in value:
+                manager = _manager_value(value[f"{ENTERPRISE}:manager"])
+            elif isinstance(extension, dict) and "manager" in extension:
+                manager = _manager_value(extension["manager"])
+    return manager
 
 
 def _shown(request: HttpRequest, resource, status: int = 200) -> HttpResponse:
@@ -175,8 +237,9 @@ def users(request: HttpRequest) -> HttpResponse:
         found = _filtered(request, _managed_users().select_related("scim"), attributes)
         return _listed(request, found, lambda user: user_resource(request, user), ScimUser)
     if request.method == "POST":
-        resource = _parse(ScimUser, _body(request), Context.RESOURCE_CREATION_REQUEST)
-        user = provisioning.scim_user_create(_user_fields(resource))
+        body, manager_id = _take_manager(_body(request))
+        resource = _parse(ScimUser, body, Context.RESOURCE_CREATION_REQUEST)
+        user = provisioning.scim_user_create(_user_fields(resource, manager_id=manager_id))
         return _shown(request, user_resource(request, user), 201)
     return _error(405, "GET or POST")
 
@@ -187,14 +250,17 @@ def user_detail(request: HttpRequest, user_id: str) -> HttpResponse:
     if request.method == "GET":
         return _shown(request, user_resource(request, user))
     if request.method == "PUT":
-        resource = _parse(ScimUser, _body(request), Context.RESOURCE_REPLACEMENT_REQUEST)
-        user = provisioning.scim_user_update(user, _user_fields(resource, user))
+        body, manager_id = _take_manager(_body(request))
+        resource = _parse(ScimUser, body, Context.RESOURCE_REPLACEMENT_REQUEST)
+        user = provisioning.scim_user_update(user, _user_fields(resource, user, manager_id))
         return _shown(request, user_resource(request, user))
     if request.method == "PATCH":
-        patch = _parse(PatchOp[ScimUser], _body(request), Context.RESOURCE_PATCH_REQUEST)
+        body = _body(request)
+        patch = _parse(PatchOp[ScimUser], body, Context.RESOURCE_PATCH_REQUEST)
         resource = user_resource(request, user)
         _apply(patch, resource)
-        user = provisioning.scim_user_update(user, _user_fields(resource, user))
+        fields = _user_fields(resource, user, _patched_manager(body))
+        user = provisioning.scim_user_update(user, fields)
         return _shown(request, user_resource(request, user))
     if request.method == "DELETE":
         provisioning.scim_user_delete(user)
@@ -375,7 +441,7 @@ def resource_types(request: HttpRequest) -> HttpResponse:
 
 @scim_view
 def schemas(request: HttpRequest) -> HttpResponse:
-    found = [model.to_schema() for model in (ScimUser, ScimGroup)]
+    found = [model.to_schema() for model in (CoreUser, EnterpriseUser, ScimGroup)]
     listing = ListResponse[Schema](
         total_results=len(found), start_index=1, items_per_page=len(found), resources=found
     )
