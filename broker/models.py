@@ -460,6 +460,9 @@ class AccessReview(models.Model):
     # Principals (catalog form) who review; empty: the profile's approvers, or the
     # security role for a group.
     reviewers = models.JSONField(default=dict, blank=True)
+    # Each person reviewed by their line manager where Airlock knows one it may ask
+    # (policy/reviews.py, line_manager); the others by the reviewers above.
+    by_managers = models.BooleanField(default=False)
     unreviewed = models.CharField(max_length=8, choices=Unreviewed.choices)
     # The catalog schedule that started it ("" on demand), and who did on demand.
     schedule = models.CharField(max_length=100, blank=True)
@@ -508,6 +511,11 @@ class AccessReviewItem(models.Model):
     person = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     # Captured when the campaign started, so the evidence says what was shown.
     facts = models.JSONField(default=dict)
+    # In a review by managers, the manager asked to review this person, as at the
+    # start (none: the campaign's other reviewers).
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decision = models.CharField(max_length=8, choices=Decision.choices, default=Decision.PENDING)
     note = models.TextField(blank=True)
     decided_by = models.ForeignKey(

@@ -110,7 +110,7 @@ def test_reviewers_are_asked_by_email_when_a_review_starts_and_when_it_is_late(
     assert sorted(m.to[0] for m in mailoutbox) == ["bob@example.com", "carol@example.com"]
     assert mailoutbox[0].subject == "[Airlock] Access review: Q4 test-db"
     assert f"https://airlock.example.com/access-reviews/{review.pk}/" in mailoutbox[0].body
-    assert "People still to review: 1" in mailoutbox[0].body
+    assert "People for you to review: 1" in mailoutbox[0].body
 
     mailoutbox.clear()
     lifecycle.access_reviews_tick(now=review.started_at + timedelta(days=3))  # both nudges

@@ -299,7 +299,8 @@ class ReviewSchedule(Strict):
     every: Duration
     takes: Duration = timedelta(days=14)
     # Default: the profile's approvers, or the security role for a group.
-    reviewers: Principals | None = None
+    # "managers": each person's line manager (SCIM), the default for those without.
+    reviewers: Principals | Literal["managers"] | None = None
     unreviewed: Literal["keep", "remove"] = "keep"
 
     @model_validator(mode="after")

@@ -43,6 +43,7 @@ from broker.models import (
 from broker.policy.locks import is_security, lock_refusal, security_principals
 from broker.policy.principals import users_matching
 from broker.policy.reviews import (
+    line_manager,
     people_under_review,
     person_facts,
     profiles_reviewed,
@@ -66,12 +67,14 @@ def access_review_start(
     takes: timedelta,
     unreviewed: str = AccessReview.Unreviewed.KEEP,
     reviewers: Principals | None = None,
+    by_managers: bool = False,
     schedule: str = "",
     actor=None,
     info: trail.RequestInfo,
 ) -> AccessReview:
     """Open a campaign over everyone eligible now, each with the facts a reviewer
-    needs. On demand (`actor`: the security role or an admin) or by schedule."""
+    needs (and, `by_managers`, the line manager asked to review them). On demand
+    (`actor`: the security role or an admin) or by schedule."""
     name = (name or "").strip()
     errors = {}
     if not name or len(name) > 100 or has_control_characters(name):
@@ -107,6 +110,7 @@ def access_review_start(
                     profile=profile,
                     group_name=group_name,
                     reviewers=reviewers.model_dump() if reviewers else {},
+                    by_managers=by_managers,
                     unreviewed=unreviewed,
                     schedule=schedule,
                     started_by=actor,
@@ -118,7 +122,12 @@ def access_review_start(
         profiles = profiles_reviewed(profile, group_name)
         people = list(people_under_review(profile=profile, group_name=group_name))
         AccessReviewItem.objects.bulk_create(
-            AccessReviewItem(review=review, person=p, facts=person_facts(p, profiles, now))
+            AccessReviewItem(
+                review=review,
+                person=p,
+                facts=person_facts(p, profiles, now),
+                manager=line_manager(p) if by_managers else None,
+            )
             for p in people
         )
         trail.record(
@@ -133,6 +142,7 @@ def access_review_start(
                 "due": utc_iso(review.due_at),
                 "unreviewed": unreviewed,
                 "reviewers": sorted(reviewers_of(review).values_list("username", flat=True)),
+                **({"by_managers": True} if by_managers else {}),
                 **({"schedule": schedule} if schedule else {}),
             },
         )
@@ -270,7 +280,9 @@ def access_review_close(*, review_id: UUID | str, info: trail.RequestInfo) -> Ac
 def _evidence(review: AccessReview) -> dict:
     """Who reviewed whom, when, what, with what facts shown: signed when the audit
     signing key is set (as it must be for evidence packs)."""
-    items = review.items.select_related("person", "decided_by").order_by("person__username")
+    items = review.items.select_related("person", "decided_by", "manager").order_by(
+        "person__username"
+    )
     document = {
         "format": REVIEW_FORMAT,
         "review": {
@@ -286,11 +298,13 @@ def _evidence(review: AccessReview) -> dict:
             "reminded_at": utc_iso(review.reminded_at) if review.reminded_at else None,
             "escalated_at": utc_iso(review.escalated_at) if review.escalated_at else None,
             "reviewers": sorted(reviewers_of(review).values_list("username", flat=True)),
+            "by_managers": review.by_managers,
         },
         "items": [
             {
                 "person": item.person.get_username(),
                 "facts_shown": item.facts,
+                "manager": item.manager.get_username() if item.manager else None,
                 "decision": item.decision,
                 "note": item.note,
                 "decided_by": item.decided_by.get_username() if item.decided_by else None,
@@ -371,7 +385,8 @@ def _start_if_due(schedule: ReviewSchedule, now: datetime) -> int:
             group_name=schedule.group or "",
             takes=schedule.takes,
             unreviewed=schedule.unreviewed,
-            reviewers=schedule.reviewers,
+            reviewers=None if schedule.reviewers == "managers" else schedule.reviewers,
+            by_managers=schedule.reviewers == "managers",
             schedule=schedule.name,
             info=trail.SYSTEM,
         )

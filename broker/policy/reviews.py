@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Max, Q, QuerySet
 
+from accounts.models import ScimAccount
 from broker.catalog.spec import Principals
 from broker.models import (
     AccessProfile,
@@ -17,6 +18,7 @@ from broker.models import (
     RiskLabel,
 )
 from broker.policy.approvers import can_approve, profile_approvers
+from broker.policy.externals import external_of
 from broker.policy.locks import is_security, lock_refusal, security_principals
 from broker.policy.principals import principal_matches, users_matching
 
@@ -99,6 +101,21 @@ def people_under_review(*, profile: AccessProfile | None, group_name: str) -> Qu
     return people.order_by("username").distinct()
 
 
+def line_manager(person):
+    """Who reviews `person` in a review by managers: their manager as the identity
+    provider says (SCIM), or a third party's sponsor. None when there is nobody
+    Airlock may ask: no manager, or one disabled, a third party, or themselves."""
+    access = external_of(person)
+    if access is not None:
+        manager = access.sponsor
+    else:
+        link = ScimAccount.objects.select_related("manager").filter(user_id=person.pk).first()
+        manager = link.manager if link else None
+    if manager is None or not manager.is_active or manager.pk == person.pk:
+        return None
+    return None if external_of(manager) else manager
+
+
 def reviewer_principals(review: AccessReview) -> Principals | None:
     """The reviewers the campaign names; None: the profile's approvers."""
     if review.reviewers:
@@ -106,23 +123,50 @@ def reviewer_principals(review: AccessReview) -> Principals | None:
     return None if review.profile_id else security_principals()
 
 
-def reviewers_of(review: AccessReview) -> QuerySet:
-    """Everyone who may decide the campaign's items now (the security role too,
-    once it is escalated)."""
+def _default_reviewers(review: AccessReview) -> QuerySet:
+    """Who reviews the people no manager reviews: those named, or the profile's
+    approvers (the security role for a group)."""
     named = reviewer_principals(review)
-    people = users_matching(named) if named is not None else profile_approvers(review.profile)
+    return users_matching(named) if named is not None else profile_approvers(review.profile)
+
+
+def _is_default_reviewer(user, review: AccessReview) -> bool:
+    named = reviewer_principals(review)
+    return (
+        principal_matches(user, named) if named is not None else can_approve(user, review.profile)
+    )
+
+
+def reviewers_of(review: AccessReview) -> QuerySet:
+    """Everyone who may decide some of the campaign's items now (the security role
+    too, once it is escalated)."""
+    chosen = Q(pk__in=_default_reviewers(review).values("pk"))
+    if review.by_managers:
+        managers = Q(pk__in=review.items.filter(manager__isnull=False).values("manager"))
+        chosen = managers | chosen if review.items.filter(manager=None).exists() else managers
     if review.escalated_at is not None:
-        people = people | users_matching(security_principals())
-    return people.distinct()
+        chosen |= Q(pk__in=users_matching(security_principals()).values("pk"))
+    return get_user_model().objects.filter(chosen)
+
+
+def reviewable_items(user, review: AccessReview) -> QuerySet:
+    """The campaign's items `user` is asked to decide (decided or not): all of
+    them for its reviewers, in a review by managers their own reports (and the
+    people without a manager for the other reviewers), all once it is escalated
+    to the security role."""
+    items = review.items.all()
+    if review.escalated_at is not None and is_security(user):
+        return items
+    default = _is_default_reviewer(user, review)
+    if not review.by_managers:
+        return items if default else items.none()
+    return (
+        items.filter(Q(manager=user) | Q(manager=None)) if default else items.filter(manager=user)
+    )
 
 
 def is_reviewer(user, review: AccessReview) -> bool:
-    named = reviewer_principals(review)
-    if named is not None and principal_matches(user, named):
-        return True
-    if named is None and can_approve(user, review.profile):
-        return True
-    return review.escalated_at is not None and is_security(user)
+    return reviewable_items(user, review).exists()
 
 
 def review_refusal(user, item: AccessReviewItem) -> str | None:
@@ -132,7 +176,9 @@ def review_refusal(user, item: AccessReviewItem) -> str | None:
         return "this review is closed"
     if item.person_id == user.pk:
         return "someone else must review your own access"
-    if not is_reviewer(user, review):
+    if not reviewable_items(user, review).filter(pk=item.pk).exists():
+        if item.manager_id is not None and item.manager_id != user.pk:
+            return f"{item.person} is for their manager, {item.manager}, to review"
         return f"you are not a reviewer of {review.name}"
     if item.decision != AccessReviewItem.Decision.PENDING:
         return f"{item.person} was already reviewed: {item.decision}"

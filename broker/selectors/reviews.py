@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from broker.models import AccessReview
-from broker.policy.reviews import is_reviewer
+from broker.policy.reviews import is_reviewer, reviewable_items
 from broker.selectors.requests import is_overseer
 
 
@@ -27,5 +27,9 @@ def visible_review(user, review_id) -> AccessReview:
     return review
 
 
-def review_items(review: AccessReview) -> QuerySet:
-    return review.items.select_related("person", "decided_by", "removal")
+def review_items(user, review: AccessReview) -> QuerySet:
+    """The people the page lists: all of them for overseers; for a reviewer, those
+    they are asked to review (in a review by managers, a manager sees their own
+    reports, not their colleagues')."""
+    items = review.items.all() if is_overseer(user) else reviewable_items(user, review)
+    return items.select_related("person", "decided_by", "removal", "manager")

@@ -110,6 +110,15 @@ class AccessReviewForm(forms.Form):
         label="Whoever is not reviewed by the deadline",
         choices=[("keep", "is kept, flagged as not reviewed"), ("remove", "is removed")],
     )
+    reviewers = forms.ChoiceField(
+        label="Reviewers",
+        choices=[
+            ("default", "the profile's approvers (for a group, the security role)"),
+            ("managers", "each person's manager, else the profile's approvers"),
+        ],
+        initial="default",
+        required=False,
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

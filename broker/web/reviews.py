@@ -66,6 +66,7 @@ def access_review_new(request: HttpRequest) -> HttpResponse:
             group_name=name if kind == "group" else "",
             takes=timedelta(days=data["days"]),
             unreviewed=data["unreviewed"],
+            by_managers=data["reviewers"] == "managers",
             actor=request.user,
             info=request_info(request),
         )
@@ -79,7 +80,7 @@ def access_review_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 def access_review(request: HttpRequest, review_id) -> HttpResponse:
     review = visible_review(request.user, review_id)
-    items = list(review_items(review))
+    items = list(review_items(request.user, review))
     # Back from the MFA page: the note typed before it, on the same person's row.
     saved = saved_form(request)
     for item in items:

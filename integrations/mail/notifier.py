@@ -14,7 +14,7 @@ from broker import lifecycle
 from broker.models import AccessRequest, AccessReview, AccessReviewItem, ExternalAccess
 from broker.policy.approvers import eligible_approvers
 from broker.policy.externals import person_label
-from broker.policy.reviews import reviewers_of
+from broker.policy.reviews import reviewable_items, reviewers_of
 from lib.durations import format_duration
 
 OPENINGS = {
@@ -88,31 +88,30 @@ def email_reviewers(event_id: int) -> None:
     review = AccessReview.objects.select_related("profile").filter(pk=event.target_id).first()
     if review is None or review.status != AccessReview.Status.OPEN:
         return
-    pending = review.items.filter(decision=AccessReviewItem.Decision.PENDING)
-    recipients = [
-        reviewer
-        for reviewer in reviewers_of(review)
-        if reviewer.email and wants_approval_emails(reviewer)
-        and pending.exclude(person=reviewer).exists()
-    ]  # fmt: skip
     link = settings.AIRLOCK_BASE_URL + reverse("access-review", kwargs={"review_id": review.pk})
-    body = (
-        f"The access review {review.name} (who {_reviewed(review)}) "
-        f"{REVIEW_OPENINGS.get(event.action, 'needs your decisions')}.\n\n"
-        f"People still to review: {pending.count()}\n"
-        f"Deadline: {review.due_at:%Y-%m-%d %H:%M} UTC; whoever is not reviewed by then is "
-        f"{'kept, flagged' if review.unreviewed == 'keep' else 'removed'}.\n\n"
-        f"Review here (sign-in and MFA required): {link}\n"
-    )
-    messages = [
-        EmailMessage(
-            f"[Airlock] Access review: {review.name}",
-            body,
-            settings.DEFAULT_FROM_EMAIL,
-            [reviewer.email],
+    messages = []
+    for reviewer in reviewers_of(review):
+        if not (reviewer.email and wants_approval_emails(reviewer)):
+            continue
+        # Each reviewer's own share: in a review by managers, their reports.
+        pending = (
+            reviewable_items(reviewer, review)
+            .filter(decision=AccessReviewItem.Decision.PENDING)
+            .exclude(person=reviewer)
+            .count()
         )
-        for reviewer in recipients
-    ]
+        if not pending:
+            continue
+        body = (
+            f"The access review {review.name} (who {_reviewed(review)}) "
+            f"{REVIEW_OPENINGS.get(event.action, 'needs your decisions')}.\n\n"
+            f"People for you to review: {pending}\n"
+            f"Deadline: {review.due_at:%Y-%m-%d %H:%M} UTC; whoever is not reviewed by then is "
+            f"{'kept, flagged' if review.unreviewed == 'keep' else 'removed'}.\n\n"
+            f"Review here (sign-in and MFA required): {link}\n"
+        )
+        subject = f"[Airlock] Access review: {review.name}"
+        messages.append(EmailMessage(subject, body, settings.DEFAULT_FROM_EMAIL, [reviewer.email]))
     if messages:
         with get_connection() as connection:
             connection.send_messages(messages)
