@@ -119,19 +119,25 @@ def test_stricter_for_externals_shorter_no_break_glass_sponsor_first(opened, peo
     assert AccessRequest.objects.get(pk=asked.pk).status == "approved"
 
 
-def test_the_contract_end_disables_the_account_and_kills_the_grant_at_the_source(
-    opened, people, step_up, pg_target, django_capture_on_commit_callbacks
-):
-    access, _ = invite_zoe(people, step_up, days=30)
-    zoe = access.user
-    asked = ask(zoe)
+def holding_test_db(access, people, step_up, pg_target) -> tuple[Grant, dict]:
+    """zoe's test-db, approved by her sponsor alice then bob: live, and working."""
+    asked = ask(access.user)
     for approver in (people.alice, people.bob):
         step_up(approver)
         lifecycle.access_request_approve(request_id=asked.pk, approver=approver, info=WEB)
     grant = Grant.objects.get(request=asked)
     lifecycle.grant_activate(grant_id=grant.pk)
-    credential = reveal(grant, zoe, step_up)
+    credential = reveal(grant, access.user, step_up)
     assert credential_works(credential, pg_target, None)
+    return grant, credential
+
+
+def test_the_contract_end_disables_the_account_and_kills_the_grant_at_the_source(
+    opened, people, step_up, pg_target, django_capture_on_commit_callbacks
+):
+    access, _ = invite_zoe(people, step_up, days=30)
+    zoe = access.user
+    grant, credential = holding_test_db(access, people, step_up, pg_target)
 
     with django_capture_on_commit_callbacks(execute=True):
         counts = lifecycle.externals_tick(now=access.contract_ends_at + timedelta(minutes=1))
@@ -181,6 +187,28 @@ def test_a_sponsor_who_leaves_suspends_their_externals_until_handed_over(
     access.refresh_from_db()
     assert access.sponsor == people.bob and access.suspended_at is None and access.user.is_active
     assert can_request(access.user, opened["test-db"])
+
+
+def test_a_sponsor_who_leaves_ends_their_externals_grants_at_the_source(
+    opened, people, step_up, pg_target, django_capture_on_commit_callbacks
+):
+    access, _ = invite_zoe(people, step_up)
+    grant, credential = holding_test_db(access, people, step_up, pg_target)
+    with django_capture_on_commit_callbacks(execute=True):
+        people.alice.is_active = False
+        people.alice.save()
+    # At once: nobody holds what their sponsor may no longer ask for.
+    grant.refresh_from_db()
+    assert grant.status == "revoking"
+    lifecycle.grant_revoke_execute(grant_id=grant.pk)  # the worker's part
+    assert not credential_works(credential, pg_target, None)
+    # Then beat suspends the account itself until someone takes the sponsorship over.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert lifecycle.externals_tick()["suspended"] == 1
+    access.user.refresh_from_db()
+    assert not access.user.is_active
+    suspended = AuditEvent.objects.get(action="external.suspended")
+    assert suspended.data["sponsor"] == "alice"
 
 
 def test_the_contract_can_go_on_and_an_access_can_end_early(opened, people, step_up):
