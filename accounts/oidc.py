@@ -5,6 +5,11 @@ created here; an email binds an existing account only when the IdP says it is
 verified, and never a staff account or one already bound. Groups come from a claim.
 """
 
+import logging
+import time
+from dataclasses import dataclass
+
+import jwt
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import Group
@@ -13,12 +18,21 @@ from django.core.exceptions import SuspiciousOperation, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+from requests import RequestException
 
 from accounts.models import OidcIdentity
 from accounts.selectors import active_user_with_email
 from audit import trail
 from audit.actions import Action
 from audit.trail import request_info
+from lib.partner_idps import PartnerIdP
+from lib.secrets import read_secret
+
+# How far the IdP's clock may be ahead of ours when a token's expiry is read.
+CLOCK_SKEW_SECONDS = 60
+
+
+logger = logging.getLogger(__name__)
 
 
 class SignInRefused(SuspiciousOperation):
@@ -63,7 +77,37 @@ def oidc_identity_link(*, user, issuer: str, subject: str, how: str, info: trail
     )
 
 
-class AirlockOIDCBackend(OIDCAuthenticationBackend):
+def id_token_problem(payload: dict, *, issuer: str, client_id: str) -> str | None:
+    """Why an ID token (whose signature and nonce the library has checked) does not
+    sign anyone in, or None: it must come from `issuer`, for this client, unexpired,
+    about someone (OpenID Connect Core 3.1.3.7)."""
+    if payload.get("iss") != issuer:
+        return "The sign-in came from another identity provider."
+    audience = payload.get("aud")
+    audiences = [audience] if isinstance(audience, str) else audience
+    if not isinstance(audiences, list) or client_id not in audiences:
+        return "The identity provider's token is for another application."
+    expires = payload.get("exp")
+    if not isinstance(expires, int | float) or expires + CLOCK_SKEW_SECONDS < time.time():
+        return "The identity provider's token has expired; sign in again."
+    subject = payload.get("sub")
+    if not (isinstance(subject, str) and 0 < len(subject) <= 255):  # OIDC's own bounds
+        return "The identity provider's token names nobody."
+    return None
+
+
+class CheckedTokenBackend(OIDCAuthenticationBackend):
+    def verify_token(self, token, **kwargs):
+        """The library's signature and nonce checks; an expired or malformed token
+        is a refused sign-in, not a server error (PyJWT raises more than the
+        DecodeError the library catches)."""
+        try:
+            return super().verify_token(token, **kwargs)
+        except jwt.PyJWTError as exc:
+            raise SignInRefused(f"The identity provider's token is not valid: {exc}.") from None
+
+
+class AirlockOIDCBackend(CheckedTokenBackend):
     def get_userinfo(self, access_token, id_token, payload):
         """The userinfo claims, with the issuer and subject of the ID token (whose
         signature and nonce the library has checked; userinfo need not carry `iss`).
@@ -73,15 +117,9 @@ class AirlockOIDCBackend(OIDCAuthenticationBackend):
         Without an ID token (the library's DRF path) nothing proves them: refused."""
         payload = payload or {}
         issuer = self.get_settings("OIDC_OP_ISSUER")
-        if payload.get("iss") != issuer:
-            self._refuse("The sign-in came from another identity provider.")
-        audience = payload.get("aud")
-        audiences = [audience] if isinstance(audience, str) else audience
-        if not isinstance(audiences, list) or self.OIDC_RP_CLIENT_ID not in audiences:
-            self._refuse("The identity provider's token is for another application.")
-        subject = payload.get("sub")
-        if not (isinstance(subject, str) and 0 < len(subject) <= 255):  # OIDC's own bounds
-            self._refuse("The identity provider's token names nobody.")
+        if problem := id_token_problem(payload, issuer=issuer, client_id=self.OIDC_RP_CLIENT_ID):
+            self._refuse(problem)
+        subject = payload["sub"]
         claims = super().get_userinfo(access_token, id_token, payload)
         if not isinstance(claims, dict) or claims.get("sub") != subject:
             self._refuse("The identity provider's answers are about different people.")
@@ -175,3 +213,60 @@ class AirlockOIDCBackend(OIDCAuthenticationBackend):
         if request is not None:
             messages.error(request, message, fail_silently=True)
         raise SignInRefused(message)
+
+
+@dataclass(frozen=True)
+class PartnerIdentity:
+    """Who a partner's identity provider says signed in: its issuer and subject."""
+
+    issuer: str
+    subject: str
+
+
+class PartnerOIDCBackend(CheckedTokenBackend):
+    """The code flow with one partner's identity provider (lib/partner_idps.py):
+    the library's token exchange and signature and nonce checks, with that
+    partner's settings. It names who signed in and never makes or finds an
+    account: which third party that is, is the broker's to say. Not in
+    AUTHENTICATION_BACKENDS: only the partner callback calls it."""
+
+    CALLBACK = "partner-sign-in-callback"
+
+    def __init__(self, partner: PartnerIdP):
+        self.partner = partner
+        super().__init__()
+
+    def get_settings(self, attr, *args):
+        partner = self.partner
+        own = {
+            "OIDC_OP_TOKEN_ENDPOINT": partner.token_endpoint,
+            "OIDC_OP_USER_ENDPOINT": None,
+            "OIDC_OP_JWKS_ENDPOINT": partner.jwks_endpoint,
+            "OIDC_RP_CLIENT_ID": partner.client_id,
+            "OIDC_RP_CLIENT_SECRET": read_secret(partner.client_secret_env),
+            "OIDC_RP_SIGN_ALGO": partner.sign_algo,
+            "OIDC_RP_IDP_SIGN_KEY": None,
+            "OIDC_AUTHENTICATION_CALLBACK_URL": self.CALLBACK,
+            "OIDC_USE_NONCE": True,
+            "OIDC_STORE_ACCESS_TOKEN": False,
+            "OIDC_STORE_ID_TOKEN": False,
+            "OIDC_ALLOW_UNSECURED_JWT": False,
+        }
+        return own[attr] if attr in own else super().get_settings(attr, *args)
+
+    def get_or_create_user(self, access_token, id_token, payload) -> PartnerIdentity:
+        payload = payload or {}
+        partner = self.partner
+        if problem := id_token_problem(payload, issuer=partner.issuer, client_id=partner.client_id):
+            raise SignInRefused(problem)
+        return PartnerIdentity(issuer=partner.issuer, subject=payload["sub"])
+
+
+def partner_identity(request, partner: PartnerIdP, *, nonce: str) -> PartnerIdentity | None:
+    """Exchange the callback's code with the partner's identity provider and check
+    its ID token; None when it does not prove anyone (the library logs why)."""
+    try:
+        return PartnerOIDCBackend(partner).authenticate(request, nonce=nonce)
+    except (SuspiciousOperation, RequestException, ValueError, KeyError) as exc:
+        logger.warning("partner sign-in refused: %s", exc)
+        return None

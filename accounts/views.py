@@ -40,6 +40,11 @@ class LoginView(auth_views.LoginView):
 
     redirect_authenticated_user = True
 
+    def get_context_data(self, **kwargs):
+        # Third parties whose company has its own identity provider sign in there.
+        partners = [(key, idp.company) for key, idp in settings.AIRLOCK_PARTNER_OIDC.items()]
+        return super().get_context_data(**kwargs, partner_sign_ins=partners)
+
     def post(self, request, *args, **kwargs):
         # Raw, not cut: the throttle normalises it as the sign-in form does, and a
         # cut before stripping would let " " * 150 + "carol" escape carol's counter.

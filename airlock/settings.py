@@ -13,6 +13,7 @@ from kombu import Queue
 
 from audit import task_names as audit_task_names
 from broker import task_names
+from lib.partner_idps import parse_partners
 from lib.secrets import read_secret
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -163,6 +164,12 @@ if OIDC_ENABLED:
 # Airlock group. Only groups named here are managed from the IdP.
 AIRLOCK_OIDC_GROUPS_CLAIM = env.str("AIRLOCK_OIDC_GROUPS_CLAIM", default="groups")
 AIRLOCK_OIDC_GROUP_MAP = env.json("AIRLOCK_OIDC_GROUP_MAP", default={})
+# Partners' own identity providers, through which their third parties sign in
+# (lib/partner_idps.py says what each entry holds); checked here, at start.
+AIRLOCK_PARTNER_OIDC = parse_partners(
+    env.json("AIRLOCK_PARTNER_OIDC", default={}),
+    staff_issuer=OIDC_OP_ISSUER if OIDC_ENABLED else "",
+)
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

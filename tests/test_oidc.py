@@ -233,3 +233,18 @@ def test_signing_in_without_the_requesting_group_takes_the_access_away(
         action="data.account.groups_removed", target_id=str(people.alice.pk)
     ).latest("seq")
     assert removed.data["groups"] == ["engineers"] and removed.source == "web"
+
+
+def test_an_expired_id_token_is_a_refused_sign_in_not_a_server_error(client, idp):
+    """PyJWT refuses an expired token with an error the library does not catch:
+    once a 500."""
+    import time
+
+    start = client.get("/oidc/authenticate/")
+    query = parse_qs(urlparse(start["Location"]).query)
+    code = idp.issue(nonce=query["nonce"][0], sub="sub-frank",
+                     id_token={"exp": int(time.time()) - 3600}, userinfo=frank())  # fmt: skip
+    client.raise_request_exception = False
+    answer = client.get("/oidc/callback/", {"code": code, "state": query["state"][0]})
+    assert answer.status_code == 400
+    assert not get_user(SimpleNamespace(session=client.session)).is_authenticated

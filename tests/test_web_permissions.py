@@ -86,6 +86,11 @@ MATRIX = {
         every(400, carol=TO_MFA),
     ),
     "external-accept": ("get", "invitation", None, {p: MISSING for p in PERSONAS}),
+    # No partner identity provider here (tests/test_partner_sign_in.py has one): a
+    # partner's sign-in is nobody's, and a callback nobody started signs in nobody.
+    "external-accept-partner": ("post", "invitation", {}, {p: MISSING for p in PERSONAS}),
+    "partner-sign-in": ("get", "partner", None, {p: MISSING for p in PERSONAS}),
+    "partner-sign-in-callback": ("get", None, None, {p: FOUND for p in PERSONAS}),
     **{name: ("post", "external", body,
               every(MISSING, alice=FOUND, erin=FOUND, admin=FOUND, carol=TO_MFA))
        for name, body in (("external-end", {"reason": "x"}),
@@ -183,6 +188,7 @@ def world(people, submit, step_up):
         # Made only for the rows that need them (most do not): (needs) -> kwargs.
         "external": lambda: {"external_id": _external(people).pk},
         "invitation": lambda: {"token": "not-a-real-invitation"},
+        "partner": lambda: {"partner": "acme"},
         "review": lambda: {"review_id": _reviews(people)[0].pk},
         "review-item": lambda: {
             "review_id": (review := _reviews(people)[0]).pk,

@@ -22,6 +22,7 @@ from broker.lifecycle.extensions import grant_extend_execute, grant_extend_reque
 from broker.lifecycle.externals import (
     INVALID_INVITATION,
     external_accept,
+    external_accept_through_partner,
     external_contract_change,
     external_end,
     external_hand_over,
@@ -88,6 +89,7 @@ __all__ = [
     "break_glass_review_close",
     "catalog_sync",
     "external_accept",
+    "external_accept_through_partner",
     "external_contract_change",
     "external_end",
     "external_hand_over",

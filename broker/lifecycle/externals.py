@@ -19,6 +19,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.oidc import PartnerIdentity, oidc_identity_link
 from accounts.selectors import recent_step_up_record
 from audit import trail
 from audit.actions import Action
@@ -26,7 +27,7 @@ from audit.trail import utc_iso
 from broker.lifecycle.common import checked_reason
 from broker.lifecycle.errors import Conflict, InvalidRequest, NotAllowed, NotFound, StepUpRequired
 from broker.models import AccessProfile, ExternalAccess
-from broker.policy.externals import external_of, invitation_digest, open_invitation
+from broker.policy.externals import external_of, invitation_digest, open_invitation, partner_of
 from broker.policy.locks import is_security, lock_refusal
 from broker.policy.requesters import can_request
 from lib.text import has_control_characters
@@ -136,6 +137,11 @@ def external_accept(*, token: str, password: str, info: trail.RequestInfo):
     access = open_invitation(token)
     if access is None:
         raise NotFound(INVALID_INVITATION)
+    if partner_of(access.company):
+        # Their company's identity provider decides whether they still work there.
+        raise NotAllowed(
+            f"{access.company}'s people sign in through {access.company}'s own sign-in"
+        )
     now = timezone.now()
     try:
         validate_password(password, access.user)
@@ -159,6 +165,49 @@ def external_accept(*, token: str, password: str, info: trail.RequestInfo):
             data={"external": access.user.get_username(), "company": access.company},
         )
     # Fresh: the user read with the invitation still carries it as not accepted.
+    return get_user_model().objects.get(pk=access.user_id)
+
+
+def external_accept_through_partner(
+    *, token: str, partner: str, identity: PartnerIdentity, info: trail.RequestInfo
+):
+    """The invitee signed in at their company's identity provider: the account is
+    bound to that identity (its issuer and subject) and never has a password; MFA
+    enrolment comes next, before anything else."""
+    access = open_invitation(token)
+    if access is None:
+        raise NotFound(INVALID_INVITATION)
+    if partner_of(access.company) != partner:
+        raise NotAllowed(f"this invitation is not for {partner}'s people")
+    with transaction.atomic():
+        claimed = ExternalAccess.objects.filter(pk=access.pk, accepted_at__isnull=True).update(
+            accepted_at=timezone.now(), invitation_sha256="", invitation_expires_at=None
+        )
+        if not claimed:
+            raise Conflict("this invitation was just used")
+        user = access.user
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        try:
+            with transaction.atomic():
+                oidc_identity_link(
+                    user=user,
+                    issuer=identity.issuer,
+                    subject=identity.subject,
+                    how="partner",
+                    info=info,
+                )
+        except IntegrityError:
+            raise Conflict(
+                f"this {access.company} identity already signs in to another Airlock account"
+            ) from None
+        trail.record(
+            action=Action.EXTERNAL_ACCEPTED,
+            info=info,
+            actor=user,
+            target=user,
+            data={"external": user.get_username(), "company": access.company, "partner": partner},
+        )
     return get_user_model().objects.get(pk=access.user_id)
 
 

@@ -3,10 +3,13 @@ them tighter than staff (broker/lifecycle/externals.py changes them)."""
 
 import hashlib
 
+from django.conf import settings
 from django.utils import timezone
 
+from accounts.models import OidcIdentity
 from broker.catalog.spec import ExternalRules, Principals
 from broker.models import AccessProfile, CatalogState, ExternalAccess
+from lib.partner_idps import PartnerIdP
 
 _UNKNOWN = object()
 
@@ -93,3 +96,34 @@ def open_invitation(token: str) -> ExternalAccess | None:
     if not access.user.is_active or access.ended_at or access.suspended_at:
         return None
     return access
+
+
+def partner_idp(key: str) -> PartnerIdP | None:
+    return settings.AIRLOCK_PARTNER_OIDC.get(key)
+
+
+def partner_of(company: str) -> str | None:
+    """The partner whose own identity provider signs in this company's people, if
+    one is configured: they sign in there, never with a password."""
+    wanted = company.casefold()
+    return next(
+        (
+            key
+            for key, idp in settings.AIRLOCK_PARTNER_OIDC.items()
+            if idp.company.casefold() == wanted
+        ),
+        None,
+    )
+
+
+def partner_account(key: str, issuer: str, subject: str):
+    """The third party bound to this identity at `key`'s identity provider, while
+    their company is the partner's: a partner's identity provider never signs in
+    anyone else (staff, another company's people), whatever it asserts."""
+    identity = (
+        OidcIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
+    )
+    if identity is None:
+        return None
+    access = external_of(identity.user)
+    return identity.user if access is not None and partner_of(access.company) == key else None

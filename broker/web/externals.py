@@ -16,7 +16,7 @@ from accounts.decorators import step_up_required
 from audit.trail import request_info
 from broker import lifecycle
 from broker.models import AccessProfile, ExternalAccess
-from broker.policy.externals import external_of, open_invitation
+from broker.policy.externals import external_of, open_invitation, partner_of
 from broker.policy.locks import is_security
 from broker.selectors.requests import is_overseer
 from broker.web.forms import ExternalAcceptForm, ExternalInviteForm
@@ -83,8 +83,14 @@ def external_invite(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def external_accept(request: HttpRequest, token: str) -> HttpResponse:
-    if open_invitation(token) is None:
+    access = open_invitation(token)
+    if access is None:
         raise Http404(lifecycle.INVALID_INVITATION)
+    partner = partner_of(access.company)
+    if partner is not None:
+        # Their company's own sign-in, never a password (broker/web/partner_sign_in.py).
+        context = {"company": access.company, "token": token}
+        return render(request, "broker/external_accept.html", context)
     form = ExternalAcceptForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -1,6 +1,15 @@
 from django.urls import path
 
-from broker.web import audit, externals, insights, locks, metrics, reviews, views
+from broker.web import (
+    audit,
+    externals,
+    insights,
+    locks,
+    metrics,
+    partner_sign_in,
+    reviews,
+    views,
+)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -24,6 +33,21 @@ urlpatterns = [
     path("externals/", externals.externals, name="externals"),
     path("externals/invite/", externals.external_invite, name="external-invite"),
     path("externals/accept/<str:token>/", externals.external_accept, name="external-accept"),
+    path(
+        "externals/accept/<str:token>/partner/",
+        partner_sign_in.external_accept_through_partner,
+        name="external-accept-partner",
+    ),
+    path(
+        "partners/<str:partner>/sign-in/",
+        partner_sign_in.partner_sign_in,
+        name="partner-sign-in",
+    ),
+    path(
+        "partners/callback/",
+        partner_sign_in.partner_sign_in_callback,
+        name="partner-sign-in-callback",
+    ),
     path("externals/<int:external_id>/end/", externals.external_end, name="external-end"),
     path(
         "externals/<int:external_id>/contract/",

@@ -1,0 +1,122 @@
+"""Third parties signing in through their company's own identity provider (where
+`AIRLOCK_PARTNER_OIDC` configures one): the invitee accepts there, which binds
+the account to that identity; later sign-ins match that binding only, and only
+for the partner's own people. The code flow's state and nonce live in the
+session; the partner's token is checked in accounts/oidc.py."""
+
+import hmac
+import secrets
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.oidc import PartnerOIDCBackend, partner_identity
+from audit import trail
+from audit.actions import Action
+from audit.trail import request_info
+from broker import lifecycle
+from broker.policy.externals import open_invitation, partner_account, partner_idp, partner_of
+
+SESSION_KEY = "partner_sign_in"
+ACCEPT, SIGN_IN = "accept", "sign-in"
+
+
+def _start(request: HttpRequest, partner: str, purpose: str, token: str = "") -> HttpResponse:
+    idp = partner_idp(partner)
+    state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    request.session[SESSION_KEY] = {
+        "partner": partner,
+        "purpose": purpose,
+        "token": token,
+        "state": state,
+        "nonce": nonce,
+    }
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": idp.client_id,
+            "scope": idp.scopes,
+            "redirect_uri": request.build_absolute_uri(reverse(PartnerOIDCBackend.CALLBACK)),
+            "state": state,
+            "nonce": nonce,
+        }
+    )
+    separator = "&" if "?" in idp.authorization_endpoint else "?"
+    return redirect(f"{idp.authorization_endpoint}{separator}{query}")
+
+
+@require_GET
+def partner_sign_in(request: HttpRequest, partner: str) -> HttpResponse:
+    if partner_idp(partner) is None:
+        raise Http404("no such partner")
+    return _start(request, partner, SIGN_IN)
+
+
+@require_POST
+def external_accept_through_partner(request: HttpRequest, token: str) -> HttpResponse:
+    access = open_invitation(token)
+    partner = partner_of(access.company) if access is not None else None
+    if partner is None:
+        raise Http404(lifecycle.INVALID_INVITATION)
+    return _start(request, partner, ACCEPT, token)
+
+
+def _refused(request: HttpRequest, message: str, partner: str = "", subject: str = ""):
+    """Back to the sign-in page, saying why; on record once a partner was reached
+    (a callback nobody started here names nobody and changes nothing)."""
+    if partner:
+        trail.record(
+            action=Action.AUTH_LOGIN_FAILED,
+            info=request_info(request),
+            data={"username": "", "partner": partner, "subject": subject, "why": message},
+        )
+    messages.error(request, message)
+    return redirect("login")
+
+
+@require_GET
+def partner_sign_in_callback(request: HttpRequest) -> HttpResponse:
+    started = request.session.pop(SESSION_KEY, None)
+    state = request.GET.get("state", "")
+    if not isinstance(started, dict) or not hmac.compare_digest(
+        state.encode(), str(started.get("state", "")).encode()
+    ):
+        return _refused(request, "This sign-in was not started here, or is over: start again.")
+    partner = started["partner"]
+    idp = partner_idp(partner)
+    if idp is None:
+        return _refused(request, "That partner's sign-in is no longer configured.", partner)
+    if "error" in request.GET:
+        return _refused(request, f"{idp.company}'s sign-in did not sign you in.", partner)
+    identity = partner_identity(request, idp, nonce=started["nonce"])
+    if identity is None:
+        return _refused(request, f"{idp.company}'s sign-in could not be verified.", partner)
+    if started["purpose"] == ACCEPT:
+        try:
+            user = lifecycle.external_accept_through_partner(
+                token=started["token"],
+                partner=partner,
+                identity=identity,
+                info=request_info(request),
+            )
+        except lifecycle.LifecycleError as exc:
+            return _refused(request, f"Not accepted: {exc}.", partner, identity.subject)
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, "Welcome. Set up your authenticator app first.")
+        return redirect("mfa-enrol")
+    user = partner_account(partner, identity.issuer, identity.subject)
+    if user is None or not user.is_active:
+        return _refused(
+            request,
+            f"No active Airlock account is bound to this {idp.company} identity: "
+            "ask your sponsor for an invitation.",
+            partner,
+            identity.subject,
+        )
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    return redirect("home")
