@@ -123,8 +123,8 @@ def test_the_last_decision_closes_and_seals_it_and_it_verifies_offline(
     ("who", "decision", "note", "error", "match"),
     [
         ("alice", "keep", "", lifecycle.NotAllowed, "someone else must review your own"),
-        ("charlie", "keep", "", lifecycle.NotAllowed, "not a reviewer"),
-        ("dave", "keep", "", lifecycle.NotAllowed, "not a reviewer"),
+        ("charlie", "keep", "", lifecycle.NotAllowed, "not asked to review"),
+        ("dave", "keep", "", lifecycle.NotAllowed, "not asked to review"),
         ("bob", "remove", "", lifecycle.InvalidRequest, "say why"),
         ("bob", "remove", "bad\x1bnote", lifecycle.InvalidRequest, "control characters"),
         ("bob", "maybe", "", lifecycle.InvalidRequest, "keep or remove"),
@@ -187,7 +187,7 @@ def test_half_time_reminds_three_quarters_escalates_to_the_security_role(catalog
     assert lifecycle.access_reviews_tick(now=review.started_at + timedelta(days=1))["reminded"] == 0
     assert lifecycle.access_reviews_tick(now=review.started_at + timedelta(days=2))["reminded"] == 1
     assert lifecycle.access_reviews_tick(now=review.started_at + timedelta(days=2))["reminded"] == 0
-    with pytest.raises(lifecycle.NotAllowed, match="not a reviewer"):
+    with pytest.raises(lifecycle.NotAllowed, match="not asked to review"):
         decide(review, people.alice, people.erin, "keep", step_up=step_up)  # erin: security
     ticked = lifecycle.access_reviews_tick(now=review.started_at + timedelta(days=3))
     assert ticked["escalated"] == 1

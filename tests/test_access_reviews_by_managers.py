@@ -5,6 +5,7 @@ only their own reports; the security role steps in once escalated; the evidence
 names the manager asked."""
 
 import io
+import json
 from datetime import timedelta
 
 import pytest
@@ -61,17 +62,22 @@ def test_each_person_goes_to_their_manager_and_the_rest_to_the_approvers(by_mana
     managers = dict(by_managers.items.values_list("person__username", "manager__username"))
     assert managers == {"alice": "frank", "charlie": None}
     started = AuditEvent.objects.get(action="access_review.started")
-    assert started.data["by_managers"] is True
+    assert started.data["managers"] == {"alice": "frank", "charlie": None}
     assert started.data["reviewers"] == ["bob", "carol", "frank"]
 
 
 def test_a_manager_decides_their_reports_and_nobody_elses(by_managers, people, frank, step_up):
-    with pytest.raises(lifecycle.NotAllowed, match="for their manager, frank, to review"):
+    # The refusal names nobody: it would tell outsiders who is reviewed, and by whom.
+    with pytest.raises(lifecycle.NotAllowed, match="^you are not asked to review this person$"):
         decide(by_managers, people.alice, people.bob, step_up)
-    with pytest.raises(lifecycle.NotAllowed, match="not a reviewer"):
+    with pytest.raises(lifecycle.NotAllowed, match="not asked to review"):
         decide(by_managers, people.charlie, frank, step_up)
     assert decide(by_managers, people.alice, frank, step_up).decided_by == frank
     assert decide(by_managers, people.charlie, people.bob, step_up).decided_by == people.bob
+    decided = AuditEvent.objects.filter(action="access_review.decided").order_by("seq")
+    assert [(e.actor, e.data["as"], e.data.get("manager")) for e in decided] == [
+        ("frank", "manager", "frank"), ("bob", "reviewer", None),
+    ]  # fmt: skip
 
 
 def test_the_security_role_steps_in_once_escalated(by_managers, people, step_up):
@@ -79,6 +85,8 @@ def test_the_security_role_steps_in_once_escalated(by_managers, people, step_up)
         decide(by_managers, people.alice, people.erin, step_up)
     lifecycle.access_reviews_tick(now=by_managers.started_at + timedelta(days=11))
     assert decide(by_managers, people.alice, people.erin, step_up).decided_by == people.erin
+    decided = AuditEvent.objects.get(action="access_review.decided")
+    assert (decided.data["as"], decided.data["manager"]) == ("security", "frank")
 
 
 def test_a_manager_sees_only_their_own_reports(by_managers, people, frank, client):
@@ -95,6 +103,62 @@ def test_a_manager_sees_only_their_own_reports(by_managers, people, frank, clien
     assert 'id="item-alice"' in shown and "reviewed by their manager, frank" in shown
     client.force_login(people.charlie)  # under review, reviewing nobody
     assert client.get(page).status_code == 404
+
+
+def test_a_manager_gets_no_one_elses_evidence_patch_or_names(
+    by_managers, people, frank, step_up, client, tmp_path, settings
+):
+    catalog_file = tmp_path / "access.yaml"
+    catalog_file.write_text("groups:\n  engineers: [alice, charlie]\n")
+    settings.AIRLOCK_CATALOG = str(catalog_file)
+    decide(by_managers, people.charlie, people.bob, step_up, decision="remove")
+    step_up(frank)
+    client.force_login(frank)
+    page = client.get(f"/access-reviews/{by_managers.pk}/").content.decode()
+    assert "charlie" not in page  # neither listed nor in the catalog patch
+    assert client.get(f"/access-reviews/{by_managers.pk}/catalog.patch").status_code == 404
+    # Item ids are sequential: guessing one outside their share is a 404, naming nobody.
+    charlies = by_managers.items.get(person=people.charlie).pk
+    guessed = client.post(f"/access-reviews/{by_managers.pk}/people/{charlies}/decide/",
+                          {"decision": "keep", "note": "x", "item": str(charlies)})  # fmt: skip
+    assert guessed.status_code == 404 and "charlie" not in guessed.content.decode()
+    decide(by_managers, people.alice, frank, step_up)  # the last: the review closes
+    assert client.get(f"/access-reviews/{by_managers.pk}/evidence.json").status_code == 404
+    client.force_login(people.dave)  # an auditor: the whole evidence
+    evidence = client.get(f"/access-reviews/{by_managers.pk}/evidence.json")
+    assert {item["person"] for item in json.loads(evidence.content)["items"]} == {
+        "alice", "charlie",
+    }  # fmt: skip
+
+
+def test_a_manager_who_leaves_hands_their_reports_to_the_other_reviewers(
+    by_managers, people, frank, step_up, mailoutbox, settings
+):
+    settings.AIRLOCK_EMAIL_ENABLED = True
+    frank.is_active = False
+    frank.save()
+    lifecycle.access_reviews_tick(now=by_managers.started_at + timedelta(days=8))
+    reminded = AuditEvent.objects.get(action="access_review.reminded")
+    assert reminded.data["reviewers"] == ["bob", "carol"]
+    notifier.email_reviewers(reminded.pk)
+    assert "frank@example.com" not in {message.to[0] for message in mailoutbox}
+    assert decide(by_managers, people.alice, people.bob, step_up).decided_by == people.bob
+
+
+def test_a_person_moved_to_another_manager_is_no_longer_the_old_ones(
+    by_managers, people, frank, step_up
+):
+    managed_by(people.alice, people.erin)  # the IdP moves alice mid-review
+    with pytest.raises(lifecycle.NotAllowed, match="not asked to review"):
+        decide(by_managers, people.alice, frank, step_up, decision="remove")
+    # Not erin either (the one asked is fixed at the start): the other reviewers.
+    assert decide(by_managers, people.alice, people.bob, step_up).decided_by == people.bob
+
+
+def test_two_who_manage_each_other_review_neither(people, frank):
+    managed_by(people.alice, frank)
+    managed_by(frank, people.alice)
+    assert line_manager(people.alice) is None and line_manager(frank) is None
 
 
 def test_each_reviewer_is_emailed_their_own_share(by_managers, people, mailoutbox, settings):

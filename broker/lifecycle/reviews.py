@@ -43,6 +43,7 @@ from broker.models import (
 from broker.policy.locks import is_security, lock_refusal, security_principals
 from broker.policy.principals import users_matching
 from broker.policy.reviews import (
+    decided_as,
     line_manager,
     people_under_review,
     person_facts,
@@ -121,12 +122,13 @@ def access_review_start(
             raise Conflict("a review of this subject is open already") from None
         profiles = profiles_reviewed(profile, group_name)
         people = list(people_under_review(profile=profile, group_name=group_name))
+        managers = {p.pk: line_manager(p) if by_managers else None for p in people}
         AccessReviewItem.objects.bulk_create(
             AccessReviewItem(
                 review=review,
                 person=p,
                 facts=person_facts(p, profiles, now),
-                manager=line_manager(p) if by_managers else None,
+                manager=managers[p.pk],
             )
             for p in people
         )
@@ -142,7 +144,7 @@ def access_review_start(
                 "due": utc_iso(review.due_at),
                 "unreviewed": unreviewed,
                 "reviewers": sorted(reviewers_of(review).values_list("username", flat=True)),
-                **({"by_managers": True} if by_managers else {}),
+                **({"managers": _managers_named(people, managers)} if by_managers else {}),
                 **({"schedule": schedule} if schedule else {}),
             },
         )
@@ -169,7 +171,7 @@ def access_review_decide(
         AccessReview.objects.select_for_update().filter(pk__in=review_id).first()
         item = (
             AccessReviewItem.objects.select_for_update(of=("self",))
-            .select_related("review__profile", "person")
+            .select_related("review__profile", "person", "manager")
             .filter(pk=item_id)
             .first()
         )
@@ -186,6 +188,13 @@ def access_review_decide(
     if last:
         access_review_close(review_id=item.review_id, info=trail.SYSTEM)
     return item
+
+
+def _managers_named(people, managers: dict) -> dict[str, str | None]:
+    """Who asked to review whom (None: the campaign's other reviewers)."""
+    return {
+        p.get_username(): managers[p.pk].get_username() if managers[p.pk] else None for p in people
+    }
 
 
 def _empties_the_security_role(item: AccessReviewItem) -> bool:
@@ -217,7 +226,8 @@ def _decide(item: AccessReviewItem, decision: str, note: str, by, info) -> None:
             "subject": review.subject,
             "person": item.person.get_username(),
             "decision": decision,
-            **({"unreviewed": True} if by is None else {}),
+            **({"unreviewed": True} if by is None else {"as": decided_as(by, item)}),
+            **({"manager": item.manager.get_username()} if item.manager_id else {}),
         },
     )
     if decision != Decision.REMOVE:

@@ -101,19 +101,45 @@ def people_under_review(*, profile: AccessProfile | None, group_name: str) -> Qu
     return people.order_by("username").distinct()
 
 
+def _manager_as_the_idp_says(person):
+    """A third party's sponsor; anyone else's manager from SCIM; or None."""
+    access = external_of(person)
+    if access is not None:
+        return access.sponsor
+    link = ScimAccount.objects.select_related("manager").filter(user_id=person.pk).first()
+    return link.manager if link else None
+
+
 def line_manager(person):
     """Who reviews `person` in a review by managers: their manager as the identity
     provider says (SCIM), or a third party's sponsor. None when there is nobody
-    Airlock may ask: no manager, or one disabled, a third party, or themselves."""
-    access = external_of(person)
-    if access is not None:
-        manager = access.sponsor
-    else:
-        link = ScimAccount.objects.select_related("manager").filter(user_id=person.pk).first()
-        manager = link.manager if link else None
+    Airlock may ask: no manager, or one disabled, a third party, themselves, or
+    someone whose own manager is `person` (two who would keep each other)."""
+    manager = _manager_as_the_idp_says(person)
     if manager is None or not manager.is_active or manager.pk == person.pk:
         return None
-    return None if external_of(manager) else manager
+    if external_of(manager):
+        return None
+    mutual = _manager_as_the_idp_says(manager)
+    return None if mutual is not None and mutual.pk == person.pk else manager
+
+
+def asked_managers(review: AccessReview) -> dict[int, int | None]:
+    """Each item's manager (by id) while they still are: the one asked at the start,
+    still active and still the person's manager (SCIM, or a third party's
+    sponsor). None: the campaign's other reviewers decide, as for whoever had no
+    manager; one query for the whole campaign."""
+    rows = review.items.values_list(
+        "pk",
+        "manager_id",
+        "manager__is_active",
+        "person__scim__manager_id",
+        "person__external_access__sponsor_id",
+    )
+    return {
+        pk: asked if asked and active and asked == (sponsor or idp_manager) else None
+        for pk, asked, active, idp_manager, sponsor in rows
+    }
 
 
 def reviewer_principals(review: AccessReview) -> Principals | None:
@@ -142,8 +168,9 @@ def reviewers_of(review: AccessReview) -> QuerySet:
     too, once it is escalated)."""
     chosen = Q(pk__in=_default_reviewers(review).values("pk"))
     if review.by_managers:
-        managers = Q(pk__in=review.items.filter(manager__isnull=False).values("manager"))
-        chosen = managers | chosen if review.items.filter(manager=None).exists() else managers
+        managers = asked_managers(review)
+        asked = Q(pk__in={manager for manager in managers.values() if manager})
+        chosen = asked | chosen if None in managers.values() else asked
     if review.escalated_at is not None:
         chosen |= Q(pk__in=users_matching(security_principals()).values("pk"))
     return get_user_model().objects.filter(chosen)
@@ -151,18 +178,32 @@ def reviewers_of(review: AccessReview) -> QuerySet:
 
 def reviewable_items(user, review: AccessReview) -> QuerySet:
     """The campaign's items `user` is asked to decide (decided or not): all of
-    them for its reviewers, in a review by managers their own reports (and the
-    people without a manager for the other reviewers), all once it is escalated
-    to the security role."""
+    them for its reviewers; in a review by managers, a manager's own reports
+    (while they still are) and, for the other reviewers, everyone else; all once
+    it is escalated to the security role."""
     items = review.items.all()
     if review.escalated_at is not None and is_security(user):
         return items
     default = _is_default_reviewer(user, review)
     if not review.by_managers:
         return items if default else items.none()
-    return (
-        items.filter(Q(manager=user) | Q(manager=None)) if default else items.filter(manager=user)
-    )
+    theirs = [
+        pk
+        for pk, manager in asked_managers(review).items()
+        if manager == user.pk or (manager is None and default)
+    ]
+    return items.filter(pk__in=theirs)
+
+
+def decided_as(user, item: AccessReviewItem) -> str:
+    """In what capacity `user` may decide the item (review_refusal said they may):
+    its person's manager, one of the campaign's reviewers, or the security role
+    after escalation. The trail says which."""
+    review = item.review
+    manager = asked_managers(review).get(item.pk) if review.by_managers else None
+    if manager is not None:
+        return "manager" if manager == user.pk else "security"
+    return "reviewer" if _is_default_reviewer(user, review) else "security"
 
 
 def is_reviewer(user, review: AccessReview) -> bool:
@@ -177,9 +218,8 @@ def review_refusal(user, item: AccessReviewItem) -> str | None:
     if item.person_id == user.pk:
         return "someone else must review your own access"
     if not reviewable_items(user, review).filter(pk=item.pk).exists():
-        if item.manager_id is not None and item.manager_id != user.pk:
-            return f"{item.person} is for their manager, {item.manager}, to review"
-        return f"you are not a reviewer of {review.name}"
+        # Naming whose the item is would tell outsiders who is reviewed, and by whom.
+        return "you are not asked to review this person"
     if item.decision != AccessReviewItem.Decision.PENDING:
         return f"{item.person} was already reviewed: {item.decision}"
     if locked := lock_refusal(user):

@@ -8,6 +8,13 @@ from broker.policy.reviews import is_reviewer, reviewable_items
 from broker.selectors.requests import is_overseer
 
 
+def sees_whole_review(user, review: AccessReview) -> bool:
+    """Who sees every person of a campaign (the evidence, the catalog patch):
+    overseers, and its reviewers unless it is by managers, whose reviewers each
+    see only their share."""
+    return is_overseer(user) or (not review.by_managers and is_reviewer(user, review))
+
+
 def may_see_review(user, review: AccessReview) -> bool:
     return is_overseer(user) or is_reviewer(user, review)
 
@@ -33,3 +40,12 @@ def review_items(user, review: AccessReview) -> QuerySet:
     reports, not their colleagues')."""
     items = review.items.all() if is_overseer(user) else reviewable_items(user, review)
     return items.select_related("person", "decided_by", "removal", "manager")
+
+
+def whole_review(user, review_id) -> AccessReview:
+    """The campaign with everyone in it (its evidence, its catalog patch), or 404
+    for who sees only their share of it, or none."""
+    review = visible_review(user, review_id)
+    if not sees_whole_review(user, review):
+        raise Http404("no such review")
+    return review

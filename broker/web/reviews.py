@@ -20,7 +20,13 @@ from broker.catalog.patch import Removal, removal_patch
 from broker.models import AccessProfile, ReviewRemoval
 from broker.policy.locks import is_security
 from broker.policy.reviews import is_reviewer, review_refusal
-from broker.selectors.reviews import review_items, visible_review, visible_reviews
+from broker.selectors.reviews import (
+    review_items,
+    sees_whole_review,
+    visible_review,
+    visible_reviews,
+    whole_review,
+)
 from broker.web.forms import AccessReviewForm
 from broker.web.responses import lifecycle_error_response
 
@@ -86,10 +92,12 @@ def access_review(request: HttpRequest, review_id) -> HttpResponse:
     for item in items:
         item.may_decide = review_refusal(request.user, item) is None
         item.saved_note = saved.get("note", "") if saved.get("item") == str(item.pk) else ""
-    patch, notes = _patch(review)
+    whole = sees_whole_review(request.user, review)
+    patch, notes = _patch(review) if whole else ("", [])
     context = {
         "review": review,
         "items": items,
+        "whole": whole,
         "patch": patch,
         "patch_notes": notes,
         "is_reviewer": is_reviewer(request.user, review),
@@ -104,7 +112,7 @@ def access_review(request: HttpRequest, review_id) -> HttpResponse:
 @step_up_required(return_to=_review_page)
 def access_review_decide(request: HttpRequest, review_id, item_id: int) -> HttpResponse:
     review = visible_review(request.user, review_id)
-    if not review.items.filter(pk=item_id).exists():
+    if not review_items(request.user, review).filter(pk=item_id).exists():
         raise Http404("no such person in this review")
     try:
         item = lifecycle.access_review_decide(
@@ -123,7 +131,7 @@ def access_review_decide(request: HttpRequest, review_id, item_id: int) -> HttpR
 @login_required
 @require_GET
 def access_review_evidence(request: HttpRequest, review_id) -> HttpResponse:
-    review = visible_review(request.user, review_id)
+    review = whole_review(request.user, review_id)
     if review.evidence is None:
         raise Http404("the review is still open: its evidence is sealed when it closes")
     response = HttpResponse(as_bytes(review.evidence), content_type="application/json")
@@ -134,7 +142,7 @@ def access_review_evidence(request: HttpRequest, review_id) -> HttpResponse:
 @login_required
 @require_GET
 def access_review_patch(request: HttpRequest, review_id) -> HttpResponse:
-    review = visible_review(request.user, review_id)
+    review = whole_review(request.user, review_id)
     patch, notes = _patch(review)
     body = "".join(f"# {note}\n" for note in notes) + patch
     response = HttpResponse(body or "# nothing to change\n", content_type="text/x-diff")
