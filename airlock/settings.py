@@ -162,6 +162,9 @@ if OIDC_ENABLED:
     OIDC_RP_SCOPES = env.str("OIDC_RP_SCOPES", default="openid email profile groups")
 # Which claim carries the user's IdP groups, and which IdP group means which
 # Airlock group. Only groups named here are managed from the IdP.
+# Seconds to connect to and to read from an identity provider: one that stops
+# answering must not hold a web worker for ever.
+OIDC_TIMEOUT = (5, 10)
 AIRLOCK_OIDC_GROUPS_CLAIM = env.str("AIRLOCK_OIDC_GROUPS_CLAIM", default="groups")
 AIRLOCK_OIDC_GROUP_MAP = env.json("AIRLOCK_OIDC_GROUP_MAP", default={})
 # Partners' own identity providers, through which their third parties sign in

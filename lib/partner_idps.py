@@ -5,9 +5,12 @@ parties it signs in. The client secret is read from the environment variable
 the entry names (or its `_FILE`), never from the JSON."""
 
 import re
+import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from lib.secrets import MissingSecret, read_secret
 
 Url = Annotated[str, Field(pattern=r"^https?://[^\s]+$", max_length=2000)]
 PARTNER_KEY = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
@@ -36,6 +39,25 @@ class PartnerIdP(BaseModel):
         return self
 
 
+# Letters of other scripts drawn like Latin ones (Unicode TR39's commonest): a
+# sponsor typing Acme with a Cyrillic capital A must not make an Acme person someone
+# their company's identity provider does not vouch for.
+LOOK_ALIKES = str.maketrans(
+    "аеорсухіјѕԁԛԝһӏԍαβεικνορτυχ",
+    "aeopcyxijsdqwhlgabeiknoptux",
+)
+
+
+def company_skeleton(company: str) -> str:
+    """What a company name looks like, for telling whether two are the same:
+    compatibility forms folded (full-width letters), invisible characters and
+    accents dropped, look-alike letters of other scripts read as Latin, case and
+    spacing ignored."""
+    decomposed = unicodedata.normalize("NFKD", company)
+    kept = "".join(c for c in decomposed if unicodedata.category(c) not in {"Mn", "Cf", "Cc"})
+    return " ".join(kept.casefold().translate(LOOK_ALIKES).split())
+
+
 class PartnerConfigError(ValueError):
     """What is wrong with AIRLOCK_PARTNER_OIDC, said plainly."""
 
@@ -59,8 +81,12 @@ def parse_partners(raw, *, staff_issuer: str = "") -> dict[str, PartnerIdP]:
                 f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
             )
             raise PartnerConfigError(f"AIRLOCK_PARTNER_OIDC[{key}]: {problems}") from None
+        try:
+            read_secret(partners[key].client_secret_env)
+        except MissingSecret as exc:
+            raise PartnerConfigError(f"AIRLOCK_PARTNER_OIDC[{key}]: {exc}") from None
     issuers = [p.issuer for p in partners.values()]
-    companies = [p.company.casefold() for p in partners.values()]
+    companies = [company_skeleton(p.company) for p in partners.values()]
     if staff_issuer and staff_issuer in issuers:
         raise PartnerConfigError(
             "AIRLOCK_PARTNER_OIDC: a partner's issuer is the staff identity provider's"

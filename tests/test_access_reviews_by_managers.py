@@ -68,7 +68,7 @@ def test_each_person_goes_to_their_manager_and_the_rest_to_the_approvers(by_mana
 
 def test_a_manager_decides_their_reports_and_nobody_elses(by_managers, people, frank, step_up):
     # The refusal names nobody: it would tell outsiders who is reviewed, and by whom.
-    with pytest.raises(lifecycle.NotAllowed, match="^you are not asked to review this person$"):
+    with pytest.raises(lifecycle.NotAllowed, match=r"^you are not asked to review this person$"):
         decide(by_managers, people.alice, people.bob, step_up)
     with pytest.raises(lifecycle.NotAllowed, match="not asked to review"):
         decide(by_managers, people.charlie, frank, step_up)

@@ -8,14 +8,16 @@ import time
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlparse
 
+import mozilla_django_oidc.auth as oidc_auth
 import pytest
 from django.contrib.auth import get_user
 from django.utils import timezone
 
 from accounts.models import OidcIdentity
+from accounts.oidc import PartnerOIDCBackend
 from audit.models import AuditEvent
 from broker import lifecycle
-from broker.models import ExternalAccess
+from broker.models import AccessProfile, ExternalAccess
 from lib.partner_idps import PartnerConfigError, parse_partners
 from tests.support.externals import invite_zoe, open_test_db_to_externals
 from tests.support.oidc_fake import CLIENT_ID, CLIENT_SECRET, FakeIdP
@@ -54,9 +56,9 @@ def through_acme(client, idp: FakeIdP, start: str, *, subject: str, method="get"
     assert started.status_code == 302, started.status_code
     query = parse_qs(urlparse(started["Location"]).query)
     assert started["Location"].startswith(f"{idp.url}/authorize?")
-    assert query["redirect_uri"] == ["http://testserver/partners/callback/"]
+    assert query["redirect_uri"] == ["http://testserver/partners/acme/callback/"]
     code = idp.issue(nonce=query["nonce"][0], sub=subject, id_token=claims, userinfo={})
-    client.get("/partners/callback/", {"code": code, "state": query["state"][0]})
+    client.get("/partners/acme/callback/", {"code": code, "state": query["state"][0]})
     user = get_user(SimpleNamespace(session=client.session))
     return user if user.is_authenticated else None
 
@@ -150,12 +152,12 @@ def test_a_token_that_proves_nothing_accepts_nothing(acme, client, people, step_
 
 def test_a_callback_nobody_started_or_a_replayed_one_signs_in_nobody(acme, client, people):
     code = acme.issue(nonce="n", sub="acme-zoe-1", id_token={}, userinfo={})
-    client.get("/partners/callback/", {"code": code, "state": "guessed"})
+    client.get("/partners/acme/callback/", {"code": code, "state": "guessed"})
     assert not get_user(SimpleNamespace(session=client.session)).is_authenticated
     started = client.get("/partners/acme/sign-in/")
     state = parse_qs(urlparse(started["Location"]).query)["state"][0]
-    client.get("/partners/callback/", {"code": code, "state": state})  # unbound: refused
-    again = client.get("/partners/callback/", {"code": code, "state": state})
+    client.get("/partners/acme/callback/", {"code": code, "state": state})  # unbound: refused
+    again = client.get("/partners/acme/callback/", {"code": code, "state": state})
     assert again.status_code == 302 and again["Location"] == "/login/"
     assert AuditEvent.objects.filter(action="auth.login_failed").count() == 1  # not the replay
 
@@ -193,7 +195,8 @@ def test_a_bad_configuration_is_a_clear_error(raw, error):
         parse_partners(raw)
 
 
-def test_a_partner_never_shares_an_issuer_or_a_company(acme_idp):
+def test_a_partner_never_shares_an_issuer_or_a_company(acme_idp, monkeypatch):
+    monkeypatch.setenv(SECRET_ENV, CLIENT_SECRET)
     rs256 = acme_settings(acme_idp, sign_algo="RS256")
     with pytest.raises(PartnerConfigError, match="needs jwks_endpoint"):
         parse_partners({"acme": rs256})
@@ -202,3 +205,103 @@ def test_a_partner_never_shares_an_issuer_or_a_company(acme_idp):
     twice = {"acme": acme_settings(acme_idp), "acme2": acme_settings(acme_idp, company="ACME")}
     with pytest.raises(PartnerConfigError, match="one issuer and one company per partner"):
         parse_partners(twice)
+    look_alike = acme_settings(acme_idp, company="\u0410cme", issuer="https://other.example")
+    with pytest.raises(PartnerConfigError, match="one issuer and one company per partner"):
+        parse_partners({"acme": acme_settings(acme_idp), "acme2": look_alike})
+
+
+def test_a_partner_without_its_client_secret_stops_airlock_at_start(acme_idp, monkeypatch):
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+    with pytest.raises(PartnerConfigError, match=f"acme.*Set {SECRET_ENV}"):
+        parse_partners({"acme": acme_settings(acme_idp)})
+
+
+@pytest.fixture
+def globex(acme, settings):
+    """A second partner, Globex, with its own identity provider (and, below, rogue)."""
+    idp = FakeIdP()
+    settings.AIRLOCK_PARTNER_OIDC = parse_partners({
+        "acme": acme_settings(acme),
+        "globex": acme_settings(idp, company="Globex"),
+    })  # fmt: skip
+    yield idp
+    idp.stop()
+
+
+def test_a_rogue_partner_never_receives_another_partners_code(
+    acme, globex, monkeypatch, client, people, step_up
+):
+    """The identity provider mix-up: Globex's provider bounces a victim's browser,
+    sent to Globex's sign-in, on to Acme's (where the victim is signed in) with
+    Globex's state and the nonce of a flow its attacker started for Acme. Acme's
+    code comes back to Acme's own callback, which refuses a flow started for
+    Globex, and sends the code to nobody's token endpoint."""
+    _, token = invite_zoe(people, step_up, accept=False)
+    zoe = accept(client, acme, token)
+    client.logout()
+    posted = []
+    real_post = oidc_auth.requests.post
+    monkeypatch.setattr(
+        oidc_auth.requests, "post",
+        lambda url, data=None, **kw: posted.append(url) or real_post(url, data=data, **kw),
+    )  # fmt: skip
+    attacker, victim = type(client)(), type(client)()
+    mine = parse_qs(urlparse(attacker.get("/partners/acme/sign-in/")["Location"]).query)
+    to_globex = parse_qs(urlparse(victim.get("/partners/globex/sign-in/")["Location"]).query)
+    code = acme.issue(nonce=mine["nonce"][0], sub="acme-zoe-1", id_token={}, userinfo={})
+    # Acme answers at the callback registered with Acme, whatever flow it was.
+    victim.get("/partners/acme/callback/", {"code": code, "state": to_globex["state"][0]})
+    assert posted == []  # the code went to no token endpoint, Globex's least of all
+    assert get_user(SimpleNamespace(session=victim.session)) != zoe
+    # The attacker holds no code of zoe's; a fresh one of theirs signs in only theirs.
+    assert not get_user(SimpleNamespace(session=attacker.session)).is_authenticated
+
+
+def test_an_answer_naming_another_issuer_is_refused(acme, client, people, step_up):
+    _, token = invite_zoe(people, step_up, accept=False)
+    started = client.post(f"/externals/accept/{token}/partner/")
+    query = parse_qs(urlparse(started["Location"]).query)
+    code = acme.issue(nonce=query["nonce"][0], sub="acme-zoe-1", id_token={}, userinfo={})
+    answer = {"code": code, "state": query["state"][0], "iss": "https://evil.example"}
+    client.get("/partners/acme/callback/", answer)
+    assert not OidcIdentity.objects.exists()
+
+
+def test_a_token_answer_that_is_no_object_is_a_refused_sign_in(acme, client, monkeypatch):
+    answer = SimpleNamespace(status_code=200, json=lambda: ["not", "an", "object"],
+                             raise_for_status=lambda: None)  # fmt: skip
+    monkeypatch.setattr(oidc_auth.requests, "post", lambda *a, **kw: answer)
+    started = parse_qs(urlparse(client.get("/partners/acme/sign-in/")["Location"]).query)
+    client.raise_request_exception = False
+    answered = client.get("/partners/acme/callback/", {"code": "c", "state": started["state"][0]})
+    assert (answered.status_code, answered["Location"]) == (302, "/login/")
+
+
+def test_calls_to_identity_providers_time_out(acme, settings):
+    backend = PartnerOIDCBackend(settings.AIRLOCK_PARTNER_OIDC["acme"], "https://x/")
+    assert backend.get_settings("OIDC_TIMEOUT") == (5, 10)
+    assert settings.OIDC_TIMEOUT == (5, 10)  # the staff identity provider too
+
+
+@pytest.mark.parametrize("company", ["\u0410cme", "\uff21cme", "Acme\u200b", " ACME "])
+def test_a_name_that_only_looks_like_acme_is_acme(acme, people, step_up, company):
+    """Cyrillic A, full-width A, a zero-width space, other spacing and case: still
+    Acme, so still no password."""
+    step_up(people.alice)
+    _, token = lifecycle.external_invite(
+        sponsor=people.alice, username="zoe2", email="zoe2@acme.example", company=company,
+        contract_ends_at=timezone.now() + timezone.timedelta(days=30),
+        profiles=[AccessProfile.objects.get(slug="test-db")], info=WEB,
+    )  # fmt: skip
+    with pytest.raises(lifecycle.NotAllowed, match="own sign-in"):
+        lifecycle.external_accept(token=token, password="a long passphrase here", info=WEB)
+
+
+def test_a_contract_over_signs_in_nobody_even_before_beat_disables_it(
+    acme, client, people, step_up
+):
+    access, token = invite_zoe(people, step_up, accept=False)
+    accept(client, acme, token)
+    client.logout()
+    ExternalAccess.objects.filter(pk=access.pk).update(contract_ends_at=timezone.now())
+    assert through_acme(client, acme, "/partners/acme/sign-in/", subject="acme-zoe-1") is None

@@ -90,7 +90,7 @@ MATRIX = {
     # partner's sign-in is nobody's, and a callback nobody started signs in nobody.
     "external-accept-partner": ("post", "invitation", {}, {p: MISSING for p in PERSONAS}),
     "partner-sign-in": ("get", "partner", None, {p: MISSING for p in PERSONAS}),
-    "partner-sign-in-callback": ("get", None, None, {p: FOUND for p in PERSONAS}),
+    "partner-sign-in-callback": ("get", "partner", None, {p: FOUND for p in PERSONAS}),
     **{name: ("post", "external", body,
               every(MISSING, alice=FOUND, erin=FOUND, admin=FOUND, carol=TO_MFA))
        for name, body in (("external-end", {"reason": "x"}),

@@ -27,7 +27,13 @@ from audit.trail import utc_iso
 from broker.lifecycle.common import checked_reason
 from broker.lifecycle.errors import Conflict, InvalidRequest, NotAllowed, NotFound, StepUpRequired
 from broker.models import AccessProfile, ExternalAccess
-from broker.policy.externals import external_of, invitation_digest, open_invitation, partner_of
+from broker.policy.externals import (
+    external_of,
+    invitation_digest,
+    open_invitation,
+    open_invitation_by_digest,
+    partner_of,
+)
 from broker.policy.locks import is_security, lock_refusal
 from broker.policy.requesters import can_request
 from lib.text import has_control_characters
@@ -169,12 +175,13 @@ def external_accept(*, token: str, password: str, info: trail.RequestInfo):
 
 
 def external_accept_through_partner(
-    *, token: str, partner: str, identity: PartnerIdentity, info: trail.RequestInfo
+    *, invitation_sha256: str, partner: str, identity: PartnerIdentity, info: trail.RequestInfo
 ):
     """The invitee signed in at their company's identity provider: the account is
     bound to that identity (its issuer and subject) and never has a password; MFA
-    enrolment comes next, before anything else."""
-    access = open_invitation(token)
+    enrolment comes next, before anything else. The invitation is named by its
+    digest: the token itself waited in no session."""
+    access = open_invitation_by_digest(invitation_sha256)
     if access is None:
         raise NotFound(INVALID_INVITATION)
     if partner_of(access.company) != partner:

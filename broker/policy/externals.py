@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.models import OidcIdentity
 from broker.catalog.spec import ExternalRules, Principals
 from broker.models import AccessProfile, CatalogState, ExternalAccess
-from lib.partner_idps import PartnerIdP
+from lib.partner_idps import PartnerIdP, company_skeleton
 
 _UNKNOWN = object()
 
@@ -80,12 +80,17 @@ def invitation_digest(token: str) -> str:
 
 
 def open_invitation(token: str) -> ExternalAccess | None:
-    """The invitation this token opens, while it may still be used: not used yet,
+    """The invitation this token opens, while it may still be used."""
+    return open_invitation_by_digest(invitation_digest(token))
+
+
+def open_invitation_by_digest(digest: str) -> ExternalAccess | None:
+    """The invitation with this digest, while it may still be used: not used yet,
     not expired, for an account still active and a contract not ended."""
     now = timezone.now()
     access = (
         ExternalAccess.objects.select_related("user")
-        .filter(invitation_sha256=invitation_digest(token), accepted_at__isnull=True)
+        .filter(invitation_sha256=digest, accepted_at__isnull=True)
         .exclude(invitation_sha256="")
         .first()
     )
@@ -104,16 +109,11 @@ def partner_idp(key: str) -> PartnerIdP | None:
 
 def partner_of(company: str) -> str | None:
     """The partner whose own identity provider signs in this company's people, if
-    one is configured: they sign in there, never with a password."""
-    wanted = company.casefold()
-    return next(
-        (
-            key
-            for key, idp in settings.AIRLOCK_PARTNER_OIDC.items()
-            if idp.company.casefold() == wanted
-        ),
-        None,
-    )
+    one is configured: they sign in there, never with a password. Names are
+    compared as they look (Acme with a Cyrillic capital A is Acme)."""
+    wanted = company_skeleton(company)
+    partners = settings.AIRLOCK_PARTNER_OIDC.items()
+    return next((key for key, idp in partners if company_skeleton(idp.company) == wanted), None)
 
 
 def partner_account(key: str, issuer: str, subject: str):
@@ -126,4 +126,9 @@ def partner_account(key: str, issuer: str, subject: str):
     if identity is None:
         return None
     access = external_of(identity.user)
-    return identity.user if access is not None and partner_of(access.company) == key else None
+    if access is None or partner_of(access.company) != key:
+        return None
+    # Ended in fact though beat has not disabled the account yet: not signed in.
+    if access.ended_at or access.suspended_at or timezone.now() >= access.contract_ends_at:
+        return None
+    return identity.user

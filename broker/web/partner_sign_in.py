@@ -2,7 +2,12 @@
 `AIRLOCK_PARTNER_OIDC` configures one): the invitee accepts there, which binds
 the account to that identity; later sign-ins match that binding only, and only
 for the partner's own people. The code flow's state and nonce live in the
-session; the partner's token is checked in accounts/oidc.py."""
+session; the partner's token is checked in accounts/oidc.py.
+
+Each partner has its own callback URL, and a code arriving at one partner's is
+never sent to another's token endpoint: with one callback for all, a rogue
+partner could bounce a browser through another partner's sign-in and receive
+that partner's code (the identity provider mix-up attack)."""
 
 import hmac
 import secrets
@@ -15,7 +20,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.oidc import PartnerOIDCBackend, partner_identity
+from accounts.oidc import partner_identity
 from audit import trail
 from audit.actions import Action
 from audit.trail import request_info
@@ -26,13 +31,19 @@ SESSION_KEY = "partner_sign_in"
 ACCEPT, SIGN_IN = "accept", "sign-in"
 
 
-def _start(request: HttpRequest, partner: str, purpose: str, token: str = "") -> HttpResponse:
+def _callback_url(request: HttpRequest, partner: str) -> str:
+    return request.build_absolute_uri(reverse("partner-sign-in-callback", args=[partner]))
+
+
+def _start(
+    request: HttpRequest, partner: str, purpose: str, invitation_sha256: str = ""
+) -> HttpResponse:
     idp = partner_idp(partner)
     state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     request.session[SESSION_KEY] = {
         "partner": partner,
         "purpose": purpose,
-        "token": token,
+        "invitation": invitation_sha256,
         "state": state,
         "nonce": nonce,
     }
@@ -41,7 +52,7 @@ def _start(request: HttpRequest, partner: str, purpose: str, token: str = "") ->
             "response_type": "code",
             "client_id": idp.client_id,
             "scope": idp.scopes,
-            "redirect_uri": request.build_absolute_uri(reverse(PartnerOIDCBackend.CALLBACK)),
+            "redirect_uri": _callback_url(request, partner),
             "state": state,
             "nonce": nonce,
         }
@@ -63,7 +74,7 @@ def external_accept_through_partner(request: HttpRequest, token: str) -> HttpRes
     partner = partner_of(access.company) if access is not None else None
     if partner is None:
         raise Http404(lifecycle.INVALID_INVITATION)
-    return _start(request, partner, ACCEPT, token)
+    return _start(request, partner, ACCEPT, access.invitation_sha256)
 
 
 def _refused(request: HttpRequest, message: str, partner: str = "", subject: str = ""):
@@ -80,26 +91,32 @@ def _refused(request: HttpRequest, message: str, partner: str = "", subject: str
 
 
 @require_GET
-def partner_sign_in_callback(request: HttpRequest) -> HttpResponse:
+def partner_sign_in_callback(request: HttpRequest, partner: str) -> HttpResponse:
     started = request.session.pop(SESSION_KEY, None)
     state = request.GET.get("state", "")
-    if not isinstance(started, dict) or not hmac.compare_digest(
-        state.encode(), str(started.get("state", "")).encode()
+    if (
+        not isinstance(started, dict)
+        or started.get("partner") != partner
+        or not hmac.compare_digest(state.encode(), str(started.get("state", "")).encode())
     ):
         return _refused(request, "This sign-in was not started here, or is over: start again.")
-    partner = started["partner"]
     idp = partner_idp(partner)
     if idp is None:
         return _refused(request, "That partner's sign-in is no longer configured.", partner)
     if "error" in request.GET:
         return _refused(request, f"{idp.company}'s sign-in did not sign you in.", partner)
-    identity = partner_identity(request, idp, nonce=started["nonce"])
+    # RFC 9207: an identity provider that names itself must be the one asked.
+    if request.GET.get("iss", idp.issuer) != idp.issuer:
+        return _refused(request, f"That answer did not come from {idp.company}.", partner)
+    identity = partner_identity(
+        request, idp, nonce=started["nonce"], redirect_uri=_callback_url(request, partner)
+    )
     if identity is None:
         return _refused(request, f"{idp.company}'s sign-in could not be verified.", partner)
     if started["purpose"] == ACCEPT:
         try:
             user = lifecycle.external_accept_through_partner(
-                token=started["token"],
+                invitation_sha256=started["invitation"],
                 partner=partner,
                 identity=identity,
                 info=request_info(request),

@@ -44,7 +44,7 @@ urlpatterns = [
         name="partner-sign-in",
     ),
     path(
-        "partners/callback/",
+        "partners/<str:partner>/callback/",
         partner_sign_in.partner_sign_in_callback,
         name="partner-sign-in-callback",
     ),
