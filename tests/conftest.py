@@ -32,6 +32,8 @@ from tests.support.pg_target import TargetCluster
 from tests.support.vault_server import DevVault
 from tests.support.witness import new_bucket, witness_user
 
+pytest_plugins = ["tests.support.scim"]  # the `scim` client fixture
+
 
 def _reachable(url: str, default_port: int) -> tuple[str, int] | None:
     parsed = urlparse(url)

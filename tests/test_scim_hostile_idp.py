@@ -3,34 +3,16 @@ each a test): Entra ID's one-PATCH leaver with attributes Airlock does not keep;
 a recycled userName; groups that give staff their roles; input that once made
 500s; a PUT that leaves `active` out."""
 
-import json
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.test import Client
 
 from accounts.models import Authenticator
 from broker.policy.locks import is_security
 from tests.support.people import phone_of
+from tests.support.scim import GROUP, PATCH_OP, USER, send
 
-TOKEN = "scim-test-token"  # nosec B105  # a test token
-USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 pytestmark = pytest.mark.usefixtures("in_test_transaction")
-
-
-@pytest.fixture
-def scim(monkeypatch, people):
-    monkeypatch.setenv("AIRLOCK_SCIM_TOKEN", TOKEN)
-    return Client(HTTP_AUTHORIZATION=f"Bearer {TOKEN}", raise_request_exception=False)
-
-
-def send(scim, method, path, body=None):
-    if body is None:
-        return getattr(scim, method)(path)
-    return getattr(scim, method)(path, json.dumps(body), content_type="application/scim+json")
 
 
 def test_an_entra_leaver_patch_disables_the_account(scim, people):

@@ -4,29 +4,14 @@ attribute's path) send it. Only an account SCIM manages, other than the person,
 becomes a manager; a malformed value is a 400 that changes nothing; each change
 is an audit event."""
 
-import json
-
 import pytest
-from django.test import Client
 
 from accounts.models import ScimAccount
 from audit.models import AuditEvent
+from tests.support.scim import ENTERPRISE, PATCH_OP, send
+from tests.support.scim import USER as CORE
 
-TOKEN = "scim-test-token"  # nosec B105  # a test token
-CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 pytestmark = pytest.mark.usefixtures("in_test_transaction")
-
-
-@pytest.fixture
-def scim(monkeypatch, people):
-    monkeypatch.setenv("AIRLOCK_SCIM_TOKEN", TOKEN)
-    return Client(HTTP_AUTHORIZATION=f"Bearer {TOKEN}", raise_request_exception=False)
-
-
-def send(scim, method, path, body):
-    return getattr(scim, method)(path, json.dumps(body), content_type="application/scim+json")
 
 
 def patch(scim, user, *operations):
