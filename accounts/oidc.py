@@ -252,8 +252,9 @@ class PartnerOIDCBackend(CheckedTokenBackend):
             "OIDC_AUTHENTICATION_CALLBACK_URL": "login",
             "OIDC_TIMEOUT": self.TIMEOUT,
             "OIDC_USE_NONCE": True,
-            "OIDC_STORE_ACCESS_TOKEN": False,
-            "OIDC_STORE_ID_TOKEN": False,
+            # Never kept in the session, whatever the staff sign-in's settings say.
+            "OIDC_STORE_ACCESS_TOKEN": False,  # nosec B105  # a flag, not a password
+            "OIDC_STORE_ID_TOKEN": False,  # nosec B105  # a flag, not a password
             "OIDC_ALLOW_UNSECURED_JWT": False,
         }
         return own[attr] if attr in own else super().get_settings(attr, *args)

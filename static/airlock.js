@@ -23,7 +23,18 @@ function tick() {
   });
 }
 
+// An invitation link carries its code after "#", which browsers never send to a
+// server (no proxy logs it): post it, and drop it from the address bar.
+function postInvitationCode() {
+  const form = document.getElementById("invitation-form");
+  if (!form || location.hash.length < 2) return;
+  form.elements.token.value = decodeURIComponent(location.hash.slice(1));
+  history.replaceState(null, "", location.pathname);
+  form.submit();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  postInvitationCode();
   tick();
   setInterval(tick, 1000);
   document.querySelectorAll("[data-copy]").forEach((button) => {

@@ -14,6 +14,7 @@ from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import AccessProfile, AccessRequest, ExternalAccess, Grant
 from broker.policy.approvers import decision_refusal
+from broker.policy.externals import invitation_digest
 from broker.policy.requesters import can_request
 from broker.selectors.queue import approval_queue
 from tests.support.externals import PASSWORD, invite_zoe, open_test_db_to_externals
@@ -46,11 +47,14 @@ def test_an_invitation_makes_an_account_without_a_password_until_accepted(opened
     assert (invited.actor, invited.data["company"]) == ("alice", "Acme")
     assert token not in str(invited.data) and token not in access.invitation_sha256
 
-    user = lifecycle.external_accept(token=token, password=PASSWORD, info=WEB)
+    digest = invitation_digest(token)
+    user = lifecycle.external_accept(invitation_sha256=digest, password=PASSWORD, info=WEB)
     assert user.check_password(PASSWORD)
     assert can_request(user, opened["test-db"]) and not can_request(user, opened["vault-token"])
     with pytest.raises(lifecycle.NotFound, match="not valid"):
-        lifecycle.external_accept(token=token, password="another long passphrase", info=WEB)
+        lifecycle.external_accept(
+            invitation_sha256=digest, password="another long passphrase", info=WEB
+        )
 
 
 @pytest.mark.parametrize(

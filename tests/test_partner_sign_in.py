@@ -18,6 +18,7 @@ from accounts.oidc import PartnerOIDCBackend
 from audit.models import AuditEvent
 from broker import lifecycle
 from broker.models import AccessProfile, ExternalAccess
+from broker.policy.externals import invitation_digest
 from lib.partner_idps import PartnerConfigError, parse_partners
 from tests.support.externals import invite_zoe, open_test_db_to_externals
 from tests.support.oidc_fake import CLIENT_ID, CLIENT_SECRET, FakeIdP
@@ -64,15 +65,16 @@ def through_acme(client, idp: FakeIdP, start: str, *, subject: str, method="get"
 
 
 def accept(client, idp, token, subject="acme-zoe-1", **claims):
+    assert client.post("/externals/accept/", {"token": token}).status_code == 302
     return through_acme(
-        client, idp, f"/externals/accept/{token}/partner/", subject=subject, method="post",
-        **claims,
-    )  # fmt: skip
+        client, idp, "/externals/accept/partner/", subject=subject, method="post", **claims
+    )
 
 
 def test_an_invitee_accepts_through_acme_then_signs_in_there(acme, client, people, step_up):
     access, token = invite_zoe(people, step_up, accept=False)
-    page = client.get(f"/externals/accept/{token}/").content.decode()
+    client.post("/externals/accept/", {"token": token})
+    page = client.get("/externals/accept/continue/").content.decode()
     assert "Accept with Acme's sign-in" in page and 'name="password"' not in page
 
     zoe = accept(client, acme, token)
@@ -94,8 +96,12 @@ def test_an_invitee_accepts_through_acme_then_signs_in_there(acme, client, peopl
 def test_no_password_for_a_partners_people(acme, client, people, step_up):
     access, token = invite_zoe(people, step_up, accept=False)
     with pytest.raises(lifecycle.NotAllowed, match="Acme's own sign-in"):
-        lifecycle.external_accept(token=token, password="a long passphrase here", info=WEB)
-    client.post(f"/externals/accept/{token}/", {"password": "a long passphrase here"})
+        lifecycle.external_accept(
+            invitation_sha256=invitation_digest(token), password="a long passphrase here",
+            info=WEB,
+        )  # fmt: skip
+    client.post("/externals/accept/", {"token": token})
+    client.post("/externals/accept/continue/", {"password": "a long passphrase here"})
     access.refresh_from_db()
     assert access.accepted_at is None and not access.user.has_usable_password()
 
@@ -178,7 +184,7 @@ def test_one_acme_identity_accepts_one_invitation(acme, client, people, step_up)
 
 def test_an_unknown_partner_is_404(acme, client):
     assert client.get("/partners/globex/sign-in/").status_code == 404
-    assert client.post("/externals/accept/not-a-token/partner/").status_code == 404
+    assert client.post("/externals/accept/partner/").status_code == 404  # no invitation
 
 
 @pytest.mark.parametrize(
@@ -259,7 +265,8 @@ def test_a_rogue_partner_never_receives_another_partners_code(
 
 def test_an_answer_naming_another_issuer_is_refused(acme, client, people, step_up):
     _, token = invite_zoe(people, step_up, accept=False)
-    started = client.post(f"/externals/accept/{token}/partner/")
+    client.post("/externals/accept/", {"token": token})
+    started = client.post("/externals/accept/partner/")
     query = parse_qs(urlparse(started["Location"]).query)
     code = acme.issue(nonce=query["nonce"][0], sub="acme-zoe-1", id_token={}, userinfo={})
     answer = {"code": code, "state": query["state"][0], "iss": "https://evil.example"}
@@ -294,7 +301,10 @@ def test_a_name_that_only_looks_like_acme_is_acme(acme, people, step_up, company
         profiles=[AccessProfile.objects.get(slug="test-db")], info=WEB,
     )  # fmt: skip
     with pytest.raises(lifecycle.NotAllowed, match="own sign-in"):
-        lifecycle.external_accept(token=token, password="a long passphrase here", info=WEB)
+        lifecycle.external_accept(
+            invitation_sha256=invitation_digest(token), password="a long passphrase here",
+            info=WEB,
+        )  # fmt: skip
 
 
 def test_a_contract_over_signs_in_nobody_even_before_beat_disables_it(

@@ -86,10 +86,12 @@ MATRIX = {
                        "profiles": ["test-db"]},
         every(400, carol=TO_MFA),
     ),
-    "external-accept": ("get", "invitation", None, {p: MISSING for p in PERSONAS}),
+    # An invitation's code is posted, never in a URL: the page is anyone's.
+    "external-accept": ("get", None, None, {p: OK for p in PERSONAS}),
+    "external-accept-continue": ("get", None, None, {p: FOUND for p in PERSONAS}),
     # No partner identity provider here (tests/test_partner_sign_in.py has one): a
     # partner's sign-in is nobody's, and a callback nobody started signs in nobody.
-    "external-accept-partner": ("post", "invitation", {}, {p: MISSING for p in PERSONAS}),
+    "external-accept-partner": ("post", None, {}, {p: MISSING for p in PERSONAS}),
     "partner-sign-in": ("get", "partner", None, {p: MISSING for p in PERSONAS}),
     "partner-sign-in-callback": ("get", "partner", None, {p: FOUND for p in PERSONAS}),
     **{name: ("post", "external", body,
@@ -188,7 +190,6 @@ def world(people, submit, step_up):
     return {
         # Made only for the rows that need them (most do not): (needs) -> kwargs.
         "external": lambda: {"external_id": _external(people).pk},
-        "invitation": lambda: {"token": "not-a-real-invitation"},
         "partner": lambda: {"partner": "acme"},
         "review": lambda: {"review_id": _reviews(people)[0].pk},
         "review-item": lambda: {

@@ -30,7 +30,6 @@ from broker.models import AccessProfile, ExternalAccess
 from broker.policy.externals import (
     external_of,
     invitation_digest,
-    open_invitation,
     open_invitation_by_digest,
     partner_of,
 )
@@ -137,10 +136,11 @@ def external_invite(
     return access, token
 
 
-def external_accept(*, token: str, password: str, info: trail.RequestInfo):
+def external_accept(*, invitation_sha256: str, password: str, info: trail.RequestInfo):
     """The invitee sets their password (once, while the invitation holds); MFA
-    enrolment comes next, before anything else."""
-    access = open_invitation(token)
+    enrolment comes next, before anything else. The invitation is named by its
+    digest (broker/web/externals.py keeps only that between pages)."""
+    access = open_invitation_by_digest(invitation_sha256)
     if access is None:
         raise NotFound(INVALID_INVITATION)
     if partner_of(access.company):

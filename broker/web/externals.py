@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -16,11 +16,19 @@ from accounts.decorators import step_up_required
 from audit.trail import request_info
 from broker import lifecycle
 from broker.models import AccessProfile, ExternalAccess
-from broker.policy.externals import external_of, open_invitation, partner_of
+from broker.policy.externals import (
+    external_of,
+    open_invitation,
+    open_invitation_by_digest,
+    partner_of,
+)
 from broker.policy.locks import is_security
 from broker.selectors.requests import is_overseer
-from broker.web.forms import ExternalAcceptForm, ExternalInviteForm
+from broker.web.forms import ExternalAcceptForm, ExternalInvitationForm, ExternalInviteForm
 from broker.web.responses import add_lifecycle_errors, lifecycle_error_response
+
+# The digest of the invitation being accepted, between its two pages.
+INVITATION_SESSION_KEY = "external_invitation"
 
 
 def _externals_page(request, *args, **kwargs) -> str:
@@ -76,37 +84,54 @@ def external_invite(request: HttpRequest) -> HttpResponse:
             add_lifecycle_errors(form, exc)
             return _render(request, form, status=400)
         return lifecycle_error_response(request, exc, reverse("externals"))
-    link = request.build_absolute_uri(reverse("external-accept", kwargs={"token": token}))
+    # The code after "#": browsers never send a fragment, so no access log sees it.
+    link = f"{request.build_absolute_uri(reverse('external-accept'))}#{token}"
     # Shown once, here: only its digest is kept.
     return render(request, "broker/external_invited.html", {"access": access, "link": link})
 
 
 @require_http_methods(["GET", "POST"])
-def external_accept(request: HttpRequest, token: str) -> HttpResponse:
-    access = open_invitation(token)
+def external_accept(request: HttpRequest) -> HttpResponse:
+    """The invitation's code, posted (by airlock.js from the link, or typed): only
+    its digest is kept, in the session, for the next page."""
+    form = ExternalInvitationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        access = open_invitation(form.cleaned_data["token"])
+        if access is not None:
+            request.session[INVITATION_SESSION_KEY] = access.invitation_sha256
+            return redirect("external-accept-continue")
+        form.add_error("token", lifecycle.INVALID_INVITATION)
+    status = 400 if form.errors else 200
+    return render(request, "broker/external_invitation.html", {"form": form}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def external_accept_continue(request: HttpRequest) -> HttpResponse:
+    digest = request.session.get(INVITATION_SESSION_KEY, "")
+    access = open_invitation_by_digest(digest) if digest else None
     if access is None:
-        raise Http404(lifecycle.INVALID_INVITATION)
-    partner = partner_of(access.company)
-    if partner is not None:
+        messages.error(request, f"Not accepted: {lifecycle.INVALID_INVITATION}.")
+        return redirect("external-accept")
+    if partner_of(access.company) is not None:
         # Their company's own sign-in, never a password (broker/web/partner_sign_in.py).
-        context = {"company": access.company, "token": token}
-        return render(request, "broker/external_accept.html", context)
+        return render(request, "broker/external_accept.html", {"company": access.company})
     form = ExternalAcceptForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
             user = lifecycle.external_accept(
-                token=token, password=form.cleaned_data["password"], info=request_info(request)
+                invitation_sha256=digest,
+                password=form.cleaned_data["password"],
+                info=request_info(request),
             )
-        except lifecycle.NotFound as exc:
-            raise Http404(str(exc)) from None
         except lifecycle.LifecycleError as exc:
             add_lifecycle_errors(form, exc)
         else:
+            del request.session[INVITATION_SESSION_KEY]
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, "Welcome. Set up your authenticator app first.")
             return redirect("mfa-enrol")
-    # 200 even for a refused form: a 4xx would write this URL, token and all, to the log.
-    return render(request, "broker/external_accept.html", {"form": form})
+    status = 400 if form.errors else 200
+    return render(request, "broker/external_accept.html", {"form": form}, status=status)
 
 
 @login_required

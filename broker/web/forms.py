@@ -152,6 +152,15 @@ class ExternalInviteForm(forms.Form):
         self.fields["profiles"].choices = [(p.slug, f"{p.slug}: {p.title}") for p in sponsorable]
 
 
+class ExternalInvitationForm(forms.Form):
+    """The invitation's code: the link carries it after "#", which browsers never
+    send (airlock.js posts it), so no proxy's access log holds it."""
+
+    token = forms.CharField(
+        label="Invitation code", max_length=200, help_text="the part of your link after #"
+    )
+
+
 class ExternalAcceptForm(forms.Form):
     password = forms.CharField(label="Choose a password", widget=forms.PasswordInput)
     again = forms.CharField(label="The password again", widget=forms.PasswordInput)

@@ -25,7 +25,13 @@ from audit import trail
 from audit.actions import Action
 from audit.trail import request_info
 from broker import lifecycle
-from broker.policy.externals import open_invitation, partner_account, partner_idp, partner_of
+from broker.policy.externals import (
+    open_invitation_by_digest,
+    partner_account,
+    partner_idp,
+    partner_of,
+)
+from broker.web.externals import INVITATION_SESSION_KEY
 
 SESSION_KEY = "partner_sign_in"
 ACCEPT, SIGN_IN = "accept", "sign-in"
@@ -69,8 +75,10 @@ def partner_sign_in(request: HttpRequest, partner: str) -> HttpResponse:
 
 
 @require_POST
-def external_accept_through_partner(request: HttpRequest, token: str) -> HttpResponse:
-    access = open_invitation(token)
+def external_accept_through_partner(request: HttpRequest) -> HttpResponse:
+    """From the invitation's second page (its digest in the session)."""
+    digest = request.session.get(INVITATION_SESSION_KEY, "")
+    access = open_invitation_by_digest(digest) if digest else None
     partner = partner_of(access.company) if access is not None else None
     if partner is None:
         raise Http404(lifecycle.INVALID_INVITATION)
@@ -123,6 +131,7 @@ def partner_sign_in_callback(request: HttpRequest, partner: str) -> HttpResponse
             )
         except lifecycle.LifecycleError as exc:
             return _refused(request, f"Not accepted: {exc}.", partner, identity.subject)
+        request.session.pop(INVITATION_SESSION_KEY, None)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, "Welcome. Set up your authenticator app first.")
         return redirect("mfa-enrol")

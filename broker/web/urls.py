@@ -32,9 +32,14 @@ urlpatterns = [
     path("locks/<uuid:lock_id>/lift/", locks.lock_lift, name="lock-lift"),
     path("externals/", externals.externals, name="externals"),
     path("externals/invite/", externals.external_invite, name="external-invite"),
-    path("externals/accept/<str:token>/", externals.external_accept, name="external-accept"),
+    path("externals/accept/", externals.external_accept, name="external-accept"),
     path(
-        "externals/accept/<str:token>/partner/",
+        "externals/accept/continue/",
+        externals.external_accept_continue,
+        name="external-accept-continue",
+    ),
+    path(
+        "externals/accept/partner/",
         partner_sign_in.external_accept_through_partner,
         name="external-accept-partner",
     ),

@@ -8,6 +8,7 @@ from audit import trail
 from broker import lifecycle
 from broker.catalog.load import parse_catalog
 from broker.models import AccessProfile
+from broker.policy.externals import invitation_digest
 from tests.support.catalogs import EXTERNAL_CATALOG
 from tests.support.people import WEB
 
@@ -27,6 +28,7 @@ def invite_zoe(people, step_up, *, days: int = 60, accept: bool = True):
         profiles=[AccessProfile.objects.get(slug="test-db")], info=WEB,
     )  # fmt: skip
     if accept:
-        lifecycle.external_accept(token=token, password=PASSWORD, info=WEB)
+        digest = invitation_digest(token)
+        lifecycle.external_accept(invitation_sha256=digest, password=PASSWORD, info=WEB)
         access.refresh_from_db()
     return access, token
