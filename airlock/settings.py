@@ -58,8 +58,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "broker.model_audit.AuditContextMiddleware",
-    "airlock.middleware.ExternalAccountsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "airlock.middleware.ExternalAccountsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

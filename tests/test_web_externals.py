@@ -1,6 +1,8 @@
 """Third parties on the web: the invitation link is shown once, works once, and
 leads to a password, then MFA enrolment before anything else."""
 
+from django.utils import timezone
+
 from broker.models import ExternalAccess
 from tests.support.externals import PASSWORD, invite_zoe, open_test_db_to_externals
 
@@ -51,3 +53,16 @@ def test_accepting_sets_a_password_then_mfa_comes_first(client, people, catalog,
     assert client.get("/")["Location"] == "/mfa/enrol/"  # signed in, but MFA first
     client.logout()
     assert client.post("/externals/accept/", {"token": token}).status_code == 400  # once only
+
+
+def test_a_contract_past_its_end_ends_the_session_before_beat_runs(
+    client, people, catalog, step_up
+):
+    open_test_db_to_externals()
+    access, _ = invite_zoe(people, step_up)
+    client.force_login(access.user)
+    assert client.get("/")["Location"] == "/mfa/enrol/"  # signed in
+    ExternalAccess.objects.filter(pk=access.pk).update(contract_ends_at=timezone.now())
+    ended = client.get("/")
+    assert ended["Location"] == "/login/"
+    assert "_auth_user_id" not in client.session
