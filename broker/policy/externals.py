@@ -103,6 +103,12 @@ def open_invitation_by_digest(digest: str) -> ExternalAccess | None:
     return access
 
 
+def access_is_over(access: ExternalAccess) -> bool:
+    """Ended, suspended, or past the contract's end (even before beat disables
+    the account)."""
+    return bool(access.ended_at or access.suspended_at or timezone.now() >= access.contract_ends_at)
+
+
 def partner_idp(key: str) -> PartnerIdP | None:
     return settings.AIRLOCK_PARTNER_OIDC.get(key)
 
@@ -128,7 +134,4 @@ def partner_account(key: str, issuer: str, subject: str):
     access = external_of(identity.user)
     if access is None or partner_of(access.company) != key:
         return None
-    # Ended in fact though beat has not disabled the account yet: not signed in.
-    if access.ended_at or access.suspended_at or timezone.now() >= access.contract_ends_at:
-        return None
-    return identity.user
+    return None if access_is_over(access) else identity.user
