@@ -1,15 +1,13 @@
 from collections.abc import Callable
 
 from django.conf import settings
-from django.contrib import messages
-from django.contrib.auth import logout
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
 from accounts.services import has_mfa
-from broker.policy.externals import access_is_over, external_of
+from broker.policy.externals import external_of
 
 # Scripts and styles come only from our own static files: no inline code, no
 # third parties. data: images are the server-rendered QR code.
@@ -45,20 +43,14 @@ class SecurityHeadersMiddleware:
 class ExternalAccountsMiddleware:
     """Third parties (broker/lifecycle/externals.py) enrol MFA before anything else,
     and never hold API tokens or Slack links: the web, after MFA, is their door.
-    Once their access is over, their session ends at its next request."""
+    (Once their access is over, broker/web/auth.py restores no session of theirs.)"""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        access = external_of(user) if user is not None and user.is_authenticated else None
-        if access is not None:
-            if access_is_over(access):
-                # The contract's end holds from its minute, not from beat's next run.
-                logout(request)
-                messages.error(request, "Your external access has ended: ask your sponsor.")
-                return redirect("login")
+        if user is not None and user.is_authenticated and external_of(user) is not None:
             path = request.path
             if path.startswith((reverse("api-tokens"), reverse("slack-link"))):
                 raise PermissionDenied("not for external accounts")

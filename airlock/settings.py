@@ -58,8 +58,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "broker.model_audit.AuditContextMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
     "airlock.middleware.ExternalAccountsMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -142,7 +142,8 @@ WHITENOISE_USE_FINDERS = True
 # when several web processes serve Airlock.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# Django's password sign-in, refusing a third party whose access is over.
+AUTHENTICATION_BACKENDS = ["broker.web.auth.PasswordBackend"]
 
 # OpenID Connect single sign-on, on when a client id is set.
 OIDC_RP_CLIENT_ID = env.str("OIDC_RP_CLIENT_ID", default="")

@@ -28,7 +28,11 @@ function tick() {
 function postInvitationCode() {
   const form = document.getElementById("invitation-form");
   if (!form || location.hash.length < 2) return;
-  form.elements.token.value = decodeURIComponent(location.hash.slice(1));
+  try {
+    form.elements.token.value = decodeURIComponent(location.hash.slice(1));
+  } catch (malformed) {
+    return;  // not a code of ours: the form stays to be filled in
+  }
   history.replaceState(null, "", location.pathname);
   form.submit();
 }

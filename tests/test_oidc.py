@@ -36,7 +36,7 @@ def idp(idp_server, settings, db):
     settings.ROOT_URLCONF = "tests.support.oidc_urls"
     settings.AUTHENTICATION_BACKENDS = [
         "accounts.oidc.AirlockOIDCBackend",
-        "django.contrib.auth.backends.ModelBackend",
+        "broker.web.auth.PasswordBackend",
     ]
     settings.OIDC_RP_CLIENT_ID = CLIENT_ID
     settings.OIDC_RP_CLIENT_SECRET = CLIENT_SECRET

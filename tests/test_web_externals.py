@@ -1,8 +1,11 @@
 """Third parties on the web: the invitation link is shown once, works once, and
 leads to a password, then MFA enrolment before anything else."""
 
+import logging
+
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from broker.models import ExternalAccess
 from tests.support.externals import PASSWORD, invite_zoe, open_test_db_to_externals
 
@@ -63,6 +66,42 @@ def test_a_contract_past_its_end_ends_the_session_before_beat_runs(
     client.force_login(access.user)
     assert client.get("/")["Location"] == "/mfa/enrol/"  # signed in
     ExternalAccess.objects.filter(pk=access.pk).update(contract_ends_at=timezone.now())
-    ended = client.get("/")
-    assert ended["Location"] == "/login/"
+    assert client.get("/")["Location"] == "/login/?next=/"  # no session of hers restored
+
+
+def test_the_second_page_says_whose_account_it_is(client, people, catalog, step_up):
+    open_test_db_to_externals()
+    _, token = invite_zoe(people, step_up, accept=False)
+    client.logout()
+    client.post("/externals/accept/", {"token": token})
+    page = client.get("/externals/accept/continue/").content.decode()
+    assert "Your Airlock account: zoe" in page and "<strong>Acme</strong> by alice" in page
+
+
+def test_a_link_of_before_the_code_moved_still_works_and_logs_nothing(
+    client, people, catalog, step_up, caplog
+):
+    open_test_db_to_externals()
+    _, token = invite_zoe(people, step_up, accept=False)
+    client.logout()
+    with caplog.at_level(logging.INFO, logger="django.request"):
+        old = client.get(f"/externals/accept/{token}/")
+        wrong = client.get("/externals/accept/not-a-token/")
+    assert old["Location"] == "/externals/accept/continue/"
+    assert wrong["Location"] == "/externals/accept/"
+    assert token not in caplog.text and "not-a-token" not in caplog.text
+    accepted = client.post("/externals/accept/continue/", {"password": PASSWORD, "again": PASSWORD})
+    assert accepted["Location"] == "/mfa/enrol/"
+
+
+def test_a_contract_past_its_end_does_not_sign_in_with_its_password(
+    client, people, catalog, step_up
+):
+    open_test_db_to_externals()
+    access, _ = invite_zoe(people, step_up)
+    client.logout()
+    ExternalAccess.objects.filter(pk=access.pk).update(contract_ends_at=timezone.now())
+    client.post("/login/", {"username": "zoe", "password": PASSWORD})
     assert "_auth_user_id" not in client.session
+    assert not AuditEvent.objects.filter(action="auth.login", actor="zoe").exists()
+    assert AuditEvent.objects.filter(action="auth.login_failed").exists()

@@ -89,6 +89,8 @@ MATRIX = {
     # An invitation's code is posted, never in a URL: the page is anyone's.
     "external-accept": ("get", None, None, {p: OK for p in PERSONAS}),
     "external-accept-continue": ("get", None, None, {p: FOUND for p in PERSONAS}),
+    # A link of before the code moved after "#": a redirect, never a 404 (logged).
+    "external-accept-old-link": ("get", "invitation", None, {p: FOUND for p in PERSONAS}),
     # No partner identity provider here (tests/test_partner_sign_in.py has one): a
     # partner's sign-in is nobody's, and a callback nobody started signs in nobody.
     "external-accept-partner": ("post", None, {}, {p: MISSING for p in PERSONAS}),
@@ -190,6 +192,7 @@ def world(people, submit, step_up):
     return {
         # Made only for the rows that need them (most do not): (needs) -> kwargs.
         "external": lambda: {"external_id": _external(people).pk},
+        "invitation": lambda: {"token": "not-a-real-invitation"},
         "partner": lambda: {"partner": "acme"},
         "review": lambda: {"review_id": _reviews(people)[0].pk},
         "review-item": lambda: {

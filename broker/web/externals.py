@@ -24,6 +24,7 @@ from broker.policy.externals import (
 )
 from broker.policy.locks import is_security
 from broker.selectors.requests import is_overseer
+from broker.web.auth import SIGN_IN_BACKEND
 from broker.web.forms import ExternalAcceptForm, ExternalInvitationForm, ExternalInviteForm
 from broker.web.responses import add_lifecycle_errors, lifecycle_error_response
 
@@ -105,6 +106,18 @@ def external_accept(request: HttpRequest) -> HttpResponse:
     return render(request, "broker/external_invitation.html", {"form": form}, status=status)
 
 
+@require_GET
+def external_accept_old_link(request: HttpRequest, token: str) -> HttpResponse:
+    """A link issued before the code moved after "#" (they last 7 days): it still
+    works, and answers a redirect, never a 404 that would log the code."""
+    access = open_invitation(token)
+    if access is None:
+        messages.error(request, f"Not accepted: {lifecycle.INVALID_INVITATION}.")
+        return redirect("external-accept")
+    request.session[INVITATION_SESSION_KEY] = access.invitation_sha256
+    return redirect("external-accept-continue")
+
+
 @require_http_methods(["GET", "POST"])
 def external_accept_continue(request: HttpRequest) -> HttpResponse:
     digest = request.session.get(INVITATION_SESSION_KEY, "")
@@ -114,7 +127,8 @@ def external_accept_continue(request: HttpRequest) -> HttpResponse:
         return redirect("external-accept")
     if partner_of(access.company) is not None:
         # Their company's own sign-in, never a password (broker/web/partner_sign_in.py).
-        return render(request, "broker/external_accept.html", {"company": access.company})
+        context = {"access": access, "partner": True}
+        return render(request, "broker/external_accept.html", context)
     form = ExternalAcceptForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -127,11 +141,12 @@ def external_accept_continue(request: HttpRequest) -> HttpResponse:
             add_lifecycle_errors(form, exc)
         else:
             del request.session[INVITATION_SESSION_KEY]
-            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, user, backend=SIGN_IN_BACKEND)
             messages.success(request, "Welcome. Set up your authenticator app first.")
             return redirect("mfa-enrol")
     status = 400 if form.errors else 200
-    return render(request, "broker/external_accept.html", {"form": form}, status=status)
+    context = {"access": access, "form": form}
+    return render(request, "broker/external_accept.html", context, status=status)
 
 
 @login_required

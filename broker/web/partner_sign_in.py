@@ -31,6 +31,7 @@ from broker.policy.externals import (
     partner_idp,
     partner_of,
 )
+from broker.web.auth import SIGN_IN_BACKEND
 from broker.web.externals import INVITATION_SESSION_KEY
 
 SESSION_KEY = "partner_sign_in"
@@ -132,7 +133,7 @@ def partner_sign_in_callback(request: HttpRequest, partner: str) -> HttpResponse
         except lifecycle.LifecycleError as exc:
             return _refused(request, f"Not accepted: {exc}.", partner, identity.subject)
         request.session.pop(INVITATION_SESSION_KEY, None)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend=SIGN_IN_BACKEND)
         messages.success(request, "Welcome. Set up your authenticator app first.")
         return redirect("mfa-enrol")
     user = partner_account(partner, identity.issuer, identity.subject)
@@ -144,5 +145,5 @@ def partner_sign_in_callback(request: HttpRequest, partner: str) -> HttpResponse
             partner,
             identity.subject,
         )
-    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    login(request, user, backend=SIGN_IN_BACKEND)
     return redirect("home")

@@ -43,6 +43,12 @@ urlpatterns = [
         partner_sign_in.external_accept_through_partner,
         name="external-accept-partner",
     ),
+    # After continue/ and partner/, which it would otherwise swallow.
+    path(
+        "externals/accept/<str:token>/",
+        externals.external_accept_old_link,
+        name="external-accept-old-link",
+    ),
     path(
         "partners/<str:partner>/sign-in/",
         partner_sign_in.partner_sign_in,
