@@ -148,7 +148,6 @@ def external_accept(*, invitation_sha256: str, password: str, info: trail.Reques
         raise NotAllowed(
             f"{access.company}'s people sign in through {access.company}'s own sign-in"
         )
-    now = timezone.now()
     try:
         validate_password(password, access.user)
     except ValidationError as exc:
@@ -156,11 +155,7 @@ def external_accept(*, invitation_sha256: str, password: str, info: trail.Reques
             "choose another password", fields={"password": " ".join(exc.messages)}
         ) from None
     with transaction.atomic():
-        claimed = ExternalAccess.objects.filter(pk=access.pk, accepted_at__isnull=True).update(
-            accepted_at=now, invitation_sha256="", invitation_expires_at=None
-        )
-        if not claimed:
-            raise Conflict("this invitation was just used")
+        _claim_invitation(access)
         access.user.set_password(password)
         access.user.save(update_fields=["password"])
         trail.record(
@@ -172,6 +167,15 @@ def external_accept(*, invitation_sha256: str, password: str, info: trail.Reques
         )
     # Fresh: the user read with the invitation still carries it as not accepted.
     return get_user_model().objects.get(pk=access.user_id)
+
+
+def _claim_invitation(access: ExternalAccess) -> None:
+    """Use the invitation up, once: of two accepting at the same moment, one loses."""
+    claimed = ExternalAccess.objects.filter(pk=access.pk, accepted_at__isnull=True).update(
+        accepted_at=timezone.now(), invitation_sha256="", invitation_expires_at=None
+    )
+    if not claimed:
+        raise Conflict("this invitation was just used")
 
 
 def external_accept_through_partner(
@@ -187,11 +191,7 @@ def external_accept_through_partner(
     if partner_of(access.company) != partner:
         raise NotAllowed(f"this invitation is not for {partner}'s people")
     with transaction.atomic():
-        claimed = ExternalAccess.objects.filter(pk=access.pk, accepted_at__isnull=True).update(
-            accepted_at=timezone.now(), invitation_sha256="", invitation_expires_at=None
-        )
-        if not claimed:
-            raise Conflict("this invitation was just used")
+        _claim_invitation(access)
         user = access.user
         user.set_unusable_password()
         user.save(update_fields=["password"])

@@ -91,6 +91,18 @@ def external_invite(request: HttpRequest) -> HttpResponse:
     return render(request, "broker/external_invited.html", {"access": access, "link": link})
 
 
+def invitation_in_session(request: HttpRequest) -> ExternalAccess | None:
+    """The invitation being accepted in this session, while it may still be used."""
+    digest = request.session.get(INVITATION_SESSION_KEY, "")
+    return open_invitation_by_digest(digest) if digest else None
+
+
+def _continue_accepting(request: HttpRequest, access: ExternalAccess) -> HttpResponse:
+    """Only the invitation's digest waits in the session, for the next page."""
+    request.session[INVITATION_SESSION_KEY] = access.invitation_sha256
+    return redirect("external-accept-continue")
+
+
 @require_http_methods(["GET", "POST"])
 def external_accept(request: HttpRequest) -> HttpResponse:
     """The invitation's code, posted (by airlock.js from the link, or typed): only
@@ -99,8 +111,7 @@ def external_accept(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         access = open_invitation(form.cleaned_data["token"])
         if access is not None:
-            request.session[INVITATION_SESSION_KEY] = access.invitation_sha256
-            return redirect("external-accept-continue")
+            return _continue_accepting(request, access)
         form.add_error("token", lifecycle.INVALID_INVITATION)
     status = 400 if form.errors else 200
     return render(request, "broker/external_invitation.html", {"form": form}, status=status)
@@ -114,14 +125,12 @@ def external_accept_old_link(request: HttpRequest, token: str) -> HttpResponse:
     if access is None:
         messages.error(request, f"Not accepted: {lifecycle.INVALID_INVITATION}.")
         return redirect("external-accept")
-    request.session[INVITATION_SESSION_KEY] = access.invitation_sha256
-    return redirect("external-accept-continue")
+    return _continue_accepting(request, access)
 
 
 @require_http_methods(["GET", "POST"])
 def external_accept_continue(request: HttpRequest) -> HttpResponse:
-    digest = request.session.get(INVITATION_SESSION_KEY, "")
-    access = open_invitation_by_digest(digest) if digest else None
+    access = invitation_in_session(request)
     if access is None:
         messages.error(request, f"Not accepted: {lifecycle.INVALID_INVITATION}.")
         return redirect("external-accept")
@@ -133,7 +142,7 @@ def external_accept_continue(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             user = lifecycle.external_accept(
-                invitation_sha256=digest,
+                invitation_sha256=access.invitation_sha256,
                 password=form.cleaned_data["password"],
                 info=request_info(request),
             )

@@ -26,13 +26,12 @@ from audit.actions import Action
 from audit.trail import request_info
 from broker import lifecycle
 from broker.policy.externals import (
-    open_invitation_by_digest,
     partner_account,
     partner_idp,
     partner_of,
 )
 from broker.web.auth import SIGN_IN_BACKEND
-from broker.web.externals import INVITATION_SESSION_KEY
+from broker.web.externals import INVITATION_SESSION_KEY, invitation_in_session
 
 SESSION_KEY = "partner_sign_in"
 ACCEPT, SIGN_IN = "accept", "sign-in"
@@ -78,8 +77,7 @@ def partner_sign_in(request: HttpRequest, partner: str) -> HttpResponse:
 @require_POST
 def external_accept_through_partner(request: HttpRequest) -> HttpResponse:
     """From the invitation's second page (its digest in the session)."""
-    digest = request.session.get(INVITATION_SESSION_KEY, "")
-    access = open_invitation_by_digest(digest) if digest else None
+    access = invitation_in_session(request)
     partner = partner_of(access.company) if access is not None else None
     if partner is None:
         raise Http404(lifecycle.INVALID_INVITATION)
