@@ -17,6 +17,7 @@ from django.contrib.auth.models import Group
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Authenticator, OidcIdentity, ScimAccount
@@ -45,6 +46,15 @@ class UserFields:
     external_id: str
     # The manager's id as the IdP gives it: None leaves it as it is, "" clears it.
     manager_id: str | None = None
+
+
+def managed_users():
+    """The accounts the identity provider manages: not staff nor superusers (the
+    admin's), not deleted by it, and not third parties (their sponsor's; the
+    broker keeps them, reached here by its relation's name, not an import)."""
+    return User.objects.filter(is_staff=False, is_superuser=False).exclude(
+        Q(scim__deleted_at__isnull=False) | Q(external_access__isnull=False)
+    )
 
 
 def is_id(text: str) -> bool:
@@ -122,12 +132,7 @@ def _manager(user, manager_id: str):
         return None
     if not is_id(manager_id):
         raise ProvisioningError(400, "manager: the value is a user id", "invalidValue")
-    manager = (
-        User.objects.filter(pk=manager_id, is_staff=False, is_superuser=False)
-        .exclude(scim__deleted_at__isnull=False)
-        .exclude(pk=user.pk)
-        .first()
-    )
+    manager = managed_users().filter(pk=manager_id).exclude(pk=user.pk).first()
     if manager is None:
         logger.warning("SCIM: %s's manager %s is no account SCIM manages: none", user, manager_id)
     return manager
@@ -204,11 +209,7 @@ def _members(member_ids: list[str]) -> list:
     ids = set(member_ids)
     if not all(is_id(pk) for pk in ids):
         raise ProvisioningError(400, "members: each value is a user id", "invalidValue")
-    found = list(
-        User.objects.filter(pk__in=ids, is_staff=False, is_superuser=False).exclude(
-            scim__deleted_at__isnull=False
-        )
-    )
+    found = list(managed_users().filter(pk__in=ids))
     missing = ids - {str(user.pk) for user in found}
     if missing:
         raise ProvisioningError(

@@ -15,7 +15,6 @@ import re
 from collections.abc import Callable
 from functools import wraps
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -121,12 +120,7 @@ def _location(request: HttpRequest, kind: str, pk) -> str:
 
 
 def _managed_users():
-    """The accounts SCIM may see: not staff, not superusers, not deleted by the IdP."""
-    return (
-        get_user_model()
-        .objects.filter(is_staff=False, is_superuser=False)
-        .exclude(scim__deleted_at__isnull=False)
-    )
+    return provisioning.managed_users()
 
 
 def _user(pk: str):

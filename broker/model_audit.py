@@ -3,7 +3,8 @@
 Services record what happened in words (`mfa.enrolled`, `catalog.synced`).
 These receivers also record what changed in the data, for the models that
 decide who may do what (accounts, groups, MFA devices, API tokens, OIDC links,
-the catalog's profiles and state, time zones, and Slack links, which the Slack
+the catalog's profiles and state, time zones, third parties and access reviews'
+removals, and Slack links, which the Slack
 app registers with `watch`), on every path that goes through the ORM: the
 admin, a management command, a shell. Each event names the actor (the
 signed-in user of the web request or API call, else the command that ran),
@@ -36,7 +37,7 @@ from accounts.models import (
 from audit import trail
 from audit.actions import data_action
 from audit.trail import AUDIT_SOURCE_ATTRIBUTE, request_info
-from broker.models import AccessProfile, CatalogState, Lock
+from broker.models import AccessProfile, CatalogState, ExternalAccess, Lock, ReviewRemoval
 
 # The web request or API call being served, if any (set by AuditContextMiddleware).
 current_request: ContextVar[HttpRequest | None] = ContextVar("current_request", default=None)
@@ -76,12 +77,18 @@ WATCHED: dict[type[models.Model], Watched] = {
     CatalogState: Watched("catalog_state", frozenset({"synced_at"})),
     # Who may act depends on locks too: a change behind the lifecycle's back is seen.
     Lock: Watched("lock", names=("scope", "user", "profile", "target")),
+    # A third party's sponsor, contract and profiles, and a review's removals,
+    # decide who may ask for what as much as groups do.
+    ExternalAccess: Watched("external_access", frozenset({"reminded_days"}),
+                            frozenset({"invitation_sha256"}), names=("user", "company")),
+    ReviewRemoval: Watched("review_removal", names=("person", "profile", "group_name")),
 }  # fmt: skip
 # through table -> (the owner's kind, the relation's name on the owner)
 MEMBERSHIPS = {
     User.groups.through: ("account", "groups"),
     User.user_permissions.through: ("account", "user_permissions"),
     Group.permissions.through: ("group", "permissions"),
+    ExternalAccess.profiles.through: ("external_access", "profiles"),
 }
 
 

@@ -13,7 +13,7 @@ from django.db.models.signals import m2m_changed, post_save, pre_delete
 from django.dispatch import receiver
 
 from broker import lifecycle
-from broker.models import AccessProfile, ExternalAccess
+from broker.models import AccessProfile
 from broker.policy.reviews import kept_out_of
 
 logger = logging.getLogger(__name__)
@@ -22,10 +22,6 @@ User = get_user_model()
 
 
 def _enforce_after_commit(**scope) -> None:
-    if scope.get("user_ids"):
-        # A sponsor's standing is their third parties' too.
-        sponsored = ExternalAccess.objects.filter(sponsor_id__in=scope["user_ids"])
-        scope["user_ids"] = [*scope["user_ids"], *sponsored.values_list("user_id", flat=True)]
     transaction.on_commit(partial(lifecycle.access_enforce_standing, **scope))
 
 

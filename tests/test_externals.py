@@ -374,3 +374,47 @@ def test_single_sign_on_never_finds_a_third_party_by_email(opened, people, step_
     invite_zoe(people, step_up)
     assert active_user_with_email("zoe@acme.example") is None
     assert active_user_with_email("alice@example.com") == people.alice
+
+
+def test_a_sponsor_removed_by_a_review_ends_their_third_partys_grant_at_the_source(
+    opened, people, step_up, pg_target, django_capture_on_commit_callbacks
+):
+    """Even where the catalog keeps live grants on a lost standing: a review's
+    removal is a decision about this access, and nobody holds what their sponsor
+    may no longer ask for."""
+    from broker.models import CatalogState
+
+    access, _ = invite_zoe(people, step_up)
+    grant, credential = holding_test_db(access, people, step_up, pg_target)
+    CatalogState.objects.update(on_eligibility_lost="keep")
+    review = lifecycle.access_review_start(
+        name="Q4", profile=opened["test-db"], takes=timedelta(days=7), actor=people.carol,
+        info=WEB,
+    )  # fmt: skip
+    step_up(people.bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle.access_review_decide(
+            item_id=review.items.get(person=people.alice).pk, reviewer=people.bob,
+            decision="remove", note="left the project", info=WEB,
+        )  # fmt: skip
+    grant.refresh_from_db()
+    assert grant.status == "revoking"
+    lifecycle.grant_revoke_execute(grant_id=grant.pk)  # the worker's part
+    assert not credential_works(credential, pg_target, None)
+
+
+def test_a_hand_over_never_re_enables_an_account_disabled_before_its_sponsor_left(
+    opened, people, step_up
+):
+    access, _ = invite_zoe(people, step_up)
+    access.user.is_active = False  # the admin: a suspected compromise
+    access.user.save()
+    people.alice.is_active = False  # then the sponsor leaves
+    people.alice.save()
+    assert lifecycle.externals_tick()["suspended"] == 0  # disabled already: not by this
+    Group.objects.get(name="engineers").user_set.add(people.bob)
+    step_up(people.erin)
+    lifecycle.external_hand_over(external_id=access.pk, actor=people.erin,
+                                 new_sponsor=people.bob, info=WEB)  # fmt: skip
+    access.user.refresh_from_db()
+    assert not access.user.is_active

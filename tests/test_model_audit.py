@@ -148,3 +148,39 @@ def test_a_management_command_is_named(tmp_path):
     (created,) = events("data.account.created", root)
     assert created.data["via"] == "manage.py createsuperuser"
     assert created.data["fields"]["is_superuser"] is True
+
+
+def test_a_third_partys_sponsor_profiles_and_a_review_removal_from_a_shell(
+    people, catalog, step_up
+):
+    """Who a third party may ask for, and what a review removed, decide access as
+    much as groups do: changed behind the lifecycle's back, they are on record."""
+    from datetime import timedelta
+
+    from broker import lifecycle
+    from broker.models import ReviewRemoval
+    from tests.support.externals import invite_zoe, open_test_db_to_externals
+    from tests.support.people import WEB
+
+    open_test_db_to_externals()
+    access = invite_zoe(people, step_up)[0]
+    access.profiles.add(AccessProfile.objects.get(slug="vault-token"))
+    invited, added = events("data.external_access.profiles_added", access)
+    assert (invited.data["profiles"], added.data["profiles"]) == (["test-db"], ["vault-token"])
+    access.sponsor = people.bob
+    access.save()
+    (changed,) = events("data.external_access.changed", access)
+    assert changed.data["fields"] == {"sponsor_id": [people.alice.pk, people.bob.pk]}
+
+    review = lifecycle.access_review_start(
+        name="Q4", profile=catalog["test-db"], takes=timedelta(days=7), actor=people.carol,
+        info=WEB,
+    )  # fmt: skip
+    step_up(people.bob)
+    lifecycle.access_review_decide(item_id=review.items.get(person=people.alice).pk,
+                                   reviewer=people.bob, decision="remove", note="moved",
+                                   info=WEB)  # fmt: skip
+    removal = ReviewRemoval.objects.get(person=people.alice)
+    removal.delete()  # a removal silently lifted
+    (deleted,) = events("data.review_removal.deleted")
+    assert deleted.data["was"]["person"] == "alice"

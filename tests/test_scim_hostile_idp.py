@@ -121,3 +121,22 @@ def test_a_put_without_active_does_not_re_enable_a_disabled_account(scim, people
     assert response.status_code == 200
     people.alice.refresh_from_db()
     assert not people.alice.is_active
+
+
+def test_third_parties_are_not_the_idps(scim, people, catalog, step_up):
+    """Their sponsor's, not the staff identity provider's: SCIM neither sees nor
+    re-enables one the admin disabled, nor makes one a member or a manager."""
+    from tests.support.externals import invite_zoe, open_test_db_to_externals
+
+    open_test_db_to_externals()
+    zoe = invite_zoe(people, step_up)[0].user
+    zoe.is_active = False  # the admin: a suspected compromise
+    zoe.save()
+    assert send(scim, "get", f"/scim/v2/Users/{zoe.pk}").status_code == 404
+    put = send(scim, "put", f"/scim/v2/Users/{zoe.pk}",
+               {"schemas": [USER], "userName": "zoe", "active": True})  # fmt: skip
+    assert put.status_code == 404
+    listed = send(scim, "get", '/scim/v2/Users?filter=userName eq "zoe"').json()
+    assert listed["totalResults"] == 0
+    zoe.refresh_from_db()
+    assert not zoe.is_active

@@ -254,7 +254,9 @@ def externals_tick(now: datetime | None = None) -> dict[str, int]:
         )
         counts["ended"] += 1
     for access in live.filter(contract_ends_at__gt=now, suspended_at__isnull=True):
-        if not access.sponsor.is_active:
+        # Only an account this suspension disables is suspended: a hand-over
+        # re-enables what it suspended, never an account disabled for another reason.
+        if not access.sponsor.is_active and access.user.is_active:
             reason = f"their sponsor {access.sponsor} left"
             _disable(access, "suspended_at", Action.EXTERNAL_SUSPENDED, reason, None, trail.SYSTEM)
             counts["suspended"] += 1

@@ -9,10 +9,10 @@ from audit.actions import Action
 from broker.lifecycle.common import GrantStatus, Status, _lock_grant, _lock_request
 from broker.lifecycle.grants import _begin_revocation
 from broker.lifecycle.requests import _close_request
-from broker.models import AccessRequest, CatalogState, Grant
+from broker.models import AccessRequest, CatalogState, ExternalAccess, Grant
 from broker.policy.locks import lock_refusal
 from broker.policy.requesters import standing_problem
-from broker.policy.reviews import review_removal
+from broker.policy.reviews import removal_behind
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,10 @@ def access_enforce_standing(
     the access (an access review's removal). Each item changes in a transaction
     of its own."""
     keep = getattr(CatalogState.objects.first(), "on_eligibility_lost", "revoke") == "keep"
+    if user_ids:
+        # A sponsor's standing is their third parties' too, whatever changed it.
+        sponsored = ExternalAccess.objects.filter(sponsor_id__in=user_ids)
+        user_ids = [*user_ids, *sponsored.values_list("user_id", flat=True)]
 
     def scope(prefix: str) -> dict:
         limits = {}
@@ -81,7 +85,7 @@ def access_enforce_standing(
                 and grant.status == GrantStatus.ACTIVE
                 and requester.is_active
                 and lock_refusal(requester, profile) is None
-                and review_removal(requester, profile) is None
+                and removal_behind(requester, profile) is None
                 and not never_keep
             )
             changes += _keep(grant, problem) if kept else _revoke_for_standing(grant.pk, problem)

@@ -39,6 +39,15 @@ def review_removal(user, profile: AccessProfile) -> ReviewRemoval | None:
     )
 
 
+def removal_behind(user, profile: AccessProfile) -> ReviewRemoval | None:
+    """The review removal that takes `profile` from `user`: their own, or a third
+    party's sponsor's (nobody holds what their sponsor may no longer ask for)."""
+    if removal := review_removal(user, profile):
+        return removal
+    access = external_of(user)
+    return review_removal(access.sponsor, profile) if access is not None else None
+
+
 def kept_out_of(group_name: str) -> set[int]:
     """The people an access review removed from this group: the catalog's sync
     leaves them out whatever the file says."""
