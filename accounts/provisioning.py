@@ -158,8 +158,8 @@ def scim_group_create(name: str, member_ids: list[str]) -> Group:
 
 
 def scim_group_update(group: Group, name: str, member_ids: list[str]) -> Group:
-    """Rename and set the members the IdP manages; staff members, which SCIM does
-    not see, stay as they are."""
+    """Rename and set the members the IdP manages; the others (staff, third
+    parties), which SCIM does not see, stay as they are."""
     _check_group_name(name)
     with transaction.atomic():
         group = Group.objects.select_for_update().get(pk=group.pk)
@@ -169,7 +169,7 @@ def scim_group_update(group: Group, name: str, member_ids: list[str]) -> Group:
                 raise ProvisioningError(409, "displayName is taken", "uniqueness")
             group.name = name
             group.save()
-        unmanaged = group.user_set.filter(is_staff=True) | group.user_set.filter(is_superuser=True)
+        unmanaged = group.user_set.exclude(pk__in=managed_users().values("pk"))
         group.user_set.set([*_members(member_ids), *unmanaged])
     return group
 

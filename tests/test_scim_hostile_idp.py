@@ -140,3 +140,9 @@ def test_third_parties_are_not_the_idps(scim, people, catalog, step_up):
     assert listed["totalResults"] == 0
     zoe.refresh_from_db()
     assert not zoe.is_active
+    engineers = Group.objects.get(name="engineers")
+    engineers.user_set.add(zoe)
+    emptied = send(scim, "put", f"/scim/v2/Groups/{engineers.pk}",
+                   {"schemas": [GROUP], "displayName": "engineers", "members": []})  # fmt: skip
+    assert emptied.status_code == 200
+    assert set(engineers.user_set.values_list("username", flat=True)) == {"zoe"}
