@@ -52,6 +52,12 @@ def sweep() -> dict[str, int]:
     return lifecycle.sweep()
 
 
+@shared_task(name=task_names.EXPIRE_GRANTS)
+def expire_grants(grant_ids: list[str]) -> int:
+    """A batch of overdue grants a sweep handed out; what fails now, it retries."""
+    return lifecycle.grants_expire(grant_ids=grant_ids)
+
+
 @shared_task(name=task_names.WATCH)
 def watch() -> dict[str, int]:
     """Reminders, escalations, overdue reviews, anomaly alerts and the locks the

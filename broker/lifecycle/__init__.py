@@ -59,7 +59,7 @@ from broker.lifecycle.reviews import (
     review_removal_lift,
 )
 from broker.lifecycle.standing import StandingChange, access_enforce_standing
-from broker.lifecycle.sweeper import sweep
+from broker.lifecycle.sweeper import grants_expire, sweep
 
 __all__ = [
     "ACTIVATION_MAX_ATTEMPTS",
@@ -103,6 +103,7 @@ __all__ = [
     "grant_reveal",
     "grant_revoke",
     "grant_revoke_execute",
+    "grants_expire",
     "lock_lift",
     "lock_place",
     "locks_end_expired",

@@ -208,7 +208,7 @@ def grant_retry_revocation(*, grant_id: UUID | str, actor, info: trail.RequestIn
 def grant_expire(*, grant_id: UUID | str) -> Grant | None:
     """Revoke an active grant whose time is up (the ETA task and the sweeper)."""
     with transaction.atomic():
-        grant = _claim_grant(grant_id, [GrantStatus.ACTIVE])
+        grant = _claim_grant(grant_id, [GrantStatus.ACTIVE], with_requester=False)
         if grant is None:
             return None  # someone else has it, or it has ended
         early = (grant.expires_at - timezone.now()).total_seconds()
@@ -227,7 +227,9 @@ def grant_revoke_execute(*, grant_id: UUID | str) -> Grant | None:
     """Carry out a requested revocation (or retry one that failed transiently)."""
     with transaction.atomic():
         # revoke_failed too: the sweeper keeps trying while the credential may be live.
-        grant = _claim_grant(grant_id, [GrantStatus.REVOKING, GrantStatus.REVOKE_FAILED])
+        grant = _claim_grant(
+            grant_id, [GrantStatus.REVOKING, GrantStatus.REVOKE_FAILED], with_requester=False
+        )
         if grant is None:
             return None
         retry = _revoke_at_source(grant)

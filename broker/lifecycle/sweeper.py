@@ -1,12 +1,14 @@
 """The third line of defence, run by Celery beat every few seconds."""
 
 from contextlib import suppress
+from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from broker.lifecycle.common import GrantStatus
+from broker import task_names
+from broker.lifecycle.common import GrantStatus, _enqueue
 from broker.lifecycle.errors import TryAgainLater
 from broker.lifecycle.extensions import _unapplied_extensions, grant_extend_execute
 from broker.lifecycle.grants import (
@@ -18,6 +20,10 @@ from broker.lifecycle.grants import (
 from broker.lifecycle.locks import locks_end_expired
 from broker.lifecycle.requests import access_requests_expire_pending
 from broker.models import Grant
+
+# How many grants a sweep ends itself, and how many each of the batches it
+# hands to the worker's other processes holds.
+SWEEP_BATCH = 25
 
 
 def sweep() -> dict[str, int]:
@@ -33,29 +39,33 @@ def sweep() -> dict[str, int]:
         "locks_ended": locks_end_expired(),
     }
 
-    overdue = Grant.objects.filter(status=GrantStatus.ACTIVE, expires_at__lte=now)
-    counts["grants_expired"] = 0
-    for pk in _ids(overdue):
-        # A transient failure is recorded; the next sweep tries again.
-        with suppress(TryAgainLater):
-            counts["grants_expired"] += grant_expire(grant_id=pk) is not None
+    overdue = _ids(
+        Grant.objects.filter(status=GrantStatus.ACTIVE, expires_at__lte=now), "expires_at"
+    )
+    batches = [
+        overdue[start : start + SWEEP_BATCH] for start in range(0, len(overdue), SWEEP_BATCH)
+    ]
+    # A backlog (the worker was down, and the expiry tasks it held with it) is
+    # not one process's work: every batch but the first goes to the worker's
+    # other processes, which take them in order. This sweep ends the first, then
+    # works through the others from the last one back, so that it meets them in
+    # the middle, and ends here a batch nobody began (the worker busy, the broker
+    # down). Stalled revocations are not handed out: their provider may be down,
+    # and every process waiting on it would hold up the expiries of the others.
+    counts["grants_handed_out"] = _hand_out(batches[1:])
+    counts["grants_expired"] = sum(
+        grants_expire(grant_ids=_still_active(batch)) for batch in batches[:1] + batches[:0:-1]
+    )
     stalled_revocations = Grant.objects.filter(
         status__in=[GrantStatus.REVOKING, GrantStatus.REVOKE_FAILED]
     ).exclude(last_attempt_at__gt=now - settings.AIRLOCK_REVOKE_RETRY_AFTER)
-    counts["revocations_retried"] = 0
-    for pk in _ids(stalled_revocations):
-        # A transient failure is recorded; the next sweep tries again.
-        with suppress(TryAgainLater):
-            counts["revocations_retried"] += grant_revoke_execute(grant_id=pk) is not None
+    counts["revocations_retried"] = _each(grant_revoke_execute, _ids(stalled_revocations))
     stalled_activations = (
         Grant.objects.filter(status=GrantStatus.SCHEDULED, created_at__lte=now - SCHEDULED_GRACE)
         .filter(Q(request__start_at__isnull=True) | Q(request__start_at__lte=now))
         .exclude(last_attempt_at__gt=now - SCHEDULED_GRACE)
     )
-    counts["activations_retried"] = 0
-    for pk in _ids(stalled_activations):
-        with suppress(TryAgainLater):
-            counts["activations_retried"] += grant_activate(grant_id=pk) is not None
+    counts["activations_retried"] = _each(grant_activate, _ids(stalled_activations))
     # Approved extensions whose task was lost (applying one twice is a no-op).
     counts["extensions_retried"] = 0
     for pk in _unapplied_extensions(now):
@@ -64,5 +74,44 @@ def sweep() -> dict[str, int]:
     return counts
 
 
-def _ids(queryset, limit: int = 500) -> list:
-    return list(queryset.order_by("created_at").values_list("pk", flat=True)[:limit])
+def grants_expire(*, grant_ids: list) -> int:
+    """Expire these overdue grants one after the other, each claimed and ended in
+    a transaction of its own (a sweep's own share, or a batch it handed out)."""
+    return _each(grant_expire, grant_ids)
+
+
+def _hand_out(batches: list[list]) -> int:
+    """Send each batch to the worker; how many grants were sent. A batch not begun
+    by the next sweep is dropped, since that sweep hands out again whatever is
+    still overdue: a backlog the worker cannot keep up with piles up no copies."""
+    expires = timezone.now() + timedelta(seconds=settings.AIRLOCK_SWEEP_SECONDS)
+    sent = 0
+    for batch in batches:
+        if not _enqueue(task_names.EXPIRE_GRANTS, batch, expires=expires):
+            break  # the broker is down: this sweep ends them all itself
+        sent += len(batch)
+    return sent
+
+
+def _still_active(grant_ids: list) -> list:
+    """Those not ended meanwhile: one query, rather than a claim for each."""
+    active = set(
+        Grant.objects.filter(pk__in=grant_ids, status=GrantStatus.ACTIVE).values_list(
+            "pk", flat=True
+        )
+    )
+    return [pk for pk in grant_ids if pk in active]
+
+
+def _each(step, grant_ids) -> int:
+    """Call `step` for each grant; how many it ended. A transient failure is
+    recorded, and the next sweep tries again."""
+    ended = 0
+    for pk in grant_ids:
+        with suppress(TryAgainLater):
+            ended += step(grant_id=pk) is not None
+    return ended
+
+
+def _ids(queryset, order: str = "created_at", limit: int = 5000) -> list:
+    return list(queryset.order_by(order).values_list("pk", flat=True)[:limit])
