@@ -117,7 +117,9 @@ class IsSecurityOrAuditor(permissions.BasePermission):
         return bool(user and user.is_authenticated and (is_security(user) or is_auditor(user)))
 
 
-GRANTS = Grant.objects.select_related("request__profile", "request__requester")
+# A requester's external access is read with them: the serializers name a third
+# party's company.
+GRANTS = Grant.objects.select_related("request__profile", "request__requester__external_access")
 
 
 def choice_param(request, name: str, choices: list[str], default: str = "") -> str:
@@ -299,9 +301,9 @@ class CatalogStatusView(ApiView):
 
 # --- requests ---------------------------------------------------------------
 
-REQUESTS = AccessRequest.objects.select_related("profile", "requester", "grant").prefetch_related(
-    "decisions__approver"
-)
+REQUESTS = AccessRequest.objects.select_related(
+    "profile", "requester__external_access", "grant"
+).prefetch_related("decisions__approver")
 
 
 class RequestListView(ApiView):

@@ -22,7 +22,8 @@ def linked_user(team_id: str, slack_user_id: str):
     """The active Airlock user linked to this Slack user, or None (a third party
     never acts through Slack: the web, after MFA, is their door)."""
     link = (
-        SlackIdentity.objects.select_related("user")
+        # The (absent) external access read with the user: every policy check asks.
+        SlackIdentity.objects.select_related("user__external_access")
         .filter(team_id=team_id, slack_user_id=slack_user_id, user__external_access__isnull=True)
         .first()
     )

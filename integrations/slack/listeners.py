@@ -268,7 +268,8 @@ def _decider(body, client) -> tuple[object, AccessRequest] | None:
         return None
     user = clicked[0]
     access_request = _find(
-        AccessRequest.objects.select_related("profile", "requester"),
+        # The requester's external access with them: the policy asks for a sponsor.
+        AccessRequest.objects.select_related("profile", "requester__external_access"),
         body["actions"][0].get("value", ""),
     )
     if access_request is None:
