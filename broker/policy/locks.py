@@ -72,9 +72,11 @@ def lock_refusal(user, profile: AccessProfile | None = None) -> str | None:
     return refusal(lock) if lock else None
 
 
-def locked_user_ids() -> set[int]:
-    """The users a lock holds on now."""
-    return set(holding_locks().filter(scope=Lock.Scope.USER).values_list("user_id", flat=True))
+def locked_user_ids() -> QuerySet:
+    """The ids of the users a lock holds on now, for `__in`: a subquery of the
+    query that asks, not a query of its own (every click and submission asks).
+    Never a NULL among them, which would make `NOT IN` exclude everyone."""
+    return _in_force().filter(scope=Lock.Scope.USER, user__isnull=False).values("user_id")
 
 
 def security_principals() -> Principals:
