@@ -152,3 +152,28 @@ def test_the_usual_duration_is_the_last_twenty_grants(policy_catalog, people):
 
     # Three times the recent habit; over the whole history (3.2 h) it would pass unseen.
     assert "long_duration" in factor_names(ask(people.alice, duration="3h"))
+
+
+def test_a_live_grant_of_a_sensitive_profile_counts_and_a_plain_one_does_not(
+    policy_catalog, people
+):
+    def hold(slug: str) -> None:
+        held = lifecycle.access_request_submit(
+            requester=people.alice, profile=AccessProfile.objects.get(slug=slug),
+            duration=parse_duration("30m"), reason="INC-1", info=WEB,
+        )  # fmt: skip
+        held.status = "approved"
+        held.save(update_fields=["status"])
+        Grant.objects.create(
+            request=held, duration=held.duration, created_at=timezone.now(),
+            activated_at=timezone.now(), status="active",
+        )  # fmt: skip
+
+    hold("steps-db")  # sensitivity 0
+    assert "several_sensitive" not in factor_names(ask(people.alice, duration="1h"))
+    hold("crown-jewels")  # sensitivity 50, at or above the catalog's 30
+
+    again = ask(people.alice, duration="1h")
+
+    sensitive = next(f for f in again.risk_factors if f["name"] == "several_sensitive")
+    assert sensitive["why"] == "also holds or asks for crown-jewels"
