@@ -17,7 +17,8 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("send `Authorization: Bearer <token>`")
         try:
-            token = token_authenticate(header[1].decode("ascii"))
+            # The external access with the user: asked just below, and by the policy.
+            token = token_authenticate(header[1].decode("ascii"), user_related=("external_access",))
         except (UnicodeDecodeError, TokenError) as exc:
             message = str(exc) if isinstance(exc, TokenError) else "not an Airlock API token"
             raise exceptions.AuthenticationFailed(message) from None
