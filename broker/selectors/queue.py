@@ -97,7 +97,9 @@ def recent_history(requests: list[AccessRequest]) -> dict[tuple, list[AccessRequ
         requester_id__in={p[0] for p in pairs}, profile_id__in={p[1] for p in pairs}
     ).exclude(pk__in=[r.pk for r in requests])
     history = defaultdict(list)
-    for past in earlier.select_related("profile").order_by("-created_at")[: 20 * len(pairs)]:
+    # What the queue and Slack's modal show of each (every click asks).
+    shown = earlier.only("requester_id", "profile_id", "duration", "status", "created_at")
+    for past in shown.order_by("-created_at")[: 20 * len(pairs)]:
         key = (past.requester_id, past.profile_id)
         if len(history[key]) < HISTORY_LENGTH:
             history[key].append(past)
