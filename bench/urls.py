@@ -7,5 +7,6 @@ from bench import floor
 
 urlpatterns = [
     path("bench/floor/submit/", floor.submit),
+    path("bench/floor/slack/", floor.slack_click),
     *airlock_urlpatterns,
 ]

@@ -191,7 +191,7 @@ $sandbox_mysql
 $sandbox_ssh"
 fi
 
-"$BIN/celery" -A airlock worker --loglevel=INFO --concurrency=2 &
+"$BIN/celery" -A airlock worker --without-mingle --without-gossip --loglevel=INFO --concurrency=2 &
 "$BIN/celery" -A airlock beat --loglevel=INFO --schedule="$AIRLOCK_VAR_DIR/celerybeat-schedule" &
 "$BIN/python" manage.py runserver --noreload "$ADDR" &
 
