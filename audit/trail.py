@@ -11,7 +11,6 @@ change rolls back with it (fail closed).
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -142,29 +141,15 @@ def record(
             prev_hash=head_hash,
         )
         event.hash = event_hash(event)
-        values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in FIELDS]
-        with (
-            connection.cursor() as head_cursor,
-            connection.wrap_database_errors,
-            _pipelined(connection),
-        ):
-            cursor.execute(INSERT_EVENT, values)
-            head_cursor.execute(MOVE_HEAD, [event.seq, event.hash])
+        cursor.execute(
+            INSERT_EVENT,
+            [f.get_db_prep_save(getattr(event, f.attname), connection) for f in FIELDS],
+        )
         event.pk = cursor.fetchone()[0]
+        cursor.execute(MOVE_HEAD, [event.seq, event.hash])
     event._state.adding, event._state.db = False, connection.alias  # as if saved by the ORM
     event_recorded.send(sender=AuditEvent, event=event)
     return event
-
-
-def _pipelined(connection) -> AbstractContextManager:
-    """On PostgreSQL, the event's insert and the head's move go in one round trip
-    (psycopg's pipeline mode), which the lock is held for one round trip less
-    (bench/README.md). Still two statements, run in order: the head's
-    forward-only trigger must see the event it moves onto, and refuses a single
-    statement doing both."""
-    if connection.vendor == "postgresql":
-        return connection.connection.pipeline()
-    return nullcontext()
 
 
 def _lock_head(cursor) -> tuple[int, str]:
