@@ -24,6 +24,9 @@ from broker.models import Grant
 # How many grants a sweep ends itself, and how many each of the batches it
 # hands to the worker's other processes holds.
 SWEEP_BATCH = 25
+# How many overdue grants one sweep takes on, shared as above. Stalled
+# revocations and activations, which it does itself, stay at 500 a sweep.
+OVERDUE_LIMIT = 5000
 
 
 def sweep() -> dict[str, int]:
@@ -40,7 +43,9 @@ def sweep() -> dict[str, int]:
     }
 
     overdue = _ids(
-        Grant.objects.filter(status=GrantStatus.ACTIVE, expires_at__lte=now), "expires_at"
+        Grant.objects.filter(status=GrantStatus.ACTIVE, expires_at__lte=now),
+        "expires_at",
+        limit=OVERDUE_LIMIT,
     )
     batches = [
         overdue[start : start + SWEEP_BATCH] for start in range(0, len(overdue), SWEEP_BATCH)
@@ -113,5 +118,5 @@ def _each(step, grant_ids) -> int:
     return ended
 
 
-def _ids(queryset, order: str = "created_at", limit: int = 5000) -> list:
+def _ids(queryset, order: str = "created_at", limit: int = 500) -> list:
     return list(queryset.order_by(order).values_list("pk", flat=True)[:limit])
