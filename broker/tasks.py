@@ -4,6 +4,7 @@ import random
 from collections.abc import Callable
 
 from celery import Task, shared_task
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
@@ -54,8 +55,9 @@ def sweep() -> dict[str, int]:
 
 @shared_task(name=task_names.EXPIRE_GRANTS)
 def expire_grants(grant_ids: list[str]) -> int:
-    """A batch of overdue grants a sweep handed out; what fails now, it retries."""
-    return lifecycle.grants_expire(grant_ids=grant_ids)
+    """A batch of overdue grants a sweep handed out; what fails now, or is not
+    reached by the next sweep, that sweep hands out again."""
+    return lifecycle.grants_expire(grant_ids=grant_ids, within=settings.AIRLOCK_SWEEP_SECONDS)
 
 
 @shared_task(name=task_names.WATCH)

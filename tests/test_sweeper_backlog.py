@@ -105,3 +105,50 @@ def test_a_handed_out_batch_is_dropped_once_the_next_sweep_is_due(backlog, setti
     assert [len(args[0]) for args, _ in batches] == [4, 1]
     for _, options in batches:
         assert 15 <= (options["expires"] - before).total_seconds() < 16
+
+
+def test_a_batch_whose_provider_is_slow_stops_at_the_next_sweep(backlog, settings, monkeypatch):
+    """A provider that is down makes each call wait for its timeout: a batch must
+    not hold a worker process for 25 of them while other expiries wait."""
+    grants, _ = backlog
+    settings.AIRLOCK_SWEEP_SECONDS = 0.7
+    provider = get_provider("postgres.role")
+    real_revoke = provider.revoke
+
+    def slow_revoke(handle):
+        time.sleep(0.5)
+        return real_revoke(handle)
+
+    monkeypatch.setattr(provider, "revoke", slow_revoke)
+    batch = [str(grant.pk) for grant in grants[:5]]
+
+    ended = expire_grants.apply(args=[batch]).get()
+
+    assert 1 <= ended < 5  # two, unless this machine is very slow
+    assert Grant.objects.filter(pk__in=batch, status="active").count() == 5 - ended
+    monkeypatch.setattr(provider, "revoke", real_revoke)
+    lifecycle.sweep()  # the next sweep takes on what the batch left
+    assert not Grant.objects.filter(status="active").exists()
+
+
+def test_a_grant_that_cannot_be_handled_leaves_the_others_to_be_revoked(
+    backlog, monkeypatch, caplog
+):
+    grants, credentials = backlog
+    provider = get_provider("postgres.role")
+    real_revoke = provider.revoke
+    broken = grants[0].handle["role"]
+
+    def revoke(handle):
+        if handle["role"] == broken:
+            raise KeyError("a handle this code no longer understands")
+        return real_revoke(handle)
+
+    monkeypatch.setattr(provider, "revoke", revoke)
+
+    counts = lifecycle.sweep()
+
+    assert counts["grants_expired"] == 8
+    assert Grant.objects.get(pk=grants[0].pk).status == "active"
+    assert_each_ended_once(grants[1:], credentials[1:])
+    assert f"ALERT the sweeper could not handle grant_id {grants[0].pk}" in caplog.text

@@ -1,9 +1,11 @@
 """The third line of defence, run by Celery beat every few seconds."""
 
-from contextlib import suppress
+import logging
+import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.db.models import Q
 from django.utils import timezone
 
@@ -20,6 +22,8 @@ from broker.lifecycle.grants import (
 from broker.lifecycle.locks import locks_end_expired
 from broker.lifecycle.requests import access_requests_expire_pending
 from broker.models import Grant
+
+logger = logging.getLogger(__name__)
 
 # How many grants a sweep ends itself, and how many each of the batches it
 # hands to the worker's other processes holds.
@@ -72,17 +76,20 @@ def sweep() -> dict[str, int]:
     )
     counts["activations_retried"] = _each(grant_activate, _ids(stalled_activations))
     # Approved extensions whose task was lost (applying one twice is a no-op).
-    counts["extensions_retried"] = 0
-    for pk in _unapplied_extensions(now):
-        with suppress(TryAgainLater):
-            counts["extensions_retried"] += grant_extend_execute(request_id=pk) is not None
+    counts["extensions_retried"] = _each(
+        grant_extend_execute, _unapplied_extensions(now), key="request_id"
+    )
     return counts
 
 
-def grants_expire(*, grant_ids: list) -> int:
+def grants_expire(*, grant_ids: list, within: float | None = None) -> int:
     """Expire these overdue grants one after the other, each claimed and ended in
-    a transaction of its own (a sweep's own share, or a batch it handed out)."""
-    return _each(grant_expire, grant_ids)
+    a transaction of its own (a sweep's own share, or a batch it handed out).
+    `within`: seconds after which the rest is left to the next sweep, which hands
+    it out again, so that a batch whose provider is down (each call waiting for
+    its timeout) does not hold for long a worker process other expiries need."""
+    until = None if within is None else time.monotonic() + within
+    return _each(grant_expire, grant_ids, until=until)
 
 
 def _hand_out(batches: list[list]) -> int:
@@ -108,13 +115,23 @@ def _still_active(grant_ids: list) -> list:
     return [pk for pk in grant_ids if pk in active]
 
 
-def _each(step, grant_ids) -> int:
-    """Call `step` for each grant; how many it ended. A transient failure is
-    recorded, and the next sweep tries again."""
+def _each(step, ids, *, key: str = "grant_id", until: float | None = None) -> int:
+    """Call `step` for each id (passed as `key`) until the monotonic `until`; how
+    many it ended. A transient failure is recorded, and the next sweep tries
+    again. Any other error is an alert, and the others still get their turn: one
+    grant that cannot be handled must not keep the rest live."""
     ended = 0
-    for pk in grant_ids:
-        with suppress(TryAgainLater):
-            ended += step(grant_id=pk) is not None
+    for pk in ids:
+        if until is not None and time.monotonic() >= until:
+            break
+        try:
+            ended += step(**{key: pk}) is not None
+        except TryAgainLater:
+            pass
+        except (OperationalError, InterfaceError):
+            raise  # the database is gone: nothing else would work either
+        except Exception:
+            logger.exception("ALERT the sweeper could not handle %s %s", key, pk)
     return ended
 
 
