@@ -37,7 +37,10 @@ def habit(people, profile, *, days=40, hour=None):
     now = timezone.now()
     hour = now.hour if hour is None else hour
     for day in range(days, 0, -1):
-        created = (now - timedelta(days=day)).replace(hour=hour, minute=5)
+        # At the top of the hour: a habit later in the hour than now would put
+        # yesterday's request inside today's last 24 hours, which the habit never
+        # had (the suite failed in the first minutes of an hour).
+        created = (now - timedelta(days=day)).replace(hour=hour, minute=0, second=0, microsecond=0)
         asked = past_request(profile, people.alice, created, approver=people.bob)
         AccessRequest.objects.filter(pk=asked.pk).update(network="203.0.113.0/24")
         past_grant(asked, created + timedelta(minutes=10), ended=created + timedelta(hours=1))
