@@ -63,7 +63,7 @@ def sweep() -> dict[str, int]:
     # and every process waiting on it would hold up the expiries of the others.
     counts["grants_handed_out"] = _hand_out(batches[1:])
     counts["grants_expired"] = sum(
-        grants_expire(grant_ids=_still_active(batch)) for batch in batches[:1] + batches[:0:-1]
+        grants_expire(grant_ids=batch) for batch in batches[:1] + batches[:0:-1]
     )
     stalled_revocations = Grant.objects.filter(
         status__in=[GrantStatus.REVOKING, GrantStatus.REVOKE_FAILED]
@@ -89,7 +89,7 @@ def grants_expire(*, grant_ids: list, within: float | None = None) -> int:
     it out again, so that a batch whose provider is down (each call waiting for
     its timeout) does not hold for long a worker process other expiries need."""
     until = None if within is None else time.monotonic() + within
-    return _each(grant_expire, grant_ids, until=until)
+    return _each(grant_expire, _still_active(grant_ids), until=until)
 
 
 def _hand_out(batches: list[list]) -> int:
@@ -106,13 +106,11 @@ def _hand_out(batches: list[list]) -> int:
 
 
 def _still_active(grant_ids: list) -> list:
-    """Those not ended meanwhile: one query, rather than a claim for each."""
-    active = set(
-        Grant.objects.filter(pk__in=grant_ids, status=GrantStatus.ACTIVE).values_list(
-            "pk", flat=True
-        )
-    )
-    return [pk for pk in grant_ids if pk in active]
+    """Those not ended meanwhile, as given (UUIDs, or their text from a task): one
+    query, rather than a claim for each."""
+    active = Grant.objects.filter(pk__in=grant_ids, status=GrantStatus.ACTIVE)
+    ids = {str(pk) for pk in active.values_list("pk", flat=True)}
+    return [pk for pk in grant_ids if str(pk) in ids]
 
 
 def _each(step, ids, *, key: str = "grant_id", until: float | None = None) -> int:
