@@ -542,23 +542,42 @@ REQUESTED_TARGETS = ("grant", "accessrequest")
 
 def requested_in(records: list[Record]) -> dict[tuple[str, str], Requested]:
     """(target type, target id) -> whose access and which profile, for the grant and
-    request events among `records`."""
+    request events among `records`. The `request.submitted` and `grant.scheduled`
+    events in the batch itself answer for their own requests and grants; only the
+    others are looked up (a batch of submissions asks nothing)."""
     wanted: dict[str, set[str]] = {kind: set() for kind in REQUESTED_TARGETS}
+    request_of: dict[str, str] = {}
+    submitted: list[tuple[str, str, Any, Any]] = []
     for record in records:
-        if record["target_type"] in wanted:
-            wanted[record["target_type"]].add(record["target_id"])
+        if record["target_type"] not in wanted:
+            continue
+        wanted[record["target_type"]].add(record["target_id"])
+        data = record["data"] if isinstance(record["data"], dict) else {}
+        if record["action"] == Action.GRANT_SCHEDULED and record["target_type"] == "grant":
+            request_of[record["target_id"]] = data.get("request")
+        elif (
+            record["action"] == Action.REQUEST_SUBMITTED
+            and record["target_type"] == "accessrequest"
+        ):
+            submitted.append(
+                (record["target_id"], record["actor"], record["actor_id"], data.get("profile"))
+            )
     if not any(wanted.values()):
         return {}
-    request_of = dict(
-        AuditEvent.objects.filter(
-            action=Action.GRANT_SCHEDULED, target_type="grant", target_id__in=wanted["grant"]
-        ).values_list("target_id", "data__request")
-    )
-    submitted = AuditEvent.objects.filter(
-        action=Action.REQUEST_SUBMITTED,
-        target_type="accessrequest",
-        target_id__in=wanted["accessrequest"] | set(request_of.values()),
-    ).values_list("target_id", "actor", "actor_id", "data__profile")
+    if unknown_grants := wanted["grant"] - request_of.keys():
+        request_of.update(
+            AuditEvent.objects.filter(
+                action=Action.GRANT_SCHEDULED, target_type="grant", target_id__in=unknown_grants
+            ).values_list("target_id", "data__request")
+        )
+    asked = {request_id for request_id, *_ in submitted}
+    unknown_requests = (wanted["accessrequest"] | set(request_of.values())) - asked
+    if unknown_requests:
+        submitted += AuditEvent.objects.filter(
+            action=Action.REQUEST_SUBMITTED,
+            target_type="accessrequest",
+            target_id__in=unknown_requests,
+        ).values_list("target_id", "actor", "actor_id", "data__profile")
     by_request = {
         request_id: Requested({"name": actor, "uid": str(actor_id)}, profile)
         for request_id, actor, actor_id, profile in submitted

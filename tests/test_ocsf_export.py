@@ -426,3 +426,15 @@ def test_sign_ins_and_failures_are_authentications_of_the_person(every_event):
 def test_an_action_without_a_mapping_is_a_base_event(every_event):
     unknown = by_action(every_event, "test.event0")[0]
     assert (unknown["class_uid"], unknown["activity_id"], unknown["type_uid"]) == (0, 99, 99)
+
+
+def test_whose_access_reads_the_same_from_the_batch_or_the_trail(every_event, tmp_path,
+                                                                 monkeypatch):  # fmt: skip
+    """Submissions and grants in the batch answer for themselves; in batches of
+    one event, every subject is looked up in the trail instead: the same lines."""
+    from audit import export
+
+    monkeypatch.setattr(export, "OCSF_BATCH", 1)
+    again = export_ocsf(tmp_path, "--since", "2000-01-02")
+    assert again[: len(every_event)] == every_event  # then the first export's own event
+    assert [event["activity_name"] for event in again[len(every_event) :]] == ["Export"]
