@@ -35,6 +35,16 @@ def ask(user, duration="3h", info=WEB):
     )  # fmt: skip
 
 
+def held(access_request, *, status: str) -> None:
+    """The request approved, and its grant activated (and now `status`)."""
+    access_request.status = "approved"
+    access_request.save(update_fields=["status"])
+    Grant.objects.create(
+        request=access_request, duration=access_request.duration, created_at=timezone.now(),
+        activated_at=timezone.now(), status=status,
+    )  # fmt: skip
+
+
 def factor_names(access_request) -> list[str]:
     return [factor["name"] for factor in access_request.risk_factors]
 
@@ -58,13 +68,7 @@ def test_a_grant_that_never_became_active_makes_no_history(policy_catalog, peopl
 
 
 def test_grants_that_were_activated_do_lower_it(policy_catalog, people):
-    first = ask(people.alice, duration="3h")
-    first.status = "approved"
-    first.save(update_fields=["status"])
-    Grant.objects.create(
-        request=first, duration=first.duration, created_at=timezone.now(),
-        activated_at=timezone.now(), status="revoked",
-    )  # fmt: skip
+    held(ask(people.alice, duration="3h"), status="revoked")
 
     again = ask(people.alice, duration="3h")
 
@@ -158,16 +162,11 @@ def test_a_live_grant_of_a_sensitive_profile_counts_and_a_plain_one_does_not(
     policy_catalog, people
 ):
     def hold(slug: str) -> None:
-        held = lifecycle.access_request_submit(
+        asked = lifecycle.access_request_submit(
             requester=people.alice, profile=AccessProfile.objects.get(slug=slug),
             duration=parse_duration("30m"), reason="INC-1", info=WEB,
         )  # fmt: skip
-        held.status = "approved"
-        held.save(update_fields=["status"])
-        Grant.objects.create(
-            request=held, duration=held.duration, created_at=timezone.now(),
-            activated_at=timezone.now(), status="active",
-        )  # fmt: skip
+        held(asked, status="active")
 
     hold("steps-db")  # sensitivity 0
     assert "several_sensitive" not in factor_names(ask(people.alice, duration="1h"))

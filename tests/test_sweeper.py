@@ -14,7 +14,7 @@ from broker import lifecycle
 from broker.models import AccessRequest, Grant
 from broker.tasks import _run_or_retry, sweep
 from lib.providers import get_provider
-from tests.support.grants import active_grant, credential_dsn
+from tests.support.grants import active_grant, credential_dsn, revoke_failing_for
 from tests.support.people import WEB
 from tests.support.pg_target import can_login
 
@@ -127,16 +127,7 @@ def test_a_transient_failure_does_not_stop_the_sweep(pg_target, people, submit, 
     first, second = active_grant(people, submit, step_up), active_grant(people, submit, step_up)
     overdue(first)
     overdue(second)
-    provider = get_provider("postgres.role")
-    real_revoke = provider.revoke
-    failing = first.handle["role"]
-
-    def revoke(handle):
-        if handle["role"] == failing:
-            raise ProviderError("the server is restarting")
-        return real_revoke(handle)
-
-    monkeypatch.setattr(provider, "revoke", revoke)
+    revoke_failing_for(monkeypatch, first.handle["role"], ProviderError("the server is restarting"))
     counts = lifecycle.sweep()
     assert counts["grants_expired"] == 1
     assert Grant.objects.get(pk=second.pk).status == "revoked"

@@ -15,7 +15,7 @@ from broker.lifecycle import sweeper
 from broker.models import Grant
 from broker.tasks import expire_grants
 from lib.providers import get_provider
-from tests.support.grants import active_grant, credential_dsn
+from tests.support.grants import active_grant, credential_dsn, revoke_failing_for
 from tests.support.people import WEB
 from tests.support.pg_target import can_login
 
@@ -135,16 +135,9 @@ def test_a_grant_that_cannot_be_handled_leaves_the_others_to_be_revoked(
     backlog, monkeypatch, caplog
 ):
     grants, credentials = backlog
-    provider = get_provider("postgres.role")
-    real_revoke = provider.revoke
-    broken = grants[0].handle["role"]
-
-    def revoke(handle):
-        if handle["role"] == broken:
-            raise KeyError("a handle this code no longer understands")
-        return real_revoke(handle)
-
-    monkeypatch.setattr(provider, "revoke", revoke)
+    revoke_failing_for(
+        monkeypatch, grants[0].handle["role"], KeyError("a handle this code no longer understands")
+    )
 
     counts = lifecycle.sweep()
 

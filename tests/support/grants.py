@@ -119,3 +119,19 @@ def half_way(grant: Grant) -> None:
 def reveal(grant, user, step_up) -> dict:
     step_up(user)
     return lifecycle.grant_reveal(grant_id=grant.pk, user=user, info=WEB)
+
+
+def revoke_failing_for(monkeypatch, role: str, error: Exception) -> None:
+    """The postgres.role provider raises `error` when revoking `role`, and revokes
+    any other role for real."""
+    from lib.providers import get_provider
+
+    provider = get_provider("postgres.role")
+    real_revoke = provider.revoke
+
+    def revoke(handle):
+        if handle["role"] == role:
+            raise error
+        return real_revoke(handle)
+
+    monkeypatch.setattr(provider, "revoke", revoke)
